@@ -1,0 +1,71 @@
+"""Settings of the local stack, read once from flags and `PRINTFLEET_*` environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """Where the local Kafka broker and ClickHouse server listen and keep their files.
+
+    The default ports sit away from Kafka's 9092 and ClickHouse's 8123/9000 so that the
+    stack does not collide with servers a developer already runs on a shared machine.
+    """
+
+    state_dir: Path = REPO_ROOT / ".stack"
+    log_dir: Path | None = None
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_heap: str = "768m"
+    kafka_lib: Path = REPO_ROOT / "deploy" / "kafka" / "target" / "lib"
+    clickhouse_http_port: int = 18123
+    clickhouse_tcp_port: int = 19000
+    start_timeout_s: float = 90.0
+    stop_timeout_s: float = 60.0
+
+    @property
+    def logs(self) -> Path:
+        return self.log_dir or self.state_dir / "logs"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def clickhouse_url(self) -> str:
+        return f"http://127.0.0.1:{self.clickhouse_http_port}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> StackSettings:
+        """Build settings from `PRINTFLEET_*` variables; `overrides` (from flags) win.
+
+        Overrides that are None are ignored, so argparse defaults of None fall through.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for name, kind in (
+            ("state_dir", Path),
+            ("log_dir", Path),
+            ("kafka_port", int),
+            ("kafka_controller_port", int),
+            ("kafka_heap", str),
+            ("kafka_lib", Path),
+            ("clickhouse_http_port", int),
+            ("clickhouse_tcp_port", int),
+            ("start_timeout_s", float),
+            ("stop_timeout_s", float),
+        ):
+            raw = env.get(f"PRINTFLEET_{name.upper()}")
+            if raw:
+                try:
+                    values[name] = kind(raw)
+                except ValueError as exc:
+                    raise ValueError(f"PRINTFLEET_{name.upper()}={raw!r}: {exc}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,21 @@
+"""`printfleet bench NAME`: the benchmarks; each prints figures and ratios to a baseline."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("bench", help="run a benchmark (codec)", add_help=False)
+    parser.add_argument("name", choices=["codec"], help="which benchmark")
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark (--help)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.name == "codec":
+        from schemas import bench
+
+        return bench.run(args.rest)
+    raise AssertionError(args.name)
