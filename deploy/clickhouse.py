@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy.errors import StartFailed
-from deploy.process import ServerProcess, check_port_free, log_tail
+from deploy.process import ServerProcess, check_port_free, is_alive, log_tail
 from deploy.settings import StackSettings
 
 _CONFIG = """<clickhouse>
@@ -68,7 +68,8 @@ class ClickHouseServer:
         """Wait until `/ping` answers `Ok.`; returns seconds waited."""
         started = time.monotonic()
         while True:
-            if self.process.pid() != pid:
+            # is_alive, not process.pid(): until exec the child's command line is still ours.
+            if not is_alive(pid):
                 raise StartFailed(
                     f"ClickHouse exited during start-up; last lines of {self.log_file}:\n"
                     f"{log_tail(self.log_file)}"

@@ -21,7 +21,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaClient  # type: ignore[attr-defined]
 
 from deploy.errors import NotInstalled, StartFailed
-from deploy.process import ServerProcess, check_port_free, log_tail
+from deploy.process import ServerProcess, check_port_free, is_alive, log_tail
 from deploy.settings import StackSettings
 
 _CONFIG_DIR = Path(__file__).resolve().parent / "kafka"
@@ -110,8 +110,9 @@ class KafkaServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         result = subprocess.run(
+            # `--cluster-id=ID` in one word: a random ID may start with "-".
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             "-t", cluster_id, "-c", str(props)],
+             f"--cluster-id={cluster_id}", f"--config={props}"],
             capture_output=True, text=True, check=False,
         )
         if result.returncode != 0:
@@ -139,7 +140,8 @@ class KafkaServer:
         """Wait until a client gets metadata listing this broker; returns seconds waited."""
         started = time.monotonic()
         while True:
-            if self.process.pid() != pid:
+            # is_alive, not process.pid(): until exec the child's command line is still ours.
+            if not is_alive(pid):
                 raise StartFailed(
                     f"Kafka exited during start-up; last lines of {self.log_dir}:\n"
                     f"{log_tail(self.log_dir / 'kafka.out')}\n{log_tail(self.log_dir / 'server.log')}"

@@ -59,9 +59,12 @@ class ServerProcess:
         self.pid_file.write_text(f"{proc.pid}\n")
         return proc.pid
 
-    async def stop(self, timeout_s: float) -> bool:
-        """SIGTERM, wait up to `timeout_s`, then SIGKILL. True if it exited on SIGTERM."""
-        pid = self.pid()
+    async def stop(self, timeout_s: float, pid: int | None = None) -> bool:
+        """SIGTERM, wait up to `timeout_s`, then SIGKILL. True if it exited on SIGTERM.
+
+        `pid` is for a process this caller just launched, found without the marker check.
+        """
+        pid = pid if pid is not None and is_alive(pid) else self.pid()
         if pid is None:
             return True
         os.kill(pid, signal.SIGTERM)

@@ -96,7 +96,7 @@ async def up(settings: StackSettings) -> list[Started]:
                 *(s.wait_ready(pid, settings.start_timeout_s) for s, _, pid in launched)
             )
         except BaseException:
-            await asyncio.gather(*(s.process.stop(settings.stop_timeout_s) for s, _, _ in launched))
+            await asyncio.gather(*(s.process.stop(settings.stop_timeout_s, pid) for s, _, pid in launched))
             raise
         return [
             Started(s.process.name, pid, address, ready_s)
