@@ -104,6 +104,7 @@ class ClickHouseServer:
     def _http(self, path: str) -> str | None:
         try:
             with urllib.request.urlopen(self.settings.clickhouse_url + path, timeout=2) as resp:
-                return resp.read().decode().strip()
+                body: bytes = resp.read()
+                return body.decode().strip()
         except (OSError, urllib.error.URLError):
             return None

@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m deploy.clickhouse_serve DATA_DIR", file=sys.stderr)
         return 2
     # The output format must be TabSeparated: with others the servers do not start.
-    _chdb.query(_SERVE, "TabSeparated", path=argv[0])
+    _chdb.query(_SERVE, "TabSeparated", path=argv[0])  # type: ignore[attr-defined]
     return 0
 
 

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka import AIOKafkaClient  # type: ignore[attr-defined]
+from aiokafka import AIOKafkaClient
 
 from deploy.errors import NotInstalled, StartFailed
 from deploy.process import ServerProcess, check_port_free, is_alive, log_tail

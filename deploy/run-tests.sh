@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/bootstrap.sh
+.venv/bin/mypy  # types first: it takes seconds and needs no servers
 
 # Always its own folder and ports: a test run must never wipe or reuse the demo's stack.
 export PRINTFLEET_STATE_DIR=$PWD/.stack/test

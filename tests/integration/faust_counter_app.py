@@ -37,7 +37,7 @@ counts = app.Table("word_counts", default=dict, partitions=4)
 
 
 @app.agent(words)
-async def count(stream: faust.StreamT) -> None:
+async def count(stream: faust.StreamT[str]) -> None:
     async for word, seq in stream.items():
         state = counts[word]
         seen = state.get("seen", [])

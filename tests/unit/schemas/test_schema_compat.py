@@ -1,0 +1,162 @@
+"""Evolution rules: the checker on good and bad pairs (so it is proven able to fail), then
+every kept version against the one before, then real messages across v1 and v2."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import fastavro
+import pytest
+
+from schemas.compat import check, check_mutual
+from schemas.registry import SchemaRegistry
+from schemas.samples import sample_record
+
+REGISTRY = SchemaRegistry.load_default()
+
+
+def _record(*fields: dict[str, Any], name: str = "R") -> dict[str, Any]:
+    return {"type": "record", "name": name, "namespace": "io.test", "fields": list(fields)}
+
+
+def _p(schema: Any) -> Any:
+    return fastavro.parse_schema(copy.deepcopy(schema))
+
+
+ID = {"name": "id", "type": "string"}
+ENUM = {"type": "enum", "name": "E", "symbols": ["UNKNOWN", "A"], "default": "UNKNOWN"}
+ENUM_NO_DEFAULT = {"type": "enum", "name": "E", "symbols": ["UNKNOWN", "A"]}
+TS = {"type": "long", "logicalType": "timestamp-millis"}
+
+
+def _item(*fields: dict[str, Any]) -> dict[str, Any]:
+    return {"name": "items", "type": {"type": "array", "items": _record(*fields, name="Item")}, "default": []}
+
+
+# (old, new): every one of these may follow the other in both directions.
+MUTUAL_OK = {
+    "same": (_record(ID), _record(ID)),
+    "add field with default": (_record(ID), _record(ID, {"name": "n", "type": "int", "default": 0})),
+    "add nullable field": (_record(ID), _record(ID, {"name": "n", "type": ["null", "int"], "default": None})),
+    "remove field that had a default": (_record(ID, {"name": "n", "type": "int", "default": 0}), _record(ID)),
+    "add enum symbol, both have default": (
+        _record({"name": "e", "type": ENUM}),
+        _record({"name": "e", "type": {**ENUM, "symbols": ["UNKNOWN", "A", "B"]}})),
+    "string <-> bytes": (_record({"name": "s", "type": "string"}), _record({"name": "s", "type": "bytes"})),
+    "nested record in array gains defaulted field": (
+        _record(_item(ID)), _record(_item(ID, {"name": "n", "type": "long", "default": 0}))),
+    "map values gain defaulted field": (
+        _record({"name": "m", "type": {"type": "map", "values": _record(ID, name="V")}}),
+        _record({"name": "m", "type": {"type": "map", "values": _record(
+            ID, {"name": "x", "type": "double", "default": 0.0}, name="V")}})),
+    "field renamed with alias and default": (
+        _record({"name": "old", "type": "int", "default": 0}),
+        _record({"name": "new", "type": "int", "default": 0, "aliases": ["old"]})),
+    "docs change only": (_record({**ID, "doc": "a"}), _record({**ID, "doc": "b"})),
+}
+
+# (old, new, which direction must fail): "backward" = new cannot read old, "forward" =
+# old cannot read new.
+BAD = {
+    "add field without default": (_record(ID), _record(ID, {"name": "n", "type": "int"}), "backward"),
+    "remove field without default": (_record(ID, {"name": "n", "type": "int"}), _record(ID), "forward"),
+    "type change string -> int": (_record({"name": "id", "type": "string"}), _record({"name": "id", "type": "int"}),
+                                  "backward"),
+    "narrowing long -> int": (_record({"name": "n", "type": "long"}), _record({"name": "n", "type": "int"}),
+                              "backward"),
+    "widening int -> long cannot be read by old": (
+        _record({"name": "n", "type": "int"}), _record({"name": "n", "type": "long"}), "forward"),
+    "add enum symbol without default": (
+        _record({"name": "e", "type": ENUM_NO_DEFAULT}),
+        _record({"name": "e", "type": {**ENUM_NO_DEFAULT, "symbols": ["UNKNOWN", "A", "B"]}}), "forward"),
+    "remove enum symbol without default": (
+        _record({"name": "e", "type": {**ENUM_NO_DEFAULT, "symbols": ["UNKNOWN", "A", "B"]}}),
+        _record({"name": "e", "type": ENUM_NO_DEFAULT}), "backward"),
+    "record renamed": (_record(ID, name="R"), _record(ID, name="S"), "backward"),
+    "fixed size change": (_record({"name": "f", "type": {"type": "fixed", "name": "F", "size": 16}}),
+                          _record({"name": "f", "type": {"type": "fixed", "name": "F", "size": 8}}), "backward"),
+    "logical type change": (_record({"name": "t", "type": TS}),
+                            _record({"name": "t", "type": {"type": "long", "logicalType": "timestamp-micros"}}),
+                            "backward"),
+    "nested array item gains field without default": (
+        _record(_item(ID)), _record(_item(ID, {"name": "n", "type": "long"})), "backward"),
+    "map value type change": (_record({"name": "m", "type": {"type": "map", "values": "string"}}),
+                              _record({"name": "m", "type": {"type": "map", "values": "int"}}), "backward"),
+    "union loses a branch": (_record({"name": "u", "type": ["null", "string", "int"], "default": None}),
+                             _record({"name": "u", "type": ["null", "string"], "default": None}), "backward"),
+    "union gains a branch": (_record({"name": "u", "type": ["null", "string"], "default": None}),
+                             _record({"name": "u", "type": ["null", "string", "int"], "default": None}), "forward"),
+    "field becomes nullable": (_record({"name": "s", "type": "string"}),
+                               _record({"name": "s", "type": ["null", "string"], "default": None}), "forward"),
+}
+
+
+@pytest.mark.parametrize("case", MUTUAL_OK)
+def test_compatible_pairs_pass(case: str) -> None:
+    old, new = MUTUAL_OK[case]
+    assert check_mutual(_p(old), _p(new)) == []
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_incompatible_pairs_fail_in_the_right_direction(case: str) -> None:
+    old, new, direction = BAD[case]
+    old_p, new_p = _p(old), _p(new)
+    backward, forward = check(new_p, old_p), check(old_p, new_p)
+    assert (backward if direction == "backward" else forward), f"{case}: not detected"
+    assert check_mutual(old_p, new_p)
+    assert all(str(p) for p in backward + forward)
+
+
+def test_widening_is_backward_compatible_only() -> None:
+    old, new = _p(_record({"name": "n", "type": "int"})), _p(_record({"name": "n", "type": "long"}))
+    assert check(new, old) == []
+    assert check(old, new) != []
+
+
+def test_problem_paths_point_at_the_field() -> None:
+    old, new, _ = BAD["nested array item gains field without default"]
+    [problem] = check(_p(new), _p(old))
+    assert problem.path == "io.test.R.items[].n"
+
+
+@pytest.mark.parametrize("kind", REGISTRY.kinds)
+def test_every_kept_version_is_mutually_compatible_with_the_previous(kind: str) -> None:
+    versions = REGISTRY.versions(kind)
+    for old, new in zip(versions, versions[1:]):
+        problems = check_mutual(fastavro.parse_schema(dict(old.raw)), fastavro.parse_schema(dict(new.raw)))
+        assert problems == [], f"{kind} v{old.version} -> v{new.version}: {[str(p) for p in problems]}"
+
+
+def test_checker_fails_on_a_broken_edit_of_a_real_schema() -> None:
+    v1, v2 = REGISTRY.versions("heartbeat")
+    broken = copy.deepcopy(dict(v2.raw))
+    broken["fields"].append({"name": "oops", "type": "int", "doc": "no default"})
+    problems = check_mutual(fastavro.parse_schema(dict(v1.raw)), fastavro.parse_schema(broken))
+    assert [p.path for p in problems] == ["new reads old: io.printfleet.Heartbeat.oops"]
+
+
+# -- real messages across the real v1 and v2 files -------------------------------------
+
+
+def test_old_message_decodes_under_the_new_schema() -> None:
+    record = {**sample_record("heartbeat"), "activity": "COOLING_DOWN"}
+    data = REGISTRY.encode("heartbeat", record, version=1)
+    decoded = REGISTRY.decode(data)  # reader: the latest, v2
+    assert (decoded.writer.version, decoded.reader.version) == (1, 2)
+    assert decoded.record["cooling_remaining_s"] == 0.0  # v2's default
+    assert decoded.record["schema_version"] == 1
+    assert decoded.record["activity"] == "COOLING_DOWN"
+
+
+def test_new_message_decodes_under_the_old_schema() -> None:
+    record = {**sample_record("heartbeat"), "activity": "UNLOADING_BUILD_UNIT", "cooling_remaining_s": 1800.0}
+    data = REGISTRY.encode("heartbeat", record)
+    old_reader = REGISTRY.with_readers({"heartbeat": 1})
+    for decoded in (old_reader.decode(data), REGISTRY.decode(data, reader_version=1)):
+        assert (decoded.writer.version, decoded.reader.version) == (2, 1)
+        assert "cooling_remaining_s" not in decoded.record
+        assert decoded.record["activity"] == "UNKNOWN"  # v1 lacks the symbol: its default
+        assert decoded.record["layers_done"] == record["layers_done"]
+    [typed] = old_reader.decode_records("heartbeat", [data])
+    assert typed["activity"] == "UNKNOWN"
