@@ -1,0 +1,138 @@
+"""Produces validated records to Kafka for the gateway, and answers only once all are acked.
+
+One aiokafka producer with acks=all and idempotence, so a broker retry never writes a
+record twice. Records are grouped per topic-partition into aiokafka batches (the
+partition from the key with Kafka's own murmur2 partitioner, so Java and Python clients
+agree on where a device's records live); that is several times cheaper than one `send()`
+per record. This module is the one place aiokafka's errors are translated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
+
+log = logging.getLogger(__name__)
+
+
+class KafkaUnavailable(Exception):
+    """Kafka did not acknowledge every record in time; the caller should retry later."""
+
+    retriable = True
+
+
+@dataclass(frozen=True)
+class OutRecord:
+    topic: str
+    key: bytes
+    value: bytes
+    timestamp_ms: int
+
+
+class Publisher:
+    """The gateway's Kafka producer. `start()` may fail while Kafka is away; `publish()`
+    then starts it lazily, so the gateway can answer 503 instead of refusing to run."""
+
+    def __init__(self, bootstrap: str, *, topics: Sequence[str], partitions: int, timeout_s: float = 15.0) -> None:
+        self._bootstrap = bootstrap
+        self._topics = tuple(topics)
+        self._partitions = partitions
+        self._timeout_s = timeout_s
+        self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Create missing topics and connect. Raises KafkaUnavailable."""
+        async with self._lock:
+            if self._producer is not None:
+                return
+            try:
+                await asyncio.wait_for(self._ensure_topics(), self._timeout_s)
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap,
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=5,
+                    max_batch_size=1 << 20,
+                    request_timeout_ms=int(self._timeout_s * 1000),
+                )
+                await asyncio.wait_for(producer.start(), self._timeout_s)
+            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                raise KafkaUnavailable(f"Kafka at {self._bootstrap} is unavailable: {exc!r}") from exc
+            self._producer = producer
+
+    async def _ensure_topics(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=int(self._timeout_s * 1000))
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            missing = [t for t in self._topics if t not in existing]
+            if missing:
+                try:
+                    await admin.create_topics([NewTopic(t, self._partitions, 1) for t in missing])
+                except TopicAlreadyExistsError:
+                    pass  # another gateway created it between list and create
+        finally:
+            await admin.close()
+
+    async def stop(self) -> None:
+        """Flush and close; safe without start and safe to repeat."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def publish(self, records: Sequence[OutRecord]) -> None:
+        """Produce every record; return once Kafka acknowledged all of them.
+
+        Raises KafkaUnavailable when that does not happen within the timeout; some of the
+        records may still have been written, which is why every record carries a
+        record_id that consumers deduplicate on.
+        """
+        if self._producer is None:
+            await self.start()
+        producer = self._producer
+        assert producer is not None
+        try:
+            futures = await asyncio.wait_for(self._send(producer, records), self._timeout_s)
+            await asyncio.wait_for(asyncio.gather(*futures), self._timeout_s)
+        except (KafkaError, asyncio.TimeoutError) as exc:
+            # A producer that timed out may hold a broken idempotence state: start anew.
+            log.warning("event=publish_failed records=%d error=%r", len(records), exc)
+            await self._reset()
+            raise KafkaUnavailable(f"Kafka did not acknowledge the batch: {exc!r}") from exc
+
+    async def _send(self, producer: AIOKafkaProducer, records: Sequence[OutRecord]) -> list[asyncio.Future[object]]:
+        by_tp: dict[tuple[str, int], list[OutRecord]] = defaultdict(list)
+        partitions: dict[str, list[int]] = {}
+        for record in records:
+            if record.topic not in partitions:
+                partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
+            parts = partitions[record.topic]
+            by_tp[(record.topic, self._partitioner(record.key, parts, parts))].append(record)
+        futures: list[asyncio.Future[object]] = []
+        for (topic, partition), group in by_tp.items():
+            batch = producer.create_batch()
+            for record in group:
+                while batch.append(key=record.key, value=record.value, timestamp=record.timestamp_ms) is None:
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        return futures
+
+    async def _reset(self) -> None:
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), 5)
+            except (KafkaError, asyncio.TimeoutError):
+                pass

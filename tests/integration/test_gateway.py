@@ -1,0 +1,193 @@
+"""The ingestion gateway on the real broker: what it accepts lands in Kafka keyed by
+device, acknowledged only after Kafka acked; what it refuses leaves Kafka untouched."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from deploy.settings import StackSettings
+from producers.batch_format import CONTENT_TYPE, encode_batch
+from producers.gateway import Gateway, GatewaySettings
+from producers.sites import SiteDirectory
+from schemas import DEVICE_KINDS, SchemaRegistry
+from schemas.samples import sample_record
+from schemas.topics import TELEMETRY_PARTITIONS, telemetry_topics, topic_for
+
+SITE_A, TOKEN_A, DEVICES_A = "site-a", "token-of-site-a", ("dev-a1", "dev-a2", "dev-a3")
+SITE_B, TOKEN_B, DEVICES_B = "site-b", "token-of-site-b", ("dev-b1",)
+
+
+@pytest.fixture(scope="module")
+def registry() -> SchemaRegistry:
+    return SchemaRegistry.load_default()
+
+
+def _settings(tmp_path: Path, bootstrap: str, **overrides: Any) -> GatewaySettings:
+    sites = tmp_path / "sites.toml"
+    sites.write_text(SiteDirectory.render([(SITE_A, TOKEN_A, DEVICES_A), (SITE_B, TOKEN_B, DEVICES_B)]))
+    return GatewaySettings(kafka_bootstrap=bootstrap, sites_file=sites, port=0, **overrides)
+
+
+@pytest.fixture
+async def gateway(stack: StackSettings, tmp_path: Path, registry: SchemaRegistry) -> AsyncIterator[Gateway]:
+    settings = _settings(tmp_path, stack.kafka_bootstrap, max_body_bytes=256 << 10)
+    async with Gateway(settings, registry, SiteDirectory.load(settings.sites_file)) as gw:
+        yield gw
+
+
+def _record(kind: str, site: str, device: str, seed: int) -> dict[str, Any]:
+    record = sample_record(kind, seed=seed)
+    record.update(site_id=site, device_id=device, record_id=str(uuid.uuid4()))
+    return record
+
+
+async def _post(url: str, token: str | None, body: bytes, content_type: str = CONTENT_TYPE) -> tuple[int, dict[str, Any], str]:
+    headers = {"Content-Type": content_type}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    async with aiohttp.ClientSession(auto_decompress=False) as session:
+        async with session.post(f"{url}/v1/records", data=body, headers=headers) as resp:
+            return resp.status, await resp.json(), resp.headers.get("Retry-After", "")
+
+
+def _reader(bootstrap: str) -> AIOKafkaConsumer:
+    # A group id although nothing is committed: without one, aiokafka 0.14 may raise
+    # CancelledError from stop() (its NoGroupCoordinator task is cancelled before it ran).
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"it-reader-{uuid.uuid4().hex}", enable_auto_commit=False)
+
+
+async def _end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
+    consumer = _reader(bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in telemetry_topics() for p in range(TELEMETRY_PARTITIONS)]
+        return dict(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
+
+
+async def _read_new(bootstrap: str, since: dict[TopicPartition, int]) -> list[Any]:
+    consumer = _reader(bootstrap)
+    await consumer.start()
+    try:
+        tps = list(since)
+        consumer.assign(tps)
+        end = await consumer.end_offsets(tps)
+        for tp in tps:
+            consumer.seek(tp, since[tp])
+        out = []
+        while any([await consumer.position(tp) < end[tp] for tp in tps]):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                out.extend(records)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def test_accepted_batch_lands_in_kafka_per_kind_keyed_by_device(
+    gateway: Gateway, stack: StackSettings, registry: SchemaRegistry
+) -> None:
+    records = [
+        _record(kind, SITE_A, DEVICES_A[i % 3], seed=i) for i, kind in enumerate(DEVICE_KINDS * 3)
+    ]
+    messages = [registry.encode(r_kind, r) for r_kind, r in zip(DEVICE_KINDS * 3, records)]
+    before = await _end_offsets(stack.kafka_bootstrap)
+    status, body, _ = await _post(gateway.url, TOKEN_A, encode_batch(messages))
+    assert (status, body) == (200, {"accepted": len(messages), "duplicate": False})
+
+    landed = await _read_new(stack.kafka_bootstrap, before)
+    assert sorted(m.value for m in landed) == sorted(messages)
+    for m in landed:
+        decoded = registry.decode(m.value)
+        assert m.topic == topic_for(decoded.kind)
+        assert m.key == decoded.record["device_id"].encode()
+        assert m.timestamp == decoded.record["event_time"]
+    # All records of one device of one kind share one partition: per-device order holds.
+    partitions = {(m.topic, m.key): set() for m in landed}
+    for m in landed:
+        partitions[(m.topic, m.key)].add(m.partition)
+    assert all(len(p) == 1 for p in partitions.values())
+
+    # The same batch again (its answer was lost, say): acknowledged, not produced twice.
+    again = await _end_offsets(stack.kafka_bootstrap)
+    status, body, _ = await _post(gateway.url, TOKEN_A, encode_batch(messages))
+    assert (status, body) == (200, {"accepted": len(messages), "duplicate": True})
+    assert await _end_offsets(stack.kafka_bootstrap) == again
+
+
+def _garbage_cases(registry: SchemaRegistry) -> list[tuple[str, str | None, bytes, str, int, str]]:
+    ok = registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_A[0], 1))
+    unknown_fp = b"\xc3\x01" + b"\x01" * 8 + ok[10:]
+    return [
+        ("no credential", None, encode_batch([ok]), CONTENT_TYPE, 401, "unauthorized"),
+        ("wrong credential", "not-a-token", encode_batch([ok]), CONTENT_TYPE, 401, "unauthorized"),
+        (
+            "another site's device",
+            TOKEN_A,
+            encode_batch([ok, registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_B[0], 2))]),
+            CONTENT_TYPE, 403, "foreign_device",
+        ),
+        (
+            "record of another site",
+            TOKEN_B,
+            encode_batch([registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_B[0], 3))]),
+            CONTENT_TYPE, 403, "wrong_site",
+        ),
+        ("garbage body", TOKEN_A, b"\x00garbage" * 50, CONTENT_TYPE, 400, "bad_framing"),
+        ("garbage frames", TOKEN_A, gzip.compress(b"\x00\x00\x00\x05abc"), CONTENT_TYPE, 400, "bad_framing"),
+        ("not single-object", TOKEN_A, encode_batch([ok, b"{\"json\": true}"]), CONTENT_TYPE, 400, "not_single_object"),
+        ("unknown fingerprint", TOKEN_A, encode_batch([ok, unknown_fp]), CONTENT_TYPE, 400, "unknown_fingerprint"),
+        ("truncated record", TOKEN_A, encode_batch([ok, ok[:-3]]), CONTENT_TYPE, 400, "corrupt_record"),
+        ("uncompressed", TOKEN_A, ok, "application/octet-stream", 415, "unsupported_media_type"),
+        ("oversized body", TOKEN_A, b"\x1f\x8b" + bytes(300 << 10), CONTENT_TYPE, 413, "body_too_large"),
+        (
+            "compression bomb",
+            TOKEN_A,
+            gzip.compress(b"\x00" * (80 << 20)),
+            CONTENT_TYPE, 413, "body_too_large",
+        ),
+        (
+            "cloud record from a site",
+            TOKEN_A,
+            encode_batch([registry.encode("alert", {**sample_record("alert"), "site_id": SITE_A, "device_id": DEVICES_A[0]})]),
+            CONTENT_TYPE, 400, "kind_not_accepted",
+        ),
+    ]
+
+
+async def test_every_refusal_has_its_own_error_and_produces_nothing(
+    gateway: Gateway, stack: StackSettings, registry: SchemaRegistry
+) -> None:
+    before = await _end_offsets(stack.kafka_bootstrap)
+    seen_codes = set()
+    for name, token, body, content_type, want_status, want_code in _garbage_cases(registry):
+        status, answer, _ = await _post(gateway.url, token, body, content_type)
+        assert (status, answer["error"]) == (want_status, want_code), f"{name}: {answer}"
+        assert answer["message"], name
+        seen_codes.add(want_code)
+    assert await _end_offsets(stack.kafka_bootstrap) == before, "a refused batch produced records"
+    assert gateway.counters.records_produced == 0
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_kafka_unavailable_answers_503_with_retry_after(tmp_path: Path, registry: SchemaRegistry) -> None:
+    settings = _settings(tmp_path, f"127.0.0.1:{_closed_port()}", kafka_timeout_s=2.0)
+    async with Gateway(settings, registry, SiteDirectory.load(settings.sites_file)) as gw:
+        ok = registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_A[0], 1))
+        status, answer, retry_after = await _post(gw.url, TOKEN_A, encode_batch([ok]))
+    assert (status, answer["error"]) == (503, "kafka_unavailable")
+    assert int(retry_after) > 0
