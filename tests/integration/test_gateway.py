@@ -112,7 +112,7 @@ async def test_accepted_batch_lands_in_kafka_per_kind_keyed_by_device(
         assert m.key == decoded.record["device_id"].encode()
         assert m.timestamp == decoded.record["event_time"]
     # All records of one device of one kind share one partition: per-device order holds.
-    partitions = {(m.topic, m.key): set() for m in landed}
+    partitions: dict[tuple[str, bytes], set[int]] = {(m.topic, m.key): set() for m in landed}
     for m in landed:
         partitions[(m.topic, m.key)].add(m.partition)
     assert all(len(p) == 1 for p in partitions.values())

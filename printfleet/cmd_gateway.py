@@ -1,0 +1,70 @@
+"""`printfleet gateway`: the ingestion gateway (HTTPS in, Kafka out)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from deploy.settings import StackSettings
+from printfleet.config import build
+from producers.gateway import Gateway, GatewaySettings
+from producers.sites import SiteDirectory
+from schemas import SchemaRegistry
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "gateway",
+        help="run the ingestion gateway: sites upload over HTTPS, records go to Kafka",
+        description="Every flag can also be set as PRINTFLEET_GATEWAY_<FLAG>, e.g. PRINTFLEET_GATEWAY_PORT.",
+    )
+    parser.add_argument("--sites-file", type=Path, help="TOML file of site tokens and enrolled devices (required)")
+    parser.add_argument("--kafka-bootstrap", help="Kafka bootstrap servers (default: the local stack's)")
+    parser.add_argument("--host", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (default 18444)")
+    parser.add_argument("--tls-cert", type=Path, help="server certificate chain, PEM (no TLS without it)")
+    parser.add_argument("--tls-key", type=Path, help="server private key, PEM")
+    parser.add_argument("--max-body-bytes", type=int, help="largest compressed batch accepted (default 8 MiB)")
+    parser.add_argument("--status-every-s", type=float, default=10.0, help="status line period (0: none)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = build(
+            GatewaySettings, "gateway",
+            kafka_bootstrap=args.kafka_bootstrap or StackSettings.from_env().kafka_bootstrap,
+            sites_file=args.sites_file, host=args.host, port=args.port,
+            tls_cert=args.tls_cert, tls_key=args.tls_key, max_body_bytes=args.max_body_bytes,
+        )
+        sites = SiteDirectory.load(settings.sites_file)
+    except (TypeError, ValueError) as exc:
+        print(f"printfleet gateway: {exc}", file=sys.stderr)
+        return 2
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        print("printfleet gateway: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    asyncio.run(_serve(settings, sites, args.status_every_s))
+    return 0
+
+
+async def _serve(settings: GatewaySettings, sites: SiteDirectory, every_s: float) -> None:
+    async with Gateway(settings, SchemaRegistry.load_default(), sites) as gateway:
+        print(f"gateway listening on {gateway.url} -> kafka {settings.kafka_bootstrap}", flush=True)
+        last, last_t = 0, time.monotonic()
+        while True:
+            await asyncio.sleep(every_s or 3600)
+            if every_s:
+                c, now = gateway.counters, time.monotonic()
+                rate = (c.records_produced - last) / (now - last_t)
+                print(
+                    f"gateway: {c.records_produced} records produced ({rate:,.0f}/s), "
+                    f"{c.batches_accepted} batches, {c.batches_duplicate} repeats, "
+                    f"{c.batches_refused} refused, {c.kafka_unavailable} while Kafka was away",
+                    flush=True,
+                )
+                last, last_t = c.records_produced, now
