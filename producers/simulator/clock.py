@@ -1,0 +1,30 @@
+"""Simulated time: a start moment plus real elapsed time times the acceleration.
+
+Owned by `SimulatorServer`, which reads it at every request and advances the fleet to
+it. Tests that need no real time drive `Fleet.advance_to` directly instead.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+
+class SimClock:
+    """`now_ms()` = `start_ms` + (monotonic seconds since construction) x `acceleration`
+    x 1000; never goes backwards because the monotonic clock does not."""
+
+    __slots__ = ("start_ms", "acceleration", "_monotonic", "_t0")
+
+    def __init__(
+        self, start_ms: int, acceleration: float, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        if not acceleration > 0:
+            raise ValueError(f"acceleration must be > 0, not {acceleration}")
+        self.start_ms = start_ms
+        self.acceleration = acceleration
+        self._monotonic = monotonic
+        self._t0 = monotonic()
+
+    def now_ms(self) -> int:
+        return self.start_ms + int((self._monotonic() - self._t0) * self.acceleration * 1000.0)

@@ -1,0 +1,54 @@
+"""Errors of the printer fleet simulator (`printfleet simulate`).
+
+    SimulatorError             root; `retriable` says whether trying again may help
+    ├── CertificateError       the site CA in the CA folder cannot be read or written
+    ├── NotFoundError          no such thing on the simulator (HTTP 404)
+    │   ├── UnknownPrinterError    no simulated printer has that id
+    │   └── UnknownLogError        the printer has no (or no longer a) log with that id
+    ├── BadRequestError        a query or body the simulator cannot use (HTTP 400)
+    └── ServerStartError       the HTTPS server could not listen (port taken, bad host)
+
+Settings that make no sense raise ValueError, as every printfleet settings object does.
+"""
+
+from __future__ import annotations
+
+
+class SimulatorError(Exception):
+    """Root of the simulator's errors."""
+
+    retriable: bool = False
+
+
+class CertificateError(SimulatorError):
+    """The CA folder holds unreadable or half-written files, or cannot be written.
+    Not retriable: fix or delete the folder."""
+
+
+class NotFoundError(SimulatorError):
+    """Something the request names does not exist."""
+
+
+class UnknownPrinterError(NotFoundError):
+    """A printer id that the fleet does not have."""
+
+    def __init__(self, printer_id: str) -> None:
+        super().__init__(f"no simulated printer {printer_id!r}")
+        self.printer_id = printer_id
+
+
+class UnknownLogError(NotFoundError):
+    """A log id the printer never wrote, or whose entry its ring buffer has dropped."""
+
+    def __init__(self, printer_id: str, log_id: str) -> None:
+        super().__init__(f"printer {printer_id!r} has no log {log_id!r}")
+
+
+class BadRequestError(SimulatorError):
+    """A malformed query parameter or control request."""
+
+
+class ServerStartError(SimulatorError):
+    """The server could not bind; retriable because the port may be freed."""
+
+    retriable = True
