@@ -14,7 +14,7 @@ class SimClock:
     """`now_ms()` = `start_ms` + (monotonic seconds since construction) x `acceleration`
     x 1000; never goes backwards because the monotonic clock does not."""
 
-    __slots__ = ("start_ms", "acceleration", "_monotonic", "_t0")
+    __slots__ = ("start_ms", "acceleration", "_monotonic", "_t0", "_paused_at")
 
     def __init__(
         self, start_ms: int, acceleration: float, *, monotonic: Callable[[], float] = time.monotonic
@@ -25,6 +25,13 @@ class SimClock:
         self.acceleration = acceleration
         self._monotonic = monotonic
         self._t0 = monotonic()
+        self._paused_at: int | None = None
+
+    def pause(self) -> None:
+        """Stop simulated time where it is: tests compare against a truth that stays put."""
+        self._paused_at = self.now_ms()
 
     def now_ms(self) -> int:
+        if self._paused_at is not None:
+            return self._paused_at
         return self.start_ms + int((self._monotonic() - self._t0) * self.acceleration * 1000.0)
