@@ -1,38 +1,137 @@
 """`printfleet demo`: the main job, a local fleet end to end on the embedded defaults.
 
-Today it brings up the local stack and reports its health; the site side, the stream
-processors and the sink join it as they land.
+Starts the local stack if it is not up, then runs in one process a simulated site of
+printers, its collector, and the ingestion gateway producing to Kafka, printing progress,
+for `--duration` seconds (0: until Ctrl-C). The site's configuration is written to
+`.stack/demo/` so the same collector can be run alone with `printfleet collector`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
+import signal
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 from deploy import stack
 from deploy.errors import StackError
 from deploy.settings import StackSettings
+from producers.collector import Collector
+from producers.collector_config import Cadence, CollectorSettings
+from producers.gateway import Gateway, GatewaySettings
+from producers.simulator import SimulatorServer, SimulatorSettings, ensure_site_ca, issue_server_certificate
+from producers.sites import SiteDirectory
+from schemas import SchemaRegistry
+
+# Faster than the production defaults so that a minute shows every kind of record.
+DEMO_CADENCE = Cadence(heartbeat_s=2, events_s=2, jobs_s=5, logs_s=10, counters_s=10, consumables_s=10, identity_s=60)
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("demo", help="run the local fleet end to end on the embedded defaults")
+    parser = sub.add_parser("demo", help="run a local fleet end to end on the embedded defaults")
+    parser.add_argument("--printers", type=int, default=20, help="simulated printers (default 20)")
+    parser.add_argument("--acceleration", type=float, default=120.0, help="simulated seconds per second (default 120)")
+    parser.add_argument("--duration", type=float, default=90.0, help="seconds to run; 0 runs until Ctrl-C (default 90)")
+    parser.add_argument("--every", type=float, default=5.0, help="seconds between progress lines (default 5)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = StackSettings.from_env()
     try:
-        if not all(h.pid for h in asyncio.run(stack.status(settings))):
+        if not all(h.healthy for h in asyncio.run(stack.status(settings))):
+            print("starting the local stack (Kafka, ClickHouse) ...", flush=True)
             for s in asyncio.run(stack.up(settings)):
-                print(f"{s.name:<10} ready in {s.ready_s:5.1f} s  {s.address}")
+                print(f"  {s.name:<10} ready in {s.ready_s:4.1f} s  {s.address}", flush=True)
     except StackError as exc:
         print(f"printfleet demo: {exc}", file=sys.stderr)
         return 1
-    healthy = True
-    for h in asyncio.run(stack.status(settings)):
-        healthy &= h.healthy
-        print(f"{h.name:<10} {'healthy' if h.healthy else 'NOT ANSWERING'}  version {h.version}  {h.address}")
-    print("stop the stack with: .venv/bin/printfleet stack down")
-    return 0 if healthy else 1
+    asyncio.run(_demo(settings, args))
+    print("the stack keeps running; stop it with: .venv/bin/printfleet stack down")
+    return 0
+
+
+async def _demo(stack_settings: StackSettings, args: argparse.Namespace) -> None:
+    home = stack_settings.state_dir / "demo"
+    home.mkdir(parents=True, exist_ok=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    registry = SchemaRegistry.load_default()
+    sim_settings = SimulatorSettings(printers=args.printers, acceleration=args.acceleration, port=0, ca_dir=home / "site-ca")
+    async with SimulatorServer(sim_settings) as sim:
+        cloud_dir = home / "cloud-ca"
+        cert = issue_server_certificate(ensure_site_ca(cloud_dir, "printfleet cloud"), cloud_dir)
+        site_id, token = "demo-site", secrets.token_urlsafe(24)
+        devices = [p["printer_uuid"] for p in sim.fleet.truth()["printers"]]
+        sites_file = home / "sites.toml"
+        sites_file.write_text(SiteDirectory.render([(site_id, token, devices)]))
+        gw_settings = GatewaySettings(
+            kafka_bootstrap=stack_settings.kafka_bootstrap, sites_file=sites_file, port=0,
+            tls_cert=cert.cert_file, tls_key=cert.key_file,
+        )
+        async with Gateway(gw_settings, registry, SiteDirectory.load(sites_file)) as gateway:
+            collector_settings = _write_site_config(home, site_id, token, gateway.url, cloud_dir / "ca.pem", sim)
+            async with Collector(collector_settings, registry) as collector:
+                print(f"{args.printers} printers at {sim.url}, gateway {gateway.url}, Kafka {stack_settings.kafka_bootstrap}")
+                print(f"collector status page {collector.status_url}; site config {home / 'site.toml'}", flush=True)
+                runner = asyncio.create_task(collector.run(stop))
+                await _progress(sim, collector, gateway, stop, args)
+                stop.set()
+                await runner
+                _summary(collector, gateway)
+
+
+def _write_site_config(home: Path, site_id: str, token: str, gateway_url: str, gateway_ca: Path, sim: SimulatorServer) -> CollectorSettings:
+    urls = ", ".join(f'"{u}"' for u in sim.base_urls.values())
+    c = DEMO_CADENCE
+    (home / "site.toml").write_text(
+        f'site_id = "{site_id}"\nsite_secret = "{secrets.token_urlsafe(32)}"\nstate_dir = "collector"\n'
+        f"status_port = 0\n\n[gateway]\nurl = \"{gateway_url}\"\ntoken = \"{token}\"\nca_file = \"{gateway_ca}\"\n\n"
+        f"[printers]\nca_file = \"{sim.ca_file}\"\nurls = [{urls}]\n\n"
+        f"[cadence]\nheartbeat_s = {c.heartbeat_s}\nevents_s = {c.events_s}\njobs_s = {c.jobs_s}\nlogs_s = {c.logs_s}\n"
+        f"counters_s = {c.counters_s}\nconsumables_s = {c.consumables_s}\nidentity_s = {c.identity_s}\n"
+    )
+    return CollectorSettings.load(home / "site.toml")
+
+
+async def _progress(sim: SimulatorServer, collector: Collector, gateway: Gateway, stop: asyncio.Event, args: argparse.Namespace) -> None:
+    started = time.monotonic()
+    last = (0, 0, 0)
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), args.every)
+        except asyncio.TimeoutError:
+            pass
+        status = collector.status()
+        now = (
+            sum(p["records_spooled"] for p in status["printers"]),
+            status["uploader"]["records"],
+            gateway.counters.records_produced,
+        )
+        rates = [(b - a) / args.every for a, b in zip(last, now)]
+        last = now
+        sim_time = time.strftime("%Y-%m-%d %H:%M", time.gmtime(sim.clock.now_ms() / 1000))
+        print(
+            f"[{time.monotonic() - started:5.0f} s] sim {sim_time}  spooled {now[0]:>7} ({rates[0]:6.0f}/s)  "
+            f"uploaded {now[1]:>7} ({rates[1]:6.0f}/s)  produced {now[2]:>7} ({rates[2]:6.0f}/s)  "
+            f"spool depth {status['spool']['pending_records']}",
+            flush=True,
+        )
+        if args.duration and time.monotonic() - started >= args.duration:
+            return
+
+
+def _summary(collector: Collector, gateway: Gateway) -> None:
+    s = collector.status()
+    c = gateway.counters
+    print(
+        f"done: {c.records_produced} records produced to Kafka in {c.batches_accepted} batches "
+        f"({c.batches_refused} refused); {s['uploader']['wire_bytes']} bytes uploaded; "
+        f"{s['spool']['pending_records']} records still in the spool for next time"
+    )

@@ -2,7 +2,7 @@
 local status page.
 
     async with Collector(settings) as collector:
-        await collector.run(stop)        # until stop is set; then drains what it can
+        await collector.run(stop)        # until stop is set; then uploads what it can
 
 The status page (`http://127.0.0.1:<status_port>/status`, plain HTTP, loopback only)
 shows the spool depth, the uploader's progress and each printer's health as JSON.
@@ -86,8 +86,15 @@ class Collector:
             await self._serve_status()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll and upload until `stop` is set."""
-        await asyncio.gather(self.uploader.run(stop), *(p.run(stop) for p in self.pollers))
+        """Poll and upload until `stop` is set; the uploader stops after the pollers, so it
+        can drain what they spooled last."""
+        pollers_done = asyncio.Event()
+        uploading = asyncio.create_task(self.uploader.run(pollers_done))
+        try:
+            await asyncio.gather(*(p.run(stop) for p in self.pollers))
+        finally:
+            pollers_done.set()
+            await uploading
 
     async def stop(self) -> None:
         """Close the HTTP sessions, the status page and the spool. Idempotent."""

@@ -39,6 +39,7 @@ class UploaderSettings:
     max_bytes: int = 1 << 20
     idle_poll_s: float = 1.0
     timeout_s: float = 30.0
+    drain_s: float = 10.0
 
 
 @dataclass
@@ -65,7 +66,8 @@ class Uploader:
         return ssl.create_default_context(cafile=str(self.settings.ca_file))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Upload until `stop` is set, then try once more to drain what is pending."""
+        """Upload until `stop` is set, then for up to `drain_s` until the spool is empty
+        or an upload fails: what is left stays in the spool for the next start."""
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
         # trust_env: the system's proxy settings (HTTPS_PROXY, NO_PROXY) are honoured.
         async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as session:
@@ -77,6 +79,9 @@ class Uploader:
                         await asyncio.wait_for(stop.wait(), delay)
                     except asyncio.TimeoutError:
                         pass
+            deadline = time.monotonic() + self.settings.drain_s
+            while time.monotonic() < deadline and not await self.upload_once(session, ssl_context):
+                pass
 
     async def upload_once(self, session: aiohttp.ClientSession, ssl_context: ssl.SSLContext | bool) -> float:
         """One round. Returns how long to wait before the next (0: go on at once)."""

@@ -1,0 +1,64 @@
+"""`printfleet collector --config site.toml`: the site collector."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from producers.collector import Collector
+from producers.collector_config import CollectorSettings
+from producers.errors import ProducerError
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "collector",
+        help="run the site collector: poll printers, spool, upload to the gateway",
+        description="Settings come from the TOML file (see producers/collector_config.py for every key).",
+    )
+    parser.add_argument("--config", type=Path, required=True, help="site.toml")
+    parser.add_argument("--status-port", type=int, help="local status page port (default 8080; 0 picks one)")
+    parser.add_argument("--status-every-s", type=float, help="status line period in seconds (default 10)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = CollectorSettings.load(args.config, status_port=args.status_port, status_every_s=args.status_every_s)
+    except ValueError as exc:
+        print(f"printfleet collector: {exc}", file=sys.stderr)
+        return 2
+    logging.getLogger("producers").setLevel(logging.INFO)
+    try:
+        asyncio.run(serve(settings))
+    except ProducerError as exc:
+        print(f"printfleet collector: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def serve(settings: CollectorSettings, stop: asyncio.Event | None = None) -> None:
+    """Run a collector until `stop` is set or SIGINT/SIGTERM; prints a status line."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Collector(settings) as collector:
+        print(
+            f"collector for site {settings.site_id}: {len(settings.printer_urls)} printers -> "
+            f"{settings.gateway_url}; status {collector.status_url or 'off'}",
+            flush=True,
+        )
+        runner = asyncio.create_task(collector.run(stop))
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), settings.status_every_s)
+            except asyncio.TimeoutError:
+                print(collector.status_line(), flush=True)
+        await runner
+        print(collector.status_line(), flush=True)
