@@ -21,7 +21,7 @@ from deploy import stack
 from deploy.errors import StackError
 from deploy.settings import StackSettings
 from producers.collector import Collector
-from producers.collector_config import Cadence, CollectorSettings
+from producers.collector_config import Cadence, CollectorSettings, render
 from producers.gateway import Gateway, GatewaySettings
 from producers.simulator import SimulatorServer, SimulatorSettings, ensure_site_ca, issue_server_certificate
 from producers.sites import SiteDirectory
@@ -88,16 +88,14 @@ async def _demo(stack_settings: StackSettings, args: argparse.Namespace) -> None
 
 
 def _write_site_config(home: Path, site_id: str, token: str, gateway_url: str, gateway_ca: Path, sim: SimulatorServer) -> CollectorSettings:
-    urls = ", ".join(f'"{u}"' for u in sim.base_urls.values())
-    c = DEMO_CADENCE
-    (home / "site.toml").write_text(
-        f'site_id = "{site_id}"\nsite_secret = "{secrets.token_urlsafe(32)}"\nstate_dir = "collector"\n'
-        f"status_port = 0\n\n[gateway]\nurl = \"{gateway_url}\"\ntoken = \"{token}\"\nca_file = \"{gateway_ca}\"\n\n"
-        f"[printers]\nca_file = \"{sim.ca_file}\"\nurls = [{urls}]\n\n"
-        f"[cadence]\nheartbeat_s = {c.heartbeat_s}\nevents_s = {c.events_s}\njobs_s = {c.jobs_s}\nlogs_s = {c.logs_s}\n"
-        f"counters_s = {c.counters_s}\nconsumables_s = {c.consumables_s}\nidentity_s = {c.identity_s}\n"
+    settings = CollectorSettings(
+        site_id=site_id, site_secret=secrets.token_urlsafe(32), state_dir=home / "collector",
+        gateway_url=gateway_url, gateway_token=token, gateway_ca_file=gateway_ca,
+        printer_urls=tuple(sim.base_urls.values()), printer_ca_file=sim.ca_file,
+        status_port=0, cadence=DEMO_CADENCE,
     )
-    return CollectorSettings.load(home / "site.toml")
+    (home / "site.toml").write_text(render(settings))
+    return settings
 
 
 async def _progress(sim: SimulatorServer, collector: Collector, gateway: Gateway, stop: asyncio.Event, args: argparse.Namespace) -> None:

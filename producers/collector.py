@@ -23,7 +23,7 @@ from aiohttp import web
 from producers.collector_config import CollectorSettings
 from producers.device_records import RecordBuilder, Site
 from producers.poller import CursorStore, PrinterPoller
-from producers.spool import Spool
+from producers.spool import RecordClass, Spool
 from producers.spool_async import AsyncSpool
 from producers.uploader import Uploader, UploaderSettings
 from schemas import SchemaRegistry
@@ -42,6 +42,7 @@ class Collector:
                 gateway_url=settings.gateway_url,
                 token=settings.gateway_token,
                 rejected_dir=settings.state_dir / "rejected",
+                inflight_file=settings.state_dir / "inflight.json",
                 ca_file=settings.gateway_ca_file,
                 max_records=settings.upload_max_records,
                 timeout_s=max(30.0, settings.request_timeout_s),
@@ -74,16 +75,28 @@ class Collector:
         self._session = aiohttp.ClientSession(timeout=timeout, trust_env=False)
         builder = RecordBuilder(self.registry, Site(self.settings.site_id, self.settings.site_secret.encode()))
         cursors = CursorStore(self.settings.state_dir / "cursors.json")
+        pending_ids = await asyncio.to_thread(self._pending_record_ids)
         self.pollers = [
             PrinterPoller(
                 url, session=self._session, ssl_context=ssl_context, builder=builder,
                 registry=self.registry, spool=self.spool, cursors=cursors,
                 cadence=self.settings.cadence, unmappable_dir=self.settings.state_dir / "unmappable",
+                pending_ids=pending_ids,
             )
             for url in self.settings.printer_urls
         ]
         if self.settings.status_port >= 0:
             await self._serve_status()
+
+    def _pending_record_ids(self) -> set[str]:
+        """Ids of the records a previous run left in the spool (KEEP records only:
+        heartbeats are never polled twice). Reads the whole pending spool once at start."""
+        batch = self._spool.peek(max_records=1 << 30, max_bytes=1 << 40)
+        return {
+            self.registry.decode(r.payload).record["record_id"]
+            for r in batch.records
+            if r.record_class is RecordClass.KEEP
+        }
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll and upload until `stop` is set; the uploader stops after the pollers, so it

@@ -101,3 +101,33 @@ class CollectorSettings:
             raise ValueError(f"collector config {path}: {exc}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+def render(settings: CollectorSettings) -> str:
+    """`settings` as a site.toml that `CollectorSettings.load` reads back (absolute paths).
+
+    Used by the demo and the tests to hand a configured site to `printfleet collector`.
+    """
+
+    def q(value: object) -> str:
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = [
+        f"site_id = {q(settings.site_id)}",
+        f"site_secret = {q(settings.site_secret)}",
+        f"state_dir = {q(settings.state_dir)}",
+        f"spool_max_bytes = {settings.spool_max_bytes}",
+        f"status_port = {settings.status_port}",
+        f"status_every_s = {settings.status_every_s}",
+        "",
+        "[gateway]",
+        f"url = {q(settings.gateway_url)}",
+        f"token = {q(settings.gateway_token)}",
+    ]
+    if settings.gateway_ca_file:
+        lines.append(f"ca_file = {q(settings.gateway_ca_file)}")
+    lines += ["", "[printers]", "urls = [" + ", ".join(q(u) for u in settings.printer_urls) + "]"]
+    if settings.printer_ca_file:
+        lines.append(f"ca_file = {q(settings.printer_ca_file)}")
+    lines += ["", "[cadence]"] + [f"{f.name} = {getattr(settings.cadence, f.name)}" for f in fields(Cadence)]
+    return "\n".join(lines) + "\n"

@@ -3,8 +3,10 @@
 Heartbeats on a short cadence; counters, consumables and identity less often; events,
 jobs and logs by cursor (`?after=<seq>`), so each is read once. A cursor moves only after
 the records it covers are in the spool, so a crash or a full spool re-reads rather than
-loses; the records' ids derive from (device, endpoint, seq), so a re-read yields the same
-ids and the cloud drops the repeats. A printer that does not answer (or answers garbage)
+loses. The records' ids derive from (device, endpoint, seq), so a re-read yields the same
+ids: records whose id is already pending in the spool (a kill between the append and the
+cursor write) are not spooled again, and any repeat that still reaches the cloud is
+recognisable there. A printer that does not answer (or answers garbage)
 gets a heartbeat with status UNREACHABLE, so the cloud knows why it went quiet.
 """
 
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 # Paged endpoints: (endpoint, record kind, page size).
 _PAGED = (("events", "system_event", 1000), ("jobs", "job", 10), ("logs", "device_log", 1000))
+_PAGED_NAMES = frozenset(name for name, _, _ in _PAGED)
 _CONSUMABLES = ("cleaning_roll", "agent_system", "printhead_system", "build_unit")
 
 
@@ -100,12 +103,17 @@ class PrinterPoller:
         cursors: CursorStore,
         cadence: Cadence,
         unmappable_dir: Path,
+        pending_ids: set[str] | None = None,
     ) -> None:
         self.status = PrinterStatus(base_url)
         self._session, self._ssl = session, ssl_context
         self._builder, self._registry, self._spool = builder, registry, spool
         self._cursors, self._cadence = cursors, cadence
         self._unmappable_dir = unmappable_dir
+        self._pending_ids = pending_ids if pending_ids is not None else set()
+        # Per kind, the id of the last snapshot spooled: a printer whose clock has not
+        # moved since the last poll reports the same observation, which is not sent again.
+        self._last_snapshot: dict[str, str] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set. Each endpoint keeps its own cadence."""
@@ -224,6 +232,11 @@ class PrinterPoller:
         """The encoded record, or None when the answer does not fit the schema (kept aside)."""
         try:
             record = self._builder.build(kind, self.status.device_id, payload, identity)
+            rid = record["record_id"]
+            if rid in self._pending_ids or self._last_snapshot.get(kind) == rid:
+                return None  # spooled already (before a restart, or the same observation)
+            if identity[0] not in _PAGED_NAMES:
+                self._last_snapshot[kind] = rid
             return self._registry.encode(kind, record)
         except (MappingError, RecordEncodeError) as exc:
             self.status.unmappable += 1

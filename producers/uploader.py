@@ -4,7 +4,9 @@ acknowledged them.
 Each round peeks the oldest pending records, sends them as one gzip batch over outbound
 HTTPS and acks them in the spool on a 2xx. While the gateway is away (network error, 429,
 503, 5xx) the batch stays in the spool and the uploader backs off, honouring Retry-After.
-A 401/403 is a configuration problem at this site: retried slowly and logged loudly, never
+Before a batch is sent, its bounds go to `inflight.json`; after a crash the uploader first
+sends exactly that batch again (same records, same bytes), which the gateway recognises as
+a repeat and does not produce twice. A 401/403 is a configuration problem at this site: retried slowly and logged loudly, never
 dropped. Any other 4xx means the gateway will never take this batch: it is written to
 `rejected/` beside the spool with the gateway's answer, then acked, so one bad batch cannot
 stop a site forever and nothing disappears unseen.
@@ -24,6 +26,7 @@ import aiohttp
 
 from producers.backoff import Backoff
 from producers.batch_format import CONTENT_TYPE, encode_batch
+from producers.spool import Batch
 from producers.spool_async import AsyncSpool
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,7 @@ class UploaderSettings:
     gateway_url: str
     token: str = field(repr=False)
     rejected_dir: Path
+    inflight_file: Path
     ca_file: Path | None = None
     max_records: int = 5_000
     max_bytes: int = 1 << 20
@@ -85,10 +89,11 @@ class Uploader:
 
     async def upload_once(self, session: aiohttp.ClientSession, ssl_context: ssl.SSLContext | bool) -> float:
         """One round. Returns how long to wait before the next (0: go on at once)."""
-        batch = await self.spool.peek(self.settings.max_records, self.settings.max_bytes)
+        batch = await self._next_batch()
         if not batch.records:
             return self.settings.idle_poll_s
         body = encode_batch(r.payload for r in batch.records)
+        await asyncio.to_thread(self._write_inflight, batch.first_seq, batch.last_seq, len(batch.records))
         headers = {"Authorization": f"Bearer {self.settings.token}", "Content-Type": CONTENT_TYPE}
         try:
             async with session.post(
@@ -101,6 +106,7 @@ class Uploader:
         self.counters.wire_bytes += len(body)
         if 200 <= status < 300:
             await self.spool.ack(batch)
+            self.settings.inflight_file.unlink(missing_ok=True)
             self._backoff.reset()
             self.counters.batches += 1
             self.counters.records += len(batch.records)
@@ -113,7 +119,26 @@ class Uploader:
             return self._failed(f"gateway answered {status}: {answer[:200]}", retry_after)
         await self._reject(batch.first_seq, batch.last_seq, body, status, answer)
         await self.spool.ack(batch)
+        self.settings.inflight_file.unlink(missing_ok=True)
         return 0.0
+
+    async def _next_batch(self) -> Batch:
+        """The batch that was in flight when the last run ended, if it is still pending
+        unchanged; otherwise the oldest pending records."""
+        try:
+            inflight = json.loads(self.settings.inflight_file.read_text())
+        except (FileNotFoundError, ValueError):
+            inflight = None
+        if inflight:
+            batch = await self.spool.peek(int(inflight["count"]), 1 << 40)
+            if (batch.first_seq, batch.last_seq) == (inflight["first"], inflight["last"]):
+                return batch
+        return await self.spool.peek(self.settings.max_records, self.settings.max_bytes)
+
+    def _write_inflight(self, first: int | None, last: int | None, count: int) -> None:
+        tmp = self.settings.inflight_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"first": first, "last": last, "count": count}))
+        tmp.replace(self.settings.inflight_file)
 
     def _failed(self, error: str, retry_after: str | None, slow: bool = False) -> float:
         self.counters.failures += 1
