@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from printfleet.config import build
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,29 +44,6 @@ class StackSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> StackSettings:
-        """Build settings from `PRINTFLEET_*` variables; `overrides` (from flags) win.
-
-        Overrides that are None are ignored, so argparse defaults of None fall through.
-        """
-        env = os.environ if env is None else env
-        values: dict[str, object] = {}
-        for name, kind in (
-            ("state_dir", Path),
-            ("log_dir", Path),
-            ("kafka_port", int),
-            ("kafka_controller_port", int),
-            ("kafka_heap", str),
-            ("kafka_lib", Path),
-            ("clickhouse_http_port", int),
-            ("clickhouse_tcp_port", int),
-            ("start_timeout_s", float),
-            ("stop_timeout_s", float),
-        ):
-            raw = env.get(f"PRINTFLEET_{name.upper()}")
-            if raw:
-                try:
-                    values[name] = kind(raw)
-                except ValueError as exc:
-                    raise ValueError(f"PRINTFLEET_{name.upper()}={raw!r}: {exc}") from None
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+        """Settings from `PRINTFLEET_<FIELD>` variables (e.g. PRINTFLEET_KAFKA_PORT);
+        `overrides` (flags) that are not None win. Raises ValueError naming the variable."""
+        return build(cls, "", env, **overrides)
