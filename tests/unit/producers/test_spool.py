@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from producers.errors import InvalidAck, RecordTooLarge, SpoolFull
-from producers.spool import Batch, RecordClass, Spool, SpooledRecord
+from producers.spool import Batch, RecordClass
+from spool_helpers import drain, make, view
 from producers.spool_format import HEADER_BYTES
 
 K, D = RecordClass.KEEP, RecordClass.DROPPABLE
@@ -24,23 +24,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def make(directory: Path, **kw: object) -> Spool:
-    options: dict[str, object] = {"max_bytes": 1 << 20, "segment_bytes": 4096, "fsync": False}
-    options.update(kw)
-    spool = Spool(directory, **options)  # type: ignore[arg-type]
-    spool.open()
-    return spool
-
-
-def drain(spool: Spool) -> list[SpooledRecord]:
-    """Every pending record, without acking."""
-    return list(spool.peek(max_records=10**9, max_bytes=10**12).records)
-
-
-def view(records: Sequence[SpooledRecord]) -> list[tuple[int, RecordClass, bytes]]:
-    return [(r.seq, r.record_class, r.payload) for r in records]
 
 
 def segment_files(directory: Path) -> list[str]:

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -24,27 +23,11 @@ from producers.errors import (
     SpoolLocked,
     SpoolWriteFailed,
 )
-from producers.spool import RecordClass, Spool, SpooledRecord
+from producers.spool import RecordClass, Spool
+from spool_helpers import drain, make, view
 
 K, D = RecordClass.KEEP, RecordClass.DROPPABLE
 REPO = Path(__file__).resolve().parents[3]
-
-
-def make(directory: Path, **kw: object) -> Spool:
-    options: dict[str, object] = {"max_bytes": 1 << 20, "segment_bytes": 4096, "fsync": False}
-    options.update(kw)
-    spool = Spool(directory, **options)  # type: ignore[arg-type]
-    spool.open()
-    return spool
-
-
-def drain(spool: Spool) -> list[SpooledRecord]:
-    """Every pending record, without acking."""
-    return list(spool.peek(max_records=10**9, max_bytes=10**12).records)
-
-
-def view(records: Sequence[SpooledRecord]) -> list[tuple[int, RecordClass, bytes]]:
-    return [(r.seq, r.record_class, r.payload) for r in records]
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:
