@@ -1,0 +1,21 @@
+"""Stream processing: pure logic that the Faust agents (not written yet) call.
+
+No Kafka, no Faust and no I/O in these modules; every state is a dataclass with
+`to_dict()`/`from_dict()` for a Faust table, every step returns a new state plus the
+records to produce, and every output record has a deterministic id (replays are normal,
+STYLE convention 8). Modules, one job each:
+
+    words          status/activity in words ("Powered on, printing")
+    eta            estimated time to completion from heartbeats
+    fleet_state    per-printer fleet view, offline detection (apply_heartbeat, check_offline)
+    timeline       window arithmetic: buckets, time per bucket, counter deltas
+    utilisation    hourly/daily utilisation windows per printer, lateness, dedup
+    site_rollup    a site's windows summed
+    benchmarks     anonymous cohort percentiles (>= k sites), a site's position
+    alerts         alert lifecycle (raised/updated/cleared), no storms
+    alert_rules    records -> alert conditions (events, consumables, supplies, offline)
+    maintenance    remaining useful life from wear trends, layer-duration anomalies
+    alert_device   one pure step per record for the alert agent
+    advisories     Ed25519-signed release catalogue -> update advisories
+    plain, ids, errors   state <-> dict, deterministic ids, the error tree
+"""

@@ -1,0 +1,117 @@
+"""State dataclasses <-> plain JSON-ready values, for Faust tables backed by changelogs.
+
+Every state in `streams/` is a dataclass whose fields are `int`, `float`, `str`, `bool`,
+`None`, nested state dataclasses, `list[...]`, `tuple[...]` and `dict[str, ...]` of those.
+`PlainState` gives such a class `to_dict()` and `from_dict()`; the agents store
+`state.to_dict()` in a table and rebuild with `State.from_dict(value)`. JSON has no
+tuples and no int keys, so tuples travel as lists and keys must be strings.
+
+`from_dict` raises `StateDecodeError` when a value does not fit the field's type, so a
+changelog written by an incompatible version fails loudly instead of corrupting counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from typing import Any, Self, TypeVar, Union
+
+from streams.errors import StateDecodeError
+
+T = TypeVar("T")
+
+
+def to_plain(value: Any) -> Any:
+    """`value` as nested dicts, lists and scalars (tuples become lists)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    return value
+
+
+def from_plain(cls: type[T], data: Any) -> T:
+    """An instance of dataclass `cls` from what `to_plain` made. Raises StateDecodeError."""
+    result: T = _decode(cls, data, cls.__name__)
+    return result
+
+
+def _decode(tp: Any, data: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return data
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if data is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _decode(arg, data, where)
+            except StateDecodeError as exc:
+                errors.append(str(exc))
+        raise StateDecodeError(f"{where}: {data!r} fits none of {tp}: {errors}")
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        if not isinstance(data, dict):
+            raise StateDecodeError(f"{where}: expected an object, got {type(data).__name__}")
+        hints = _hints(tp)
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            if f.name in data:
+                kwargs[f.name] = _decode(hints[f.name], data[f.name], f"{where}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise StateDecodeError(f"{where}: missing field {f.name!r}")
+        return tp(**kwargs)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(data, list):
+            raise StateDecodeError(f"{where}: expected a list, got {type(data).__name__}")
+        return [_decode(item, v, f"{where}[{i}]") for i, v in enumerate(data)]
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(data, (list, tuple)):
+            raise StateDecodeError(f"{where}: expected a list, got {type(data).__name__}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v, f"{where}[{i}]") for i, v in enumerate(data))
+        if len(args) != len(data):
+            raise StateDecodeError(f"{where}: expected {len(args)} items, got {len(data)}")
+        return tuple(_decode(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, data)))
+    if origin is dict:
+        _, value_type = typing.get_args(tp)
+        if not isinstance(data, dict):
+            raise StateDecodeError(f"{where}: expected an object, got {type(data).__name__}")
+        return {str(k): _decode(value_type, v, f"{where}[{k!r}]") for k, v in data.items()}
+    if tp is float:
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            raise StateDecodeError(f"{where}: expected a number, got {data!r}")
+        return float(data)
+    if tp in (int, str, bool):
+        if not isinstance(data, tp) or (tp is int and isinstance(data, bool)):
+            raise StateDecodeError(f"{where}: expected {tp.__name__}, got {data!r}")
+        return data
+    raise StateDecodeError(f"{where}: unsupported type {tp!r}")
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    # Resolving string annotations is slow; states are decoded on every table read.
+    return typing.get_type_hints(cls)
+
+
+class PlainState:
+    """Mixin for state dataclasses: `to_dict()` for the table, `from_dict()` back."""
+
+    def to_dict(self) -> dict[str, Any]:
+        plain: dict[str, Any] = to_plain(self)
+        return plain
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Self:
+        """Raises StateDecodeError if `data` does not fit the class."""
+        return from_plain(cls, data)

@@ -1,0 +1,289 @@
+"""Utilisation KPIs per printer in hourly and daily windows by event time.
+
+The utilisation agent keeps one `UtilisationState` per device_id (every input topic
+keyed by device_id, so one worker sees all of a printer's records) and calls
+
+    apply(state, kind, record, settings)   # kind: heartbeat, job, usage_counters,
+                                           #       agent_system, build_unit
+    advance(state, now_ms, settings)       # timer, now_ms = the site's event-time watermark
+
+Each returns `Applied(state, records, late)`: `utilisation` records to produce and the
+input records that came too late (to dead-letter and count, never to drop silently).
+
+Windows: hours [h, h+1) UTC; days are the sum of their 24 hours. A window is first
+emitted when the printer's watermark (newest event time applied) passes its end, and
+re-emitted whenever a late record within `allowed_lateness_s` changes it; once the
+watermark passes end + lateness it is final, its raw samples are dropped, and any later
+record for it is returned in `late`. Re-emissions carry new content, hence a new id
+(uuid5 of the content); consumers keep the newest per (device, window).
+
+Idempotence: samples are stored by event time (heartbeats, counters) or by job id (a job
+counts once when COMPLETED, however often its snapshot repeats); every KPI is recomputed
+from the sample set, so a redelivered record changes nothing and arrival order does not
+matter. `recent` ids (the last 512) only tell a recent duplicate of a finalised window
+from a genuinely late record; an older replay is reported late, which is harmless.
+
+Counters (material, agent) count by the increase between readings, spread evenly over
+the time between them, and handle resets; so a skipped record loses nothing. Layers go
+to the window of the heartbeat that saw them done. The window clock starts at the first
+record a printer sends: anything older than its hour is late.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, NamedTuple
+
+from streams.errors import InvalidRecordError, record_boundary
+from streams.ids import RecentIds, content_digest, derived_id
+from streams.plain import PlainState
+from streams.timeline import (
+    CounterSample,
+    HeartbeatSample,
+    WindowTotals,
+    bucket_of,
+    counter_deltas,
+    heartbeat_seconds,
+    layer_deltas,
+    multi_counter_deltas,
+    spread_in,
+)
+
+HOUR_MS: Final = 3_600_000
+DAY_MS: Final = 24 * HOUR_MS
+KINDS: Final = ("heartbeat", "job", "usage_counters", "agent_system", "build_unit")
+
+
+@dataclass(frozen=True)
+class UtilisationSettings:
+    allowed_lateness_s: float = 600.0  # records up to this much behind still count
+    max_hold_s: float = 90.0  # = the fleet view's offline threshold (3 x 30 s)
+
+    @property
+    def lateness_ms(self) -> int:
+        return round(self.allowed_lateness_s * 1000)
+
+
+@dataclass
+class UtilisationState(PlainState):
+    site_id: str = ""
+    device_id: str = ""
+    watermark: int = 0
+    open_from: int | None = None  # start of the oldest hour not final; None = nothing yet
+    heartbeats: list[HeartbeatSample] = field(default_factory=list)
+    materials: list[CounterSample] = field(default_factory=list)
+    agents: list[tuple[int, tuple[tuple[str, float], ...]]] = field(default_factory=list)
+    jobs: dict[str, tuple[int, float | None]] = field(default_factory=dict)  # id -> (completed_at, density)
+    fills: list[tuple[int, str, float, float]] = field(default_factory=list)  # (t, fill, kg, %)
+    days: dict[str, WindowTotals] = field(default_factory=dict)  # day start -> its final hours
+    emitted: dict[str, str] = field(default_factory=dict)  # window key -> digest last emitted
+    recent: RecentIds = field(default_factory=lambda: RecentIds(capacity=512))
+    late_count: int = 0
+
+
+class Applied(NamedTuple):
+    state: UtilisationState
+    records: list[dict[str, Any]]
+    late: list[Mapping[str, Any]]
+
+
+@record_boundary
+def apply(
+    state: UtilisationState, kind: str, record: Mapping[str, Any], settings: UtilisationSettings = UtilisationSettings()
+) -> Applied:
+    """Fold one record of `kind` in. Raises InvalidRecordError for an unknown kind or a
+    record without event_time/record_id."""
+    if kind not in KINDS:
+        raise InvalidRecordError(f"utilisation does not take {kind!r} records")
+    try:
+        rid, event_time = str(record["record_id"]), int(record["event_time"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidRecordError(f"{kind} record without record_id/event_time: {exc}") from None
+    if rid in state.recent:
+        return Applied(state, [], [])
+    at = _relevant_time(kind, record)
+    if at is None:  # e.g. a job snapshot that is not COMPLETED: nothing to count
+        return Applied(state, [], [])
+    if state.open_from is not None and at < state.open_from:
+        return Applied(replace(state, late_count=state.late_count + 1), [], [record])
+    s = _clone(state)
+    s.site_id, s.device_id = s.site_id or str(record["site_id"]), s.device_id or str(record["device_id"])
+    if s.open_from is None:
+        s.open_from = at - at % HOUR_MS
+    _insert(s, kind, record, at)
+    s.recent.add(rid)
+    s.watermark = max(s.watermark, event_time, at)
+    return Applied(s, _advance(s, settings), [])
+
+
+def advance(state: UtilisationState, now_ms: int, settings: UtilisationSettings = UtilisationSettings()) -> Applied:
+    """Move the watermark to `now_ms` (event time) so windows of a silent printer close;
+    the silence counts as unreachable."""
+    if state.open_from is None or now_ms <= state.watermark:
+        return Applied(state, [], [])
+    s = _clone(state)
+    s.watermark = now_ms
+    return Applied(s, _advance(s, settings), [])
+
+
+def window_totals(state: UtilisationState, start: int, end: int, settings: UtilisationSettings) -> WindowTotals:
+    """What the samples held now say about [start, end) (an hour that is not final)."""
+    hold = round(settings.max_hold_s * 1000)
+    totals = WindowTotals(seconds=heartbeat_seconds(state.heartbeats, start, end, hold))
+    totals.layers = sum(d for t, d in layer_deltas(state.heartbeats) if start <= t < end)
+    totals.material_kg = spread_in(counter_deltas(state.materials), start, end)
+    totals.agent_cm3 = spread_in(multi_counter_deltas([(t, dict(used)) for t, used in state.agents]), start, end)
+    for completed_at, density in state.jobs.values():
+        if start <= completed_at < end:
+            totals.jobs_completed += 1
+            if density is not None:
+                totals.density_sum += density
+                totals.density_n += 1
+    totals.fills = {fill: (kg, pct) for t, fill, kg, pct in state.fills if start <= t < end}
+    return totals
+
+
+def to_record(site_id: str, device_id: str, start: int, end: int, totals: WindowTotals) -> dict[str, Any]:
+    """A `utilisation` record; the id is uuid5 of the content, so equal content -> equal id."""
+    sec = {b: round(v, 3) for b, v in totals.seconds.items()}
+    density, recycled = totals.packing_density_pct, totals.recycled_pct
+    body: dict[str, Any] = {
+        "site_id": site_id,
+        "device_id": device_id,
+        "event_time": end,
+        "window_start": start,
+        "window_end": end,
+        "printing_s": sec["printing"],
+        "warming_s": sec["warming"],
+        "cooling_s": sec["cooling"],
+        "idle_s": sec["idle"],
+        "error_s": sec["error"],
+        "unreachable_s": sec["unreachable"],
+        "utilisation_pct": round(100.0 * sec["printing"] * 1000 / (end - start), 4),
+        "jobs_completed": totals.jobs_completed,
+        "layers_printed": totals.layers,
+        "material_consumed_kg": round(totals.material_kg, 6),
+        "packing_density_pct": None if density is None else round(density, 4),
+        "material_recycled_pct": None if recycled is None else round(recycled, 4),
+    }
+    return {"record_id": derived_id("utilisation", device_id, start, end, content_digest(body)), **body}
+
+
+# -- internals ----------------------------------------------------------------------------
+
+def _relevant_time(kind: str, record: Mapping[str, Any]) -> int | None:
+    if kind == "job":
+        if record.get("completion_status") != "COMPLETED":
+            return None
+        return int(record.get("completed_at") or record["event_time"])
+    return int(record["event_time"])
+
+
+def _clone(state: UtilisationState) -> UtilisationState:
+    # Copy every container we may change; samples are tuples, totals are replaced whole.
+    return replace(
+        state,
+        heartbeats=list(state.heartbeats),
+        materials=list(state.materials),
+        agents=list(state.agents),
+        jobs=dict(state.jobs),
+        fills=list(state.fills),
+        days=dict(state.days),
+        emitted=dict(state.emitted),
+        recent=RecentIds(state.recent.capacity, list(state.recent.ids)),
+    )
+
+
+def _put(samples: list[Any], sample: tuple[Any, ...]) -> None:
+    """Insert keeping time order. Of two samples with one event time the larger tuple
+    wins, so the result does not depend on which of them arrived first."""
+    i = bisect_left(samples, (sample[0],))
+    if i < len(samples) and samples[i][0] == sample[0]:
+        if sample > samples[i]:
+            samples[i] = sample
+        return
+    samples.insert(i, sample)
+
+
+def _insert(s: UtilisationState, kind: str, r: Mapping[str, Any], at: int) -> None:
+    if kind == "heartbeat":
+        bucket = bucket_of(str(r.get("status") or ""), str(r.get("activity") or ""))
+        _put(s.heartbeats, (at, bucket, str(r.get("current_job_id") or ""), int(r.get("layers_done") or 0)))
+    elif kind == "usage_counters":
+        _put(s.materials, (at, float(r.get("total_material_consumed_kg") or 0.0)))
+    elif kind == "agent_system":
+        used = tuple(sorted((str(a["agent_type"]), float(a["agent_used_cm3"])) for a in r.get("agents") or []))
+        _put(s.agents, (at, used))
+    elif kind == "job":
+        density = r.get("packing_density_pct")
+        s.jobs[str(r["job_id"])] = (at, None if density is None else float(density))
+    elif kind == "build_unit":
+        unit = r.get("installed_build_unit")
+        # Only a unit being printed into says what powder was used.
+        if unit and unit.get("status") == "PRINTING" and unit.get("recycled_material_pct") is not None:
+            fill = f"{unit['serial_number']}#{unit['insertion_count']}"
+            _put(s.fills, (at, fill, float(unit.get("material_quantity_kg") or 0.0), float(unit["recycled_material_pct"])))
+
+
+def _advance(s: UtilisationState, settings: UtilisationSettings) -> list[dict[str, Any]]:
+    """Emit windows the watermark passed (if changed) and finalise those past lateness."""
+    out: list[dict[str, Any]] = []
+    lateness = settings.lateness_ms
+    if s.open_from is None:
+        return out
+    hour = s.open_from
+    while hour + HOUR_MS <= s.watermark:
+        end = hour + HOUR_MS
+        totals = window_totals(s, hour, end, settings)
+        _emit(s, f"H{hour}", hour, end, totals, out)
+        if end + lateness > s.watermark:
+            break
+        day = hour - hour % DAY_MS
+        key = str(day)
+        s.days[key] = s.days[key].merged(totals) if key in s.days else totals
+        s.open_from = end
+        _prune(s, end)
+        s.emitted.pop(f"H{hour}", None)
+        hour = end
+    open_from = hour
+    for key in sorted(s.days, key=int):
+        day = int(key)
+        end = day + DAY_MS
+        if end > s.watermark:
+            continue
+        totals = s.days[key]
+        h = max(open_from, day)
+        while h < end:  # hours of the day that are not final yet
+            totals = totals.merged(window_totals(s, h, h + HOUR_MS, settings))
+            h += HOUR_MS
+        # Hours before the printer was first seen have no window: unreachable too.
+        missing = (end - day) / 1000.0 - sum(totals.seconds.values())
+        if missing > 0.0005:
+            totals = replace(totals, seconds={**totals.seconds, "unreachable": totals.seconds["unreachable"] + missing})
+        _emit(s, f"D{day}", day, end, totals, out)
+        if open_from >= end:  # every hour final: so is the day
+            del s.days[key]
+            s.emitted.pop(f"D{day}", None)
+    return out
+
+
+def _emit(s: UtilisationState, key: str, start: int, end: int, totals: WindowTotals, out: list[dict[str, Any]]) -> None:
+    record = to_record(s.site_id, s.device_id, start, end, totals)
+    if s.emitted.get(key) != record["record_id"]:
+        s.emitted[key] = record["record_id"]
+        out.append(record)
+
+
+def _prune(s: UtilisationState, cut: int) -> None:
+    """Drop samples of final hours, keeping the last one before `cut` (the new
+    `open_from`) as the baseline of the next hour (its state and its counter readings)."""
+
+    def keep(samples: list[Any]) -> list[Any]:
+        i = next((k for k, smp in enumerate(samples) if smp[0] >= cut), len(samples))
+        return samples[max(0, i - 1):]
+
+    s.heartbeats, s.materials, s.agents = keep(s.heartbeats), keep(s.materials), keep(s.agents)
+    s.fills = [f for f in s.fills if f[0] >= cut]
+    s.jobs = {j: v for j, v in s.jobs.items() if v[0] >= cut}

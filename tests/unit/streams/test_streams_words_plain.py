@@ -1,0 +1,96 @@
+"""Words for people, and state dataclasses <-> plain dicts for Faust tables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pytest
+
+from streams.errors import StateDecodeError, StreamsError
+from streams.ids import RecentIds, content_digest, derived_id
+from streams.plain import PlainState
+from streams.words import duration_words, fleet_line, state_words
+
+
+@pytest.mark.parametrize(("status", "activity", "words"), [
+    ("POWERED_ON", "PRINTING", "Powered on, printing"),
+    ("POWERED_ON", "COOLING_DOWN", "Powered on, cooling down"),
+    ("POWERED_ON", "UNLOADING_BUILD_UNIT", "Powered on, unloading the build unit"),
+    ("ERROR", "PAUSED", "Error, job paused"),
+    ("SLEEPING", "IDLE", "Sleeping"),
+    ("UNREACHABLE", "PRINTING", "Offline"),
+    ("POWERED_ON", "UNKNOWN", "Powered on"),
+    ("POWERED_ON", "LEVITATING", "Powered on, levitating"),  # a symbol from a newer schema
+])
+def test_state_words(status: str, activity: str, words: str) -> None:
+    assert state_words(status, activity) == words
+
+
+def test_durations_and_fleet_lines() -> None:
+    assert [duration_words(s) for s in (5, 720, 8100, 3600, 97_200)] == ["5 s", "12 min", "2 h 15 min", "1 h", "1 d 3 h"]
+    record = {"status": "POWERED_ON", "activity": "PRINTING", "layers_done": 1204, "layers_total": 4000,
+              "estimated_remaining_s": 27_600.0, "pending_job_count": 2}
+    assert fleet_line(record) == "Powered on, printing: layer 1,204 of 4,000, 7 h 40 min left, 2 jobs waiting"
+    assert fleet_line({"status": "UNREACHABLE", "activity": "UNKNOWN", "pending_job_count": 0}) == "Offline"
+
+
+@dataclass
+class Inner(PlainState):
+    points: list[tuple[int, float]] = field(default_factory=list)
+    label: str | None = None
+
+
+@dataclass
+class Outer(PlainState):
+    name: str = ""
+    inner: Inner = field(default_factory=Inner)
+    by_key: dict[str, Inner] = field(default_factory=dict)
+    pairs: tuple[tuple[str, float], ...] = ()
+    maybe: float | None = None
+
+
+def test_nested_state_round_trips_through_json() -> None:
+    value = Outer("x", Inner([(1, 2.5)], "a"), {"k": Inner([(3, 4.0)])}, (("FUSING", 1.5),), 7.0)
+    assert Outer.from_dict(json.loads(json.dumps(value.to_dict()))) == value
+    assert Outer.from_dict({"inner": {"points": [[1, 2]]}}).inner.points == [(1, 2.0)]  # ints are floats too
+
+
+@pytest.mark.parametrize("bad", [
+    {"name": 3},
+    {"inner": {"points": [[1, 2, 3]]}},
+    {"inner": []},
+    {"by_key": {"k": {"label": 5}}},
+    {"maybe": "high"},
+    {"inner": {"points": [["t", 1.0]]}},
+])
+def test_a_foreign_changelog_value_fails_loudly(bad: dict[str, object]) -> None:
+    with pytest.raises(StateDecodeError) as info:
+        Outer.from_dict(bad)
+    assert isinstance(info.value, StreamsError) and info.value.retriable is False
+
+
+def test_ids_are_deterministic_and_recent_ids_are_bounded() -> None:
+    assert derived_id("a", 1) == derived_id("a", 1) != derived_id("a", 2)
+    assert content_digest({"record_id": "x", "v": 1}) == content_digest({"v": 1, "record_id": "y"})
+    ids = RecentIds(capacity=3)
+    for i in range(5):
+        ids.add(f"r{i}")
+    assert "r4" in ids and "r1" not in ids and len(ids.ids) == 3
+    assert RecentIds.from_dict(ids.to_dict()) == ids
+
+
+def test_malformed_records_raise_one_error_the_agents_can_dead_letter() -> None:
+    from streams.alert_device import DeviceAlertState, process
+    from streams.errors import InvalidRecordError
+    from streams.fleet_state import apply_heartbeat, new_state
+    from streams.utilisation import UtilisationState, apply
+
+    with pytest.raises(InvalidRecordError):
+        apply_heartbeat(new_state("s", "d"), {"record_id": "r"})
+    with pytest.raises(InvalidRecordError):
+        apply(UtilisationState(), "heartbeat", {"event_time": 1})
+    with pytest.raises(InvalidRecordError):
+        apply(UtilisationState(), "device_log", {"record_id": "r", "event_time": 1})
+    with pytest.raises(InvalidRecordError):
+        process(DeviceAlertState(), "system_event", {"record_id": "r", "site_id": "s", "device_id": "d", "event_time": 1})
