@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Final
 
@@ -42,9 +42,31 @@ def scaled_cadence(cadence: Cadence, acceleration: float) -> Cadence:
     return Cadence(**{f.name: getattr(cadence, f.name) / acceleration for f in fields(cadence)})
 
 
-def polls_per_hour(cadence: Cadence) -> dict[str, float]:
-    """Polls per hour of each cadence-driven endpoint (heartbeat_s -> "heartbeat", ...)."""
-    return {f.name.removesuffix("_s"): 3600.0 / getattr(cadence, f.name) for f in fields(cadence)}
+# Record kinds whose number per hour follows from the cadence alone: kind -> Cadence field.
+CADENCE_KINDS: Final = {
+    "heartbeat": "heartbeat_s",
+    "usage_counters": "counters_s",
+    "cleaning_roll": "consumables_s",
+    "agent_system": "consumables_s",
+    "printhead_system": "consumables_s",
+    "build_unit": "consumables_s",
+    "device_identity": "identity_s",
+}
+
+
+def records_per_hour(cadence: Cadence) -> dict[str, float]:
+    """Records per printer and hour of each cadence-driven kind (a poll yields one each)."""
+    return {kind: 3600.0 / getattr(cadence, name) for kind, name in CADENCE_KINDS.items()}
+
+
+def cadence_factors(counts: Mapping[str, int], printer_hours: float, cadence: Cadence) -> dict[str, float]:
+    """expected / counted for each cadence-driven kind that was counted, 1.0 for the rest:
+    the factors that bring a run whose polls came late up to the full cadence."""
+    expected = records_per_hour(cadence)
+    return {
+        kind: (expected[kind] * printer_hours / n if kind in expected and n else 1.0)
+        for kind, n in counts.items()
+    }
 
 
 def kbit_s(n_bytes: float, seconds: float) -> float:
@@ -104,10 +126,10 @@ def upload_rounds(records: Sequence[Uploaded], round_ms: int = 1_000) -> list[li
     rounds: dict[int, list[int]] = defaultdict(list)
     for index, r in enumerate(records):
         moment = r.event_time_ms
-        times = ticks.get(r.device_id)
-        if r.kind in PAGED_KINDS and times:
-            at = bisect.bisect_left(times, moment)
-            moment = times[min(at, len(times) - 1)]
+        polls = ticks.get(r.device_id)
+        if r.kind in PAGED_KINDS and polls:
+            at = bisect.bisect_left(polls, moment)
+            moment = polls[min(at, len(polls) - 1)]
         rounds[moment // round_ms].append(index)
     return [rounds[key] for key in sorted(rounds)]
 

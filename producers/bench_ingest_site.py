@@ -22,7 +22,6 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import aiohttp
@@ -135,6 +134,8 @@ class SimulatorProcess:
     """
 
     def __init__(self, printers: int, acceleration: float, *, start: str, seed: int = 42, timeout_s: float = 60.0) -> None:
+        """`start`: the simulated start time, ISO 8601 (Kafka refuses records stamped more
+        than an hour ahead of its clock, so accelerated runs start in the past)."""
         self._args = ["--printers", str(printers), "--acceleration", repr(acceleration), "--seed", str(seed),
                       "--start", start]
         self._timeout_s = timeout_s
@@ -148,13 +149,12 @@ class SimulatorProcess:
         self.pid = 0
 
     async def __aenter__(self) -> SimulatorProcess:
-        stderr = open(Path(self._tmp.name) / "stderr.log", "wb")  # noqa: SIM115 - the child owns it
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "printfleet.cli", "simulate", *self._args,
-            "--port", "0", "--ca-dir", str(Path(self._tmp.name) / "site-ca"), "--progress-interval", "3600",
-            stdout=asyncio.subprocess.PIPE, stderr=stderr,
-        )
-        stderr.close()
+        with open(Path(self._tmp.name) / "stderr.log", "wb") as stderr:  # the child keeps its own copy
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "printfleet.cli", "simulate", *self._args,
+                "--port", "0", "--ca-dir", str(Path(self._tmp.name) / "site-ca"), "--progress-interval", "3600",
+                stdout=asyncio.subprocess.PIPE, stderr=stderr,
+            )
         self.pid = self._proc.pid
         try:
             await asyncio.wait_for(self._read_banner(), self._timeout_s)
@@ -245,21 +245,16 @@ def status_kib(status: str, key: str) -> int:
     raise KeyError(key)
 
 
-async def stop_subprocess_quietly(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM, then SIGKILL after 10 s; for helper processes this bench started."""
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
+def machine_jiffies(stat: str | None = None) -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs from the first line of /proc/stat (or `stat`)."""
+    if stat is None:
+        stat = Path("/proc/stat").read_text()
+    values = [int(v) for v in stat.splitlines()[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return sum(values) - idle, sum(values)
 
 
-async def close_quietly(obj: Any, *exc: object) -> None:
-    """`await obj.__aexit__(...)`, ignoring errors: for cleanup after another failure."""
-    with contextlib.suppress(Exception):
-        await obj.__aexit__(*exc)
-
-
-ExcInfo = tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+def busy_fraction(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Share of all CPUs' time that was busy between two `machine_jiffies` readings."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0

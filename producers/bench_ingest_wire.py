@@ -27,7 +27,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from producers import batch_format
-from producers.bench_ingest_report import Uploaded, polls_per_hour, scaled_cadence, upload_rounds
+from producers.bench_ingest_report import (
+    Uploaded,
+    cadence_factors,
+    kbit_s,
+    records_per_hour,
+    scaled_cadence,
+    upload_rounds,
+)
 from producers.bench_ingest_site import ByteRelay, CloudSite, SimulatorProcess
 from producers.collector import Collector
 from producers.collector_config import Cadence, CollectorSettings
@@ -41,7 +48,7 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class WireOptions:
     printers: int = 20
-    hours: float = 3.0
+    hours: float = 2.0
     acceleration: float = 180.0
     warmup_min: float = 10.0  # simulated minutes before counting: the printers' backlog
     seed: int = 42
@@ -104,7 +111,6 @@ class ProbeFigures:
 class WireResult:
     options: WireOptions
     printer_hours: float
-    real_s: float
     body_bytes: int  # uploader counter over the window
     up: int  # relay, collector -> gateway
     down: int
@@ -129,11 +135,45 @@ class WireResult:
         assert self.probe is not None
         return self.round_body_bytes + self.round_count * self.probe.kept_overhead_up
 
+    def factors(self) -> dict[str, float]:
+        """Per kind, what brings the counted records up to the full default cadence."""
+        return cadence_factors({k: f.records for k, f in self.kinds.items()}, self.printer_hours, Cadence())
+
     @property
-    def baseline_up_bytes(self) -> float:
-        """One connection per record: its JSON + a fresh connection's overhead."""
+    def model_up_bytes_normalised(self) -> float:
+        """The model with every cadence-driven kind at its full count: the bodies scaled by
+        the Avro bytes that adds, the rounds by the heartbeats it adds (an upper bound)."""
         assert self.probe is not None
-        return self.baseline_json_bytes + self.records * self.probe.json_fresh_overhead_up
+        factors = self.factors()
+        avro = sum(f.avro_bytes for f in self.kinds.values())
+        scaled = sum(f.avro_bytes * factors[k] for k, f in self.kinds.items())
+        body = self.round_body_bytes * (scaled / avro if avro else 1.0)
+        return body + self.round_count * factors.get("heartbeat", 1.0) * self.probe.kept_overhead_up
+
+    @property
+    def baseline_up_bytes_normalised(self) -> float:
+        """One HTTPS connection per record, each its JSON + a fresh connection's overhead,
+        every cadence-driven kind at its full count."""
+        assert self.probe is not None
+        factors = self.factors()
+        return sum(
+            (f.json_bytes + f.records * self.probe.json_fresh_overhead_up) * factors[k] for k, f in self.kinds.items()
+        )
+
+    def kind_shares(self) -> list[tuple[str, float, float, int, float, float, float]]:
+        """Per kind: (kind, records per printer-hour as counted, mean Avro B, max Avro B, and
+        normalised: Avro kbit/s per printer, share of Avro bytes, JSON-per-connection kbit/s
+        per printer)."""
+        assert self.probe is not None
+        factors, seconds = self.factors(), self.printer_hours * 3600
+        total = sum(f.avro_bytes * factors[k] for k, f in self.kinds.items()) or 1.0
+        rows = []
+        for kind, f in sorted(self.kinds.items(), key=lambda kv: -kv[1].avro_bytes * factors[kv[0]]):
+            avro = f.avro_bytes * factors[kind]
+            baseline = (f.json_bytes + f.records * self.probe.json_fresh_overhead_up) * factors[kind]
+            rows.append((kind, f.records / self.printer_hours, f.avro_bytes / f.records,
+                         f.max_avro, kbit_s(avro, seconds), avro / total, kbit_s(baseline, seconds)))
+        return rows
 
 
 async def measure(stack_bootstrap: str, options: WireOptions, progress: Progress) -> WireResult:
@@ -144,6 +184,7 @@ async def measure(stack_bootstrap: str, options: WireOptions, progress: Progress
     # Start in the past: Kafka refuses records timestamped more than an hour ahead.
     start = (dt.datetime.now(dt.timezone.utc) - span).isoformat()
     registry = SchemaRegistry.load_default()
+    progress(f"wire: starting a simulator of {options.printers} printers at x{acceleration:g}")
     with tempfile.TemporaryDirectory(prefix="bench-wire-", dir=_fast_dir()) as tmp_name:
         tmp = Path(tmp_name)
         async with SimulatorProcess(options.printers, acceleration, start=start, seed=options.seed) as sim:
@@ -152,7 +193,8 @@ async def measure(stack_bootstrap: str, options: WireOptions, progress: Progress
                 kafka_bootstrap=stack_bootstrap, sites_file=site.sites_file, port=0,
                 tls_cert=site.cert_file, tls_key=site.key_file,
             )
-            async with _KeepingGateway(settings, registry, SiteDirectory.load(site.sites_file)) as gateway:
+            gateway = _KeepingGateway(settings, registry, SiteDirectory.load(site.sites_file))
+            async with gateway:
                 async with ByteRelay("127.0.0.1", int(gateway.url.rsplit(":", 1)[1])) as relay:
                     collector_settings = CollectorSettings(
                         site_id=site.site_id, site_secret="bench-secret", state_dir=tmp / "collector",
@@ -163,11 +205,12 @@ async def measure(stack_bootstrap: str, options: WireOptions, progress: Progress
                     first, last = await _run_collector(collector_settings, sim, gateway, relay, options, progress)
             bodies = gateway.bodies[first.bodies : last.bodies]
         probe = await _probe(site, bodies, registry, progress)
-    hours = (last.sim_ms - first.sim_ms) / 3_600_000
     result = WireResult(
-        options, options.printers * hours, 0.0, last.body_bytes - first.body_bytes, last.up - first.up,
-        last.down - first.down, last.connections - first.connections, last.batches - first.batches, 0,
-        0.0, polls_per_hour(Cadence())["heartbeat"], probe=probe,
+        options=options, printer_hours=options.printers * (last.sim_ms - first.sim_ms) / 3_600_000,
+        body_bytes=last.body_bytes - first.body_bytes, up=last.up - first.up, down=last.down - first.down,
+        connections=last.connections - first.connections, batches=last.batches - first.batches, records=0,
+        heartbeats_per_printer_hour=0.0, expected_heartbeats_per_hour=records_per_hour(Cadence())["heartbeat"],
+        probe=probe,
     )
     _analyse(result, bodies, registry)
     return result
@@ -181,13 +224,20 @@ async def _run_collector(
         stop = asyncio.Event()
         runner = asyncio.create_task(collector.run(stop))
 
-        async def snapshot() -> _Snapshot:
+        # Simulated time from one reading of the simulator's clock and our own monotonic
+        # clock, so that polling for it does not load the process being measured.
+        anchor_ms, anchor = await sim.now_ms(), time.monotonic()
+
+        def sim_now() -> int:
+            return anchor_ms + int((time.monotonic() - anchor) * options.acceleration * 1000)
+
+        def snapshot() -> _Snapshot:
             c = collector.uploader.counters
-            return _Snapshot(await sim.now_ms(), c.wire_bytes, c.batches, relay.up, relay.down,
-                             relay.connections, len(gateway.bodies))
+            return _Snapshot(sim_now(), c.wire_bytes, c.batches, relay.up, relay.down, relay.connections,
+                             len(gateway.bodies))
 
         try:
-            began = await sim.now_ms()
+            began = sim_now()
             warm_until = began + int(options.warmup_min * 60_000)
             end = warm_until + int(options.hours * 3_600_000)
             first: _Snapshot | None = None
@@ -197,11 +247,11 @@ async def _run_collector(
                 if runner.done():
                     runner.result()  # raises what the collector raised
                     raise RuntimeError("the collector stopped by itself")
-                now = await sim.now_ms()
+                now = sim_now()
                 if first is None and now >= warm_until:
-                    first = await snapshot()
+                    first = snapshot()
                 if first is not None and now >= end:
-                    last = await snapshot()
+                    last = snapshot()
                     break
                 if time.monotonic() - last_print >= 5:
                     last_print = time.monotonic()
