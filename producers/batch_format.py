@@ -14,7 +14,7 @@ import gzip
 import hashlib
 import struct
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 CONTENT_TYPE = "application/vnd.printfleet.batch+gzip"
 _LENGTH = struct.Struct(">I")
@@ -74,10 +74,6 @@ def split_frames(data: bytes, max_records: int) -> list[bytes]:
     return messages
 
 
-def batch_digest(messages: Sequence[bytes]) -> bytes:
-    """A digest naming the batch's content, for recognising a retried batch."""
-    h = hashlib.blake2b(digest_size=16)
-    for message in messages:
-        h.update(_LENGTH.pack(len(message)))
-        h.update(message)
-    return h.digest()
+def batch_digest(frames: bytes) -> bytes:
+    """A digest naming a batch by its decompressed frames, for recognising a retry."""
+    return hashlib.blake2b(frames, digest_size=16).digest()
