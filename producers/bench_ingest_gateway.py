@@ -285,7 +285,7 @@ async def _publisher(bootstrap: str, sample: list[tuple[bytes, bytes, int]], opt
     """The gateway's Publisher.publish on ready OutRecords: Kafka path only. Records/s."""
     publisher = Publisher(bootstrap, topics=telemetry_topics(), partitions=TELEMETRY_PARTITIONS)
     await publisher.start()
-    records = [OutRecord(TOPIC, key, value, ts) for key, value, ts in sample]
+    records = [OutRecord(TOPIC, key, value) for key, value, _ in sample]
     try:
         async def one(chunk: list[OutRecord]) -> None:
             await publisher.publish(chunk)

@@ -225,7 +225,7 @@ class Gateway:
             device_id = record["device_id"]
             if device_id not in site.devices:
                 raise Refused(403, "foreign_device", f"device {device_id!r} is not enrolled for site {site.site_id!r}", index)
-            out.append(OutRecord(topic_for(d.kind), device_id.encode(), message, int(record["event_time"])))
+            out.append(OutRecord(topic_for(d.kind), device_id.encode(), message))
         return out
 
     def _decode_one(self, index: int, message: bytes) -> Decoded:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,10 +32,15 @@ class KafkaUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class OutRecord:
+    """A record to produce. Its Kafka timestamp is the time the gateway produced it, not
+    the record's event_time: the broker refuses timestamps more than an hour ahead of its
+    clock (a printer with a wrong clock would block its site) and applies retention by
+    timestamp (a backlog uploaded late would expire at once). Event time is in the record.
+    """
+
     topic: str
     key: bytes
     value: bytes
-    timestamp_ms: int
 
 
 class Publisher:
@@ -135,8 +141,9 @@ class Publisher:
         futures: list[asyncio.Future[object]] = []
         for (topic, partition), group in by_tp.items():
             batch = producer.create_batch()
+            now_ms = int(time.time() * 1000)
             for record in group:
-                while batch.append(key=record.key, value=record.value, timestamp=record.timestamp_ms) is None:
+                while batch.append(key=record.key, value=record.value, timestamp=now_ms) is None:
                     futures.append(await producer.send_batch(batch, topic, partition=partition))
                     batch = producer.create_batch()
             futures.append(await producer.send_batch(batch, topic, partition=partition))
