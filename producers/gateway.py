@@ -97,6 +97,7 @@ class Gateway:
         # lost is answered again without producing it twice. Bounded, oldest forgotten;
         # beyond it, record ids let consumers drop the repeats.
         self._acked: OrderedDict[bytes, int] = OrderedDict()
+        self._publishing: dict[bytes, asyncio.Future[None]] = {}
         self._in_flight = asyncio.Semaphore(settings.max_batches_in_flight)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -180,15 +181,24 @@ class Gateway:
             raise Refused(413, "body_too_large", f"body over {self.settings.max_body_bytes} bytes") from None
         frames, messages = self._unpack(body, request.content_type)
         digest = batch_format.batch_digest(frames)
+        publishing = self._publishing.get(digest)
+        if publishing is not None:
+            # The same batch again while its first upload is still being produced (the
+            # collector was restarted meanwhile): wait for that one instead of producing twice.
+            await asyncio.shield(publishing)
         if digest in self._acked:
             self.counters.batches_duplicate += 1
             return web.json_response({"accepted": len(messages), "duplicate": True})
         records = self._validate(messages, site)
+        done = self._publishing[digest] = asyncio.get_running_loop().create_future()
         try:
             await self.publisher.publish(records)
         except KafkaUnavailable as exc:
             self.counters.kafka_unavailable += 1
             raise Refused(503, "kafka_unavailable", str(exc)) from None
+        finally:
+            del self._publishing[digest]
+            done.set_result(None)
         self._remember(digest)
         self.counters.batches_accepted += 1
         self.counters.records_produced += len(records)

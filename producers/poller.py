@@ -223,8 +223,9 @@ class PrinterPoller:
                 if data is not None:
                     items.append((RecordClass.KEEP, data))
             if entries:
-                await self._spool_records(items)
-                await self._cursors.set(printer, endpoint, int(entries[-1]["seq"]))
+                async with self._spool.commit_lock:
+                    await self._spool_records(items)
+                    await self._cursors.set(printer, endpoint, int(entries[-1]["seq"]))
             if not page.get("more"):
                 return
 

@@ -15,6 +15,10 @@ from producers.spool import Batch, RecordClass, Spool, SpoolStats
 class AsyncSpool:
     def __init__(self, spool: Spool) -> None:
         self._spool = spool
+        # Held by a poller from its append until its cursor is written, and by the
+        # uploader while it peeks: a record is never uploaded (and acked) while the cursor
+        # that covers it could still be lost, which would make a restart read it again.
+        self.commit_lock = asyncio.Lock()
 
     async def append_many(self, items: Sequence[tuple[RecordClass, bytes]]) -> int:
         return await asyncio.to_thread(self._spool.append_many, items)

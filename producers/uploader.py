@@ -89,7 +89,8 @@ class Uploader:
 
     async def upload_once(self, session: aiohttp.ClientSession, ssl_context: ssl.SSLContext | bool) -> float:
         """One round. Returns how long to wait before the next (0: go on at once)."""
-        batch = await self._next_batch()
+        async with self.spool.commit_lock:
+            batch = await self._next_batch()
         if not batch.records:
             return self.settings.idle_poll_s
         body = encode_batch(r.payload for r in batch.records)

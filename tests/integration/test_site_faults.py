@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from site_harness import START_MS, Site, caught_up, site_messages, start_site
+from site_harness import START_MS, Site, caught_up, devices_of, site_messages, start_site
 
 from deploy.settings import StackSettings
 from producers.collector import Collector
@@ -72,7 +72,7 @@ async def test_gateway_away_then_back_loses_and_repeats_nothing(stack: StackSett
             finally:
                 stop.set()
                 await runner
-        _assert_complete_and_unique(await site_messages(stack.kafka_bootstrap, site.site_id, registry), truth)
+        _assert_complete_and_unique(await site_messages(stack.kafka_bootstrap, site.site_id, registry, devices_of(truth)), truth)
 
 
 def _free_port() -> int:
@@ -129,7 +129,7 @@ async def test_collector_killed_mid_upload_loses_and_repeats_nothing(stack: Stac
             if collector.poll() is None:
                 collector.kill()
         assert "spool depth 0" in log.read_text().splitlines()[-1], log.read_text()[-500:]
-        _assert_complete_and_unique(await site_messages(stack.kafka_bootstrap, site.site_id, registry), truth)
+        _assert_complete_and_unique(await site_messages(stack.kafka_bootstrap, site.site_id, registry, devices_of(truth)), truth)
 
 
 async def test_spool_cut_at_a_random_byte_recovers_every_complete_record(stack: StackSettings, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from deploy.settings import StackSettings
 from producers.collector import Collector
 from schemas import DEVICE_KINDS, SchemaRegistry
-from site_harness import DAY_MS, START_MS, caught_up, site_messages, start_site
+from site_harness import DAY_MS, START_MS, caught_up, devices_of, site_messages, start_site
 
 
 async def test_a_simulated_day_of_twenty_printers_arrives_complete_and_private(stack: StackSettings, tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ async def test_a_simulated_day_of_twenty_printers_arrives_complete_and_private(s
             stop.set()
             await runner
 
-    messages = await site_messages(stack.kafka_bootstrap, site.site_id, registry)
+    messages = await site_messages(stack.kafka_bootstrap, site.site_id, registry, devices_of(truth))
     truth_by_device = {p["printer_uuid"]: p for p in truth["printers"]}
 
     kinds = Counter(d.kind for _, d in messages)
