@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Final
+
+from printfleet.config import build
+from typing import Final
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 ENV_PREFIX: Final = "PRINTFLEET_SIM_"
@@ -76,37 +78,13 @@ class SimulatorSettings:
         instead of `start_ms`. Raises ValueError naming the bad variable or value.
         """
         env = os.environ if env is None else env
-        kinds: dict[str, Callable[[str], Any]] = {
-            "printers": int,
-            "seed": int,
-            "acceleration": float,
-            "host": str,
-            "port": int,
-            "ca_dir": Path,
-            "start": parse_start,
-            "site_name": str,
-            "progress_interval_s": float,
-        }
-        values: dict[str, Any] = {}
-        for name, kind in kinds.items():
-            raw = env.get(f"{ENV_PREFIX}{name.upper()}")
-            if raw:
-                try:
-                    values[name] = kind(raw)
-                except ValueError as exc:
-                    raise ValueError(f"{ENV_PREFIX}{name.upper()}={raw!r}: {exc}") from None
-        for name, value in overrides.items():
-            if value is None:
-                continue
-            if name == "start" and isinstance(value, str):
-                try:
-                    value = parse_start(value)
-                except ValueError as exc:
-                    raise ValueError(f"start={value!r}: {exc}") from None
-            values[name] = value
-        if "start" in values:
-            values["start_ms"] = values.pop("start")
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown simulator settings: {sorted(unknown)}")
-        return cls(**values)
+        start, name = overrides.pop("start", None), "start"
+        if start is None and env.get(f"{ENV_PREFIX}START"):
+            name = f"{ENV_PREFIX}START"
+            start = env[name]
+        if isinstance(start, str):
+            try:
+                overrides["start_ms"] = parse_start(start)
+            except ValueError as exc:
+                raise ValueError(f"{name}={start!r}: {exc}") from None
+        return build(cls, "sim", env, **overrides)
