@@ -1,0 +1,136 @@
+"""The Faust app: topics, tables, agents and timers of a stream worker.
+
+    app = create_app(WorkerSettings(...))   # then faust.Worker(app).execute_from_commandline()
+
+One agent reads every telemetry topic (all keyed by device, all with the same partition
+count, so a printer's records and its state meet on one worker) in batches and hands
+them to `DeviceAgent`. A leader timer sends a tick to every partition of an internal
+topic that is co-partitioned with the telemetry, so the owner of a partition also gets
+its ticks: offline detection and window closing run even when no record arrives.
+Outputs: fleet.state (compacted), alerts, aggregates.utilisation, advisories, all Avro
+through the codec; records that cannot be applied go to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+
+from schemas import SchemaRegistry
+from schemas.topics import DEAD_LETTER, TELEMETRY_PARTITIONS, telemetry_topics, topic_for
+from streams import catalogue
+from streams.advisories import Release
+from streams.device_agent import DeviceAgent
+from streams.faust_codec import CODEC_NAME, AvroCodec, install
+from streams.gap_reader import GapReader
+from streams.worker_settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+OUTPUT_KINDS = ("fleet_state", "alert", "utilisation", "update_advisory")
+
+
+def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None) -> faust.App:
+    registry = registry or SchemaRegistry.load_default()
+    install(registry)
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",  # state comes back from the changelog topics after a restart
+        datadir=str(settings.data_dir),
+        topic_partitions=TELEMETRY_PARTITIONS,
+        topic_replication_factor=1,
+        table_standby_replicas=0,  # one small machine: a standby would double the memory
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        web_enabled=settings.web_port > 0,
+        web_port=settings.web_port or 6066,
+        web_host="127.0.0.1",
+        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+    )
+    telemetry = app.topic(
+        *telemetry_topics(), key_serializer="raw", value_serializer=CODEC_NAME, partitions=TELEMETRY_PARTITIONS,
+    )
+    outputs = {
+        topic_for(kind): app.topic(
+            topic_for(kind), key_serializer="raw", value_serializer=CODEC_NAME, partitions=TELEMETRY_PARTITIONS,
+            compacting=kind == "fleet_state",  # the fleet view: the newest state per printer
+        )
+        for kind in OUTPUT_KINDS
+    }
+    dead_letters = app.topic(DEAD_LETTER, key_serializer="raw", value_serializer="raw", partitions=TELEMETRY_PARTITIONS)
+    releases = app.topic(settings.catalogue_topic, key_serializer="raw", value_serializer="raw", partitions=1, compacting=True)
+    ticks = app.topic(f"{settings.app_id}-ticks", value_serializer="json", partitions=TELEMETRY_PARTITIONS, internal=True)
+    devices = app.Table("devices", partitions=TELEMETRY_PARTITIONS, key_serializer="json", value_serializer="json")
+    books = app.Table("books", partitions=TELEMETRY_PARTITIONS, key_serializer="json", value_serializer="json")
+
+    async def send(topic: str, key: str, value: tuple[str, dict[str, Any]]) -> Any:
+        return await outputs[topic].send(key=key.encode(), value=value)
+
+    async def dead_letter(key: bytes | None, raw: bytes, reason: str, topic: str, partition: int, offset: int) -> Any:
+        log.warning("dead letter from %s[%d]@%d: %s", topic, partition, offset, reason)
+        headers = [("reason", reason.encode()), ("origin_topic", topic.encode()),
+                   ("origin_partition", str(partition).encode()), ("origin_offset", str(offset).encode())]
+        return await dead_letters.send(key=key, value=raw, headers=headers)
+
+    agent = DeviceAgent(
+        settings.device(), devices, books, send, dead_letter, GapReader(settings.kafka_bootstrap),
+        AvroCodec(registry).decode, checkpoint_every_s=settings.checkpoint_every_s,
+    )
+    app.printfleet_agent = agent  # type: ignore[attr-defined]  # for tests and the status line
+
+    @app.agent(telemetry, name="printfleet-devices")
+    async def device_records(stream: faust.StreamT[Any]) -> None:
+        assert isinstance(stream, faust.Stream)  # take_events is not in the StreamT protocol
+        async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
+            await agent.handle(events)
+
+    @app.agent(ticks, name="printfleet-ticks")
+    async def device_ticks(stream: faust.StreamT[Any]) -> None:
+        async for event in stream.events():
+            await agent.tick(event.message.partition, int(event.value["wall_ms"]))
+
+    async def send_ticks() -> None:
+        wall_ms = int(time.time() * 1000)
+        for p in range(TELEMETRY_PARTITIONS):
+            await ticks.send(value={"wall_ms": wall_ms}, partition=p)
+
+    app.timer(settings.tick_every_s, on_leader=True)(send_ticks)
+
+    async def declare_outputs() -> None:
+        for topic in (*outputs.values(), dead_letters, releases):
+            await topic.maybe_declare()
+
+    app.task(declare_outputs)
+
+    async def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked = args[0] if args else kwargs.get("revoked", ())
+        await agent.checkpoint_all()
+        agent.forget(sorted({tp.partition for tp in revoked}))
+
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]  # faust's stub wants a sync receiver
+
+    if settings.release_key_file is not None:
+        key = catalogue.load_public_key(settings.release_key_file)
+
+        def on_catalogue(entries: Sequence[Release]) -> None:
+            agent.set_catalogue(entries, key)
+
+        async def follow_catalogue() -> None:
+            await catalogue.follow(settings.kafka_bootstrap, settings.catalogue_topic, on_catalogue)
+
+        app.task(follow_catalogue)
+
+    async def status_line() -> None:
+        c = agent.counters
+        print(f"worker: applied {c.applied} records, {c.outputs} outputs, repeats {c.repeats}, "
+              f"gap-read {c.gap_records}, dead letters {c.dead_letters} (late {c.late}), checkpoints {c.checkpoints}",
+              flush=True)
+
+    app.timer(10.0)(status_line)
+    return app
+

@@ -1,0 +1,130 @@
+"""Everything the stream processors know about one printer, and the pure step per record.
+
+The device agent (`streams.app`) keeps one `DeviceState` per device_id and calls
+
+    apply(state, kind, record, settings)     # every telemetry record of the printer
+    tick(state, now_ms, settings)            # timer: offline, window closing, quiet alerts
+    advise(state, catalogue, key, settings)  # a device's firmware against the releases
+
+Each returns an `Outcome`: the new state, the records to produce as `(kind, record)`, and
+the input records that came too late to count (the agent dead-letters them). One state
+instead of one table per concern: every heartbeat feeds the fleet view, the utilisation
+windows and the layer-anomaly rule, so one lookup and one changelog write serve all three.
+
+Idempotent like the modules it combines: applying a record twice is applying it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from streams import advisories, alert_device, fleet_state, utilisation
+from streams.alert_device import AlertDeviceSettings, DeviceAlertState
+from streams.alerts import open_count
+from streams.fleet_state import FleetSettings, PrinterState, Transition
+from streams.plain import PlainState
+from streams.utilisation import UtilisationSettings, UtilisationState
+
+Output = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    fleet: FleetSettings = FleetSettings()
+    utilisation: UtilisationSettings = UtilisationSettings()
+    alerts: AlertDeviceSettings = AlertDeviceSettings()
+
+
+@dataclass
+class DeviceState(PlainState):
+    fleet: PrinterState = field(default_factory=PrinterState)
+    utilisation: UtilisationState = field(default_factory=UtilisationState)
+    alerts: DeviceAlertState = field(default_factory=DeviceAlertState)
+    advisories: advisories.AdvisoryLog = field(default_factory=advisories.AdvisoryLog)
+
+
+class Outcome(NamedTuple):
+    state: DeviceState
+    outputs: list[Output]
+    late: list[Mapping[str, Any]]
+
+
+def apply(state: DeviceState, kind: str, record: Mapping[str, Any], settings: DeviceSettings = DeviceSettings()) -> Outcome:
+    """Fold one telemetry record of `kind` in. Raises InvalidRecordError (the agent
+    dead-letters the record) when a step cannot read it."""
+    s = replace(state)
+    out: list[Output] = []
+    late: list[Mapping[str, Any]] = []
+    transition: Transition | None = None
+    if kind == "heartbeat":
+        step = fleet_state.apply_heartbeat(s.fleet, record, settings.fleet)
+        s.fleet, transition = step.state, step.transition
+        _add(out, "fleet_state", step.record)
+    elif kind == "device_identity":
+        step = fleet_state.apply_identity(s.fleet, record, settings.fleet)
+        s.fleet = step.state
+        _add(out, "fleet_state", step.record)
+    if kind in utilisation.KINDS:
+        applied = utilisation.apply(s.utilisation, kind, record, settings.utilisation)
+        s.utilisation = applied.state
+        out += [("utilisation", r) for r in applied.records]
+        late += applied.late
+    if transition is not None:
+        _alerts(s, out, *alert_device.process_transition(s.alerts, transition, s.fleet.device_id, s.fleet.site_id, settings.alerts))
+    _alerts(s, out, *alert_device.process(s.alerts, kind, record, settings.alerts))
+    _sync_alert_count(s, out, int(record["event_time"]), settings)
+    return Outcome(s, out, late)
+
+
+def tick(state: DeviceState, now_ms: int, settings: DeviceSettings = DeviceSettings()) -> Outcome:
+    """Let event time `now_ms` pass for a printer that may be silent: offline detection,
+    utilisation windows closing, quiet event alerts clearing."""
+    s = replace(state)
+    out: list[Output] = []
+    step = fleet_state.check_offline(s.fleet, now_ms, settings.fleet)
+    s.fleet = step.state
+    _add(out, "fleet_state", step.record)
+    if step.transition is not None:
+        _alerts(s, out, *alert_device.process_transition(s.alerts, step.transition, s.fleet.device_id, s.fleet.site_id, settings.alerts))
+    applied = utilisation.advance(s.utilisation, now_ms, settings.utilisation)
+    s.utilisation = applied.state
+    out += [("utilisation", r) for r in applied.records]
+    _alerts(s, out, *alert_device.expire_quiet(s.alerts, now_ms))
+    _sync_alert_count(s, out, now_ms, settings)
+    return Outcome(s, out, [])
+
+
+def advise(
+    state: DeviceState, catalogue: Sequence[advisories.Release], key: Ed25519PublicKey, at_ms: int
+) -> tuple[DeviceState, list[Output], list[advisories.Release]]:
+    """Advisories for the printer's firmware not sent before, and the releases whose
+    signature failed (never advised; the agent logs them)."""
+    f = state.fleet
+    if not f.model_number or not f.firmware_release:
+        return state, [], []
+    device = advisories.Device(f.site_id, f.device_id, f.model_number, f.firmware_release, at_ms=at_ms)
+    advice = advisories.advise(device, catalogue, key)
+    log, new = advisories.unsent(state.advisories, advice.records)
+    if not new:
+        return state, [], advice.rejected
+    return replace(state, advisories=log), [("update_advisory", dict(r)) for r in new], advice.rejected
+
+
+def _add(out: list[Output], kind: str, record: dict[str, Any] | None) -> None:
+    if record is not None:
+        out.append((kind, record))
+
+
+def _alerts(s: DeviceState, out: list[Output], alerts: DeviceAlertState, records: list[dict[str, Any]]) -> None:
+    s.alerts = alerts
+    out += [("alert", r) for r in records]
+
+
+def _sync_alert_count(s: DeviceState, out: list[Output], at_ms: int, settings: DeviceSettings) -> None:
+    step = fleet_state.set_open_alert_count(s.fleet, open_count(s.alerts.book), at_ms, settings.fleet)
+    s.fleet = step.state
+    _add(out, "fleet_state", step.record)
