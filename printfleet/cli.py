@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from printfleet import cmd_bench, cmd_collector, cmd_demo, cmd_gateway, cmd_simulate, cmd_stack, cmd_worker
+from printfleet import cmd_bench, cmd_collector, cmd_demo, cmd_gateway, cmd_simulate, cmd_sink, cmd_stack, cmd_worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cmd_stack, cmd_demo, cmd_simulate, cmd_collector, cmd_gateway, cmd_worker, cmd_bench):
+    for module in (cmd_stack, cmd_demo, cmd_simulate, cmd_collector, cmd_gateway, cmd_worker, cmd_sink, cmd_bench):
         module.register(sub)
     return parser
 

@@ -1,0 +1,118 @@
+"""`printfleet sink`: Kafka topics into ClickHouse tables (see sinks/clickhouse.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+from deploy.settings import StackSettings
+from printfleet.config import build
+from schemas import SchemaRegistry
+from sinks import migrations
+from sinks.clickhouse import ClickHouseSink, SinkSettings, SinkStatus
+from sinks.errors import SinkError
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "sink",
+        help="run the ClickHouse sink: telemetry, aggregate and alert topics into ClickHouse",
+        description="Every flag can also be set as PRINTFLEET_SINK_<FLAG>, e.g. PRINTFLEET_SINK_DATABASE.",
+    )
+    parser.add_argument("--kafka-bootstrap", help="Kafka bootstrap servers (default: the local stack's)")
+    parser.add_argument("--clickhouse-url", help="ClickHouse HTTP(S) URL (default: the local stack's)")
+    parser.add_argument("--database", help="ClickHouse database (default printfleet; created if missing)")
+    parser.add_argument("--group-id", help="consumer group (default printfleet-sink)")
+    parser.add_argument("--kinds", help="comma-separated record kinds to sink (default: all)")
+    parser.add_argument("--topic-prefix", help="prefix of every topic name (default none)")
+    parser.add_argument("--batch-max-records", type=int, help="records per batch and partition (default 20000)")
+    parser.add_argument("--batch-max-age-s", type=float, help="longest a record waits for its batch (default 2)")
+    parser.add_argument("--status-every-s", type=float, default=10.0, help="status line period (0: none)")
+    parser.add_argument("--migrate-only", action="store_true", help="apply pending migrations and exit")
+    parser.add_argument("--print-ddl", action="store_true", help="print every migration's SQL and exit")
+    parser.set_defaults(handler=run)
+
+
+def settings_from(args: argparse.Namespace) -> SinkSettings:
+    stack = StackSettings.from_env()
+    return build(
+        SinkSettings, "sink",
+        kafka_bootstrap=args.kafka_bootstrap or stack.kafka_bootstrap,
+        clickhouse_url=args.clickhouse_url or stack.clickhouse_url,
+        database=args.database, group_id=args.group_id, kinds=args.kinds, topic_prefix=args.topic_prefix,
+        batch_max_records=args.batch_max_records, batch_max_age_s=args.batch_max_age_s,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    registry = SchemaRegistry.load_default()
+    if args.print_ddl:
+        print(migrations.script(migrations.plan(registry)))
+        return 0
+    try:
+        settings = settings_from(args)
+        settings.kind_list(registry)
+    except (TypeError, ValueError) as exc:
+        print(f"printfleet sink: {exc}", file=sys.stderr)
+        return 2
+    logging.getLogger("sinks").setLevel(logging.INFO)
+    try:
+        if args.migrate_only:
+            applied = asyncio.run(_migrate(settings, registry))
+            print(f"applied {len(applied)} migrations: {', '.join(applied) or 'none pending'}")
+            return 0
+        asyncio.run(serve(settings, registry, args.status_every_s))
+    except SinkError as exc:
+        print(f"printfleet sink: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _migrate(settings: SinkSettings, registry: SchemaRegistry) -> list[str]:
+    sink = ClickHouseSink(settings, registry)
+    try:
+        await sink.client.start()
+        return await migrations.migrate(sink.client, migrations.plan(registry))
+    finally:
+        await sink.client.close()
+
+
+def status_line(status: SinkStatus, rate: float) -> str:
+    c = status.counters
+    lag = sum(status.lag.values())
+    worst = max(status.lag.items(), key=lambda kv: kv[1], default=("-", 0))
+    state = f"PAUSED {status.paused_for_s:.0f}s ({status.last_error[:120]})" if status.paused_for_s else "running"
+    return (
+        f"sink: {state}; {c.records_stored} records stored ({rate:,.0f}/s), {c.rows_inserted} rows, "
+        f"{c.batches_written} batches, {c.dead_lettered} dead-lettered, {c.retries} retries; "
+        f"lag {lag} (most: {worst[0]} {worst[1]}); {status.assigned} partitions"
+    )
+
+
+async def serve(settings: SinkSettings, registry: SchemaRegistry, every_s: float, stop: asyncio.Event | None = None) -> None:
+    """Run the sink until SIGINT/SIGTERM (or `stop`), printing a status line."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with ClickHouseSink(settings, registry) as sink:
+        print(
+            f"sink: {len(sink.topics)} topics -> {settings.clickhouse_url} database {settings.database} "
+            f"(group {settings.group_id})", flush=True,
+        )
+        runner = asyncio.create_task(sink.run(stop))
+        last, last_t = 0, loop.time()
+        while not runner.done():
+            done, _ = await asyncio.wait({runner}, timeout=every_s or 3600)
+            if every_s and not done:
+                status = await sink.status()
+                now = loop.time()
+                rate = (status.counters.records_stored - last) / max(now - last_t, 1e-9)
+                last, last_t = status.counters.records_stored, now
+                print(status_line(status, rate), flush=True)
+        runner.result()
+    print(status_line(await sink.status(), 0.0), flush=True)

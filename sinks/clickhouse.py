@@ -1,0 +1,416 @@
+"""The ClickHouse sink: Kafka topics in, one ClickHouse table (and child tables) per kind.
+
+    async with ClickHouseSink(settings, SchemaRegistry.load_default()) as sink:
+        await sink.run(stop_event)          # until the event is set; then drains
+
+No loss, no duplicates — the scheme, step by step for each batch of one partition
+(batches: `sinks.batch`):
+
+1. commit the batch's start offset with its end in the metadata (the *intent*), so that
+   after any crash the partition's next owner cuts exactly the same batch;
+2. decode and convert (`sinks.prepare`); undecodable or unstorable messages are sent to
+   the dead-letter topic and acknowledged by Kafka first;
+3. insert every table's rows synchronously with `insert_deduplication_token` =
+   topic/partition/start-end. A batch inserted before a crash and inserted again after it
+   has the same token and rows, and ClickHouse drops the repeat (tables and rollup views;
+   `sinks.ddl`, `sinks.rollups`). Chosen over a "max offset already in the table" lookup
+   because one batch writes to several tables and views, which no single lookup covers;
+4. commit the batch's end offset. Only now is the batch done.
+
+ClickHouse (or Kafka) away: a retriable error pauses every partition, the poll loop keeps
+the group membership alive, and the same batches are retried after a backoff
+(`producers.backoff.Backoff`) until they succeed; nothing is committed meanwhile, so
+nothing is lost. A non-retriable insert error (a schema drift) stops the sink: `run()`
+raises, and nothing after the last committed batch is lost.
+
+Buffers are bounded: a partition whose buffer holds `max_buffered_per_partition`
+messages is paused until the sink catches up (Kafka keeps the rest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+
+from producers.backoff import Backoff
+from schemas import SchemaRegistry
+from schemas.topics import DEAD_LETTER, topic_for
+from sinks import migrations
+from sinks.batch import Batch, Batcher, intent_metadata, parse_intent
+from sinks.client import ClickHouseClient
+from sinks.convert import Converter
+from sinks.deadletter import DeadLetterProducer
+from sinks.errors import KafkaUnavailable, SinkError
+from sinks.layout import layout
+from sinks.prepare import Prepared, prepare
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    """Everything `printfleet sink` can be told (flags, or PRINTFLEET_SINK_<FIELD>)."""
+
+    kafka_bootstrap: str
+    clickhouse_url: str
+    database: str = "printfleet"
+    clickhouse_user: str = "default"
+    clickhouse_password: str = field(default="", repr=False)
+    group_id: str = "printfleet-sink"
+    kinds: str = ""  # comma-separated record kinds to sink; empty: every kind
+    topic_prefix: str = ""  # prepended to every topic name (tests, side-by-side setups)
+    batch_max_records: int = 20_000
+    batch_max_age_s: float = 2.0
+    max_buffered_per_partition: int = 100_000
+    max_inserts_in_flight: int = 4
+    poll_timeout_s: float = 0.2
+    clickhouse_timeout_s: float = 30.0
+    kafka_timeout_s: float = 15.0
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 15.0
+
+    def kind_list(self, registry: SchemaRegistry) -> tuple[str, ...]:
+        wanted = tuple(k.strip() for k in self.kinds.split(",") if k.strip())
+        unknown = set(wanted) - set(registry.kinds)
+        if unknown:
+            raise ValueError(f"unknown record kinds: {', '.join(sorted(unknown))}")
+        return wanted or tuple(sorted(registry.kinds))
+
+
+@dataclass
+class SinkCounters:
+    records_in: int = 0
+    records_stored: int = 0
+    rows_inserted: int = 0  # all tables, child rows included
+    batches_written: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    commits: int = 0
+
+
+@dataclass
+class SinkStatus:
+    """A snapshot for status lines and tests."""
+
+    counters: SinkCounters
+    lag: dict[str, int]  # topic -> messages not yet committed
+    paused_for_s: float  # how long the sink has been waiting on a retry (0: running)
+    last_error: str
+    assigned: int
+
+
+class ClickHouseSink:
+    """Consumer group member that writes its partitions to ClickHouse.
+
+    `start()` connects to ClickHouse, applies migrations, and joins the group; `run()`
+    consumes until its stop event is set; `stop()` drains what is buffered (one attempt),
+    commits, and leaves the group. `stop()` is idempotent and safe without `start()`.
+    Raises `SinkError` subclasses; retriable ones only from `start()`.
+    """
+
+    def __init__(self, settings: SinkSettings, registry: SchemaRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.counters = SinkCounters()
+        kinds = settings.kind_list(registry)
+        self._kind_of = {settings.topic_prefix + topic_for(k): k for k in kinds}
+        self._converters = {k: Converter(layout(registry.reader(k))) for k in kinds}
+        self.client = ClickHouseClient(
+            settings.clickhouse_url, settings.database, username=settings.clickhouse_user,
+            password=settings.clickhouse_password, timeout_s=settings.clickhouse_timeout_s,
+        )
+        self.dead_letters = DeadLetterProducer(
+            settings.kafka_bootstrap, settings.topic_prefix + DEAD_LETTER, timeout_s=settings.kafka_timeout_s
+        )
+        self._batcher = Batcher(settings.batch_max_records, settings.batch_max_age_s)
+        self._backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._prepared: dict[tuple[str, int, int, int], Prepared] = {}
+        self._unresolved: set[TopicPartition] = set()
+        self._full: set[TopicPartition] = set()
+        self._retry_at: float | None = None
+        self._paused_since: float | None = None
+        self._last_error = ""
+        self._inserts = asyncio.Semaphore(settings.max_inserts_in_flight)
+        self._started = False
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(self._kind_of)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> ClickHouseSink:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Connect, migrate, join the group. Raises `ClickHouseUnavailable`,
+        `MigrationError`, `KafkaUnavailable`."""
+        if self._started:
+            return
+        await self.client.start()
+        applied = await migrations.migrate(self.client, migrations.plan(self.registry))
+        if applied:
+            log.info("event=migrated database=%s applied=%s", self.settings.database, ",".join(applied))
+        await self.dead_letters.start()
+        s = self.settings
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, request_timeout_ms=int(s.kafka_timeout_s * 1000))
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap, group_id=s.group_id, enable_auto_commit=False,
+            auto_offset_reset="earliest", isolation_level="read_committed",
+            max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20,
+            metadata_max_age_ms=30_000, request_timeout_ms=int(s.kafka_timeout_s * 1000) + 5000,
+        )
+        try:
+            await self._admin.start()
+            await consumer.start()
+        except (KafkaError, OSError) as exc:
+            await consumer.stop()
+            raise KafkaUnavailable(f"consumer on {s.kafka_bootstrap}: {exc!r}") from exc
+        consumer.subscribe(list(self.topics), listener=_Listener(self))
+        self._consumer = consumer
+        self._started = True
+        log.info("event=sink_started topics=%d group=%s database=%s", len(self.topics), s.group_id, s.database)
+
+    async def stop(self) -> None:
+        """Drain (one attempt: what fails stays uncommitted and is re-read later), commit,
+        leave the group, close. Idempotent."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            if self._retry_at is None:
+                try:
+                    await self._flush(drain=True)
+                except SinkError as exc:
+                    log.warning("event=drain_failed error=%s (uncommitted batches are re-read later)", exc)
+            await consumer.stop()
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            await admin.close()
+        await self.dead_letters.stop()
+        await self.client.close()
+        self._started = False
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume, batch, write and commit until `stop` is set. Raises a non-retriable
+        `SinkError` (e.g. `ClickHouseRejected`); retriable ones are waited out."""
+        while not stop.is_set():
+            await self.step()
+
+    async def step(self) -> None:
+        """One poll and whatever writing it makes due (tests drive the sink with it)."""
+        consumer = self._require()
+        if self._unresolved:
+            await self._resolve_offsets(consumer)
+        now = time.monotonic()
+        if self._retry_at is not None and now < self._retry_at:
+            # Paused: polling keeps the group membership alive, returns nothing.
+            await consumer.getmany(timeout_ms=int(min(self._retry_at - now, 0.5) * 1000))
+            return
+        data = await consumer.getmany(timeout_ms=int(self.settings.poll_timeout_s * 1000), max_records=50_000)
+        now = time.monotonic()
+        for tp, messages in data.items():
+            self.counters.records_in += self._batcher.add(tp, messages, now)
+            if self._batcher.buffered(tp) >= self.settings.max_buffered_per_partition and tp not in self._full:
+                consumer.pause(tp)
+                self._full.add(tp)
+        try:
+            await self._flush()
+        except SinkError as exc:
+            if not exc.retriable:
+                raise
+            self._wait(consumer, exc)
+            return
+        if self._retry_at is not None:
+            log.info("event=sink_resumed after_s=%.1f", time.monotonic() - (self._paused_since or now))
+            self._retry_at = self._paused_since = None
+            self._last_error = ""
+            self._backoff.reset()
+            consumer.resume(*[tp for tp in consumer.assignment() if tp not in self._unresolved])
+        for tp in list(self._full):
+            if self._batcher.buffered(tp) < self.settings.max_buffered_per_partition // 2:
+                self._full.discard(tp)
+                if tp in consumer.assignment():
+                    consumer.resume(tp)
+
+    def _wait(self, consumer: AIOKafkaConsumer, exc: SinkError) -> None:
+        retry_after = getattr(exc, "retry_after", None)
+        delay = float(retry_after) if retry_after else self._backoff.next_delay()
+        now = time.monotonic()
+        self.counters.retries += 1
+        self._retry_at = now + delay
+        if self._paused_since is None:
+            self._paused_since = now
+        self._last_error = str(exc)
+        consumer.pause(*consumer.assignment())
+        log.warning("event=sink_paused retry_in_s=%.1f error=%s", delay, exc)
+
+    def _require(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("ClickHouseSink used before start() or after stop()")
+        return self._consumer
+
+    # -- writing ------------------------------------------------------------------------
+
+    async def _flush(self, *, drain: bool = False) -> None:
+        consumer = self._require()
+        assigned = consumer.assignment()
+        positions = {}
+        for tp in self._batcher.assigned:
+            if tp in assigned and tp not in self._unresolved:
+                try:
+                    positions[tp] = await consumer.position(tp)
+                except KafkaError:
+                    pass
+        batches = self._batcher.ready(time.monotonic(), positions, drain=drain)
+        if not batches:
+            return
+        tps = {id(b): TopicPartition(b.topic, b.partition) for b in batches}
+        intents = {tps[id(b)]: OffsetAndMetadata(b.start, intent_metadata(b.end))
+                   for b in batches if self._batcher.intent_needed(b, tps[id(b)])}
+        if intents:
+            await self._commit(consumer, intents)
+            for b in batches:
+                self._batcher.intent_written(b, tps[id(b)])
+        prepared = [self._prepare(b) for b in batches]
+        letters = [d for p in prepared if not p.dead_sent for d in p.dead]
+        if letters:
+            await self.dead_letters.send(letters)
+            self.counters.dead_lettered += len(letters)
+        for p in prepared:
+            p.dead_sent = True
+        await asyncio.gather(*(self._insert(p, t) for p in prepared for t in p.tables if t.table not in p.inserted))
+        await self._commit(consumer, {tps[id(b)]: OffsetAndMetadata(b.end, "") for b in batches})
+        for p in prepared:
+            b = p.batch
+            self._prepared.pop(_key(b), None)
+            if self._batcher.done(b, tps[id(b)]):
+                self.counters.batches_written += 1
+                self.counters.records_stored += p.records
+
+    def _prepare(self, batch: Batch) -> Prepared:
+        key = _key(batch)
+        done = self._prepared.get(key)
+        if done is None:
+            kind = self._kind_of[batch.topic]
+            done = self._prepared[key] = prepare(batch, kind, self.registry, self._converters[kind])
+        return done
+
+    async def _insert(self, p: Prepared, table: Any) -> None:
+        async with self._inserts:
+            await self.client.insert_columns(table.table, table.names, table.types, table.columns, p.batch.token)
+        p.inserted.add(table.table)
+        self.counters.rows_inserted += table.rows
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        assigned = consumer.assignment()
+        mine = {tp: o for tp, o in offsets.items() if tp in assigned}
+        if not mine:
+            return
+        try:
+            await consumer.commit(mine)
+        except (KafkaError, OSError) as exc:
+            # Includes CommitFailedError after a rebalance: the partitions' new owner
+            # repeats the batch from the last intent, and deduplication absorbs it.
+            raise KafkaUnavailable(f"commit: {exc!r}") from exc
+        self.counters.commits += 1
+
+    # -- assignment ---------------------------------------------------------------------
+
+    def _assigned(self, partitions: set[TopicPartition]) -> None:
+        consumer = self._require()
+        fresh = {tp for tp in partitions if tp not in self._batcher.assigned}
+        if fresh:
+            consumer.pause(*fresh)
+            self._unresolved |= fresh
+
+    def _revoked(self, partitions: set[TopicPartition]) -> None:
+        for tp in partitions:
+            self._batcher.revoke(tp)
+            self._unresolved.discard(tp)
+            self._full.discard(tp)
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        for key in [k for k in self._prepared if (k[0], k[1]) in gone]:
+            del self._prepared[key]
+
+    async def _resolve_offsets(self, consumer: AIOKafkaConsumer) -> None:
+        """Read committed offsets and intents of newly assigned partitions, then let them
+        be fetched. Until this succeeds they stay paused."""
+        assert self._admin is not None
+        wanted = [tp for tp in self._unresolved if tp in consumer.assignment()]
+        self._unresolved &= set(wanted)
+        if not wanted:
+            return
+        try:
+            found = await asyncio.wait_for(
+                self._admin.list_consumer_group_offsets(self.settings.group_id, partitions=wanted),
+                self.settings.kafka_timeout_s,
+            )
+        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            log.warning("event=offsets_unavailable partitions=%d error=%r", len(wanted), exc)
+            await asyncio.sleep(self._backoff.next_delay())
+            return
+        for tp in wanted:
+            meta = found.get(tp)
+            committed = meta.offset if meta is not None and meta.offset >= 0 else None
+            intent = parse_intent(meta.metadata, committed) if meta is not None and committed is not None else None
+            self._batcher.assign(tp, committed, intent)
+            if committed is not None:
+                consumer.seek(tp, committed)
+            if intent is not None:
+                log.info("event=batch_intent_found topic=%s partition=%d start=%d end=%d", tp.topic, tp.partition, committed, intent)
+            self._unresolved.discard(tp)
+            if self._retry_at is None:
+                consumer.resume(tp)
+
+    # -- status -------------------------------------------------------------------------
+
+    async def status(self) -> SinkStatus:
+        """Counters, and lag per topic from the brokers' end offsets (0 when Kafka does
+        not answer in time)."""
+        lag: dict[str, int] = defaultdict(int)
+        consumer = self._consumer
+        if consumer is not None:
+            tps = list(consumer.assignment())
+            try:
+                ends = await asyncio.wait_for(consumer.end_offsets(tps), 5.0) if tps else {}
+            except (KafkaError, OSError, asyncio.TimeoutError):
+                ends = {}
+            for tp, end in ends.items():
+                start = self._batcher.next_start(tp)
+                lag[tp.topic] += max(0, end - (start if start is not None else 0))
+        paused = time.monotonic() - self._paused_since if self._paused_since is not None else 0.0
+        return SinkStatus(self.counters, dict(lag), paused, self._last_error, len(self._batcher.assigned))
+
+
+def _key(batch: Batch) -> tuple[str, int, int, int]:
+    return (batch.topic, batch.partition, batch.start, batch.end)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Revoked partitions are forgotten (uncommitted batches are their next owner's);
+    assigned ones wait paused until their committed offset and intent are read."""
+
+    def __init__(self, sink: ClickHouseSink) -> None:
+        self._sink = sink
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._sink._revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._sink._assigned(set(assigned))
