@@ -189,19 +189,22 @@ class ClickHouseSink:
     async def stop(self) -> None:
         """Drain (one attempt: what fails stays uncommitted and is re-read later), commit,
         leave the group, close. Idempotent."""
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            if self._retry_at is None:
+        consumer = self._consumer
+        try:
+            if consumer is not None and self._retry_at is None:
                 try:
                     await self._flush(drain=True)
                 except SinkError as exc:
                     log.warning("event=drain_failed error=%s (uncommitted batches are re-read later)", exc)
-            await consumer.stop()
-        admin, self._admin = self._admin, None
-        if admin is not None:
-            await admin.close()
-        await self.dead_letters.stop()
-        await self.client.close()
+        finally:
+            self._consumer = None
+            if consumer is not None:
+                await consumer.stop()
+            admin, self._admin = self._admin, None
+            if admin is not None:
+                await admin.close()
+            await self.dead_letters.stop()
+            await self.client.close()
         self._started = False
 
     # -- the loop -----------------------------------------------------------------------

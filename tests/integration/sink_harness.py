@@ -1,0 +1,109 @@
+"""Helpers of the sink's integration tests: topics of their own (a unique prefix), records
+with recent timestamps, producing them to the real broker, and driving a sink until it has
+stored what was produced."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from deploy.settings import StackSettings
+from schemas import SchemaRegistry
+from schemas.samples import sample_record
+from schemas.topics import TELEMETRY_PARTITIONS, topic_for
+from sinks.clickhouse import ClickHouseSink, SinkSettings
+from sinks.client import ClickHouseClient
+
+DEVICES = tuple(f"dev-{i:02d}" for i in range(12))
+
+
+def records(kind: str, count: int, *, site: str = "site-x", first_seed: int = 0) -> list[dict[str, Any]]:
+    """`count` records of `kind` from 12 printers, a second apart, ending now (the raw
+    heartbeat table's TTL drops old rows at insert, so samples' 2025 dates would vanish)."""
+    now = int(time.time() * 1000)
+    out = []
+    for i in range(count):
+        record = sample_record(kind, seed=first_seed + i)
+        record.update(
+            site_id=site, device_id=DEVICES[i % len(DEVICES)], record_id=str(uuid.uuid4()),
+            event_time=now - (count - i) * 1000,
+        )
+        out.append(record)
+    return out
+
+
+def settings(stack: StackSettings, unique: str, kinds: str, **overrides: Any) -> SinkSettings:
+    values: dict[str, Any] = dict(
+        kafka_bootstrap=stack.kafka_bootstrap, clickhouse_url=stack.clickhouse_url,
+        database=f"sinktest_{unique}", group_id=f"sink-{unique}", kinds=kinds,
+        topic_prefix=f"t{unique}.", batch_max_records=500, batch_max_age_s=0.3,
+        retry_initial_s=0.2, retry_max_s=1.0, clickhouse_timeout_s=5.0,
+    )
+    values.update(overrides)
+    return SinkSettings(**values)
+
+
+async def create_topics(bootstrap: str, topics: Sequence[str], partitions: int = TELEMETRY_PARTITIONS) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        await admin.close()
+
+
+async def produce(bootstrap: str, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
+    """Produce (key, value) pairs and wait for every acknowledgement."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=v, key=k) for k, v in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def produce_records(
+    bootstrap: str, registry: SchemaRegistry, settings: SinkSettings, kind: str, batch: Sequence[dict[str, Any]],
+) -> str:
+    topic = settings.topic_prefix + topic_for(kind)
+    await create_topics(bootstrap, [topic])
+    encoded = registry.encode_many(kind, batch)
+    await produce(bootstrap, topic, [(r["device_id"].encode(), m) for r, m in zip(batch, encoded)])
+    return topic
+
+
+async def run_until(sink: ClickHouseSink, stored: int, timeout_s: float = 60.0) -> None:
+    """Step the sink until it has stored (or dead-lettered) `stored` records."""
+    deadline = time.monotonic() + timeout_s
+    while sink.counters.records_stored + sink.counters.dead_lettered < stored:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"sink stored {sink.counters} of {stored} within {timeout_s} s")
+        await sink.step()
+
+
+async def scalar(settings: SinkSettings, sql: str) -> Any:
+    client = ClickHouseClient(settings.clickhouse_url, settings.database)
+    await client.start()
+    try:
+        return (await client.rows(sql))[0][0]
+    finally:
+        await client.close()
+
+
+async def drop_database(settings: SinkSettings) -> None:
+    client = ClickHouseClient(settings.clickhouse_url, settings.database)
+    await client.start()
+    try:
+        await client.command(f"DROP DATABASE IF EXISTS `{settings.database}`")
+    finally:
+        await client.close()
