@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +42,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = build(
             WorkerSettings, "worker",
-            kafka_bootstrap=args.kafka_bootstrap or StackSettings.from_env().kafka_bootstrap,
+            kafka_bootstrap=args.kafka_bootstrap,
             app_id=args.app_id, data_dir=args.data_dir, heartbeat_interval_s=args.heartbeat_interval_s,
             offline_after_intervals=args.offline_after_intervals, allowed_lateness_s=args.allowed_lateness_s,
             checkpoint_every_s=args.checkpoint_every_s, release_key_file=args.release_key_file, web_port=args.web_port,
         )
+        if not settings.kafka_bootstrap:
+            settings = replace(settings, kafka_bootstrap=StackSettings.from_env().kafka_bootstrap)
         app = create_app(settings)
     except (TypeError, ValueError, OSError) as exc:
         print(f"printfleet worker: {exc}", file=sys.stderr)

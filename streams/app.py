@@ -65,14 +65,14 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
     dead_letters = app.topic(DEAD_LETTER, key_serializer="raw", value_serializer="raw", partitions=TELEMETRY_PARTITIONS)
     releases = app.topic(settings.catalogue_topic, key_serializer="raw", value_serializer="raw", partitions=1, compacting=True)
     ticks = app.topic(f"{settings.app_id}-ticks", value_serializer="json", partitions=TELEMETRY_PARTITIONS, internal=True)
-    devices = app.Table("devices", partitions=TELEMETRY_PARTITIONS, key_serializer="json", value_serializer="json")
-    books = app.Table("books", partitions=TELEMETRY_PARTITIONS, key_serializer="json", value_serializer="json")
+    devices = app.Table("devices", partitions=TELEMETRY_PARTITIONS, key_type=str)
+    books = app.Table("books", partitions=TELEMETRY_PARTITIONS, key_type=str)
 
     async def send(topic: str, key: str, value: tuple[str, dict[str, Any]]) -> Any:
         return await outputs[topic].send(key=key.encode(), value=value)
 
     async def dead_letter(key: bytes | None, raw: bytes, reason: str, topic: str, partition: int, offset: int) -> Any:
-        log.warning("dead letter from %s[%d]@%d: %s", topic, partition, offset, reason)
+        log.debug("dead letter from %s[%d]@%d: %s", topic, partition, offset, reason)
         headers = [("reason", reason.encode()), ("origin_topic", topic.encode()),
                    ("origin_partition", str(partition).encode()), ("origin_offset", str(offset).encode())]
         return await dead_letters.send(key=key, value=raw, headers=headers)

@@ -202,7 +202,8 @@ class DeviceAgent:
             for late in outcome.late:
                 self.counters.late += 1
                 await self._reject(part, key, raw, f"late: event_time {late['event_time']} is behind the closed window", topic, partition, offset)
-            partition_book.saw(part.book, device_id, str(record["site_id"]), int(record["event_time"]), int(self._wall() * 1000))
+            partition_book.saw(part.book, device_id, str(record["site_id"]),
+                               int(record["event_time"]) if kind == "heartbeat" else None, int(self._wall() * 1000))
             await self._emit(part, device_id, outcome.outputs)
             self.counters.applied += 1
         partition_book.applied(part.book, topic, offset)

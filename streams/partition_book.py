@@ -46,10 +46,18 @@ def applied(book: PartitionBook, topic: str, offset: int) -> None:
     book.next_offsets[topic] = max(book.next_offsets.get(topic, 0), offset + 1)
 
 
-def saw(book: PartitionBook, device_id: str, site_id: str, event_time: int, wall_ms: int) -> None:
-    """Note a device of this partition and move its site's watermark (in place)."""
+def saw(book: PartitionBook, device_id: str, site_id: str, heartbeat_time: int | None, wall_ms: int) -> None:
+    """Note a device of this partition and move its site's watermark (in place).
+
+    Only heartbeats move the watermark: they are the steady clock of a printer. Other
+    kinds come in their own topics, and while a backlog is read those can run hours
+    ahead of the heartbeats; letting them move the clock would make every printer look
+    offline and close windows before their heartbeats are in."""
     if device_id not in book.devices:
         book.devices.append(device_id)
+    if heartbeat_time is None:
+        return
+    event_time = heartbeat_time
     mark = book.watermarks.get(site_id)
     if mark is None or event_time > mark[0]:
         book.watermarks[site_id] = (event_time, wall_ms)

@@ -14,7 +14,7 @@ from streams.utilisation import UtilisationSettings
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_bootstrap: str = ""  # empty: the local stack's (deploy/settings.py)
     # The consumer group and the prefix of the internal topics: workers with the same id
     # share the partitions; another id is an independent copy of the pipeline.
     app_id: str = "printfleet-streams"

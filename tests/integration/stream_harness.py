@@ -1,0 +1,153 @@
+"""Helpers for the stream-worker tests: produce simulator records to the telemetry topics,
+run `printfleet worker` as a real process, and read what it publishes.
+
+Topics are the real shared ones (telemetry.*, alerts, ...); every test uses its own site
+id and simulator seed, so it reads back only its own printers' records."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas import SchemaRegistry
+from schemas.topics import DEAD_LETTER, TELEMETRY_PARTITIONS, telemetry_topics, topic_for
+
+REGISTRY = SchemaRegistry.load_default()
+OUTPUT_TOPICS = tuple(topic_for(k) for k in ("fleet_state", "alert", "utilisation", "update_advisory")) + (DEAD_LETTER,)
+
+
+async def ensure_topics(bootstrap: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in (*telemetry_topics(), *OUTPUT_TOPICS) if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics([NewTopic(t, TELEMETRY_PARTITIONS, 1) for t in missing])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+async def produce(bootstrap: str, records: Iterable[tuple[str, dict[str, Any]]], *, raw: Iterable[tuple[str, bytes, bytes]] = ()) -> int:
+    """Encode and send (kind, record) pairs keyed by device; `raw` adds (topic, key, value)
+    messages as they are. Returns how many were sent, after Kafka acknowledged all."""
+    await ensure_topics(bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    n = 0
+    try:
+        futures = []
+        for kind, record in records:
+            futures.append(await producer.send(topic_for(kind), REGISTRY.encode(kind, record), key=str(record["device_id"]).encode()))
+            n += 1
+        for topic, key, value in raw:
+            futures.append(await producer.send(topic, value, key=key))
+            n += 1
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return n
+
+
+class Outputs:
+    """Everything the worker publishes, from the start of each output topic, kept per
+    topic; only records of `site_id` (dead letters: all)."""
+
+    def __init__(self, bootstrap: str, site_id: str) -> None:
+        self.bootstrap, self.site_id = bootstrap, site_id
+        self.records: dict[str, list[dict[str, Any]]] = {t: [] for t in OUTPUT_TOPICS}
+        self.dead_letters: list[tuple[bytes, dict[str, str]]] = []
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> Outputs:
+        await ensure_topics(self.bootstrap)
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        await self._consumer.start()
+        tps = [TopicPartition(t, p) for t in OUTPUT_TOPICS for p in range(TELEMETRY_PARTITIONS)]
+        self._consumer.assign(tps)
+        await self._consumer.seek_to_beginning(*tps)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._consumer is not None
+        await self._consumer.stop()
+
+    async def poll(self) -> None:
+        assert self._consumer is not None
+        for tp, batch in (await self._consumer.getmany(timeout_ms=300, max_records=20000)).items():
+            for m in batch:
+                if tp.topic == DEAD_LETTER:
+                    self.dead_letters.append((m.value, {k: v.decode() for k, v in m.headers}))
+                    continue
+                record = REGISTRY.decode(m.value).record
+                if record["site_id"] == self.site_id:
+                    self.records[tp.topic].append(record)
+
+    async def until(self, done: Callable[[Outputs], bool], worker: Worker | None = None, timeout_s: float = 120.0) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not done(self):
+            if worker is not None:
+                worker.check()
+            assert asyncio.get_running_loop().time() < deadline, f"timed out waiting; have {self.summary()}"
+            await self.poll()
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return self.records[topic_for(kind)]
+
+    def summary(self) -> str:
+        return ", ".join(f"{t}: {len(v)}" for t, v in self.records.items()) + f", dead letters: {len(self.dead_letters)}"
+
+
+class Worker:
+    """`printfleet worker` as a subprocess, logging to a file."""
+
+    def __init__(self, bootstrap: str, app_id: str, folder: Path, **env: str) -> None:
+        self.log = folder / f"{app_id}.log"
+        self.env = {**os.environ, "PRINTFLEET_WORKER_KAFKA_BOOTSTRAP": bootstrap, "PRINTFLEET_WORKER_APP_ID": app_id,
+                    "PRINTFLEET_WORKER_DATA_DIR": str(folder / f"data-{len(list(folder.glob('data-*')))}"), **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Worker:
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "printfleet", "worker", "--loglevel", "info"],
+                env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def check(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, f"worker died:\n{self.tail()}"
+
+    def tail(self, n: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-n:]
+
+    async def ready(self, times: int = 1, timeout_s: float = 90.0) -> None:
+        """Wait for the `times`-th "Ready" in the log (tables recovered)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self.log.read_text(errors="replace").count("[^Worker]: Ready") < times:
+            self.check()
+            assert asyncio.get_running_loop().time() < deadline, f"worker never became ready:\n{self.tail()}"
+            await asyncio.sleep(0.2)
+
+    async def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            await asyncio.to_thread(self.proc.wait, 60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            await asyncio.to_thread(self.proc.wait)
