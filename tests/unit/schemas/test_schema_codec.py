@@ -115,11 +115,18 @@ def test_message_is_marker_fingerprint_then_schemaless_body() -> None:
     assert REGISTRY.identify(data) is schema
 
 
+# Fields of the latest versions that schemas/samples.py does not fill yet: the decoded
+# record has their schema default. Every other field must come from the sample.
+NOT_IN_SAMPLES = {"fleet_state": ("firmware_release",), "utilisation": ("agent_consumed_cm3",),
+                  "alert": ("confidence", "occurrences")}
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_samples_round_trip_with_every_api(kind: str) -> None:
     records = sample_records(kind, 5)
     writer = REGISTRY.schema(kind)
-    expected = [{**r, "schema_version": writer.version} for r in records]
+    defaults = {f["name"]: f["default"] for f in writer.raw["fields"] if f["name"] in NOT_IN_SAMPLES.get(kind, ())}
+    expected = [{**defaults, **r, "schema_version": writer.version} for r in records]
     single = [REGISTRY.decode(REGISTRY.encode(kind, r)) for r in records]
     batch = REGISTRY.encode_many(kind, records)
     assert batch == [REGISTRY.encode(kind, r) for r in records]
@@ -143,7 +150,7 @@ def test_decode_many_mixes_kinds_and_versions() -> None:
     ]
     decoded = REGISTRY.decode_many(messages)
     assert [(d.kind, d.writer.version, d.reader.version) for d in decoded] == [
-        ("heartbeat", 1, 2), ("alert", 1, 1), ("heartbeat", 2, 2)]
+        ("heartbeat", 1, 2), ("alert", 2, 2), ("heartbeat", 2, 2)]
     assert REGISTRY.decode_many([]) == []
 
 

@@ -160,3 +160,68 @@ def test_new_message_decodes_under_the_old_schema() -> None:
         assert decoded.record["layers_done"] == record["layers_done"]
     [typed] = old_reader.decode_records("heartbeat", [data])
     assert typed["activity"] == "UNKNOWN"
+
+
+# -- the v2s of the stream processors' kinds: new fields default both ways -------------
+
+# kind -> (fields v2 added, their defaults): what a v2 reader fills into a v1 message.
+V2_ADDED: dict[str, dict[str, Any]] = {
+    "fleet_state": {"firmware_release": ""},
+    "utilisation": {"agent_consumed_cm3": 0.0},
+    "alert": {"confidence": 1.0, "occurrences": 1},
+}
+V2_VALUES: dict[str, dict[str, Any]] = {
+    "fleet_state": {"firmware_release": "5.3.0.22"},
+    "utilisation": {"agent_consumed_cm3": 1234.5},
+    "alert": {"confidence": 0.75, "occurrences": 1000},
+}
+
+
+@pytest.mark.parametrize("kind", V2_ADDED)
+def test_v1_message_of_a_stream_kind_reads_as_v2_with_defaults(kind: str) -> None:
+    record = sample_record(kind)
+    decoded = REGISTRY.decode(REGISTRY.encode(kind, record, version=1))
+    assert (decoded.writer.version, decoded.reader.version) == (1, 2)
+    assert {k: decoded.record[k] for k in V2_ADDED[kind]} == V2_ADDED[kind]
+    assert {k: v for k, v in decoded.record.items() if k not in V2_ADDED[kind]} == {**record, "schema_version": 1}
+
+
+@pytest.mark.parametrize("kind", V2_ADDED)
+def test_v2_message_of_a_stream_kind_reads_as_v1_without_the_new_fields(kind: str) -> None:
+    record = {**sample_record(kind), **V2_VALUES[kind]}
+    data = REGISTRY.encode(kind, record)
+    assert REGISTRY.decode(data).record == {**record, "schema_version": 2}
+    old = REGISTRY.decode(data, reader_version=1)
+    assert (old.writer.version, old.reader.version) == (2, 1)
+    assert old.record == {**{k: v for k, v in record.items() if k not in V2_ADDED[kind]}, "schema_version": 2}
+
+
+# Every kept version's fingerprint: data already written names these, so a kept file may
+# change only where the canonical form does not look (docs), and a new
+# version is added here on purpose.
+KEPT_FINGERPRINTS = {
+    ("agent_system", 1): "3c8a642df82b338e",
+    ("alert", 1): "a9f9bcbb7b2ff6b5",
+    ("alert", 2): "7eddf43db82318d5",
+    ("benchmark", 1): "c30a04f0a84c32c3",
+    ("build_unit", 1): "ec3afddb7611fbe3",
+    ("cleaning_roll", 1): "c654bf0fc4d0a0db",
+    ("device_identity", 1): "9370e88ee5e45230",
+    ("device_log", 1): "7965bbea09f04353",
+    ("fleet_state", 1): "6dbda873618ab117",
+    ("fleet_state", 2): "8f4666121cd0da9c",
+    ("heartbeat", 1): "9001a8e20d3e32d5",
+    ("heartbeat", 2): "1e8a2aaad0d4aba2",
+    ("job", 1): "c72b387bef61f564",
+    ("printhead_system", 1): "b17676ab4ebcbe2d",
+    ("system_event", 1): "afbda45186f65c13",
+    ("update_advisory", 1): "1407a5088e729596",
+    ("usage_counters", 1): "e87574ccad1282de",
+    ("utilisation", 1): "29cd8a19dfb6e588",
+    ("utilisation", 2): "e6df6f8a01ec9ba8",
+}
+
+
+def test_kept_versions_keep_their_fingerprints() -> None:
+    found = {(s.kind, s.version): s.fingerprint_hex for s in REGISTRY.all_versions()}
+    assert found == KEPT_FINGERPRINTS

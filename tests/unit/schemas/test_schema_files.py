@@ -21,6 +21,8 @@ LATEST = [REGISTRY.schema(kind) for kind in REGISTRY.kinds]
 ROOT = Path(__file__).resolve().parents[3]
 UNIT_SUFFIXES = ("_s", "_ms", "_pct", "_mm", "_mm2", "_cm2", "_cm3", "_um", "_kg", "_g", "_bytes", "_per_day")
 TIME_SUFFIXES = ("_at", "_time", "_date", "_start", "_end")
+# Scores that have no unit; their docs must say their range. Nothing else leaves it out.
+UNITLESS = {"alert.confidence": "from 0 to 1"}
 
 
 def _ids(schema: SchemaVersion) -> str:
@@ -103,7 +105,9 @@ def test_enums_have_a_default_so_they_can_grow(schema: SchemaVersion) -> None:
 def test_units_are_in_names(schema: SchemaVersion) -> None:
     for path, field in _fields(schema):
         kinds = _primitive(field["type"]) - {"null"}
-        if kinds & {"float", "double"}:
+        if kinds & {"float", "double"} and path in UNITLESS:
+            assert UNITLESS[path] in field["doc"], f"{path}: a unitless score must say its range"
+        elif kinds & {"float", "double"}:
             assert path.endswith(UNIT_SUFFIXES), f"{path}: a measurement without a unit in its name"
         if kinds & {"timestamp-millis", "date"}:
             assert path.endswith(TIME_SUFFIXES), f"{path}: a time without _at/_time/_date"
