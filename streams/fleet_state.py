@@ -60,7 +60,7 @@ class PrinterState(PlainState):
     device_id: str = ""
     printer_name: str = ""
     model_number: str = ""
-    firmware_release: str = ""  # kept for advisories; fleet_state v1 has no field for it
+    firmware_release: str = ""  # from device_identity; fleet_state v2 shows it
     identity_at: int = 0
     status: str = "UNKNOWN"
     activity: str = "UNKNOWN"
@@ -136,7 +136,8 @@ def apply_identity(
     state: PrinterState, record: Mapping[str, Any], settings: FleetSettings = FleetSettings()
 ) -> Step:
     """Take name, model and firmware from a device_identity record (newest wins).
-    Emits a record when the visible name or model changed and a heartbeat is known."""
+    Emits a record when the visible name, model or firmware changed and a heartbeat is
+    known."""
     t = int(record["event_time"])
     if t <= state.identity_at:
         return Step(state, None, None)
@@ -196,6 +197,7 @@ def to_record(state: PrinterState, event_time: int, record_id: str) -> dict[str,
         "event_time": event_time,
         "printer_name": state.printer_name,
         "model_number": state.model_number,
+        "firmware_release": state.firmware_release,
         "status": "UNREACHABLE" if offline else state.status,
         "activity": "UNKNOWN" if offline else state.activity,
         "current_job_id": job or None,
@@ -214,7 +216,7 @@ def _shape(s: PrinterState) -> str:
     return "|".join(
         str(v)
         for v in (s.offline, s.status, s.activity, s.current_job_id, s.layers_total, s.pending_job_count,
-                  s.open_alert_count, s.printer_name, s.model_number, s.remaining_s is None)
+                  s.open_alert_count, s.printer_name, s.model_number, s.firmware_release, s.remaining_s is None)
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from streams_sim import encode_all, run
+from streams_sim import REGISTRY, encode_all, run
 
 from streams.fleet_state import (
     FleetSettings,
@@ -54,6 +54,8 @@ def test_simulated_day_gives_readable_encodable_states() -> None:
     encode_all("fleet_state", out)
     assert len({r["record_id"] for r in out}) == len(out)
     assert all(r["printer_name"] and r["model_number"] for r in out)
+    [identity] = sim.of("device_identity", device)
+    assert identity["firmware_release"] and all(r["firmware_release"] == identity["firmware_release"] for r in out)
     heartbeats = len(sim.of("heartbeat", device))
     assert 24 < len(out) < heartbeats / 1.5  # throttled, yet every change and the refresh
     printing = [r for r in out if r["activity"] == "PRINTING"]
@@ -95,14 +97,25 @@ def test_open_alert_count_and_identity_are_shown() -> None:
     state, _ = _replay([_hb(1_000)])
     state, rec, _ = set_open_alert_count(state, 3, 2_000)
     assert rec is not None and rec["open_alert_count"] == 3
+    assert rec["firmware_release"] == ""  # no device_identity seen yet
     encode_all("fleet_state", [rec])
     assert set_open_alert_count(state, 3, 3_000).record is None
     identity = {"record_id": "i", "site_id": "s", "device_id": "d", "event_time": 4_000, "printer_name": "Hall B 4",
                 "model_number": "M0P44A", "firmware_release": "5.3.0.22"}
     state, rec, _ = apply_identity(state, identity)
     assert rec is not None and rec["printer_name"] == "Hall B 4" and state.firmware_release == "5.3.0.22"
+    assert rec["firmware_release"] == "5.3.0.22"
     assert apply_identity(state, identity).record is None
-    encode_all("fleet_state", [rec])
+    # A firmware update alone is shown at once, and travels in fleet_state v2.
+    updated = {**identity, "record_id": "i2", "event_time": 5_000, "firmware_release": "5.4.0.3"}
+    state, rec2, _ = apply_identity(state, updated)
+    assert rec2 is not None and rec2["firmware_release"] == "5.4.0.3"
+    encode_all("fleet_state", [rec, rec2])
+    decoded = REGISTRY.decode(REGISTRY.encode("fleet_state", rec2))
+    assert decoded.version == 2 and decoded.record["firmware_release"] == "5.4.0.3"
+    # later heartbeats keep showing it
+    _, rec3, _ = apply_heartbeat(state, _hb(400_000, activity="COOLING_DOWN"))
+    assert rec3 is not None and rec3["firmware_release"] == "5.4.0.3"
 
 
 def test_site_watermark_moves_on_with_wall_time() -> None:
