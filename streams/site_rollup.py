@@ -33,6 +33,7 @@ class SiteUtilisation(PlainState):
     material_consumed_kg: float
     packing_density_pct: float | None  # mean over jobs (printers weighted by their jobs)
     material_recycled_pct: float | None  # mean over printers weighted by material used
+    agent_consumed_cm3: float = 0.0  # all agent types; 0 for printers with v1 records
 
 
 @dataclass
@@ -77,6 +78,8 @@ def rollup_records(site_id: str, start: int, end: int, records: list[dict[str, A
         jobs_completed=jobs,
         layers_printed=sum(int(r["layers_printed"]) for r in records),
         material_consumed_kg=sum(float(r["material_consumed_kg"]) for r in records),
+        # A v1 record (written before the field existed) has none: it counts as 0.
+        agent_consumed_cm3=sum(float(r.get("agent_consumed_cm3") or 0.0) for r in records),
         packing_density_pct=_weighted(dens),
         # Weighted by material used; printers that used none (idle window) weigh equally.
         material_recycled_pct=_weighted(recy) or _weighted([(v, 1.0) for v, _ in recy]),

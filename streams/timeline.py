@@ -47,7 +47,7 @@ class WindowTotals(PlainState):
     jobs_completed: int = 0
     layers: int = 0
     material_kg: float = 0.0
-    agent_cm3: float = 0.0  # not in utilisation v1; kept for the site roll-up and v2
+    agent_cm3: float = 0.0  # agents of all types; utilisation v2 agent_consumed_cm3
     density_sum: float = 0.0
     density_n: int = 0
     fills: dict[str, tuple[float, float]] = field(default_factory=dict)  # fill -> (kg, recycled %)

@@ -23,10 +23,14 @@ from the sample set, so a redelivered record changes nothing and arrival order d
 matter. `recent` ids (the last 512) only tell a recent duplicate of a finalised window
 from a genuinely late record; an older replay is reported late, which is harmless.
 
-Counters (material, agent) count by the increase between readings, spread evenly over
-the time between them, and handle resets; so a skipped record loses nothing. Layers go
-to the window of the heartbeat that saw them done. The window clock starts at the first
-record a printer sends: anything older than its hour is late.
+Counters count by the increase between readings, spread evenly over the time between
+them, and handle resets; so a skipped record loses nothing. Material is the lifetime
+`total_material_consumed_kg` of usage_counters; agent (`agent_consumed_cm3`, utilisation
+v2) is the lifetime `agent_used_cm3` of agent_system, summed over agent types with each
+type's resets handled on its own (usage_counters' `total_agent_consumed_cm3` is the same
+sum; the unit tests check that the two agree). Layers go to the window of the heartbeat
+that saw them done. The window clock starts at the first record a printer sends:
+anything older than its hour is late.
 """
 
 from __future__ import annotations
@@ -165,6 +169,7 @@ def to_record(site_id: str, device_id: str, start: int, end: int, totals: Window
         "jobs_completed": totals.jobs_completed,
         "layers_printed": totals.layers,
         "material_consumed_kg": round(totals.material_kg, 6),
+        "agent_consumed_cm3": round(totals.agent_cm3, 3),
         "packing_density_pct": None if density is None else round(density, 4),
         "material_recycled_pct": None if recycled is None else round(recycled, 4),
     }

@@ -27,7 +27,7 @@ COHORT = Cohort("M0P44A", "PA12", 1_741_910_400_000, 1_741_910_400_000 + DAY)
 
 
 def _util(site: str, device: str, printing_h: float, jobs: int = 2, density: float | None = 10.0,
-          recycled: float | None = 80.0) -> dict[str, Any]:
+          recycled: float | None = 80.0, agent_cm3: float = 1500.0) -> dict[str, Any]:
     printing = printing_h * 3600
     return {
         "record_id": f"{site}-{device}", "site_id": site, "device_id": device, "event_time": COHORT.window_end,
@@ -35,6 +35,7 @@ def _util(site: str, device: str, printing_h: float, jobs: int = 2, density: flo
         "warming_s": 0.0, "cooling_s": 0.0, "idle_s": 86_400 - printing, "error_s": 0.0, "unreachable_s": 0.0,
         "utilisation_pct": 100 * printing / 86_400, "jobs_completed": jobs, "layers_printed": 1000,
         "material_consumed_kg": 3.0, "packing_density_pct": density, "material_recycled_pct": recycled,
+        "agent_consumed_cm3": agent_cm3,
     }
 
 
@@ -112,4 +113,18 @@ def test_site_rollup_keeps_the_newest_version_of_each_printers_window() -> None:
     assert site is not None and site.device_count == 2
     assert site.seconds["printing"] == 16 * 3600
     assert site.utilisation_pct == pytest.approx(100 * 16 / 48)
+    assert site.agent_consumed_cm3 == 2 * 1500.0
     assert SiteWindows.from_dict(state.to_dict()) == state
+
+
+def test_site_rollup_sums_agent_and_counts_v1_records_as_none() -> None:
+    v1 = {k: v for k, v in _util("site-A", "old", 6.0).items() if k != "agent_consumed_cm3"}
+    state = SiteWindows()
+    for r in [_util("site-A", "d1", 10.0, agent_cm3=812.25), _util("site-A", "d2", 4.0, agent_cm3=0.5), v1]:
+        state = apply_utilisation(state, r)
+    site = rollup(state, COHORT.window_start, COHORT.window_end)
+    assert site is not None and site.device_count == 3
+    assert site.agent_consumed_cm3 == 812.75
+    # A v1 message read through the registry carries the v2 default instead: the same sum.
+    decoded = REGISTRY.decode(REGISTRY.encode("utilisation", v1, version=1)).record
+    assert decoded["agent_consumed_cm3"] == 0.0

@@ -80,11 +80,16 @@ def test_day_kpis_equal_ground_truth_despite_disorder_and_duplicates() -> None:
         c0, c1 = sim.counters[START_MS][pid], sim.counters[START_MS + DAY_MS][pid]
         assert abs(day["material_consumed_kg"] - (c1["total_material_consumed_kg"] - c0["total_material_consumed_kg"])) < 1e-3
         assert abs(day["layers_printed"] - (c1["total_layers"] - c0["total_layers"])) <= 8  # one minute of layers
+        # Agent from agent_system's per-type counters equals usage_counters' lifetime total
+        # (readings every 5 min, at both window ends; each rounded to 0.001 cm3).
+        agent_truth = c1["total_agent_consumed_cm3"] - c0["total_agent_consumed_cm3"]
+        assert agent_truth > 0 and abs(day["agent_consumed_cm3"] - agent_truth) < 0.01, (pid, day, agent_truth)
         hours = [r for (d, s, e), r in latest.items() if d == device and e - s == HOUR_MS and s < START_MS + DAY_MS]
         assert len(hours) == 24
         assert sum(h["jobs_completed"] for h in hours) == day["jobs_completed"]
         assert sum(h["layers_printed"] for h in hours) == day["layers_printed"]
         assert abs(sum(h["material_consumed_kg"] for h in hours) - day["material_consumed_kg"]) < 1e-4
+        assert abs(sum(h["agent_consumed_cm3"] for h in hours) - day["agent_consumed_cm3"]) < 0.02
         assert all(sum(h[f"{b}_s"] for b in BUCKETS) == 3600 for h in hours)
     encode_all("utilisation", emitted)
 
@@ -156,6 +161,11 @@ def test_jobs_count_once_and_counters_survive_resets() -> None:
     assert hour["jobs_completed"] == 1 and hour["packing_density_pct"] == 12.0
     assert abs(hour["material_consumed_kg"] - (1.0 + 0.5 + 1.0)) < 1e-9
     assert final.state.days["0"].agent_cm3 == 3.0 + 2.0  # 2+1, then 1 (reset) + 1
+    assert hour["agent_consumed_cm3"] == 5.0
+    later = advance(final.state, DAY_MS + HOUR_MS, CFG).records
+    day = next(r for r in later if r["window_end"] - r["window_start"] == DAY_MS)
+    assert day["window_start"] == 0 and day["agent_consumed_cm3"] == 5.0
+    encode_all("utilisation", final.records + [day])
 
 
 def test_state_survives_the_changelog() -> None:
