@@ -92,7 +92,7 @@ def process(
             str(record.get("current_job_id") or ""), settings.maintenance)
         if verdict is not None:
             conds = rules.layer_conditions(str(record["device_id"]), verdict, int(record["event_time"]),
-                                           str(record["record_id"]))
+                                           str(record["record_id"]), settings.maintenance.z_threshold)
     return _observe_all(s, conds, settings)
 
 

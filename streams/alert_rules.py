@@ -8,6 +8,17 @@ code, per printhead slot, per agent type.
 
 Called by `streams.alert_device.process`, which also feeds maintenance predictions and
 offline transitions through `rul_conditions`, `layer_conditions`, `offline_conditions`.
+
+Confidence (how sure a rule is that its condition holds; the alert record's
+`confidence`):
+- 1.0 for what the printer reports itself (events, statuses, notices, levels, usage %,
+  warranty dates) and for offline (no heartbeat arrived: observed, not inferred);
+- `nominal_life_confidence` (0.8) where only our hours against a typical service life
+  say a part is worn (printhead hours, lamp hours): parts vary, the printer has not said;
+- predicted wear: the prediction's own confidence (r^2 of the trend's fit x how many
+  readings x how far it is extrapolated, see `streams.maintenance`), 1.0 once crossed;
+- layer anomalies: |z| / (2 x the z threshold), capped at 1: 0.5 just past the
+  threshold, 1.0 at twice as far outside the printer's recent history.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from streams.maintenance import LayerVerdict, Prediction
 from streams.plain import PlainState
 
 DAY_MS: Final = 86_400_000
+REPORTED: Final = 1.0  # confidence in what the printer reports, or in what we observed
 FAILURE_CODES: Final = ("0057-0001-0053", "0040-0001-0002", "0030-0001-0001", "0020-0001-0009", "0203-0002-0004")
 # Event codes (the maker's catalogue, as producers/simulator/catalogue.py has them) whose
 # arrival clears the alerts of other codes: the error was cleared, the part replaced.
@@ -53,6 +65,7 @@ class RuleSettings:
     lamp_part_number: str = ""
     rul_horizon_days: float = 7.0
     rul_min_confidence: float = 0.5
+    nominal_life_confidence: float = 0.8  # wear judged by hours against a typical life
 
 
 @dataclass
@@ -92,7 +105,7 @@ def offline_conditions(device_id: str, transition: Transition, settings: RuleSet
         summary="Printer sends no heartbeats (offline)",
         recommended_action="Check that the printer is switched on and reachable from the site collector PC "
         "(network cable, host name/IP, collector running).",
-        evidence="no heartbeat for the configured number of intervals", confidence=0.9,
+        evidence="no heartbeat for the configured number of intervals", confidence=REPORTED,
     )]
 
 
@@ -146,10 +159,13 @@ def printhead_conditions(record: Mapping[str, Any], settings: RuleSettings = Rul
         slot, status = str(head["slot"]), str(head.get("status") or "")
         part = _parts(str(head.get("part_number") or ""), f"Printhead ({head.get('printhead_type') or 'slot ' + slot})")
         used = float(head.get("usage_time_s") or 0) / life_s
-        worn = status in ("REPLACE_SOON", "FAILED") or used >= settings.printhead_warn_fraction
+        reported = status in ("REPLACE_SOON", "FAILED")
+        worn = reported or used >= settings.printhead_warn_fraction
         out.append(_cond(
             "printhead-life", device, slot, record, worn, severity="ERROR" if status == "FAILED" else "WARNING",
             subsystem="printhead", parts=part, notify_service=True,
+            confidence=REPORTED if reported else settings.nominal_life_confidence,
+            evidence="reported by the printer" if reported else "usage hours against a typical printhead life",
             summary=f"Printhead in slot {slot} {'failed' if status == 'FAILED' else 'near end of life'} "
             f"({used:.0%} of {settings.printhead_life_h:,.0f} h used)",
             recommended_action=f"Replace the printhead in slot {slot} at the next service.",
@@ -204,6 +220,7 @@ def counters_conditions(record: Mapping[str, Any], settings: RuleSettings = Rule
         _cond(
             "lamp-hours", device, "", record, lamp_due, severity="WARNING", subsystem="lamp",
             parts=_parts(settings.lamp_part_number, "Fusing lamp"), notify_service=True,
+            confidence=settings.nominal_life_confidence, evidence="lamp hours against a typical lamp life",
             summary=f"Fusing lamp at {hours:,.0f} h of about {settings.lamp_life_h:,.0f} h",
             recommended_action="Have the fusing lamp checked and plan its replacement.",
         ),
@@ -271,8 +288,12 @@ def rul_conditions(
     )]
 
 
-def layer_conditions(device_id: str, verdict: LayerVerdict, at_ms: int, source_id: str) -> list[Condition]:
-    """Layers much slower (or faster) than this printer's recent normal."""
+def layer_conditions(
+    device_id: str, verdict: LayerVerdict, at_ms: int, source_id: str, z_threshold: float = 3.5
+) -> list[Condition]:
+    """Layers much slower (or faster) than this printer's recent normal. `z_threshold`
+    is the detector's (`MaintenanceSettings.z_threshold`); confidence grows from 0.5
+    there to 1.0 at twice that distance."""
     if not verdict.changed:
         return []
     slower = verdict.value_s > verdict.median_s
@@ -282,5 +303,5 @@ def layer_conditions(device_id: str, verdict: LayerVerdict, at_ms: int, source_i
         summary=f"Layers take {verdict.value_s:.1f} s against a usual {verdict.median_s:.1f} s "
         f"({'slower' if slower else 'faster'} than this printer's recent history)",
         recommended_action="Check print-data transfer, recoater and lamp warnings; compare the print mode.",
-        confidence=min(1.0, abs(verdict.z) / 7.0), evidence=f"robust z-score {verdict.z:.1f}",
+        confidence=min(1.0, abs(verdict.z) / (2 * z_threshold)), evidence=f"robust z-score {verdict.z:.1f}",
     )]

@@ -11,6 +11,12 @@ alert through its lifecycle and returns the `alert` records to produce:
   identical events give 1 RAISED and at most 3 UPDATED records, each with the count.
 - inactive, open: CLEARED; a later active condition raises a new episode.
 
+Every record carries (alert v2) `occurrences`, the active conditions the episode has
+absorbed so far (1 when RAISED; the CLEARED record has the final count), and
+`confidence`, the rule's as of the last RAISED or UPDATED (each rule's is described in
+`streams.alert_rules`). The summary keeps saying them in words (the count for countable
+events), for readers of alert v1.
+
 `expire(book, now_ms)` (timer) clears event alerts that stayed quiet for their
 `quiet_clear_s`, at last occurrence + quiet time (not at `now_ms`, so a late or
 repeated timer produces the same record).
@@ -47,8 +53,8 @@ class Part:
 
 @dataclass(frozen=True)
 class Condition:
-    """What a rule saw at `at_ms` about one dedup key. `confidence` and `evidence` say
-    how sure the rule is (1.0 for what the printer reported itself)."""
+    """What a rule saw at `at_ms` about one dedup key. `confidence` (0..1) and
+    `evidence` say how sure the rule is (1.0 for what the printer reported itself)."""
 
     rule_id: str
     dedup_key: str
@@ -222,4 +228,6 @@ def _record(
             {"part_number": p.part_number, "description": p.description, "quantity": p.quantity} for p in a.parts
         ],
         "notify_service": a.notify_service,
+        "confidence": round(max(0.0, min(1.0, a.confidence)), 4),
+        "occurrences": a.occurrences,
     }

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from streams_sim import encode_all, run
+from streams_sim import REGISTRY, encode_all, run
 
 from schemas.samples import sample_record
 from streams.alert_device import AlertDeviceSettings, DeviceAlertState, expire_quiet, process, process_transition
@@ -55,6 +55,8 @@ def test_failure_event_raises_with_parts_and_clears_when_the_error_is_cleared() 
     assert raised["severity"] == "ERROR" and raised["notify_service"] is True
     assert raised["recommended_parts"] == [{"part_number": "F9K08A", "description": "Printhead", "quantity": 1}]
     assert "Printhead failure" in raised["summary"] and "confidence" in raised["summary"]
+    assert (raised["confidence"], raised["occurrences"]) == (1.0, 1)  # the printer said so, once
+    assert (cleared["confidence"], cleared["occurrences"]) == (1.0, 1)
     assert raised["recommended_action"] and raised["raised_at"] == 2_000
     assert cleared["cleared_at"] == 9_000 and cleared["alert_id"] == raised["alert_id"]
     assert open_count(state.book) == 0 or all("0057-0001-0053" not in k for k in state.book.open)
@@ -71,11 +73,21 @@ def test_a_thousand_identical_events_are_one_alert_with_a_few_counted_updates() 
     assert len({r["alert_id"] for r in out}) == 1
     assert "times since" in out[-1]["summary"]
     assert state.book.open[out[0]["dedup_key"]].occurrences == 1000
+    # the count travels as a field: 1 when raised, each update's count, all 1,000 at the end
+    assert out[0]["occurrences"] == 1 and out[-1]["occurrences"] == 1000
+    counts = [r["occurrences"] for r in out]
+    assert counts == sorted(counts) and all(f"({n:,} times since" in r["summary"] for n, r in zip(counts[1:], out[1:]))
+    assert {r["confidence"] for r in out} == {1.0}
+    _, cleared = expire_quiet(state, 1000 * 10_000 + 7 * 3600_000)
+    assert [(c["lifecycle"], c["occurrences"]) for c in cleared] == [("CLEARED", 1000)]
+    decoded = REGISTRY.decode(REGISTRY.encode("alert", cleared[0]))
+    assert decoded.version == 2 and decoded.record["occurrences"] == 1000
     # the same event redelivered 1,000 times is one occurrence
     same = [("system_event", _event(5, "0090-0001-0003", "WARNING", "sensor", rid="one"))] * 1000
     state2, out2 = _run(same)
     assert [r["lifecycle"] for r in out2] == ["RAISED"]
     assert state2.book.open[out2[0]["dedup_key"]].occurrences == 1
+    assert [c["occurrences"] for c in expire_quiet(state2, 10 * 3600_000)[1]] == [1]
 
 
 def test_quiet_event_alert_clears_by_timer_and_a_new_event_raises_a_new_episode() -> None:
@@ -105,6 +117,9 @@ def test_cleaning_roll_raises_escalates_and_clears_on_replacement() -> None:
         ("RAISED", "WARNING"), ("UPDATED", "ERROR"), ("CLEARED", "ERROR")]
     assert roll_alerts[0]["recommended_parts"][0]["part_number"] == "F9K09A"
     assert roll_alerts[1]["notify_service"] is True
+    # readings 2..5 were low: four observations, as the escalation and the clear say
+    assert [r["occurrences"] for r in roll_alerts] == [1, 3, 4]
+    assert all(r["confidence"] == 1.0 for r in roll_alerts)  # usage % reported by the printer
 
 
 def test_consumable_and_supply_rules() -> None:
@@ -133,6 +148,24 @@ def test_consumable_and_supply_rules() -> None:
         assert f"printhead-life:dev-1:{slot}" in keys and f"supplies:dev-1:printhead-{slot}-non-genuine" in keys
         assert keys[f"printhead-warranty:dev-1:{slot}"]["severity"] == "WARNING"
     assert all(r["lifecycle"] == "RAISED" for r in out)
+    # Confidence per rule: what the printer reports is certain; our hours against a typical
+    # life are not (the printheads here also report REPLACE_SOON themselves).
+    assert keys["lamp-hours:dev-1"]["confidence"] == 0.8
+    assert keys["air-filter:dev-1"]["confidence"] == keys["agent-level:dev-1:FUSING"]["confidence"] == 1.0
+    assert all(keys[f"printhead-life:dev-1:{slot}"]["confidence"] == 1.0 for slot in range(len(heads["printheads"])))
+    assert all(r["occurrences"] == 1 for r in out)
+
+
+def test_printhead_worn_by_hours_alone_is_less_certain_than_by_its_own_status() -> None:
+    by_hours = _run([("printhead_system", _printheads(10, status="OK", usage_time_s=1300 * 3600))])[1]
+    by_status = _run([("printhead_system", _printheads(10, status="REPLACE_SOON", usage_time_s=100 * 3600))])[1]
+    life = [r for r in by_hours if r["rule_id"] == "printhead-life"]
+    assert life and {r["confidence"] for r in life} == {0.8}
+    assert "typical printhead life" in life[0]["summary"]
+    assert {r["confidence"] for r in by_status if r["rule_id"] == "printhead-life"} == {1.0}
+    tuned = AlertDeviceSettings(rules=RuleSettings(nominal_life_confidence=0.6))
+    again = _run([("printhead_system", _printheads(10, status="OK", usage_time_s=1300 * 3600))], cfg=tuned)[1]
+    assert {r["confidence"] for r in again if r["rule_id"] == "printhead-life"} == {0.6}
 
 
 def test_offline_raises_and_back_online_clears() -> None:
@@ -141,6 +174,8 @@ def test_offline_raises_and_back_online_clears() -> None:
     state, again = process_transition(state, Transition("offline", 90_000, 0), "dev-1", "site-A")
     state, cleared = process_transition(state, Transition("online", 500_000, 500_000), "dev-1", "site-A")
     assert [r["lifecycle"] for r in raised + again + cleared] == ["RAISED", "CLEARED"]
+    assert raised[0]["confidence"] == cleared[0]["confidence"] == 1.0  # observed: no heartbeats came
+    assert (raised[0]["occurrences"], cleared[0]["occurrences"]) == (1, 1)  # the repeat was a replay
     encode_all("alert", raised + cleared)
 
 

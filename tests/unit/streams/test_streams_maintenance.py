@@ -87,9 +87,60 @@ def test_simulated_cleaning_rolls_are_predicted_before_they_reach_the_limit() ->
             assert abs(latest["predicted_failure_at"] - crossing) < 1.5 * DAY
             assert latest["recommended_parts"][0]["part_number"] == "F9K09A"
             assert latest["notify_service"] is True
+            assert cfg.rules.rul_min_confidence <= raised[-1]["confidence"] <= 1.0
             checked += 1
     assert checked >= 2
     encode_all("alert", [a for out in alerts.values() for a in out])
+
+
+def test_predicted_wear_alert_carries_the_fit_quality_as_confidence() -> None:
+    """The alert's confidence is the prediction's: r^2 x min(1, points / 8) x
+    (0.5 + 0.5 x min(1, span / lead)); a noisier trend (lower r^2) is less sure."""
+    def raise_on(noise: float) -> tuple[dict[str, Any], float]:
+        rng = random.Random(7)
+        state = DeviceAlertState()
+        for h in range(96):  # hourly readings, 10 %/day from 30 %: the limit is ~6 days out
+            t = START_MS + h * HOUR_MS
+            pct = 30.0 + 10.0 * h / 24 + rng.uniform(-noise, noise)  # noise below a "replaced" drop
+            record = {"record_id": f"r{h}", "site_id": "s", "device_id": "d", "event_time": t,
+                      "part_number": "F9K09A", "status": "OK", "usage_pct": pct}
+            state, out = process(state, "cleaning_roll", record)
+            wear = [r for r in out if r["rule_id"] == "predicted-wear" and r["lifecycle"] == "RAISED"]
+            if wear:
+                p = predict(state.series["cleaning-roll"], RuleSettings().cleaning_roll_end_pct, t)
+                assert p is not None
+                return wear[0], p.confidence
+        raise AssertionError("no predicted-wear alert")
+
+    clean, expected = raise_on(0.0)
+    noisy, expected_noisy = raise_on(0.4)
+    assert clean["confidence"] == pytest.approx(expected, abs=1e-4)
+    assert noisy["confidence"] == pytest.approx(expected_noisy, abs=1e-4)
+    assert clean["event_time"] == noisy["event_time"]  # the same moment, the same readings count
+    assert RuleSettings().rul_min_confidence <= noisy["confidence"] < clean["confidence"] <= 1.0
+    assert clean["occurrences"] == 1 and clean["predicted_failure_at"] is not None
+    encode_all("alert", [clean, noisy])
+
+
+def test_layer_anomaly_confidence_grows_with_the_distance_from_the_history() -> None:
+    def raised(slow_s: float) -> dict[str, Any]:
+        rng = random.Random(1)
+        state, out = DeviceAlertState(), []
+        values = [10.0 + rng.uniform(-0.25, 0.25) for _ in range(60)] + [slow_s] * 3
+        for i, v in enumerate(values):
+            hb = {"record_id": f"hb{i}", "site_id": "s", "device_id": "d", "event_time": i * 30_000,
+                  "status": "POWERED_ON", "activity": "PRINTING", "current_job_id": "J1",
+                  "recent_layer_duration_s": v}
+            state, records = process(state, "heartbeat", hb)
+            out += records
+        [alert] = [r for r in out if r["rule_id"] == "layer-duration"]
+        return alert
+
+    # z about 3.6, 4.6 and far beyond 7; confidence is 0.5 at the threshold (3.5), 1.0 at twice it
+    just, a_bit, far = raised(10.7), raised(10.9), raised(30.0)
+    assert 0.5 <= just["confidence"] < 0.55 < a_bit["confidence"] < far["confidence"] == 1.0
+    assert "robust z-score" in a_bit["summary"]
+    encode_all("alert", [just, a_bit, far])
 
 
 def _layers(history: LayerHistory, t0: int, values: list[float], job: str = "J1") -> tuple[LayerHistory, list[bool]]:
