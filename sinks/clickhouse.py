@@ -271,6 +271,12 @@ class ClickHouseSink:
     # -- writing ------------------------------------------------------------------------
 
     async def _flush(self, *, drain: bool = False) -> None:
+        """Write every batch that is due, round after round (a poll can fill several
+        batches of one partition). Raises what writing raises."""
+        while await self._flush_round(drain):
+            pass
+
+    async def _flush_round(self, drain: bool) -> bool:
         consumer = self._require()
         assigned = consumer.assignment()
         positions = {}
@@ -282,7 +288,7 @@ class ClickHouseSink:
                     pass
         batches = self._batcher.ready(time.monotonic(), positions, drain=drain)
         if not batches:
-            return
+            return False
         tps = {id(b): TopicPartition(b.topic, b.partition) for b in batches}
         intents = {tps[id(b)]: OffsetAndMetadata(b.start, intent_metadata(b.end))
                    for b in batches if self._batcher.intent_needed(b, tps[id(b)])}
@@ -305,6 +311,7 @@ class ClickHouseSink:
             if self._batcher.done(b, tps[id(b)]):
                 self.counters.batches_written += 1
                 self.counters.records_stored += p.records
+        return True
 
     def _prepare(self, batch: Batch) -> Prepared:
         key = _key(batch)
