@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from deploy.settings import StackSettings
+from printfleet import cmd_query
 from printfleet.config import build
 from schemas import SchemaRegistry
 from sinks import migrations
@@ -18,6 +19,8 @@ from sinks.errors import SinkError
 
 
 def register(sub: Any) -> None:
+    """`printfleet sink`, and `printfleet query` over what it stores."""
+    cmd_query.register(sub)
     parser = sub.add_parser(
         "sink",
         help="run the ClickHouse sink: telemetry, aggregate and alert topics into ClickHouse",

@@ -1,0 +1,142 @@
+"""Named analytics queries over the sink's tables: `printfleet query NAME`.
+
+Each query is documented SQL with two parameters, bound by ClickHouse (never formatted
+into the text): `site` ('' for every site) and `days` (how far back, by event time).
+Records that the streams may emit more than once for the same thing (a utilisation
+window, an alert's lifecycle, a printer's consumables) are read at their latest version
+(`LIMIT 1 BY`), so repeats never inflate a figure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from sinks.errors import QueryError
+
+
+@dataclass(frozen=True, slots=True)
+class NamedQuery:
+    name: str
+    description: str
+    sql: str
+
+
+_SITE: Final = "({site:String} = '' OR site_id = {site:String})"
+_SINCE: Final = "event_time >= now64(3) - toIntervalDay({days:UInt32})"
+
+QUERIES: Final[dict[str, NamedQuery]] = {q.name: q for q in (
+    NamedQuery(
+        "utilisation-weekly",
+        "Fleet utilisation per site and week: share of tracked time spent printing, printers, jobs completed.",
+        f"""SELECT site_id, toMonday(window_start) AS week,
+    uniqExact(device_id) AS printers,
+    round(100 * sum(printing_s) / nullIf(sum(printing_s + warming_s + cooling_s + idle_s + error_s + unreachable_s), 0), 1) AS utilisation_pct,
+    sum(jobs_completed) AS jobs_completed,
+    round(sum(material_consumed_kg), 2) AS material_kg
+FROM (SELECT * FROM utilisation WHERE {_SITE} AND {_SINCE}
+      ORDER BY event_time DESC LIMIT 1 BY device_id, window_start)
+GROUP BY site_id, week
+ORDER BY site_id, week""",
+    ),
+    NamedQuery(
+        "kpi-trend",
+        "Daily KPIs per site: utilisation, jobs completed, layers printed, material used, packing density.",
+        f"""SELECT site_id, toDate(window_start) AS day,
+    round(100 * sum(printing_s) / nullIf(sum(printing_s + warming_s + cooling_s + idle_s + error_s + unreachable_s), 0), 1) AS utilisation_pct,
+    sum(jobs_completed) AS jobs_completed,
+    sum(layers_printed) AS layers_printed,
+    round(sum(material_consumed_kg), 2) AS material_kg,
+    round(avg(packing_density_pct), 1) AS packing_density_pct
+FROM (SELECT * FROM utilisation WHERE {_SITE} AND {_SINCE}
+      ORDER BY event_time DESC LIMIT 1 BY device_id, window_start)
+GROUP BY site_id, day
+ORDER BY site_id, day""",
+    ),
+    NamedQuery(
+        "top-event-codes",
+        "The 20 most frequent event codes, with severity, how many printers raised them and which most.",
+        f"""SELECT code, severity, sum(n) AS events, uniqExact(device_id) AS printers,
+    arrayStringConcat(arrayMap(p -> concat(p.1, ' (', toString(p.2), ')'),
+        arraySlice(arrayReverseSort(p -> p.2, groupArray((device_id, n))), 1, 3)), ', ') AS top_printers
+FROM (SELECT code, severity, device_id, sum(events) AS n
+      FROM system_event_daily
+      WHERE {_SITE} AND day >= today() - {{days:UInt32}}
+      GROUP BY code, severity, device_id)
+GROUP BY code, severity
+ORDER BY events DESC, code
+LIMIT 20""",
+    ),
+    NamedQuery(
+        "consumables",
+        "Printheads per printer and slot at their latest report: age, usage hours, agent used, status, warranty.",
+        f"""SELECT site_id, device_id, slot, printhead_type, status,
+    dateDiff('day', installed_at, event_time) AS age_days,
+    round(usage_time_s / 3600, 1) AS usage_hours,
+    round(agent_consumed_cm3, 1) AS agent_cm3,
+    warranty_status, warranty_expiry_date
+FROM (SELECT * FROM printhead_system_printheads WHERE {_SITE} AND {_SINCE}
+      ORDER BY event_time DESC LIMIT 1 BY device_id, slot)
+ORDER BY site_id, device_id, slot""",
+    ),
+    NamedQuery(
+        "replacements",
+        "Upcoming replacements: consumables whose latest report is not OK (printheads, agents, cleaning rolls).",
+        f"""SELECT * FROM (
+SELECT site_id, device_id, 'printhead' AS consumable, toString(slot) AS which, status, CAST(NULL, 'Nullable(Float64)') AS level_pct
+FROM (SELECT * FROM printhead_system_printheads WHERE {_SITE} AND {_SINCE} ORDER BY event_time DESC LIMIT 1 BY device_id, slot)
+WHERE status NOT IN ('OK', 'UNKNOWN')
+UNION ALL
+SELECT site_id, device_id, 'agent', agent_type, consumable_status, round(consumable_level_pct, 1)
+FROM (SELECT * FROM agent_system_agents WHERE {_SITE} AND {_SINCE} ORDER BY event_time DESC LIMIT 1 BY device_id, agent_type)
+WHERE consumable_status NOT IN ('OK', 'UNKNOWN')
+UNION ALL
+SELECT site_id, device_id, 'cleaning roll', part_number, status, round(100 - usage_pct, 1)
+FROM (SELECT * FROM cleaning_roll WHERE {_SITE} AND {_SINCE} ORDER BY event_time DESC LIMIT 1 BY device_id)
+WHERE status NOT IN ('OK', 'UNKNOWN'))
+ORDER BY site_id, device_id, consumable, which""",
+    ),
+    NamedQuery(
+        "material-recycling",
+        "Material recycling trend per site and week: mean recycled share of the installed build units' material.",
+        f"""SELECT site_id, toMonday(event_time) AS week, ifNull(installed_build_unit_material_type, '') AS material,
+    round(avg(installed_build_unit_recycled_material_pct), 1) AS recycled_pct,
+    count() AS reports
+FROM build_unit
+WHERE {_SITE} AND {_SINCE} AND installed_build_unit_recycled_material_pct IS NOT NULL
+GROUP BY site_id, week, material
+ORDER BY site_id, week, material""",
+    ),
+    NamedQuery(
+        "job-durations",
+        "Job duration distribution by print mode (completed jobs): count and percentiles in minutes.",
+        f"""SELECT print_mode, count() AS jobs,
+    round(quantileExact(0.1)(minutes), 1) AS p10_min,
+    round(quantileExact(0.5)(minutes), 1) AS p50_min,
+    round(quantileExact(0.9)(minutes), 1) AS p90_min,
+    round(max(minutes), 1) AS max_min
+FROM (SELECT print_mode, dateDiff('millisecond', started_at, completed_at) / 60000 AS minutes
+      FROM job WHERE {_SITE} AND {_SINCE} AND started_at IS NOT NULL AND completed_at IS NOT NULL
+      ORDER BY event_time DESC LIMIT 1 BY job_id)
+GROUP BY print_mode
+ORDER BY jobs DESC, print_mode""",
+    ),
+    NamedQuery(
+        "alerts",
+        "Alerts per rule and severity: raised, cleared, still open, and time to clear (median, max) in minutes.",
+        f"""SELECT rule_id, severity, count() AS raised, countIf(cleared_at IS NOT NULL) AS cleared,
+    countIf(cleared_at IS NULL) AS open,
+    round(quantileExactIf(0.5)(dateDiff('millisecond', raised_at, cleared_at) / 60000, cleared_at IS NOT NULL), 1) AS median_clear_min,
+    round(maxIf(dateDiff('millisecond', raised_at, cleared_at) / 60000, cleared_at IS NOT NULL), 1) AS max_clear_min
+FROM (SELECT * FROM alert WHERE {_SITE} AND {_SINCE} ORDER BY event_time DESC LIMIT 1 BY alert_id)
+GROUP BY rule_id, severity
+ORDER BY raised DESC, rule_id""",
+    ),
+)}
+
+
+def get(name: str) -> NamedQuery:
+    try:
+        return QUERIES[name]
+    except KeyError:
+        raise QueryError(f"no query named {name!r}; known: {', '.join(sorted(QUERIES))}") from None
