@@ -11,7 +11,8 @@ Each returns `Applied(state, records, late)`: `utilisation` records to produce a
 input records that came too late (to dead-letter and count, never to drop silently).
 
 Windows: hours [h, h+1) UTC; days are the sum of their 24 hours. A window is first
-emitted when the printer's watermark (newest event time applied) passes its end, and
+emitted when the printer's watermark (newest heartbeat event time: other kinds come on
+their own topics and may run ahead while a backlog is read) passes its end, and
 re-emitted whenever a late record within `allowed_lateness_s` changes it; once the
 watermark passes end + lateness it is final, its raw samples are dropped, and any later
 record for it is returned in `late`. Re-emissions carry new content, hence a new id
@@ -116,10 +117,14 @@ def apply(
     s.site_id, s.device_id = s.site_id or str(record["site_id"]), s.device_id or str(record["device_id"])
     if s.open_from is None:
         s.open_from = at - at % HOUR_MS
-    _insert(s, kind, record, at)
+    changed_from = _insert(s, kind, record, at)
     s.recent.add(rid)
-    s.watermark = max(s.watermark, event_time, at)
-    return Applied(s, _advance(s, settings), [])
+    passed = s.watermark
+    if kind == "heartbeat":
+        # Only heartbeats move the clock: other kinds arrive on their own topics and can
+        # run hours ahead of the heartbeats while a backlog is read (see module doc).
+        s.watermark = max(s.watermark, event_time)
+    return Applied(s, _advance(s, settings, changed_from=changed_from, passed=passed), [])
 
 
 def advance(state: UtilisationState, now_ms: int, settings: UtilisationSettings = UtilisationSettings()) -> Applied:
@@ -128,17 +133,19 @@ def advance(state: UtilisationState, now_ms: int, settings: UtilisationSettings 
     if state.open_from is None or now_ms <= state.watermark:
         return Applied(state, [], [])
     s = _clone(state)
-    s.watermark = now_ms
-    return Applied(s, _advance(s, settings), [])
+    passed, s.watermark = s.watermark, now_ms
+    return Applied(s, _advance(s, settings, changed_from=now_ms, passed=passed), [])
 
 
 def window_totals(state: UtilisationState, start: int, end: int, settings: UtilisationSettings) -> WindowTotals:
     """What the samples held now say about [start, end) (an hour that is not final)."""
     hold = round(settings.max_hold_s * 1000)
-    totals = WindowTotals(seconds=heartbeat_seconds(state.heartbeats, start, end, hold))
-    totals.layers = sum(d for t, d in layer_deltas(state.heartbeats) if start <= t < end)
-    totals.material_kg = spread_in(counter_deltas(state.materials), start, end)
-    totals.agent_cm3 = spread_in(multi_counter_deltas([(t, dict(used)) for t, used in state.agents]), start, end)
+    beats = _around(state.heartbeats, start, end)
+    totals = WindowTotals(seconds=heartbeat_seconds(beats, start, end, hold))
+    totals.layers = sum(d for t, d in layer_deltas(beats) if start <= t < end)
+    totals.material_kg = spread_in(counter_deltas(_around(state.materials, start, end)), start, end)
+    agents = _around(state.agents, start, end)
+    totals.agent_cm3 = spread_in(multi_counter_deltas([(t, dict(used)) for t, used in agents]), start, end)
     for completed_at, density in state.jobs.values():
         if start <= completed_at < end:
             totals.jobs_completed += 1
@@ -201,27 +208,39 @@ def _clone(state: UtilisationState) -> UtilisationState:
     )
 
 
-def _put(samples: list[Any], sample: tuple[Any, ...]) -> None:
-    """Insert keeping time order. Of two samples with one event time the larger tuple
-    wins, so the result does not depend on which of them arrived first."""
+def _around(samples: list[Any], start: int, end: int) -> list[Any]:
+    """The samples in [start, end) plus one on each side: all a window's totals need
+    (the state it began in, and the readings a counter increase is spread between)."""
+    i = max(0, bisect_left(samples, (start,)) - 1)
+    j = bisect_left(samples, (end,), lo=i) + 1
+    return samples[i:j]
+
+
+def _put(samples: list[Any], sample: tuple[Any, ...]) -> int:
+    """Insert keeping time order; returns the time from which windows may have changed
+    (the previous sample's: a heartbeat's state and a counter's increase run from it).
+    Of two samples with one event time the larger tuple wins, so the result does not
+    depend on which of them arrived first."""
     i = bisect_left(samples, (sample[0],))
     if i < len(samples) and samples[i][0] == sample[0]:
         if sample > samples[i]:
             samples[i] = sample
-        return
-    samples.insert(i, sample)
+    else:
+        samples.insert(i, sample)
+    return int(samples[i - 1][0]) if i > 0 else int(sample[0])
 
 
-def _insert(s: UtilisationState, kind: str, r: Mapping[str, Any], at: int) -> None:
+def _insert(s: UtilisationState, kind: str, r: Mapping[str, Any], at: int) -> int:
+    """Add the record's sample; returns the time from which windows may have changed."""
     if kind == "heartbeat":
         bucket = bucket_of(str(r.get("status") or ""), str(r.get("activity") or ""))
-        _put(s.heartbeats, (at, bucket, str(r.get("current_job_id") or ""), int(r.get("layers_done") or 0)))
-    elif kind == "usage_counters":
-        _put(s.materials, (at, float(r.get("total_material_consumed_kg") or 0.0)))
-    elif kind == "agent_system":
+        return _put(s.heartbeats, (at, bucket, str(r.get("current_job_id") or ""), int(r.get("layers_done") or 0)))
+    if kind == "usage_counters":
+        return _put(s.materials, (at, float(r.get("total_material_consumed_kg") or 0.0)))
+    if kind == "agent_system":
         used = tuple(sorted((str(a["agent_type"]), float(a["agent_used_cm3"])) for a in r.get("agents") or []))
-        _put(s.agents, (at, used))
-    elif kind == "job":
+        return _put(s.agents, (at, used))
+    if kind == "job":
         density = r.get("packing_density_pct")
         s.jobs[str(r["job_id"])] = (at, None if density is None else float(density))
     elif kind == "build_unit":
@@ -230,33 +249,42 @@ def _insert(s: UtilisationState, kind: str, r: Mapping[str, Any], at: int) -> No
         if unit and unit.get("status") == "PRINTING" and unit.get("recycled_material_pct") is not None:
             fill = f"{unit['serial_number']}#{unit['insertion_count']}"
             _put(s.fills, (at, fill, float(unit.get("material_quantity_kg") or 0.0), float(unit["recycled_material_pct"])))
+    return at  # a job or a fill counts in the window of its own time only
 
 
-def _advance(s: UtilisationState, settings: UtilisationSettings) -> list[dict[str, Any]]:
-    """Emit windows the watermark passed (if changed) and finalise those past lateness."""
+def _advance(s: UtilisationState, settings: UtilisationSettings, *, changed_from: int, passed: int) -> list[dict[str, Any]]:
+    """Emit windows the watermark passed (if changed) and finalise those past lateness.
+
+    Only windows that can have changed are recomputed: those ending after `changed_from`
+    (the earliest time the new sample affects) or after `passed` (the watermark before
+    this step: newly passed or newly final). The rest would give the same record, which
+    `_emit` would not send again anyway; recomputing them made every record cost a
+    scan of the whole open hour."""
     out: list[dict[str, Any]] = []
     lateness = settings.lateness_ms
     if s.open_from is None:
         return out
     hour = s.open_from
+    finalised: set[str] = set()  # days that took a final hour in this step
     while hour + HOUR_MS <= s.watermark:
         end = hour + HOUR_MS
-        totals = window_totals(s, hour, end, settings)
-        _emit(s, f"H{hour}", hour, end, totals, out)
-        if end + lateness > s.watermark:
-            break
-        day = hour - hour % DAY_MS
-        key = str(day)
-        s.days[key] = s.days[key].merged(totals) if key in s.days else totals
-        s.open_from = end
-        _prune(s, end)
-        s.emitted.pop(f"H{hour}", None)
+        final = end + lateness <= s.watermark
+        if final or end > changed_from or end > passed:
+            totals = window_totals(s, hour, end, settings)
+            _emit(s, f"H{hour}", hour, end, totals, out)
+            if final:  # finals come first, from open_from on
+                key = str(hour - hour % DAY_MS)
+                s.days[key] = s.days[key].merged(totals) if key in s.days else totals
+                finalised.add(key)
+                s.open_from = end
+                _prune(s, end)
+                s.emitted.pop(f"H{hour}", None)
         hour = end
-    open_from = hour
+    open_from = s.open_from
     for key in sorted(s.days, key=int):
         day = int(key)
         end = day + DAY_MS
-        if end > s.watermark:
+        if end > s.watermark or (end <= changed_from and end <= passed and key not in finalised):
             continue
         totals = s.days[key]
         h = max(open_from, day)

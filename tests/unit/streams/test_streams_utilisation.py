@@ -220,3 +220,23 @@ def test_any_order_within_lateness_gives_the_reference_windows(spec: list[tuple[
         got = latest[("d", h, h + HOUR_MS)]
         ref = _reference_seconds(hbs, h, h + HOUR_MS, 45_000)
         assert {b: got[f"{b}_s"] for b in BUCKETS} == ref
+
+
+def test_counters_running_ahead_of_heartbeats_close_no_window() -> None:
+    """A backlog read topic by topic: three hours of counters before any heartbeat must
+    not close windows (that would count the hours unreachable and the heartbeats late)."""
+    sim = run(printers=1, seed=11, duration_ms=3 * HOUR_MS, heartbeat_s=60, consumables_s=300)
+    counters = [kr for kr in sim.records if kr[0] == "usage_counters"]
+    rest = [kr for kr in sim.records if kr[0] != "usage_counters"]
+    _, ahead, _, late = _feed(counters + rest)
+    _, in_order, _, _ = _feed(sim.records)
+    assert late == []
+    assert ahead == in_order
+
+
+def test_many_hours_within_a_long_lateness_are_all_emitted() -> None:
+    """With lateness longer than an hour, every passed hour is emitted, not only the first."""
+    sim = run(printers=1, seed=11, duration_ms=5 * HOUR_MS, heartbeat_s=60, consumables_s=300)
+    _, latest, _, _ = _feed(sim.records, UtilisationSettings(allowed_lateness_s=86_400, max_hold_s=90))
+    hours = sorted(s for (_, s, e) in latest if e - s == HOUR_MS)
+    assert hours == [START_MS + h * HOUR_MS for h in range(5)]
