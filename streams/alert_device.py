@@ -15,7 +15,7 @@ the lifecycle of `streams.alerts`. Idempotent: see those modules.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from streams import alert_rules as rules
@@ -31,7 +31,7 @@ from streams.maintenance import (
     observe_layer_duration,
     predict,
 )
-from streams.plain import PlainState
+from streams.plain import PlainState, copied
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ def process(
     state: DeviceAlertState, kind: str, record: Mapping[str, Any], settings: AlertDeviceSettings = AlertDeviceSettings()
 ) -> tuple[DeviceAlertState, list[dict[str, Any]]]:
     """Apply one record of `kind`; kinds without rules return the state unchanged."""
-    s = replace(state, series=dict(state.series))
+    s = copied(state, series=dict(state.series))
     if not s.book.site_id:
-        s.book = replace(s.book, site_id=str(record["site_id"]), device_id=str(record["device_id"]))
+        s.book = copied(s.book, site_id=str(record["site_id"]), device_id=str(record["device_id"]))
     s.parts = s.parts.learn(kind, record)
     r = settings.rules
     conds: list[Condition] = []
@@ -102,15 +102,15 @@ def process_transition(
     settings: AlertDeviceSettings = AlertDeviceSettings(),
 ) -> tuple[DeviceAlertState, list[dict[str, Any]]]:
     """Offline raises, online clears the printer-offline alert."""
-    s = replace(state)
+    s = copied(state)
     if not s.book.site_id:
-        s.book = replace(s.book, site_id=site_id, device_id=device_id)
+        s.book = copied(s.book, site_id=site_id, device_id=device_id)
     return _observe_all(s, rules.offline_conditions(device_id, transition, settings.rules), settings)
 
 
 def expire_quiet(state: DeviceAlertState, now_ms: int) -> tuple[DeviceAlertState, list[dict[str, Any]]]:
     book, out = expire(state.book, now_ms)
-    return (state if book is state.book else replace(state, book=book)), out
+    return (state if book is state.book else copied(state, book=book)), out
 
 
 def _observe_all(

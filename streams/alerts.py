@@ -32,12 +32,12 @@ uuid5 of (alert_id, lifecycle step, count), so a replay produces the same ids.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final
 
 from streams.ids import derived_id
-from streams.plain import PlainState
+from streams.plain import PlainState, copied
 
 SEVERITY_RANK: Final = {"UNKNOWN": 0, "INFO": 1, "WARNING": 2, "ERROR": 3, "CRITICAL": 4}
 
@@ -130,8 +130,8 @@ def observe(book: AlertBook, cond: Condition, settings: AlertSettings = AlertSet
     if cur is None and not cond.active:
         # Nothing to clear, but remember the mark: replaying this "all is well" after a
         # newer raise must not clear that raise.
-        return replace(book, applied={**book.applied, key: mark}), []
-    b = replace(book, open=dict(book.open), applied={**book.applied, key: mark})
+        return copied(book, applied={**book.applied, key: mark}), []
+    b = copied(book, open=dict(book.open), applied={**book.applied, key: mark})
     if cur is None:
         alert = OpenAlert(
             alert_id=derived_id("alert", key, cond.at_ms), rule_id=cond.rule_id, raised_at=cond.at_ms,
@@ -146,7 +146,7 @@ def observe(book: AlertBook, cond: Condition, settings: AlertSettings = AlertSet
     if not cond.active:
         del b.open[key]
         return b, [_record(b, key, cur, "CLEARED", cond.at_ms, derived_id(cur.alert_id, "CLEARED"), cleared_at=cond.at_ms)]
-    a = replace(cur, occurrences=cur.occurrences + 1, last_at=max(cur.last_at, cond.at_ms))
+    a = copied(cur, occurrences=cur.occurrences + 1, last_at=max(cur.last_at, cond.at_ms))
     b.open[key] = a
     escalated = SEVERITY_RANK.get(cond.severity, 0) > SEVERITY_RANK.get(a.severity, 0)
     moved = _prediction_moved(a.predicted_failure_at, cond.predicted_failure_at, cond.at_ms, settings)
@@ -173,7 +173,7 @@ def expire(book: AlertBook, now_ms: int) -> tuple[AlertBook, list[dict[str, Any]
     ]
     if not due:
         return book, []
-    b = replace(book, open=dict(book.open), applied=dict(book.applied))
+    b = copied(book, open=dict(book.open), applied=dict(book.applied))
     out = []
     for key, a in sorted(due, key=lambda item: item[0]):
         at = a.last_at + round((a.quiet_clear_s or 0.0) * 1000)

@@ -17,7 +17,7 @@ Idempotent like the modules it combines: applying a record twice is applying it 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -26,7 +26,7 @@ from streams import advisories, alert_device, fleet_state, utilisation
 from streams.alert_device import AlertDeviceSettings, DeviceAlertState
 from streams.alerts import open_count
 from streams.fleet_state import FleetSettings, PrinterState, Transition
-from streams.plain import PlainState
+from streams.plain import PlainState, copied
 from streams.utilisation import UtilisationSettings, UtilisationState
 
 Output = tuple[str, dict[str, Any]]
@@ -56,7 +56,7 @@ class Outcome(NamedTuple):
 def apply(state: DeviceState, kind: str, record: Mapping[str, Any], settings: DeviceSettings = DeviceSettings()) -> Outcome:
     """Fold one telemetry record of `kind` in. Raises InvalidRecordError (the agent
     dead-letters the record) when a step cannot read it."""
-    s = replace(state)
+    s = copied(state)
     out: list[Output] = []
     late: list[Mapping[str, Any]] = []
     transition: Transition | None = None
@@ -83,7 +83,7 @@ def apply(state: DeviceState, kind: str, record: Mapping[str, Any], settings: De
 def tick(state: DeviceState, now_ms: int, settings: DeviceSettings = DeviceSettings()) -> Outcome:
     """Let event time `now_ms` pass for a printer that may be silent: offline detection,
     utilisation windows closing, quiet event alerts clearing."""
-    s = replace(state)
+    s = copied(state)
     out: list[Output] = []
     step = fleet_state.check_offline(s.fleet, now_ms, settings.fleet)
     s.fleet = step.state
@@ -111,7 +111,7 @@ def advise(
     log, new = advisories.unsent(state.advisories, advice.records)
     if not new:
         return state, [], advice.rejected
-    return replace(state, advisories=log), [("update_advisory", dict(r)) for r in new], advice.rejected
+    return copied(state, advisories=log), [("update_advisory", dict(r)) for r in new], advice.rejected
 
 
 def _add(out: list[Output], kind: str, record: dict[str, Any] | None) -> None:

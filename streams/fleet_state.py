@@ -22,13 +22,13 @@ is therefore a no-op, and memory is bounded (one id per printer) without a list 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from streams.errors import record_boundary
 from streams.eta import EtaSettings, EtaState, estimate, observe
 from streams.ids import derived_id
-from streams.plain import PlainState
+from streams.plain import PlainState, copied
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def apply_heartbeat(
         return Step(state, None, None)
     status = str(record.get("status") or "UNKNOWN")
     transition = None
-    s = replace(state, site_id=state.site_id or str(record["site_id"]), device_id=state.device_id or str(record["device_id"]))
+    s = copied(state, site_id=state.site_id or str(record["site_id"]), device_id=state.device_id or str(record["device_id"]))
     if status == "UNREACHABLE" and not s.offline:
         s.offline, s.offline_at = True, t
         transition = Transition("offline", t, s.last_heartbeat_at or t)
@@ -127,7 +127,7 @@ def apply_heartbeat(
     s.eta = observe(s.eta, record, settings.eta)
     eta = estimate(s.eta, record, settings.eta)
     s.remaining_s, s.completion_at = (eta.remaining_s, eta.completion_at_ms) if eta else (None, None)
-    s, out = _maybe_emit(s, t, derived_id("fleet_state", s.device_id, t, rid), settings, force=transition is not None)
+    s, out = _maybe_emit(s, t, ("fleet_state", s.device_id, t, rid), settings, force=transition is not None)
     return Step(s, out, transition)
 
 
@@ -141,7 +141,7 @@ def apply_identity(
     t = int(record["event_time"])
     if t <= state.identity_at:
         return Step(state, None, None)
-    s = replace(
+    s = copied(
         state,
         site_id=state.site_id or str(record["site_id"]),
         device_id=state.device_id or str(record["device_id"]),
@@ -152,7 +152,7 @@ def apply_identity(
     )
     if not s.last_heartbeat_at:
         return Step(s, None, None)
-    s, out = _maybe_emit(s, max(t, s.last_heartbeat_at), derived_id("fleet_state", s.device_id, "identity", t), settings)
+    s, out = _maybe_emit(s, max(t, s.last_heartbeat_at), ("fleet_state", s.device_id, "identity", t), settings)
     return Step(s, out, None)
 
 
@@ -162,11 +162,11 @@ def set_open_alert_count(
     """Record how many alerts of the device are open; emits when it changed."""
     if count == state.open_alert_count:
         return Step(state, None, None)
-    s = replace(state, open_alert_count=count)
+    s = copied(state, open_alert_count=count)
     if not s.last_heartbeat_at:
         return Step(s, None, None)
     at = max(at_ms, s.last_heartbeat_at)
-    s, out = _maybe_emit(s, at, derived_id("fleet_state", s.device_id, "alerts", at, count), settings)
+    s, out = _maybe_emit(s, at, ("fleet_state", s.device_id, "alerts", at, count), settings)
     return Step(s, out, None)
 
 
@@ -180,9 +180,8 @@ def check_offline(state: PrinterState, now_ms: int, settings: FleetSettings = Fl
     if now_ms - state.last_heartbeat_at <= settings.offline_after_ms:
         return Step(state, None, None)
     at = state.last_heartbeat_at + settings.offline_after_ms
-    s = replace(state, offline=True, offline_at=at, remaining_s=None, completion_at=None)
-    rid = derived_id("fleet_state", s.device_id, "offline", at)
-    s, out = _maybe_emit(s, at, rid, settings, force=True)
+    s = copied(state, offline=True, offline_at=at, remaining_s=None, completion_at=None)
+    s, out = _maybe_emit(s, at, ("fleet_state", s.device_id, "offline", at), settings, force=True)
     return Step(s, out, Transition("offline", at, state.last_heartbeat_at))
 
 
@@ -221,8 +220,10 @@ def _shape(s: PrinterState) -> str:
 
 
 def _maybe_emit(
-    s: PrinterState, t: int, record_id: str, settings: FleetSettings, *, force: bool = False
+    s: PrinterState, t: int, id_parts: tuple[object, ...], settings: FleetSettings, *, force: bool = False
 ) -> tuple[PrinterState, dict[str, Any] | None]:
+    """The record to emit, if one is due; its id is `derived_id(*id_parts)`, made only
+    then (a uuid5 per heartbeat was a tenth of the agent's time)."""
     shape = _shape(s)
     since = (t - s.emitted_at) / 1000.0
     progressed = s.layers_done != s.emitted_layers or _eta_moved(s.emitted_remaining_s, s.remaining_s)
@@ -235,7 +236,7 @@ def _maybe_emit(
     if not due:
         return s, None
     s.emitted_shape, s.emitted_layers, s.emitted_remaining_s, s.emitted_at = shape, s.layers_done, s.remaining_s, t
-    return s, to_record(s, t, record_id)
+    return s, to_record(s, t, derived_id(*id_parts))
 
 
 def _eta_moved(before: float | None, now: float | None) -> bool:

@@ -23,10 +23,10 @@ it normal again (hysteresis), so a value near the threshold does not flap an ale
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from streams.plain import PlainState
+from streams.plain import PlainState, copied
 
 DAY_MS = 86_400_000
 
@@ -39,6 +39,7 @@ class MaintenanceSettings:
     reset_tolerance: float = 0.5  # a move against the trend larger than this is a replacement
     layer_history: int = 240  # recent-layer-duration readings kept (2 h of 30 s heartbeats)
     layer_min_history: int = 30
+    layer_stats_every: int = 10  # readings between refreshes of the history's median/MAD
     z_threshold: float = 3.5  # Iglewicz-Hoaglin's usual cut-off
     z_clear: float = 2.0
     streak: int = 3
@@ -74,12 +75,12 @@ def add_reading(
         or (value < pts[-1][1] - settings.reset_tolerance if series.rising else value > pts[-1][1] + settings.reset_tolerance)
     )
     if replaced:
-        return replace(series, item_id=item_id, points=[(t_ms, value)])
+        return copied(series, item_id=item_id, points=[(t_ms, value)])
     if pts and len(pts) > 1 and t_ms - pts[-2][0] < settings.min_spacing_s * 1000:
         new = pts[:-1] + [(t_ms, value)]  # thin: the newest reading replaces a close one
     else:
         new = pts + [(t_ms, value)]
-    return replace(series, item_id=item_id or series.item_id, points=new[-settings.max_points:])
+    return copied(series, item_id=item_id or series.item_id, points=new[-settings.max_points:])
 
 
 def fit_line(points: list[tuple[int, float]]) -> tuple[float, float, float]:
@@ -129,6 +130,12 @@ class LayerHistory(PlainState):
     last_at: int = 0
     anomalous: bool = False
     run: int = 0  # consecutive readings disagreeing with `anomalous`
+    # Median and MAD of `values`, refreshed every `layer_stats_every` readings: two sorts
+    # of the whole history per heartbeat were the agent's largest cost, and one reading
+    # moves neither statistic by much.
+    median_s: float = 0.0
+    mad_s: float = 0.0
+    stats_age: int = 0
 
 
 class LayerVerdict(NamedTuple):
@@ -154,10 +161,14 @@ def observe_layer_duration(
         return fresh, ended
     values = history.values
     verdict = None
-    h = replace(history, last_at=t_ms)
+    h = copied(history, last_at=t_ms)
     if len(values) >= settings.layer_min_history:
-        med = statistics.median(values)
-        mad = statistics.median(abs(v - med) for v in values) or 1e-3 * med or 1e-3
+        if history.median_s <= 0 or history.stats_age >= settings.layer_stats_every:
+            h.median_s = statistics.median(values)
+            h.mad_s = statistics.median(abs(v - h.median_s) for v in values) or 1e-3 * h.median_s or 1e-3
+            h.stats_age = 0
+        h.stats_age += 1
+        med, mad = h.median_s, h.mad_s
         z = 0.6745 * (value_s - med) / mad
         beyond = abs(z) > (settings.z_clear if history.anomalous else settings.z_threshold)
         h.run = history.run + 1 if beyond != history.anomalous else 0

@@ -20,7 +20,7 @@ from streams.plain import PlainState
 @dataclass
 class PartitionBook(PlainState):
     next_offsets: dict[str, int] = field(default_factory=dict)  # topic -> next offset to apply
-    devices: list[str] = field(default_factory=list)
+    devices: dict[str, str] = field(default_factory=dict)  # device id -> site id
     # site -> (newest event time seen, wall time when it was seen), both ms
     watermarks: dict[str, tuple[int, int]] = field(default_factory=dict)
 
@@ -53,8 +53,7 @@ def saw(book: PartitionBook, device_id: str, site_id: str, heartbeat_time: int |
     kinds come in their own topics, and while a backlog is read those can run hours
     ahead of the heartbeats; letting them move the clock would make every printer look
     offline and close windows before their heartbeats are in."""
-    if device_id not in book.devices:
-        book.devices.append(device_id)
+    book.devices[device_id] = site_id
     if heartbeat_time is None:
         return
     event_time = heartbeat_time

@@ -38,12 +38,12 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
 from streams.errors import InvalidRecordError, record_boundary
 from streams.ids import RecentIds, content_digest, derived_id
-from streams.plain import PlainState
+from streams.plain import PlainState, copied
 from streams.timeline import (
     CounterSample,
     HeartbeatSample,
@@ -106,13 +106,13 @@ def apply(
         rid, event_time = str(record["record_id"]), int(record["event_time"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRecordError(f"{kind} record without record_id/event_time: {exc}") from None
-    if rid in state.recent:
-        return Applied(state, [], [])
     at = _relevant_time(kind, record)
     if at is None:  # e.g. a job snapshot that is not COMPLETED: nothing to count
         return Applied(state, [], [])
     if state.open_from is not None and at < state.open_from:
-        return Applied(replace(state, late_count=state.late_count + 1), [], [record])
+        if rid in state.recent:  # a redelivery of a counted record, not a late one
+            return Applied(state, [], [])
+        return Applied(copied(state, late_count=state.late_count + 1), [], [record])
     s = _clone(state)
     s.site_id, s.device_id = s.site_id or str(record["site_id"]), s.device_id or str(record["device_id"])
     if s.open_from is None:
@@ -195,7 +195,7 @@ def _relevant_time(kind: str, record: Mapping[str, Any]) -> int | None:
 
 def _clone(state: UtilisationState) -> UtilisationState:
     # Copy every container we may change; samples are tuples, totals are replaced whole.
-    return replace(
+    return copied(
         state,
         heartbeats=list(state.heartbeats),
         materials=list(state.materials),
@@ -294,7 +294,7 @@ def _advance(s: UtilisationState, settings: UtilisationSettings, *, changed_from
         # Hours before the printer was first seen have no window: unreachable too.
         missing = (end - day) / 1000.0 - sum(totals.seconds.values())
         if missing > 0.0005:
-            totals = replace(totals, seconds={**totals.seconds, "unreachable": totals.seconds["unreachable"] + missing})
+            totals = copied(totals, seconds={**totals.seconds, "unreachable": totals.seconds["unreachable"] + missing})
         _emit(s, f"D{day}", day, end, totals, out)
         if open_from >= end:  # every hour final: so is the day
             del s.days[key]
