@@ -33,6 +33,8 @@ def register(sub: Any) -> None:
     parser.add_argument("--allowed-lateness-s", type=float, help="utilisation: how late a record still counts (default 600)")
     parser.add_argument("--checkpoint-every-s", type=float, help="state to the changelog at most this often (default 10)")
     parser.add_argument("--release-key-file", type=Path, help="Ed25519 public key (PEM) that signs the release catalogue")
+    parser.add_argument("--start-at", choices=["earliest", "latest"], help="a new app id reads from (default earliest)")
+    parser.add_argument("--tick-every-s", type=float, help="wall seconds between offline/window checks (default 5)")
     parser.add_argument("--web-port", type=int, help="Faust's web view on 127.0.0.1 (default 0: off)")
     parser.add_argument("--loglevel", default="warning", help="Faust log level (default warning)")
     parser.set_defaults(handler=run)
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
             app_id=args.app_id, data_dir=args.data_dir, heartbeat_interval_s=args.heartbeat_interval_s,
             offline_after_intervals=args.offline_after_intervals, allowed_lateness_s=args.allowed_lateness_s,
             checkpoint_every_s=args.checkpoint_every_s, release_key_file=args.release_key_file, web_port=args.web_port,
+            start_at=args.start_at, tick_every_s=args.tick_every_s,
         )
         if not settings.kafka_bootstrap:
             settings = replace(settings, kafka_bootstrap=StackSettings.from_env().kafka_bootstrap)

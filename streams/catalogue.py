@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -33,16 +34,30 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
+async def _partitions(bootstrap: str, topic: str) -> list[int]:
+    """The topic's partitions, once it exists (the worker creates it at start). Asked of
+    the admin API: a consumer without a group does not learn them from `topics()`."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        while True:
+            described = await admin.describe_topics([topic])
+            partitions = sorted(p["partition"] for d in described for p in d.get("partitions") or [])
+            if partitions:
+                return partitions
+            await asyncio.sleep(1.0)
+    finally:
+        await admin.close()
+
+
 async def follow(bootstrap: str, topic: str, on_change: Callable[[Sequence[Release]], None]) -> None:
     """Read `topic` from the beginning and call `on_change(all releases)` after every
     batch that changed them. Runs until cancelled."""
+    partitions = await _partitions(bootstrap, topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        while topic not in await consumer.topics():  # the worker creates it at start
-            await asyncio.sleep(1.0)
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         releases: dict[bytes, Release] = {}

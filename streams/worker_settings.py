@@ -31,6 +31,9 @@ class WorkerSettings:
     benchmark_min_sites: int = 5  # k: cohorts of fewer sites are never published
     release_key_file: Path | None = None  # Ed25519 public key (PEM) of the release catalogue
     catalogue_topic: str = "catalogue.releases"
+    # Where a new app id starts reading: "earliest" (all retained telemetry) or "latest"
+    # (only what arrives from now on). A running group always resumes where it was.
+    start_at: str = "earliest"
     web_port: int = 0  # Faust's web view; 0 = off
 
     def __post_init__(self) -> None:
@@ -38,6 +41,8 @@ class WorkerSettings:
             raise ValueError("heartbeat_interval_s must be > 0 and offline_after_intervals >= 1")
         if self.batch_max < 1 or self.batch_within_s <= 0 or self.tick_every_s <= 0:
             raise ValueError("batch_max, batch_within_s and tick_every_s must be positive")
+        if self.start_at not in ("earliest", "latest"):
+            raise ValueError(f"start_at must be earliest or latest, not {self.start_at!r}")
         if self.benchmark_min_sites < 5:
             raise ValueError("benchmark_min_sites must be >= 5 (the benchmark schema promises it)")
 
