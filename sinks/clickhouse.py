@@ -45,13 +45,14 @@ from producers.backoff import Backoff
 from schemas import SchemaRegistry
 from schemas.topics import DEAD_LETTER, topic_for
 from sinks import migrations
+from sinks.avro_insert import ServerDecode, eligible
 from sinks.batch import Batch, Batcher, intent_metadata, parse_intent
 from sinks.client import ClickHouseClient
 from sinks.convert import Converter
 from sinks.deadletter import DeadLetterProducer
-from sinks.errors import KafkaUnavailable, SinkError
+from sinks.errors import ClickHouseRejected, KafkaUnavailable, SinkError
 from sinks.layout import layout
-from sinks.prepare import Prepared, prepare
+from sinks.prepare import Prepared, prepare, prepare_avro
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class SinkSettings:
     kafka_timeout_s: float = 15.0
     retry_initial_s: float = 0.5
     retry_max_s: float = 15.0
+    server_decode: bool = True  # flat kinds: ClickHouse reads the Avro bodies (sinks.avro_insert)
 
     def kind_list(self, registry: SchemaRegistry) -> tuple[str, ...]:
         wanted = tuple(k.strip() for k in self.kinds.split(",") if k.strip())
@@ -124,6 +126,11 @@ class ClickHouseSink:
         kinds = settings.kind_list(registry)
         self._kind_of = {settings.topic_prefix + topic_for(k): k for k in kinds}
         self._converters = {k: Converter(layout(registry.reader(k))) for k in kinds}
+        self._server_decode = {
+            k: ServerDecode(c.layout, registry.reader(k))
+            for k, c in self._converters.items() if settings.server_decode and eligible(c.layout)
+        }
+        self._python_only: set[tuple[str, int, int, int]] = set()  # batches ClickHouse refused as Avro
         self.client = ClickHouseClient(
             settings.clickhouse_url, settings.database, username=settings.clickhouse_user,
             password=settings.clickhouse_password, timeout_s=settings.clickhouse_timeout_s,
@@ -142,6 +149,7 @@ class ClickHouseSink:
         self._paused_since: float | None = None
         self._last_error = ""
         self._inserts = asyncio.Semaphore(settings.max_inserts_in_flight)
+        self._flushing: asyncio.Task[None] | None = None  # the write in flight
         self._started = False
 
     @property
@@ -191,6 +199,13 @@ class ClickHouseSink:
         leave the group, close. Idempotent."""
         consumer = self._consumer
         try:
+            flushing, self._flushing = self._flushing, None
+            if flushing is not None:
+                try:
+                    await flushing
+                except SinkError as exc:
+                    log.warning("event=write_failed_at_stop error=%s (uncommitted batches are re-read later)", exc)
+                    self._retry_at = self._retry_at or time.monotonic()
             if consumer is not None and self._retry_at is None:
                 try:
                     await self._flush(drain=True)
@@ -225,20 +240,34 @@ class ClickHouseSink:
             # Paused: polling keeps the group membership alive, returns nothing.
             await consumer.getmany(timeout_ms=int(min(self._retry_at - now, 0.5) * 1000))
             return
-        data = await consumer.getmany(timeout_ms=int(self.settings.poll_timeout_s * 1000), max_records=50_000)
+        # While a write is in flight, poll briefly so its end is noticed at once.
+        timeout_s = 0.01 if self._flushing is not None else self.settings.poll_timeout_s
+        data = await consumer.getmany(timeout_ms=int(timeout_s * 1000), max_records=50_000)
         now = time.monotonic()
         for tp, messages in data.items():
             self.counters.records_in += self._batcher.add(tp, messages, now)
             if self._batcher.buffered(tp) >= self.settings.max_buffered_per_partition and tp not in self._full:
                 consumer.pause(tp)
                 self._full.add(tp)
-        try:
-            await self._flush()
-        except SinkError as exc:
-            if not exc.retriable:
-                raise
-            self._wait(consumer, exc)
-            return
+        flushing = self._flushing
+        if flushing is not None:
+            if not flushing.done():
+                return  # the write goes on in the background; fetching goes on here
+            self._flushing = None
+            try:
+                flushing.result()
+            except SinkError as exc:
+                if not exc.retriable:
+                    raise
+                self._wait(consumer, exc)
+                return
+            self._written(consumer, now)
+        # Writing (prepare, insert, commit) runs beside the next polls: Kafka fetches and
+        # Python work overlap ClickHouse's. One write at a time keeps batches in order.
+        self._flushing = asyncio.create_task(self._flush())
+
+    def _written(self, consumer: AIOKafkaConsumer, now: float) -> None:
+        """After a write succeeded: leave a pause, resume partitions that were full."""
         if self._retry_at is not None:
             log.info("event=sink_resumed after_s=%.1f", time.monotonic() - (self._paused_since or now))
             self._retry_at = self._paused_since = None
@@ -297,6 +326,10 @@ class ClickHouseSink:
             for b in batches:
                 self._batcher.intent_written(b, tps[id(b)])
         prepared = [self._prepare(b) for b in batches]
+        fast = [p for p in prepared if p.avro is not None and not p.inserted]
+        if fast:
+            await asyncio.gather(*(self._insert_avro(p) for p in fast))
+            prepared = [self._prepare(b) for b in batches]  # refused ones come back converted
         letters = [d for p in prepared if not p.dead_sent for d in p.dead]
         if letters:
             await self.dead_letters.send(letters)
@@ -308,6 +341,7 @@ class ClickHouseSink:
         for p in prepared:
             b = p.batch
             self._prepared.pop(_key(b), None)
+            self._python_only.discard(_key(b))
             if self._batcher.done(b, tps[id(b)]):
                 self.counters.batches_written += 1
                 self.counters.records_stored += p.records
@@ -318,8 +352,28 @@ class ClickHouseSink:
         done = self._prepared.get(key)
         if done is None:
             kind = self._kind_of[batch.topic]
-            done = self._prepared[key] = prepare(batch, kind, self.registry, self._converters[kind])
+            server = self._server_decode.get(kind)
+            if server is not None and key not in self._python_only:
+                done = prepare_avro(batch, server)
+            if done is None:
+                done = prepare(batch, kind, self.registry, self._converters[kind])
+            self._prepared[key] = done
         return done
+
+    async def _insert_avro(self, p: Prepared) -> None:
+        """The fast path; a refusal sends the batch down the Python path (same token)."""
+        assert p.avro is not None
+        try:
+            async with self._inserts:
+                await self.client.insert_avro(p.avro.statement, p.avro.body, p.batch.token)
+        except ClickHouseRejected as exc:
+            key = _key(p.batch)
+            log.warning("event=server_decode_refused token=%s error=%s (taking the Python path)", p.batch.token, exc)
+            self._python_only.add(key)
+            self._prepared.pop(key, None)
+            return
+        p.inserted.add(p.avro.table)
+        self.counters.rows_inserted += p.avro.rows
 
     async def _insert(self, p: Prepared, table: Any) -> None:
         async with self._inserts:
@@ -357,6 +411,7 @@ class ClickHouseSink:
         gone = {(tp.topic, tp.partition) for tp in partitions}
         for key in [k for k in self._prepared if (k[0], k[1]) in gone]:
             del self._prepared[key]
+        self._python_only = {k for k in self._python_only if (k[0], k[1]) not in gone}
 
     async def _resolve_offsets(self, consumer: AIOKafkaConsumer) -> None:
         """Read committed offsets and intents of newly assigned partitions, then let them

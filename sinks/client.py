@@ -194,6 +194,26 @@ class ClickHouseClient:
         return int(getattr(summary, "written_rows", 0) or 0)
 
 
+    async def insert_avro(self, statement: str, body: bytes, token: str) -> None:
+        """Run an `INSERT ... FORMAT Avro` statement with `body` (`sinks.avro_insert`),
+        deduplicated by `token` like `insert_columns`.
+
+        Raises `ClickHouseRejected` whenever the server answered with an error, whatever
+        its code (the caller then takes the Python path, which finds the bad records), and
+        `ClickHouseUnavailable` only when the server could not be reached.
+        """
+        settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
+        try:
+            await self._ready().command(statement, data=body, settings=settings)
+        except (ClickHouseUnavailable, ClickHouseRejected):
+            raise
+        except Exception as exc:  # noqa: BLE001 - translated at this boundary
+            code = getattr(exc, "code", None)
+            if isinstance(exc, ch_exc.DatabaseError) and code is not None:
+                raise ClickHouseRejected(f"server-side Avro insert: {_short(exc)}", code) from exc
+            raise translate(exc, "server-side Avro insert") from exc
+
+
 def _first_line(sql: str) -> str:
     line = sql.strip().splitlines()[0] if sql.strip() else ""
     return line if len(line) <= 120 else line[:117] + "..."

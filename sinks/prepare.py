@@ -1,7 +1,9 @@
 """A batch's messages to table rows and dead letters: decode, then convert. Pure, no I/O.
 
 Called by the sink once per batch (the result is kept while the batch is retried, so a
-retry costs no CPU). Decoding takes the fast path for the whole batch
+retry costs no CPU). Batches of a flat kind first try `prepare_avro`: no decoding here at
+all, ClickHouse reads the bodies (`sinks.avro_insert`); if the server refuses that insert,
+the sink comes back for `prepare`. Decoding takes the fast path for the whole batch
 (`SchemaRegistry.decode_records`) and falls back to one message at a time only when that
 raises, to name the bad messages; they become dead letters, the others go on.
 """
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import DecodeError, SchemaRegistry, UnexpectedKindError
+from sinks.avro_insert import AvroInsert, ServerDecode
 from sinks.batch import Batch, offsets_of
 from sinks.convert import Converter, TableRows
 from sinks.deadletter import DeadLetter
@@ -28,6 +31,16 @@ class Prepared:
     records: int
     inserted: set[str] = field(default_factory=set)
     dead_sent: bool = False
+    avro: AvroInsert | None = None  # set: the batch goes to ClickHouse as Avro bodies
+
+
+def prepare_avro(batch: Batch, server: ServerDecode) -> Prepared | None:
+    """The batch as one server-side Avro insert, or None when a message needs the
+    Python path (another schema version, a tombstone)."""
+    avro = server.build(batch.partition, batch.messages)
+    if avro is None:
+        return None
+    return Prepared(batch, [], [], avro.rows, avro=avro)
 
 
 def prepare(batch: Batch, kind: str, registry: SchemaRegistry, converter: Converter) -> Prepared:

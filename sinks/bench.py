@@ -1,0 +1,468 @@
+"""Sink bench: `printfleet bench sink` (`run(argv)`).
+
+Rows/s from Kafka into ClickHouse through the real sink (`ClickHouseSink`, in this
+process, or `--processes N` sink processes in one consumer group), for heartbeats and for
+jobs with their parts and layers, against a direct clickhouse-connect insert of exactly
+the same rows (already converted, same batch size, same tables and rollup views) measured
+in the same run. Stage rates (Kafka fetch alone, `decode_records`, conversion) on the same
+messages explain where the sink's time goes. Figures and the machine: docs/sink-bench.md.
+
+Needs the running stack (`printfleet stack up`; `StackSettings.from_env()`). Every run
+uses topics, a consumer group and two databases of its own, dropped at the end. Tables
+go to stdout as Markdown, progress lines to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final
+
+import clickhouse_connect
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from deploy.settings import StackSettings
+from producers.bench_ingest_report import fmt_int, fmt_num, markdown_table, ratio
+from schemas import SchemaRegistry
+from schemas.samples import sample_record
+from schemas.topics import TELEMETRY_PARTITIONS, topic_for
+from sinks import migrations
+from sinks.batch import Batch
+from sinks.clickhouse import ClickHouseSink, SinkSettings
+from sinks.client import INSERT_SETTINGS
+from sinks.convert import Converter, TableRows
+from sinks.layout import layout
+from sinks.prepare import prepare
+
+HEARTBEAT_TARGET_ROWS_S: Final = 200_000
+SINK_TO_DIRECT_TARGET: Final = 0.5
+DEVICES: Final = 240
+# A backlog is cut by size; the age limit only decides when the tail of the run is cut.
+BATCH_MAX_AGE_S: Final = 0.2
+TEMPLATES: Final = 500  # distinct sample records cycled through (sample_record is slow)
+
+
+@dataclass(frozen=True)
+class Options:
+    heartbeats: int = 360_000  # 60,000 a partition: three full batches each
+    jobs: int = 3_000
+    batch_max_records: int = 20_000
+    processes: int = 0  # 0: the sink in this process; N: N `printfleet sink` processes
+    kinds: tuple[str, ...] = ("heartbeat", "job")
+
+
+@dataclass
+class KindResult:
+    kind: str
+    records: int
+    rows: int  # every table: a job's parts, layers, ... included
+    mib: float  # Avro bytes in Kafka
+    sink_s: float = 0.0
+    sink_join_s: float = 0.0
+    direct_s: float = 0.0
+    fetch_s: float = 0.0
+    decode_s: float = 0.0
+    convert_s: float = 0.0
+    sink_cpu_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def sink_rows_s(self) -> float:
+        return self.rows / self.sink_s if self.sink_s else 0.0
+
+    @property
+    def sink_records_s(self) -> float:
+        return self.records / self.sink_s if self.sink_s else 0.0
+
+    @property
+    def direct_rows_s(self) -> float:
+        return self.rows / self.direct_s if self.direct_s else 0.0
+
+
+Progress = Callable[[str], None]
+
+
+def _progress(line: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
+# -- data -----------------------------------------------------------------------------
+
+
+def make_records(kind: str, count: int) -> list[dict[str, Any]]:
+    """`count` records of `kind` from `DEVICES` printers, a second apart, ending now (the
+    raw tables' TTLs drop old rows at insert), each with its own record id."""
+    now = int(time.time() * 1000)
+    templates = [sample_record(kind, seed=i) for i in range(min(TEMPLATES, count))]
+    out = []
+    for i in range(count):
+        record = dict(templates[i % len(templates)])
+        record.update(
+            site_id=f"site-{i % 7}", device_id=f"dev-{i % DEVICES:03d}", record_id=str(uuid.UUID(int=i + 1)),
+            event_time=now - (count - i) * 10,
+        )
+        out.append(record)
+    return out
+
+
+async def produce(bootstrap: str, topic: str, encoded: Sequence[bytes], keys: Sequence[bytes]) -> None:
+    """All messages into `topic` (`TELEMETRY_PARTITIONS` partitions, a device always in
+    the same one, devices dealt round-robin so that partitions hold equal shares), in
+    producer batches: fast, so producing is not what the bench waits on."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, TELEMETRY_PARTITIONS, 1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                max_batch_size=1 << 20, max_request_size=8 << 20)
+    await producer.start()
+    try:
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+        partition_of: dict[bytes, int] = {}
+        for key, value in zip(keys, encoded):
+            partition = partition_of.setdefault(key, len(partition_of) % TELEMETRY_PARTITIONS)
+            by_partition.setdefault(partition, []).append((key, value))
+        pending = []
+        for partition, items in by_partition.items():
+            batch = producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    pending.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            pending.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+# -- measurements ---------------------------------------------------------------------
+
+
+async def fetch_all(bootstrap: str, topic: str, total: int) -> tuple[list[Any], float]:
+    """Every message of `topic` with the sink's fetch settings; seconds from the first
+    poll to the last message (the Kafka side alone)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20)
+    await consumer.start()
+    out: list[Any] = []
+    first = time.perf_counter()
+    try:
+        while len(out) < total:
+            for messages in (await consumer.getmany(timeout_ms=500, max_records=50_000)).values():
+                out.extend(messages)
+        return out, time.perf_counter() - first
+    finally:
+        await consumer.stop()
+
+
+def batches_of(messages: Sequence[Any], size: int) -> list[Batch]:
+    """The batches the sink cuts: per partition, `size` messages each."""
+    by_tp: dict[tuple[str, int], list[Any]] = {}
+    for m in messages:
+        by_tp.setdefault((m.topic, m.partition), []).append(m)
+    out = []
+    for (topic, partition), ms in by_tp.items():
+        ms.sort(key=lambda m: m.offset)
+        for i in range(0, len(ms), size):
+            chunk = ms[i:i + size]
+            out.append(Batch(topic, partition, chunk[0].offset, chunk[-1].offset + 1, tuple(chunk)))
+    return out
+
+
+def stage_times(kind: str, batches: Sequence[Batch], registry: SchemaRegistry) -> tuple[float, float, list[tuple[Batch, list[TableRows]]]]:
+    """Seconds of `decode_records` and of conversion over every batch, and the rows."""
+    converter = Converter(layout(registry.reader(kind)))
+    decode_s = convert_s = 0.0
+    out = []
+    for b in batches:
+        t0 = time.perf_counter()
+        records = registry.decode_records(kind, [m.value for m in b.messages])
+        t1 = time.perf_counter()
+        converted = converter.convert(records, b.partition, [m.offset for m in b.messages])
+        t2 = time.perf_counter()
+        decode_s += t1 - t0
+        convert_s += t2 - t1
+        assert not converted.rejected
+        out.append((b, [t for t in converted.tables if t.rows]))
+    # What the sink runs per batch, as a check that the stages above are the same work.
+    prepare(batches[0], kind, registry, converter)
+    return decode_s, convert_s, out
+
+
+async def direct_insert(url: str, database: str, prepared: Sequence[tuple[Batch, list[TableRows]]], in_flight: int) -> float:
+    """Seconds to insert every batch's columns with clickhouse-connect alone (async client,
+    `in_flight` inserts at once like the sink, the sink's insert settings and tokens)."""
+    host_port = url.split("//", 1)[1]
+    host, port = host_port.rsplit(":", 1)
+    client = await clickhouse_connect.get_async_client(host=host, port=int(port), database=database, compress=False)
+    gate = asyncio.Semaphore(in_flight)
+
+    async def one(b: Batch, t: TableRows) -> None:
+        async with gate:
+            await client.insert(t.table, t.columns, column_names=list(t.names), column_type_names=list(t.types),
+                                column_oriented=True, settings=dict(INSERT_SETTINGS, insert_deduplication_token=b.token))
+
+    try:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(b, t) for b, tables in prepared for t in tables))
+        return time.perf_counter() - t0
+    finally:
+        await client.close()
+
+
+async def sink_in_process(settings: SinkSettings, registry: SchemaRegistry, records: int) -> tuple[float, float, float]:
+    """(seconds from the first message fetched to the last record stored, seconds to
+    start and join the group, CPU seconds of this process meanwhile)."""
+    t0 = time.perf_counter()
+    sink = ClickHouseSink(settings, registry)
+    await sink.start()
+    try:
+        while sink.counters.records_in == 0:
+            await sink.step()
+        first = time.perf_counter()
+        cpu0 = time.process_time()
+        while sink.counters.records_stored < records:
+            await sink.step()
+        return time.perf_counter() - first, first - t0, time.process_time() - cpu0
+    finally:
+        await sink.stop()
+
+
+async def sink_processes(settings: SinkSettings, count: int, records: int, progress: Progress) -> tuple[float, float, float]:
+    """`count` `printfleet sink` processes in one group; seconds from the first row seen in
+    ClickHouse to the last (polled every 20 ms), seconds until the first row, CPU seconds
+    of the processes."""
+    env = dict(os.environ)
+    for name in ("database", "group_id", "kinds", "topic_prefix", "batch_max_records", "kafka_bootstrap", "clickhouse_url"):
+        env[f"PRINTFLEET_SINK_{name.upper()}"] = str(getattr(settings, name))
+    exe = [sys.executable, "-m", "printfleet", "sink", "--status-every-s", "0"]
+    procs = [subprocess.Popen(exe, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
+    url = settings.clickhouse_url.split("//", 1)[1]
+    host, port = url.rsplit(":", 1)
+    client = await clickhouse_connect.get_async_client(host=host, port=int(port), compress=False)
+    table = f"`{settings.database}`.`{settings.kinds}`"
+    t0 = time.perf_counter()
+    try:
+        first: float | None = None
+        while True:
+            try:
+                n = int(str(await client.command(f"SELECT count() FROM {table}")))
+            except Exception:  # noqa: BLE001 - the table appears with the first sink's migration
+                n = 0
+            if n and first is None:
+                first = time.perf_counter()
+            if n >= records:
+                break
+            if time.perf_counter() - t0 > 600 or any(p.poll() is not None for p in procs):
+                raise RuntimeError(f"sink processes stored {n} of {records}")
+            await asyncio.sleep(0.02)
+        end = time.perf_counter()
+        cpu = sum(_cpu_s(p.pid) for p in procs)
+        assert first is not None
+        return end - first, first - t0, cpu
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+        await client.close()
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def drop(url: str, databases: Sequence[str]) -> None:
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    client = await clickhouse_connect.get_async_client(host=host, port=int(port), compress=False)
+    try:
+        for db in databases:
+            await client.command(f"DROP DATABASE IF EXISTS `{db}`")
+    finally:
+        await client.close()
+
+
+async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Options, progress: Progress) -> KindResult:
+    registry = SchemaRegistry.load_default()
+    run_id = uuid.uuid4().hex[:8]
+    prefix = f"bench{run_id}."
+    topic = prefix + topic_for(kind)
+    sink_db, direct_db = f"bench_sink_{run_id}", f"bench_direct_{run_id}"
+    progress(f"{kind}: making and encoding {count:,} records")
+    records = make_records(kind, count)
+    encoded = registry.encode_many(kind, records)
+    keys = [r["device_id"].encode() for r in records]
+    del records
+    progress(f"{kind}: producing to {topic}")
+    await produce(stack.kafka_bootstrap, topic, encoded, keys)
+    result = KindResult(kind, count, 0, sum(map(len, encoded)) / 2**20)
+    del encoded, keys
+    settings = SinkSettings(
+        kafka_bootstrap=stack.kafka_bootstrap, clickhouse_url=stack.clickhouse_url, database=sink_db,
+        group_id=f"bench-{run_id}", kinds=kind, topic_prefix=prefix, batch_max_records=opts.batch_max_records,
+        batch_max_age_s=BATCH_MAX_AGE_S,
+    )
+    try:
+        progress(f"{kind}: Kafka fetch alone")
+        messages, result.fetch_s = await fetch_all(stack.kafka_bootstrap, topic, count)
+        progress(f"{kind}: decode and convert alone")
+        batches = batches_of(messages, opts.batch_max_records)
+        del messages
+        result.decode_s, result.convert_s, prepared = stage_times(kind, batches, registry)
+        del batches
+        result.rows = sum(t.rows for _, tables in prepared for t in tables)
+        progress(f"{kind}: direct clickhouse-connect insert of {result.rows:,} rows")
+        probe = ClickHouseSink(replace(settings, database=direct_db), registry)
+        await probe.client.start()
+        await migrations.migrate(probe.client, migrations.plan(registry))
+        await probe.client.close()
+        result.direct_s = await direct_insert(stack.clickhouse_url, direct_db, prepared, settings.max_inserts_in_flight)
+        del prepared
+        if opts.processes:
+            progress(f"{kind}: {opts.processes} sink processes, Kafka -> ClickHouse")
+            result.sink_s, result.sink_join_s, result.sink_cpu_s = await sink_processes(settings, opts.processes, count, progress)
+        else:
+            progress(f"{kind}: the sink, Kafka -> ClickHouse")
+            result.sink_s, result.sink_join_s, result.sink_cpu_s = await sink_in_process(settings, registry, count)
+        stored = await _count(stack.clickhouse_url, sink_db, kind)
+        if stored != count:
+            result.notes.append(f"sink stored {stored} rows of {count}")
+    finally:
+        await drop(stack.clickhouse_url, [sink_db, direct_db])
+        await _delete_topic(stack.kafka_bootstrap, topic)
+    progress(f"{kind}: sink {result.sink_rows_s:,.0f} rows/s, direct {result.direct_rows_s:,.0f} rows/s")
+    return result
+
+
+async def _count(url: str, database: str, table: str) -> int:
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    client = await clickhouse_connect.get_async_client(host=host, port=int(port), compress=False)
+    try:
+        return int(str(await client.command(f"SELECT count() FROM `{database}`.`{table}`")))
+    finally:
+        await client.close()
+
+
+async def _delete_topic(bootstrap: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+    except Exception:  # noqa: BLE001 - cleanup only
+        pass
+    finally:
+        await admin.close()
+
+
+# -- report ---------------------------------------------------------------------------
+
+
+def report(results: Sequence[KindResult], opts: Options) -> str:
+    where = f"{opts.processes} `printfleet sink` processes" if opts.processes else "the sink in this process"
+    rows = []
+    for r in results:
+        rows.append((f"{r.kind}: sink, Kafka -> ClickHouse ({where})", fmt_int(r.sink_rows_s), fmt_int(r.sink_records_s),
+                     "1.00", f"{r.sink_s:.2f} s after joining in {r.sink_join_s:.1f} s; sink CPU {r.sink_cpu_s / r.sink_s:.0%} of a core"
+                     if r.sink_s else ""))
+        rows.append((f"{r.kind}: direct clickhouse-connect insert of the same rows", fmt_int(r.direct_rows_s),
+                     fmt_int(r.records / r.direct_s if r.direct_s else 0), fmt_num(ratio(r.sink_rows_s, r.direct_rows_s)),
+                     f"{r.direct_s:.2f} s, columns already built"))
+        for stage, secs in (("Kafka fetch alone", r.fetch_s), ("decode_records alone", r.decode_s),
+                            ("conversion to columns alone", r.convert_s)):
+            rows.append((f"{r.kind}: {stage}", fmt_int(r.rows / secs if secs else 0), fmt_int(r.records / secs if secs else 0),
+                         fmt_num(ratio(r.sink_rows_s, r.rows / secs if secs else 0)), f"{secs:.2f} s"))
+    table = markdown_table(["path", "rows/s (all tables)", "records/s", "sink / this", "how"], rows,
+                           [False, True, True, True, False])
+    lines = [table, ""]
+    verdicts = []
+    for r in results:
+        if r.kind == "heartbeat":
+            ok = r.sink_rows_s >= HEARTBEAT_TARGET_ROWS_S
+            verdicts.append((f"heartbeats >= {HEARTBEAT_TARGET_ROWS_S:,} rows/s end to end", fmt_int(r.sink_rows_s),
+                             "met" if ok else "MISSED"))
+        share = ratio(r.sink_rows_s, r.direct_rows_s)
+        verdicts.append((f"{r.kind}: sink >= {SINK_TO_DIRECT_TARGET:g} x direct insert", fmt_num(share),
+                         "met" if share >= SINK_TO_DIRECT_TARGET else "MISSED"))
+    lines.append(markdown_table(["target", "measured", "verdict"], verdicts, [False, True, False]))
+    for r in results:
+        lines += [f"\n{r.kind}: {n}" for n in r.notes]
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    model = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} x {model}, {mem:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="printfleet bench sink",
+        description="Rows/s from Kafka into ClickHouse through the sink, for heartbeats and for jobs with parts "
+        "and layers, against a direct clickhouse-connect insert of the same rows in the same run, with the rates of "
+        "each stage alone. Needs the running stack. Tables (Markdown) on stdout, progress on stderr.",
+        epilog="About a minute with the defaults. See docs/sink-bench.md.",
+    )
+    p.add_argument("--heartbeats", type=int, help=f"heartbeat records (default {Options.heartbeats:,})")
+    p.add_argument("--jobs", type=int, help=f"job records, each with parts, layers, sub-jobs (default {Options.jobs:,})")
+    p.add_argument("--kinds", default="heartbeat,job", help="heartbeat, job or both (default)")
+    p.add_argument("--batch-max-records", type=int, help=f"the sink's batch size (default {Options.batch_max_records:,})")
+    p.add_argument("--processes", type=int, default=0, help="run N `printfleet sink` processes in one group instead "
+                   "of the sink in this process (default 0: in process)")
+    p.add_argument("--quick", action="store_true", help="a fifth of the records")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    return p
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    if not kinds or set(kinds) - {"heartbeat", "job"}:
+        parser.error("--kinds takes heartbeat, job or both")
+    base = Options()
+    opts = Options(
+        heartbeats=args.heartbeats or (base.heartbeats // 5 if args.quick else base.heartbeats),
+        jobs=args.jobs or (base.jobs // 5 if args.quick else base.jobs),
+        batch_max_records=args.batch_max_records or base.batch_max_records,
+        processes=max(0, args.processes), kinds=kinds,
+    )
+    if min(opts.heartbeats, opts.jobs, opts.batch_max_records) <= 0:
+        parser.error("counts must be > 0")
+    stack = StackSettings.from_env()
+    print("# printfleet bench sink\n")
+    print(f"Machine: {machine()}; Kafka at {stack.kafka_bootstrap}, ClickHouse at {stack.clickhouse_url}; "
+          f"batches of {opts.batch_max_records:,} records per partition, {TELEMETRY_PARTITIONS} partitions.\n")
+    started = time.monotonic()
+    results = []
+    for kind in opts.kinds:
+        count = opts.heartbeats if kind == "heartbeat" else opts.jobs
+        results.append(asyncio.run(measure_kind(kind, count, stack, opts, _progress)))
+    print(report(results, opts))
+    print(f"\nTotal {time.monotonic() - started:.0f} s.")
+    missed = any(
+        (r.kind == "heartbeat" and r.sink_rows_s < HEARTBEAT_TARGET_ROWS_S)
+        or ratio(r.sink_rows_s, r.direct_rows_s) < SINK_TO_DIRECT_TARGET for r in results
+    )
+    return 1 if args.strict and missed else 0
