@@ -63,8 +63,8 @@ async def produce(bootstrap: str, records: Iterable[tuple[str, dict[str, Any]]],
 
 
 class Outputs:
-    """Everything the worker publishes, from the start of each output topic, kept per
-    topic; only records of `site_id` (dead letters: all)."""
+    """What the worker publishes from the moment this is entered, kept per topic; only
+    records of `site_id` (dead letters: all). Enter it before producing the input."""
 
     def __init__(self, bootstrap: str, site_id: str) -> None:
         self.bootstrap, self.site_id = bootstrap, site_id
@@ -78,7 +78,8 @@ class Outputs:
         await self._consumer.start()
         tps = [TopicPartition(t, p) for t in OUTPUT_TOPICS for p in range(TELEMETRY_PARTITIONS)]
         self._consumer.assign(tps)
-        await self._consumer.seek_to_beginning(*tps)
+        for tp, end in (await self._consumer.end_offsets(tps)).items():
+            self._consumer.seek(tp, end)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

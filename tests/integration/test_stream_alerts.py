@@ -56,11 +56,10 @@ async def test_rules_raise_and_clear_once_without_storms(stack: StackSettings, t
         async with Outputs(stack.kafka_bootstrap, site) as out:
             await produce(stack.kafka_bootstrap, context)
             await out.until(lambda o: any(a["rule_id"] == "printhead-life" for a in o.of("alert")), worker)
-        await produce(stack.kafka_bootstrap, records, raw=[
-            (f"catalogue-{site}", b"good", json.dumps(good.__dict__).encode()),
-            (f"catalogue-{site}", b"forged", json.dumps(forged.__dict__).encode()),
-        ])
-        async with Outputs(stack.kafka_bootstrap, site) as out:
+            await produce(stack.kafka_bootstrap, records, raw=[
+                (f"catalogue-{site}", b"good", json.dumps(good.__dict__).encode()),
+                (f"catalogue-{site}", b"forged", json.dumps(forged.__dict__).encode()),
+            ])
             def done(o: Outputs) -> bool:
                 keys = Counter(a["dedup_key"] for a in o.of("alert") if a["lifecycle"] == "CLEARED")
                 return (keys[f"system-event:{storm.device_id}:0057-0001-0053"] >= 1
@@ -130,6 +129,8 @@ async def test_offline_raises_on_silence_and_clears_when_back(stack: StackSettin
         episodes = [k for k, _ in itertools.groupby(s["status"] for s in states)]
         assert episodes == ["POWERED_ON", "UNREACHABLE", "POWERED_ON"]  # one offline episode
         assert states[-1]["status"] == "POWERED_ON" and states[-1]["firmware_release"] == ""
-        assert not [a for a in out.of("alert") if a["device_id"] == busy.device_id]
+        # the printer that kept reporting was never taken for offline while it did (it may
+        # be once phase 2 ended: nothing arrives until phase 3 is produced)
+        assert not [a for a in out.of("alert") if a["device_id"] == busy.device_id and a["raised_at"] < T0 + 620_000]
     finally:
         await worker.stop()
