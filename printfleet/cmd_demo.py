@@ -1,9 +1,17 @@
 """`printfleet demo`: the main job, a local fleet end to end on the embedded defaults.
 
-Starts the local stack if it is not up, then runs in one process a simulated site of
-printers, its collector, and the ingestion gateway producing to Kafka, printing progress,
-for `--duration` seconds (0: until Ctrl-C). The site's configuration is written to
-`.stack/demo/` so the same collector can be run alone with `printfleet collector`.
+Starts the local stack if it is not up, then runs the whole pipeline for `--duration`
+seconds (0: until Ctrl-C), printing progress:
+
+    simulated printers -> collector -> gateway -> Kafka -> stream worker -> Kafka
+                                                        \-> ClickHouse sink -> ClickHouse
+
+The simulator, collector, gateway and sink run in this process; the stream worker
+(`printfleet worker`, a Faust app) runs as a child process, whose status lines are passed
+through. At the end the collector uploads what it still holds, the worker and the sink
+catch up and stop, and a short analytics summary is read from ClickHouse with the named
+queries of `printfleet query`. The site's configuration is written to `.stack/demo/` so the
+same collector can be run alone with `printfleet collector`.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy import stack
+from printfleet import demo_pipeline
 from deploy.errors import StackError
 from deploy.settings import StackSettings
 from producers.collector import Collector
@@ -26,6 +35,8 @@ from producers.gateway import Gateway, GatewaySettings
 from producers.simulator import SimulatorServer, SimulatorSettings, ensure_site_ca, issue_server_certificate
 from producers.sites import SiteDirectory
 from schemas import SchemaRegistry
+from sinks.clickhouse import ClickHouseSink, SinkSettings
+from sinks.errors import SinkError
 
 # Faster than the production defaults so that a minute shows every kind of record.
 DEMO_CADENCE = Cadence(heartbeat_s=2, events_s=2, jobs_s=5, logs_s=10, counters_s=10, consumables_s=10, identity_s=60)
@@ -50,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
     except StackError as exc:
         print(f"printfleet demo: {exc}", file=sys.stderr)
         return 1
-    asyncio.run(_demo(settings, args))
+    try:
+        asyncio.run(_demo(settings, args))
+    except (SinkError, demo_pipeline.WorkerFailed) as exc:
+        print(f"printfleet demo: {exc}", file=sys.stderr)
+        return 1
     print("the stack keeps running; stop it with: .venv/bin/printfleet stack down")
     return 0
 
@@ -75,16 +90,38 @@ async def _demo(stack_settings: StackSettings, args: argparse.Namespace) -> None
             kafka_bootstrap=stack_settings.kafka_bootstrap, sites_file=sites_file, port=0,
             tls_cert=cert.cert_file, tls_key=cert.key_file,
         )
-        async with Gateway(gw_settings, registry, SiteDirectory.load(sites_file)) as gateway:
-            collector_settings = _write_site_config(home, site_id, token, gateway.url, cloud_dir / "ca.pem", sim)
-            async with Collector(collector_settings, registry) as collector:
-                print(f"{args.printers} printers at {sim.url}, gateway {gateway.url}, Kafka {stack_settings.kafka_bootstrap}")
-                print(f"collector status page {collector.status_url}; site config {home / 'site.toml'}", flush=True)
-                runner = asyncio.create_task(collector.run(stop))
-                await _progress(sim, collector, gateway, stop, args)
-                stop.set()
-                await runner
-                _summary(collector, gateway)
+        sink_settings = SinkSettings(kafka_bootstrap=stack_settings.kafka_bootstrap, clickhouse_url=stack_settings.clickhouse_url)
+        worker = demo_pipeline.WorkerProcess(
+            stack_settings.kafka_bootstrap, home / "worker", heartbeat_interval_s=DEMO_CADENCE.heartbeat_s * args.acceleration,
+        )
+        await worker.start()
+        try:
+            async with Gateway(gw_settings, registry, SiteDirectory.load(sites_file)) as gateway, \
+                    ClickHouseSink(sink_settings, registry) as sink:
+                collector_settings = _write_site_config(home, site_id, token, gateway.url, cloud_dir / "ca.pem", sim)
+                sink_stop = asyncio.Event()
+                sink_task = asyncio.create_task(sink.run(sink_stop))
+                async with Collector(collector_settings, registry) as collector:
+                    print(f"{args.printers} printers at {sim.url}, gateway {gateway.url}, Kafka {stack_settings.kafka_bootstrap}")
+                    print(f"collector status page {collector.status_url}; site config {home / 'site.toml'}")
+                    print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink_settings.clickhouse_url} "
+                          f"database {sink_settings.database}", flush=True)
+                    runner = asyncio.create_task(collector.run(stop))
+                    await _progress(sim, collector, gateway, sink, worker, stop, args)
+                    stop.set()
+                    await runner
+                    _summary(collector, gateway)
+                print("draining: the worker and the sink catch up, then stop ...", flush=True)
+                await demo_pipeline.wait_caught_up(sink, worker, sink_task, settle_s=5.0, timeout_s=60.0)
+                await worker.stop()
+                await demo_pipeline.wait_caught_up(sink, None, sink_task, settle_s=1.0, timeout_s=30.0)
+                sink_stop.set()
+                await sink_task
+                print(f"sink: {sink.counters.records_stored} records stored in {sink.counters.batches_written} batches, "
+                      f"{sink.counters.dead_lettered} dead-lettered", flush=True)
+        finally:
+            await worker.stop()
+    await demo_pipeline.analytics_summary(sink_settings)
 
 
 def _write_site_config(home: Path, site_id: str, token: str, gateway_url: str, gateway_ca: Path, sim: SimulatorServer) -> CollectorSettings:
@@ -98,26 +135,34 @@ def _write_site_config(home: Path, site_id: str, token: str, gateway_url: str, g
     return settings
 
 
-async def _progress(sim: SimulatorServer, collector: Collector, gateway: Gateway, stop: asyncio.Event, args: argparse.Namespace) -> None:
+async def _progress(
+    sim: SimulatorServer, collector: Collector, gateway: Gateway, sink: ClickHouseSink,
+    worker: demo_pipeline.WorkerProcess, stop: asyncio.Event, args: argparse.Namespace,
+) -> None:
     started = time.monotonic()
-    last = (0, 0, 0)
+    last = (0, 0, 0, 0)
     while not stop.is_set():
         try:
             await asyncio.wait_for(stop.wait(), args.every)
         except asyncio.TimeoutError:
             pass
+        worker.check()
         status = collector.status()
+        sink_status = await sink.status()
         now = (
             sum(p["records_spooled"] for p in status["printers"]),
             status["uploader"]["records"],
             gateway.counters.records_produced,
+            sink.counters.records_stored,
         )
         rates = [(b - a) / args.every for a, b in zip(last, now)]
         last = now
         sim_time = time.strftime("%Y-%m-%d %H:%M", time.gmtime(sim.clock.now_ms() / 1000))
+        paused = f" PAUSED ({sink_status.last_error[:60]})" if sink_status.paused_for_s else ""
         print(
-            f"[{time.monotonic() - started:5.0f} s] sim {sim_time}  spooled {now[0]:>7} ({rates[0]:6.0f}/s)  "
-            f"uploaded {now[1]:>7} ({rates[1]:6.0f}/s)  produced {now[2]:>7} ({rates[2]:6.0f}/s)  "
+            f"[{time.monotonic() - started:5.0f} s] sim {sim_time}  spooled {now[0]:>7} ({rates[0]:5.0f}/s)  "
+            f"uploaded {now[1]:>7} ({rates[1]:5.0f}/s)  produced {now[2]:>7} ({rates[2]:5.0f}/s)  "
+            f"stored {now[3]:>7} ({rates[3]:5.0f}/s, lag {sum(sink_status.lag.values())}){paused}  "
             f"spool depth {status['spool']['pending_records']}",
             flush=True,
         )

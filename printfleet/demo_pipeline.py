@@ -1,0 +1,166 @@
+"""The parts of `printfleet demo` beyond the site: the stream worker as a child process,
+waiting for the worker and the sink to catch up, and the closing analytics summary.
+
+Called only by `printfleet/cmd_demo.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from printfleet import cmd_query
+from schemas.topics import telemetry_topics
+from sinks import queries
+from sinks.clickhouse import ClickHouseSink, SinkSettings
+from sinks.errors import SinkError
+
+# What the summary shows, in this order: named queries of `printfleet query`.
+SUMMARY_QUERIES = ("kpi-trend", "top-event-codes", "job-durations", "alerts")
+SUMMARY_ROWS = 8
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # Faust's spinner hides and shows the cursor
+
+
+class WorkerFailed(Exception):
+    """The stream worker exited on its own; the message holds the end of its output."""
+
+
+class WorkerProcess:
+    """`python -m printfleet worker` on the stack's Kafka; its output lines are printed
+    with a `worker |` prefix (it writes a status line every 10 s). `stop()` sends SIGTERM,
+    waits for Faust's clean shutdown (SIGKILL after 60 s) and is safe to repeat."""
+
+    def __init__(self, bootstrap: str, data_dir: Path, *, heartbeat_interval_s: float, app_id: str = "printfleet-demo-streams") -> None:
+        self.bootstrap = bootstrap
+        self.data_dir = data_dir
+        self.app_id = app_id
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._tail: list[str] = []
+        self._stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFLEET_WORKER_")}
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "printfleet", "worker", "--kafka-bootstrap", self.bootstrap,
+            "--app-id", self.app_id, "--data-dir", str(self.data_dir),
+            # Heartbeats are event time, and the demo's clock runs fast: the interval
+            # between two of a printer's heartbeats is the cadence times the acceleration.
+            "--heartbeat-interval-s", f"{self.heartbeat_interval_s:g}",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        self._reader = asyncio.create_task(self._forward())
+
+    async def _forward(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        while line := await self._proc.stdout.readline():
+            text = _TERMINAL_CODES.sub("", line.decode(errors="replace")).rstrip()
+            self._tail = (self._tail + [text])[-20:]
+            if text:
+                print(f"  worker | {text}", flush=True)
+
+    def check(self) -> None:
+        """Raise `WorkerFailed` if the worker exited without being asked to."""
+        if self._proc is not None and self._proc.returncode is not None and not self._stopping:
+            raise WorkerFailed(f"the stream worker exited with {self._proc.returncode}:\n" + "\n".join(self._tail))
+
+    async def stop(self) -> None:
+        proc = self._proc
+        if proc is None or self._stopping:
+            return
+        self._stopping = True
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 60)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._reader is not None:
+            await self._reader
+
+
+async def group_lag(bootstrap: str, group: str, topics: tuple[str, ...]) -> int | None:
+    """Messages of `topics` the consumer group has not committed yet (None: unknown)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        await admin.start()
+        await consumer.start()
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        lag = 0
+        for tp, end in ends.items():
+            done = committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0
+            lag += max(0, int(end) - int(done))
+        return lag
+    except (KafkaError, OSError):
+        return None
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def wait_caught_up(
+    sink: ClickHouseSink, worker: WorkerProcess | None, sink_task: asyncio.Task[None], *, settle_s: float,
+    timeout_s: float,
+) -> None:
+    """Wait until the sink (and the worker, if given) have no lag for `settle_s` seconds,
+    or `timeout_s` passed (then say so and go on). Raises what the sink raised."""
+    deadline = time.monotonic() + timeout_s
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        if sink_task.done():
+            sink_task.result()
+            return
+        if worker is not None:
+            worker.check()
+        lag = sum((await sink.status()).lag.values())
+        worker_lag = await group_lag(sink.settings.kafka_bootstrap, worker.app_id, telemetry_topics()) if worker else 0
+        if lag == 0 and worker_lag == 0:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= settle_s:
+                return
+        else:
+            quiet_since = None
+        await asyncio.sleep(0.5)
+    print(f"  (not caught up after {timeout_s:.0f} s: sink lag {lag}, worker lag {worker_lag}; going on)", flush=True)
+
+
+async def analytics_summary(settings: SinkSettings, days: int = 30) -> None:
+    """Rows per table, then a few named queries, as `printfleet query` prints them."""
+    query_settings = cmd_query.QuerySettings(clickhouse_url=settings.clickhouse_url, database=settings.database)
+    print(f"\n== analytics from ClickHouse ({settings.clickhouse_url}, database {settings.database}) ==", flush=True)
+    try:
+        columns, rows = await cmd_query.execute(
+            query_settings,
+            "SELECT table, sum(rows) AS rows FROM system.parts WHERE database = currentDatabase() AND active "
+            "AND table NOT IN ('schema_migrations') GROUP BY table HAVING rows > 0 ORDER BY table",
+            None,
+        )
+        print("\nrows per table (everything the sink stored so far, this run and earlier ones)")
+        print(cmd_query.render(columns, rows, "table"), end="")
+        for name in SUMMARY_QUERIES:
+            named = queries.get(name)
+            columns, rows = await cmd_query.execute(query_settings, named.sql, {"site": "", "days": days})
+            more = f" (first {SUMMARY_ROWS} of {len(rows)})" if len(rows) > SUMMARY_ROWS else ""
+            print(f"\n{name}: {named.description}{more}  [printfleet query {name}]")
+            print(cmd_query.render(columns, rows[:SUMMARY_ROWS], "table"), end="", flush=True)
+    except SinkError as exc:
+        print(f"analytics unavailable: {exc}", file=sys.stderr)
