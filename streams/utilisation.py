@@ -281,12 +281,17 @@ def _advance(s: UtilisationState, settings: UtilisationSettings, *, changed_from
                 s.emitted.pop(f"H{hour}", None)
         hour = end
     open_from = s.open_from
-    for key in sorted(s.days, key=int):
+    days = set(s.days)  # days with a final hour, and those passed with none final yet
+    day = open_from - open_from % DAY_MS
+    while day + DAY_MS <= s.watermark:
+        days.add(str(day))
+        day += DAY_MS
+    for key in sorted(days, key=int):
         day = int(key)
         end = day + DAY_MS
         if end > s.watermark or (end <= changed_from and end <= passed and key not in finalised):
             continue
-        totals = s.days[key]
+        totals = s.days.get(key) or WindowTotals()
         h = max(open_from, day)
         while h < end:  # hours of the day that are not final yet
             totals = totals.merged(window_totals(s, h, h + HOUR_MS, settings))
@@ -297,7 +302,7 @@ def _advance(s: UtilisationState, settings: UtilisationSettings, *, changed_from
             totals = copied(totals, seconds={**totals.seconds, "unreachable": totals.seconds["unreachable"] + missing})
         _emit(s, f"D{day}", day, end, totals, out)
         if open_from >= end:  # every hour final: so is the day
-            del s.days[key]
+            s.days.pop(key, None)
             s.emitted.pop(f"D{day}", None)
     return out
 

@@ -236,7 +236,12 @@ def test_counters_running_ahead_of_heartbeats_close_no_window() -> None:
 
 def test_many_hours_within_a_long_lateness_are_all_emitted() -> None:
     """With lateness longer than an hour, every passed hour is emitted, not only the first."""
-    sim = run(printers=1, seed=11, duration_ms=5 * HOUR_MS, heartbeat_s=60, consumables_s=300)
-    _, latest, _, _ = _feed(sim.records, UtilisationSettings(allowed_lateness_s=86_400, max_hold_s=90))
+    sim = run(printers=1, seed=11, duration_ms=DAY_MS + 2 * HOUR_MS, heartbeat_s=60, consumables_s=300)
+    _, latest, _, _ = _feed(sim.records, UtilisationSettings(allowed_lateness_s=2 * 86_400, max_hold_s=90))
     hours = sorted(s for (_, s, e) in latest if e - s == HOUR_MS)
-    assert hours == [START_MS + h * HOUR_MS for h in range(5)]
+    assert hours == [START_MS + h * HOUR_MS for h in range(26)]
+    # and the day, although none of its hours is final yet, equal to the in-order result
+    _, short, _, _ = _feed(sim.records)
+    day = next(r for (_, s, e), r in latest.items() if e - s == DAY_MS)
+    assert {k: v for k, v in day.items() if k != "record_id"} == {
+        k: v for k, v in short[(day["device_id"], START_MS, START_MS + DAY_MS)].items() if k != "record_id"}
