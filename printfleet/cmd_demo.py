@@ -94,34 +94,48 @@ async def _demo(stack_settings: StackSettings, args: argparse.Namespace) -> None
         worker = demo_pipeline.WorkerProcess(
             stack_settings.kafka_bootstrap, home / "worker", heartbeat_interval_s=DEMO_CADENCE.heartbeat_s * args.acceleration,
         )
-        await worker.start()
-        try:
-            async with Gateway(gw_settings, registry, SiteDirectory.load(sites_file)) as gateway, \
-                    ClickHouseSink(sink_settings, registry) as sink:
-                collector_settings = _write_site_config(home, site_id, token, gateway.url, cloud_dir / "ca.pem", sim)
-                sink_stop = asyncio.Event()
-                sink_task = asyncio.create_task(sink.run(sink_stop))
-                async with Collector(collector_settings, registry) as collector:
-                    print(f"{args.printers} printers at {sim.url}, gateway {gateway.url}, Kafka {stack_settings.kafka_bootstrap}")
-                    print(f"collector status page {collector.status_url}; site config {home / 'site.toml'}")
-                    print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink_settings.clickhouse_url} "
-                          f"database {sink_settings.database}", flush=True)
-                    runner = asyncio.create_task(collector.run(stop))
-                    await _progress(sim, collector, gateway, sink, worker, stop, args)
-                    stop.set()
-                    await runner
-                    _summary(collector, gateway)
-                print("draining: the worker and the sink catch up, then stop ...", flush=True)
-                await demo_pipeline.wait_caught_up(sink, worker, sink_task, settle_s=5.0, timeout_s=60.0)
+        # The gateway creates the telemetry topics as it starts; the worker must find them
+        # when it subscribes, and the sink the worker's output topics.
+        async with Gateway(gw_settings, registry, SiteDirectory.load(sites_file)) as gateway:
+            await worker.start()
+            try:
+                sink = ClickHouseSink(sink_settings, registry)
+                await demo_pipeline.prepare_topics(stack_settings.kafka_bootstrap, sink.topics, worker, timeout_s=60.0)
+                async with sink:
+                    await _pipeline(stack_settings, args, home, sim, gateway, sink, worker, stop, site_id, token, cloud_dir)
+            finally:
                 await worker.stop()
-                await demo_pipeline.wait_caught_up(sink, None, sink_task, settle_s=1.0, timeout_s=30.0)
-                sink_stop.set()
-                await sink_task
-                print(f"sink: {sink.counters.records_stored} records stored in {sink.counters.batches_written} batches, "
-                      f"{sink.counters.dead_lettered} dead-lettered", flush=True)
-        finally:
-            await worker.stop()
     await demo_pipeline.analytics_summary(sink_settings)
+
+
+async def _pipeline(
+    stack_settings: StackSettings, args: argparse.Namespace, home: Path, sim: SimulatorServer, gateway: Gateway,
+    sink: ClickHouseSink, worker: demo_pipeline.WorkerProcess, stop: asyncio.Event, site_id: str, token: str,
+    cloud_dir: Path,
+) -> None:
+    """Collector on, progress until the duration is over, then drain everything."""
+    registry = sink.registry
+    collector_settings = _write_site_config(home, site_id, token, gateway.url, cloud_dir / "ca.pem", sim)
+    sink_stop = asyncio.Event()
+    sink_task = asyncio.create_task(sink.run(sink_stop))
+    async with Collector(collector_settings, registry) as collector:
+        print(f"{args.printers} printers at {sim.url}, gateway {gateway.url}, Kafka {stack_settings.kafka_bootstrap}")
+        print(f"collector status page {collector.status_url}; site config {home / 'site.toml'}")
+        print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink.settings.clickhouse_url} "
+              f"database {sink.settings.database}", flush=True)
+        runner = asyncio.create_task(collector.run(stop))
+        await _progress(sim, collector, gateway, sink, worker, stop, args)
+        stop.set()
+        await runner
+        _summary(collector, gateway)
+    print("draining: the worker and the sink catch up, then stop ...", flush=True)
+    await demo_pipeline.wait_caught_up(sink, worker, sink_task, settle_s=5.0, timeout_s=60.0)
+    await worker.stop()
+    await demo_pipeline.wait_caught_up(sink, None, sink_task, settle_s=1.0, timeout_s=30.0)
+    sink_stop.set()
+    await sink_task
+    print(f"sink: {sink.counters.records_stored} records stored in {sink.counters.batches_written} batches, "
+          f"{sink.counters.dead_lettered} dead-lettered", flush=True)
 
 
 def _write_site_config(home: Path, site_id: str, token: str, gateway_url: str, gateway_ca: Path, sim: SimulatorServer) -> CollectorSettings:

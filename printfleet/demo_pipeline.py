@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from printfleet import cmd_query
 from schemas.topics import telemetry_topics
@@ -93,6 +93,42 @@ class WorkerProcess:
                 await proc.wait()
         if self._reader is not None:
             await self._reader
+
+
+async def prepare_topics(bootstrap: str, sink_topics: tuple[str, ...], worker: WorkerProcess, timeout_s: float) -> None:
+    """Wait until the worker has declared its output topics (Faust creates them with its
+    own settings as it starts), then create any other topic the sink reads that no one
+    has created yet, so that the sink joins its group with every partition known."""
+    from streams.app import OUTPUT_KINDS  # the worker's outputs: left for Faust to create
+
+    from schemas.topics import TELEMETRY_PARTITIONS, topic_for
+
+    outputs = {topic_for(k) for k in OUTPUT_KINDS}
+    deadline = time.monotonic() + timeout_s
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        while True:
+            worker.check()
+            try:
+                existing = set(await admin.list_topics())
+            except (KafkaError, OSError):
+                existing = set()
+            if outputs <= existing:
+                break
+            if time.monotonic() > deadline:
+                print(f"  (the worker has not created {', '.join(sorted(outputs - existing))} after "
+                      f"{timeout_s:.0f} s; going on)", flush=True)
+                break
+            await asyncio.sleep(0.5)
+        missing = [t for t in sink_topics if t not in existing and t not in outputs]
+        if missing:
+            try:
+                await admin.create_topics([NewTopic(t, TELEMETRY_PARTITIONS, 1) for t in missing])
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
 
 
 async def group_lag(bootstrap: str, group: str, topics: tuple[str, ...]) -> int | None:
