@@ -7,16 +7,19 @@ about 10 µs per heartbeat, five times the rest of the sink's work; ClickHouse's
 takes a fraction of that. Pure functions, no I/O.
 
 What is sent: an Avro object container file whose writer schema is the kind's newest
-schema with two fixed(8) fields appended: the message's Kafka offset (little-endian, as
-`struct` packs it faster than a varint) and a check nonce drawn per batch. Each message
-becomes one block of one object: its body (the message without its 10-byte single-object
-header, which names exactly that schema) followed by the two appended values. No body is
-parsed here; the partition, the same for the whole batch, is a constant of the statement.
+schema with a fixed(10) field put in front (the message's single-object header: marker
+and fingerprint) and two fixed(8) fields appended: the message's Kafka offset
+(little-endian, as `struct` packs it faster than a varint) and a check nonce drawn per
+batch. Each message becomes one block of one object: the whole message as it came from
+Kafka, followed by the two appended values. No byte of a message is parsed or copied
+apart here (about 0.6 µs a message); the partition, the same for the whole batch, is a
+constant of the statement.
 
 Why the result is exactly what the Python path (`sinks.prepare`) would store, or nothing:
 
-- every message's header must equal the newest version's: any other version, a tombstone
-  or a message too short goes the Python path (`build` returns None), which resolves old
+- every message's header must equal the newest version's (ClickHouse checks each one; a
+  batch whose first or last message is of another version, or that holds a tombstone,
+  goes the Python path at once: `build` returns None). The Python path resolves old
   versions and dead-letters the rest;
 - the statement is `INSERT ... SELECT ... FROM input(...) WHERE throwIf(...)`, and the
   condition rejects the whole insert when any row fails a check the Python path makes:
@@ -47,6 +50,7 @@ HEADER_SIZE: Final = 10
 _FLAT_TYPES: Final = frozenset({
     "String", "Int32", "Int64", "Float32", "Float64", "Bool", "LowCardinality(String)", "DateTime64(3, 'UTC')",
 })
+_HEADER_FIELD: Final = "_printfleet_header"
 _CHECK_FIELD: Final = "_printfleet_check"
 _OFFSET_FIELD: Final = "_printfleet_offset"
 _PACK_OFFSET: Final = struct.Struct("<q").pack
@@ -92,6 +96,7 @@ class ServerDecode:
         self._header = newest.header
         schema: dict[str, Any] = dict(newest.raw)
         schema["fields"] = [
+            {"name": _HEADER_FIELD, "type": {"type": "fixed", "name": "PrintfleetSinkHeader", "size": HEADER_SIZE}},
             *newest.raw["fields"],
             {"name": _OFFSET_FIELD, "type": {"type": "fixed", "name": "PrintfleetSinkOffset", "size": 8}},
             {"name": _CHECK_FIELD, "type": {"type": "fixed", "name": "PrintfleetSinkCheck", "size": 8}},
@@ -104,7 +109,7 @@ class ServerDecode:
         columns = layout.columns_of(layout.table)
         names = ", ".join(f"`{c.name}`" for c in columns)
         body_columns = layout.columns  # the Kafka columns come from the appended fields
-        structure = ", ".join(
+        structure = f"`{_HEADER_FIELD}` FixedString({HEADER_SIZE}), " + ", ".join(
             f"`{c.name}` {'Int64' if c.checked == 'datetime64' else c.type}" for c in body_columns
         ) + f", `{_OFFSET_FIELD}` FixedString(8), `{_CHECK_FIELD}` FixedString(8)"
         self._select = ", ".join(
@@ -121,27 +126,31 @@ class ServerDecode:
         self._block_heads = [_zigzag(1) + _zigzag(n) for n in range(1 << 14)]
 
     def build(self, partition: int, messages: Sequence[Any]) -> AvroInsert | None:
-        """The insert of `messages` (one partition's batch), or None when one of them is
-        not a body of the newest schema version (the Python path handles that batch)."""
-        if not messages:
-            return None
+        """The insert of `messages` (one partition's batch), or None when the batch is
+        empty, holds a tombstone, or its first or last message is not of the newest
+        schema version (the Python path handles that batch). Other messages of another
+        version make ClickHouse refuse the insert."""
         header = self._header
+        if not messages or any(m.value is None or not m.value.startswith(header) for m in (messages[0], messages[-1])):
+            return None
         nonce = os.urandom(8)
         trailer = nonce + _SYNC
-        extra = 16 - HEADER_SIZE  # the offset and the nonce, less the header dropped
+        extra = 16  # the offset and the nonce
         heads, pack = self._block_heads, _PACK_OFFSET
-        parts: list[bytes | memoryview] = [self._file_header]
+        parts = [self._file_header]
         append = parts.append
         for m in messages:
             value = m.value
-            if value is None or not value.startswith(header):
+            if value is None:
                 return None
             size = len(value) + extra
             append(heads[size] if size < len(heads) else _zigzag(1) + _zigzag(size))
-            append(memoryview(value)[HEADER_SIZE:])
+            append(value)
             append(pack(m.offset))
             append(trailer)
-        checks = " OR ".join([f"`{_CHECK_FIELD}` != unhex('{nonce.hex()}')", *self._checks])
+        checks = " OR ".join([
+            f"`{_CHECK_FIELD}` != unhex('{nonce.hex()}')", f"`{_HEADER_FIELD}` != unhex('{header.hex()}')", *self._checks,
+        ])
         statement = (
             f"{self._insert}, {int(partition)}, reinterpretAsInt64(`{_OFFSET_FIELD}`) {self._input} "
             f"WHERE throwIf({checks}, 'printfleet-sink: a record failed the server-side checks') = 0 FORMAT Avro"

@@ -72,7 +72,7 @@ async def test_rows_equal_the_python_paths_and_a_repeat_is_dropped(client: Click
     assert await client.rows("SELECT sum(heartbeats) FROM heartbeat_hourly") == [(600,)]
 
 
-@pytest.mark.parametrize("damage", ["far_future", "padded", "truncated", "bad_utf8", "bad_enum"])
+@pytest.mark.parametrize("damage", ["far_future", "padded", "truncated", "bad_utf8", "bad_enum", "old_version", "short"])
 async def test_a_bad_body_makes_clickhouse_refuse_the_whole_batch(
     client: ClickHouseClient, registry: SchemaRegistry, damage: str,
 ) -> None:
@@ -89,11 +89,15 @@ async def test_a_bad_body_makes_clickhouse_refuse_the_whole_batch(
         bad = victim[:-3]
     elif damage == "bad_utf8":
         bad = registry.encode("heartbeat", records[20] | {"current_job_id": "JOBX"}).replace(b"JOBX", b"\xff\xfe\xfd\xfc")
+    elif damage == "old_version":
+        bad = registry.encode("heartbeat", records[20], version=registry.versions("heartbeat")[0].version)
+    elif damage == "short":
+        bad = b"\x00not avro"
     else:
         bad = registry.encode("heartbeat", records[20])
         at = bad.index(records[20]["device_id"].encode()) + len(records[20]["device_id"]) + 8  # into the enums
         bad = bad[:at] + b"\x7e" + bad[at + 1:]
-    assert bad.startswith(header)
+    assert bad.startswith(header) == (damage not in ("old_version", "short"))
     messages[20] = Msg(messages[20].offset, bad)
     avro = ServerDecode(layout(registry.reader("heartbeat")), registry.reader("heartbeat")).build(5, messages)
     assert avro is not None
