@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
@@ -119,12 +119,6 @@ async def produce(bootstrap: str, topic: str, encoded: Sequence[bytes], keys: Se
     """All messages into `topic` (`TELEMETRY_PARTITIONS` partitions, a device always in
     the same one, devices dealt round-robin so that partitions hold equal shares), in
     producer batches: fast, so producing is not what the bench waits on."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, TELEMETRY_PARTITIONS, 1)])
-    finally:
-        await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
                                 max_batch_size=1 << 20, max_request_size=8 << 20)
     await producer.start()
@@ -146,6 +140,15 @@ async def produce(bootstrap: str, topic: str, encoded: Sequence[bytes], keys: Se
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
+
+
+async def create_topic(bootstrap: str, topic: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, TELEMETRY_PARTITIONS, 1)])
+    finally:
+        await admin.close()
 
 
 # -- measurements ---------------------------------------------------------------------
@@ -241,11 +244,14 @@ async def sink_in_process(settings: SinkSettings, registry: SchemaRegistry, reco
         await sink.stop()
 
 
-async def sink_processes(settings: SinkSettings, count: int, records: int, progress: Progress) -> tuple[float, float, float]:
-    """`count` `printfleet sink` processes in one group. The clock starts when the group
-    is stable with every process a member (rows stored before that are not counted) and
-    stops when ClickHouse holds every row (polled every 20 ms). Returns (seconds, seconds
-    until the group was ready, CPU seconds of the processes while the clock ran)."""
+async def sink_processes(
+    settings: SinkSettings, count: int, records: int, fill: Callable[[], Awaitable[None]], progress: Progress,
+) -> tuple[float, float, float]:
+    """`count` `printfleet sink` processes in one group, started on the empty topic. Once
+    the group is stable with every process a member, the clock starts and `fill()`
+    produces the records (its CPU competes with the sinks': the figure errs low); it stops
+    when ClickHouse holds every row (polled every 20 ms). Returns (seconds, seconds until
+    the group was ready, CPU seconds of the processes while the clock ran)."""
     env = dict(os.environ)
     for name in ("database", "group_id", "kinds", "topic_prefix", "batch_max_records", "batch_max_age_s",
                  "kafka_bootstrap", "clickhouse_url"):
@@ -278,17 +284,14 @@ async def sink_processes(settings: SinkSettings, count: int, records: int, progr
             await asyncio.sleep(0.05)
         ready = time.perf_counter()
         cpu0 = sum(_cpu_s(p.pid) for p in procs)
-        before = await stored()
-        progress(f"group ready after {ready - t0:.1f} s with {count} members; {before:,} rows already stored")
-        if before > records // 2:
-            raise RuntimeError(f"{before} of {records} rows were stored before the group was ready: too few to time")
+        progress(f"group ready after {ready - t0:.1f} s with {count} members; producing")
+        await fill()
         while (n := await stored()) < records:
             check()
             await asyncio.sleep(0.02)
         end = time.perf_counter()
         cpu = sum(_cpu_s(p.pid) for p in procs) - cpu0
-        # Rows stored before the clock started are taken off the figure's numerator.
-        return (end - ready) * records / max(1, records - before), ready - t0, cpu
+        return end - ready, ready - t0, cpu
     finally:
         for p in procs:
             p.terminate()
@@ -324,16 +327,31 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
     encoded = registry.encode_many(kind, records)
     keys = [r["device_id"].encode() for r in records]
     del records
-    progress(f"{kind}: producing to {topic}")
-    await produce(stack.kafka_bootstrap, topic, encoded, keys)
     result = KindResult(kind, count, 0, sum(map(len, encoded)) / 2**20)
-    del encoded, keys
     settings = SinkSettings(
         kafka_bootstrap=stack.kafka_bootstrap, clickhouse_url=stack.clickhouse_url, database=sink_db,
         group_id=f"bench-{run_id}", kinds=kind, topic_prefix=prefix, batch_max_records=opts.batch_max_records,
         batch_max_age_s=BATCH_MAX_AGE_S,
     )
+
+    async def fill() -> None:
+        await produce(stack.kafka_bootstrap, topic, encoded, keys)
+
+    await create_topic(stack.kafka_bootstrap, topic)
     try:
+        if opts.processes:
+            # The sinks join on the empty topic first: a process that joins late would
+            # find the others done, and the figure would time one process.
+            progress(f"{kind}: {opts.processes} sink processes, Kafka -> ClickHouse")
+            try:
+                result.sink_s, result.sink_join_s, result.sink_cpu_s = await sink_processes(
+                    settings, opts.processes, count, fill, progress)
+            except RuntimeError as exc:
+                result.notes.append(f"not measured: {exc}")
+        else:
+            progress(f"{kind}: producing to {topic}")
+            await fill()
+        del encoded, keys
         progress(f"{kind}: Kafka fetch alone")
         messages, result.fetch_s = await fetch_all(stack.kafka_bootstrap, topic, count)
         progress(f"{kind}: decode and convert alone")
@@ -349,14 +367,7 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
         await probe.client.close()
         result.direct_s = await direct_insert(stack.clickhouse_url, direct_db, prepared, settings.max_inserts_in_flight)
         del prepared
-        if opts.processes:
-            progress(f"{kind}: {opts.processes} sink processes, Kafka -> ClickHouse")
-            try:
-                result.sink_s, result.sink_join_s, result.sink_cpu_s = await sink_processes(
-                    settings, opts.processes, count, progress)
-            except RuntimeError as exc:
-                result.notes.append(f"not measured: {exc}")
-        else:
+        if not opts.processes:
             progress(f"{kind}: the sink, Kafka -> ClickHouse")
             result.sink_s, result.sink_join_s, result.sink_cpu_s = await sink_in_process(settings, registry, count)
         stored = await _count(stack.clickhouse_url, sink_db, kind)
