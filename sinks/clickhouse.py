@@ -9,7 +9,10 @@ No loss, no duplicates — the scheme, step by step for each batch of one partit
 1. commit the batch's start offset with its end in the metadata (the *intent*), so that
    after any crash the partition's next owner cuts exactly the same batch;
 2. decode and convert (`sinks.prepare`); undecodable or unstorable messages are sent to
-   the dead-letter topic and acknowledged by Kafka first;
+   the dead-letter topic and acknowledged by Kafka first. Flat kinds (heartbeat,
+   usage_counters, cleaning_roll) skip this: ClickHouse's own Avro reader decodes the
+   messages and checks what the Python path checks (`sinks.avro_insert`); if it refuses
+   the batch, the batch is prepared in Python after all, which names the bad messages;
 3. insert every table's rows synchronously with `insert_deduplication_token` =
    topic/partition/start-end. A batch inserted before a crash and inserted again after it
    has the same token and rows, and ClickHouse drops the repeat (tables and rollup views;
@@ -22,6 +25,10 @@ the group membership alive, and the same batches are retried after a backoff
 (`producers.backoff.Backoff`) until they succeed; nothing is committed meanwhile, so
 nothing is lost. A non-retriable insert error (a schema drift) stops the sink: `run()`
 raises, and nothing after the last committed batch is lost.
+
+Writing (steps 1-4 for every due batch) runs as one background task beside the polls,
+so Kafka fetches and the Python work overlap ClickHouse's; one write at a time keeps a
+partition's batches in order, and its error is taken up by the next `step()`.
 
 Buffers are bounded: a partition whose buffer holds `max_buffered_per_partition`
 messages is paused until the sink catches up (Kafka keeps the rest).
