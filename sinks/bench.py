@@ -37,6 +37,7 @@ from schemas import SchemaRegistry
 from schemas.samples import sample_record
 from schemas.topics import TELEMETRY_PARTITIONS, topic_for
 from sinks import migrations
+from sinks.avro_insert import eligible
 from sinks.batch import Batch
 from sinks.clickhouse import ClickHouseSink, SinkSettings
 from sinks.client import INSERT_SETTINGS
@@ -74,6 +75,7 @@ class KindResult:
     decode_s: float = 0.0
     convert_s: float = 0.0
     sink_cpu_s: float = 0.0
+    python_path_s: float = 0.0  # the sink with server-side decoding off (flat kinds only)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -321,7 +323,7 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
     run_id = uuid.uuid4().hex[:8]
     prefix = f"bench{run_id}."
     topic = prefix + topic_for(kind)
-    sink_db, direct_db = f"bench_sink_{run_id}", f"bench_direct_{run_id}"
+    sink_db, direct_db, python_db = f"bench_sink_{run_id}", f"bench_direct_{run_id}", f"bench_py_{run_id}"
     progress(f"{kind}: making and encoding {count:,} records")
     records = make_records(kind, count)
     encoded = registry.encode_many(kind, records)
@@ -370,11 +372,15 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
         if not opts.processes:
             progress(f"{kind}: the sink, Kafka -> ClickHouse")
             result.sink_s, result.sink_join_s, result.sink_cpu_s = await sink_in_process(settings, registry, count)
+            if eligible(layout(registry.reader(kind))):
+                progress(f"{kind}: the sink with server-side decoding off (Python decoding)")
+                python_path = replace(settings, database=python_db, group_id=settings.group_id + "-py", server_decode=False)
+                result.python_path_s = (await sink_in_process(python_path, registry, count))[0]
         stored = await _count(stack.clickhouse_url, sink_db, kind)
         if stored != count and result.sink_s:
             result.notes.append(f"sink stored {stored} rows of {count}")
     finally:
-        await drop(stack.clickhouse_url, [sink_db, direct_db])
+        await drop(stack.clickhouse_url, [sink_db, direct_db, python_db])
         await _delete_topic(stack.kafka_bootstrap, topic)
     progress(f"{kind}: sink {result.sink_rows_s:,.0f} rows/s, direct {result.direct_rows_s:,.0f} rows/s")
     return result
@@ -410,6 +416,10 @@ def report(results: Sequence[KindResult], opts: Options) -> str:
         rows.append((f"{r.kind}: sink, Kafka -> ClickHouse ({where})", fmt_int(r.sink_rows_s), fmt_int(r.sink_records_s),
                      "1.00", f"{r.sink_s:.2f} s after joining in {r.sink_join_s:.1f} s; sink CPU {r.sink_cpu_s / r.sink_s:.0%} of a core"
                      if r.sink_s else ""))
+        if r.python_path_s:
+            py = r.rows / r.python_path_s
+            rows.append((f"{r.kind}: the same sink with server-side decoding off (decode_records in Python)", fmt_int(py),
+                         fmt_int(r.records / r.python_path_s), fmt_num(ratio(r.sink_rows_s, py)), f"{r.python_path_s:.2f} s"))
         rows.append((f"{r.kind}: direct clickhouse-connect insert of the same rows", fmt_int(r.direct_rows_s),
                      fmt_int(r.records / r.direct_s if r.direct_s else 0), fmt_num(ratio(r.sink_rows_s, r.direct_rows_s)),
                      f"{r.direct_s:.2f} s, columns already built"))
