@@ -51,6 +51,8 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         web_port=settings.web_port or 6066,
         web_host="127.0.0.1",
         stream_buffer_maxsize=max(4096, settings.batch_max * 2),
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
     telemetry = app.topic(
         *telemetry_topics(), key_serializer="raw", value_serializer=CODEC_NAME, partitions=TELEMETRY_PARTITIONS,
@@ -68,8 +70,10 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
     devices = app.Table("devices", partitions=TELEMETRY_PARTITIONS, key_type=str)
     books = app.Table("books", partitions=TELEMETRY_PARTITIONS, key_type=str)
 
+    provenance = [("app_id", settings.app_id.encode())]  # which pipeline made a record
+
     async def send(topic: str, key: str, value: tuple[str, dict[str, Any]]) -> Any:
-        return await outputs[topic].send(key=key.encode(), value=value)
+        return await outputs[topic].send(key=key.encode(), value=value, headers=provenance)
 
     async def dead_letter(key: bytes | None, raw: bytes, reason: str, topic: str, partition: int, offset: int) -> Any:
         log.debug("dead letter from %s[%d]@%d: %s", topic, partition, offset, reason)
@@ -131,6 +135,6 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
               f"gap-read {c.gap_records}, dead letters {c.dead_letters} (late {c.late}), checkpoints {c.checkpoints}",
               flush=True)
 
-    app.timer(10.0)(status_line)
+    app.timer(settings.status_every_s)(status_line)
     return app
 

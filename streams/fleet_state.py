@@ -152,7 +152,9 @@ def apply_identity(
     )
     if not s.last_heartbeat_at:
         return Step(s, None, None)
-    s, out = _maybe_emit(s, max(t, s.last_heartbeat_at), ("fleet_state", s.device_id, "identity", t), settings)
+    # Stamped with the heartbeat the record shows: identity comes on its own topic and may
+    # be read hours ahead of the heartbeats; a later stamp would hold back their refreshes.
+    s, out = _maybe_emit(s, s.last_heartbeat_at, ("fleet_state", s.device_id, "identity", t), settings)
     return Step(s, out, None)
 
 
@@ -165,8 +167,8 @@ def set_open_alert_count(
     s = copied(state, open_alert_count=count)
     if not s.last_heartbeat_at:
         return Step(s, None, None)
-    at = max(at_ms, s.last_heartbeat_at)
-    s, out = _maybe_emit(s, at, ("fleet_state", s.device_id, "alerts", at, count), settings)
+    at = s.last_heartbeat_at  # the heartbeat the record shows (see apply_identity)
+    s, out = _maybe_emit(s, at, ("fleet_state", s.device_id, "alerts", at_ms, count), settings)
     return Step(s, out, None)
 
 

@@ -35,6 +35,9 @@ class WorkerSettings:
     # (only what arrives from now on). A running group always resumes where it was.
     start_at: str = "earliest"
     web_port: int = 0  # Faust's web view; 0 = off
+    # A crashed worker's partitions move to the others after this long without its heartbeat.
+    session_timeout_s: float = 30.0
+    status_every_s: float = 10.0  # the progress line on stdout
 
     def __post_init__(self) -> None:
         if self.offline_after_intervals < 1 or self.heartbeat_interval_s <= 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -69,6 +70,7 @@ class Outputs:
     def __init__(self, bootstrap: str, site_id: str) -> None:
         self.bootstrap, self.site_id = bootstrap, site_id
         self.records: dict[str, list[dict[str, Any]]] = {t: [] for t in OUTPUT_TOPICS}
+        self.apps: dict[str, list[str]] = {t: [] for t in OUTPUT_TOPICS}  # the app id that produced each
         self.dead_letters: list[tuple[bytes, dict[str, str]]] = []
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -96,6 +98,7 @@ class Outputs:
                 record = REGISTRY.decode(m.value).record
                 if record["site_id"] == self.site_id:
                     self.records[tp.topic].append(record)
+                    self.apps[tp.topic].append(dict(m.headers).get("app_id", b"").decode())
 
     async def until(self, done: Callable[[Outputs], bool], worker: Worker | None = None, timeout_s: float = 120.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout_s
@@ -105,20 +108,52 @@ class Outputs:
             assert asyncio.get_running_loop().time() < deadline, f"timed out waiting; have {self.summary()}"
             await self.poll()
 
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return self.records[topic_for(kind)]
+    def of(self, kind: str, app_id: str | None = None) -> list[dict[str, Any]]:
+        """Records of `kind` in topic order; only those produced by `app_id` if given."""
+        topic = topic_for(kind)
+        if app_id is None:
+            return self.records[topic]
+        return [r for r, app in zip(self.records[topic], self.apps[topic]) if app == app_id]
+
+    async def settle(self, quiet_s: float = 3.0) -> None:
+        """Poll until nothing new arrived for `quiet_s` (outputs made just before the wait ended)."""
+        loop = asyncio.get_running_loop()
+        count, since = -1, loop.time()
+        while loop.time() - since < quiet_s:
+            await self.poll()
+            now = sum(map(len, self.records.values()))
+            if now != count:
+                count, since = now, loop.time()
 
     def summary(self) -> str:
         return ", ".join(f"{t}: {len(v)}" for t, v in self.records.items()) + f", dead letters: {len(self.dead_letters)}"
+
+
+async def settled(workers: Iterable[Worker], timeout_s: float = 60.0) -> None:
+    """Wait until the workers (of one group) finished rebalancing and agree on the generation.
+    A group that starts at the latest offsets must not be sent records before: a partition
+    still being assigned would start after them."""
+    workers = list(workers)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        generations = {tuple(re.findall(r"generation (\d+)\)", w.log.read_text(errors="replace"))[-1:]) for w in workers}
+        if all(w.settled() for w in workers) and len(generations) == 1:
+            return
+        for w in workers:
+            w.check()
+        assert asyncio.get_running_loop().time() < deadline, "the group never settled"
+        await asyncio.sleep(0.3)
 
 
 class Worker:
     """`printfleet worker` as a subprocess, logging to a file."""
 
     def __init__(self, bootstrap: str, app_id: str, folder: Path, **env: str) -> None:
-        self.log = folder / f"{app_id}.log"
+        n = len(list(folder.glob(f"{app_id}-*.log")))  # workers of one app id each get their own files
+        self.log = folder / f"{app_id}-{n}.log"
+        self.log.touch()
         self.env = {**os.environ, "PRINTFLEET_WORKER_KAFKA_BOOTSTRAP": bootstrap, "PRINTFLEET_WORKER_APP_ID": app_id,
-                    "PRINTFLEET_WORKER_DATA_DIR": str(folder / f"data-{len(list(folder.glob('data-*')))}"), **env}
+                    "PRINTFLEET_WORKER_DATA_DIR": str(folder / f"data-{app_id}-{n}"), **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
@@ -132,6 +167,12 @@ class Worker:
     def check(self) -> None:
         assert self.proc is not None and self.proc.poll() is None, f"worker died:\n{self.tail()}"
 
+    def status(self) -> dict[str, int]:
+        """Counters of the worker's latest status line: applied, repeats, gap-read,
+        checkpoints (empty before the first line)."""
+        lines = re.findall(r"^worker: applied .*$", self.log.read_text(errors="replace"), re.M)
+        return {k: int(v) for k, v in re.findall(r"(applied|repeats|gap-read|checkpoints) (\d+)", lines[-1])} if lines else {}
+
     def tail(self, n: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-n:]
 
@@ -142,6 +183,11 @@ class Worker:
             self.check()
             assert asyncio.get_running_loop().time() < deadline, f"worker never became ready:\n{self.tail()}"
             await asyncio.sleep(0.2)
+
+    def settled(self) -> bool:
+        """The last rebalance finished: the consumer sought its partitions after it last joined."""
+        text = self.log.read_text(errors="replace")
+        return text.rfind("Seek stream partitions to committed offsets") > text.rfind("Joined group")
 
     async def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -137,3 +137,22 @@ def test_any_order_and_any_repeats_end_in_the_newest_state(ts: list[int], rnd: A
     assert (twice.last_heartbeat_at, twice.status, twice.activity, twice.layers_done) == (
         once.last_heartbeat_at, once.status, once.activity, once.layers_done)
     assert _replay(records + records)[0] == once  # applying a sequence twice == once
+
+
+def test_records_read_ahead_of_the_heartbeats_do_not_hold_back_the_view() -> None:
+    """Identity and alerts come on other topics and may be read hours ahead of the
+    heartbeats: their records show (and are stamped with) the last heartbeat, and the
+    view keeps refreshing as the heartbeats catch up."""
+    state, _ = _replay([_hb(10_000)])
+    ahead = 10 * 3_600_000
+    state, rec, _ = set_open_alert_count(state, 1, ahead)
+    assert rec is not None and rec["event_time"] == 10_000
+    identity = {"record_id": "i", "site_id": "s", "device_id": "d", "event_time": ahead, "printer_name": "P",
+                "model_number": "M0P44A", "firmware_release": "5.3.0.22"}
+    state, rec, _ = apply_identity(state, identity)
+    assert rec is not None and rec["event_time"] == 10_000
+    records = []
+    for t in range(40_000, 1_300_000, 30_000):  # 21 minutes of unchanging heartbeats
+        state, r, _ = apply_heartbeat(state, _hb(t, layers_done=1))
+        records += [r] if r else []
+    assert len(records) >= 4  # refreshed every 5 minutes, not held back until hour 10
