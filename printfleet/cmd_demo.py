@@ -78,34 +78,61 @@ async def _demo(stack_settings: StackSettings, args: argparse.Namespace) -> None
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     registry = SchemaRegistry.load_default()
-    sim_settings = SimulatorSettings(printers=args.printers, acceleration=args.acceleration, port=0, ca_dir=home / "site-ca")
+    clock_file = home / "sim-clock"
+    sim_settings = SimulatorSettings(
+        printers=args.printers, acceleration=args.acceleration, port=0, ca_dir=home / "site-ca",
+        start_ms=_resume_clock(clock_file),
+    )
     async with SimulatorServer(sim_settings) as sim:
-        cloud_dir = home / "cloud-ca"
-        cert = issue_server_certificate(ensure_site_ca(cloud_dir, "printfleet cloud"), cloud_dir)
-        site_id, token = "demo-site", secrets.token_urlsafe(24)
-        devices = [p["printer_uuid"] for p in sim.fleet.truth()["printers"]]
-        sites_file = home / "sites.toml"
-        sites_file.write_text(SiteDirectory.render([(site_id, token, devices)]))
-        gw_settings = GatewaySettings(
-            kafka_bootstrap=stack_settings.kafka_bootstrap, sites_file=sites_file, port=0,
-            tls_cert=cert.cert_file, tls_key=cert.key_file,
-        )
-        sink_settings = SinkSettings(kafka_bootstrap=stack_settings.kafka_bootstrap, clickhouse_url=stack_settings.clickhouse_url)
-        worker = demo_pipeline.WorkerProcess(
-            stack_settings.kafka_bootstrap, home / "worker", heartbeat_interval_s=DEMO_CADENCE.heartbeat_s * args.acceleration,
-        )
-        # The gateway creates the telemetry topics as it starts; the worker must find them
-        # when it subscribes, and the sink the worker's output topics.
-        async with Gateway(gw_settings, registry, SiteDirectory.load(sites_file)) as gateway:
-            await worker.start()
-            try:
-                sink = ClickHouseSink(sink_settings, registry)
-                await demo_pipeline.prepare_topics(stack_settings.kafka_bootstrap, sink.topics, worker, timeout_s=60.0)
-                async with sink:
-                    await _pipeline(stack_settings, args, home, sim, gateway, sink, worker, stop, site_id, token, cloud_dir)
-            finally:
-                await worker.stop()
+        try:
+            sink_settings = await _site_and_cloud(stack_settings, args, home, registry, sim, stop)
+        finally:
+            clock_file.write_text(f"{sim.clock.now_ms()}\n")
     await demo_pipeline.analytics_summary(sink_settings)
+
+
+def _resume_clock(clock_file: Path) -> int:
+    """Where the simulated clock starts: now, or where the last demo's clock stopped if
+    that is later (it runs fast). Event time then never goes back between runs, so the
+    stream worker, whose state outlives a run, does not take a new run's records as late."""
+    now = time.time_ns() // 1_000_000
+    try:
+        return max(now, int(clock_file.read_text().strip()))
+    except (OSError, ValueError):
+        return now
+
+
+async def _site_and_cloud(
+    stack_settings: StackSettings, args: argparse.Namespace, home: Path, registry: SchemaRegistry,
+    sim: SimulatorServer, stop: asyncio.Event,
+) -> SinkSettings:
+    """Gateway, worker and sink around the site; returns where the sink stored."""
+    cloud_dir = home / "cloud-ca"
+    cert = issue_server_certificate(ensure_site_ca(cloud_dir, "printfleet cloud"), cloud_dir)
+    site_id, token = "demo-site", secrets.token_urlsafe(24)
+    devices = [p["printer_uuid"] for p in sim.fleet.truth()["printers"]]
+    sites_file = home / "sites.toml"
+    sites_file.write_text(SiteDirectory.render([(site_id, token, devices)]))
+    gw_settings = GatewaySettings(
+        kafka_bootstrap=stack_settings.kafka_bootstrap, sites_file=sites_file, port=0,
+        tls_cert=cert.cert_file, tls_key=cert.key_file,
+    )
+    sink_settings = SinkSettings(kafka_bootstrap=stack_settings.kafka_bootstrap, clickhouse_url=stack_settings.clickhouse_url)
+    worker = demo_pipeline.WorkerProcess(
+        stack_settings.kafka_bootstrap, home / "worker", heartbeat_interval_s=DEMO_CADENCE.heartbeat_s * args.acceleration,
+    )
+    # The gateway creates the telemetry topics as it starts; the worker must find them
+    # when it subscribes, and the sink the worker's output topics.
+    async with Gateway(gw_settings, registry, SiteDirectory.load(sites_file)) as gateway:
+        await worker.start()
+        try:
+            sink = ClickHouseSink(sink_settings, registry)
+            await demo_pipeline.prepare_topics(stack_settings.kafka_bootstrap, sink.topics, worker, timeout_s=60.0)
+            async with sink:
+                await _pipeline(stack_settings, args, home, sim, gateway, sink, worker, stop, site_id, token, cloud_dir)
+        finally:
+            await worker.stop()
+    return sink_settings
 
 
 async def _pipeline(
