@@ -138,6 +138,7 @@ class ClickHouseSink:
             for k, c in self._converters.items() if settings.server_decode and eligible(c.layout)
         }
         self._python_only: set[tuple[str, int, int, int]] = set()  # batches ClickHouse refused as Avro
+        self._clean_refusals: dict[str, int] = defaultdict(int)  # refused, yet nothing bad in them
         self.client = ClickHouseClient(
             settings.clickhouse_url, settings.database, username=settings.clickhouse_user,
             password=settings.clickhouse_password, timeout_s=settings.clickhouse_timeout_s,
@@ -347,6 +348,8 @@ class ClickHouseSink:
         await self._commit(consumer, {tps[id(b)]: OffsetAndMetadata(b.end, "") for b in batches})
         for p in prepared:
             b = p.batch
+            if _key(b) in self._python_only:
+                self._refused(self._kind_of[b.topic], bad=bool(p.dead))
             self._prepared.pop(_key(b), None)
             self._python_only.discard(_key(b))
             if self._batcher.done(b, tps[id(b)]):
@@ -367,6 +370,18 @@ class ClickHouseSink:
             self._prepared[key] = done
         return done
 
+    def _refused(self, kind: str, *, bad: bool) -> None:
+        """ClickHouse refused a batch that the Python path then stored. Refusals of batches
+        with nothing bad in them, three in a row, mean the server cannot take the fast
+        path at all (no Avro format, no `input()`, no rights): it is turned off for the
+        kind, and the sink goes on decoding in Python."""
+        if bad:
+            self._clean_refusals[kind] = 0
+            return
+        self._clean_refusals[kind] += 1
+        if self._clean_refusals[kind] >= 3 and self._server_decode.pop(kind, None) is not None:
+            log.warning("event=server_decode_off kind=%s reason=three clean batches refused in a row", kind)
+
     async def _insert_avro(self, p: Prepared) -> None:
         """The fast path; a refusal sends the batch down the Python path (same token)."""
         assert p.avro is not None
@@ -381,6 +396,7 @@ class ClickHouseSink:
             return
         p.inserted.add(p.avro.table)
         self.counters.rows_inserted += p.avro.rows
+        self._clean_refusals[self._kind_of[p.batch.topic]] = 0
 
     async def _insert(self, p: Prepared, table: Any) -> None:
         async with self._inserts:

@@ -141,3 +141,21 @@ async def test_sink_dead_letters_a_poison_record_with_a_valid_header(
         assert dict(letters[0].headers)["deadletter.error"] == b"ConvertError"
     finally:
         await h.drop_database(settings)
+
+
+async def test_a_server_that_refuses_every_fast_insert_turns_the_fast_path_off(
+    stack: StackSettings, unique: str, registry: SchemaRegistry,
+) -> None:
+    settings: SinkSettings = h.settings(stack, unique, "heartbeat", batch_max_records=100)
+    try:
+        await h.produce_records(stack.kafka_bootstrap, registry, settings, "heartbeat", h.records("heartbeat", 900))
+        async with ClickHouseSink(settings, registry) as sink:
+            server = sink._server_decode["heartbeat"]
+            server._insert = server._insert.replace("INSERT INTO `heartbeat`", "INSERT INTO `no_such_table`")
+            await h.run_until(sink, 900)
+            assert "heartbeat" not in sink._server_decode  # turned off after three clean refusals
+        assert sink.counters.dead_lettered == 0
+        assert await h.scalar(settings, "SELECT count() FROM heartbeat") == 900
+        assert await h.scalar(settings, "SELECT uniqExact(kafka_partition, kafka_offset) FROM heartbeat") == 900
+    finally:
+        await h.drop_database(settings)
