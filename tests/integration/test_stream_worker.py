@@ -154,26 +154,29 @@ async def test_restarts_with_a_backlog_lose_nothing(stack: StackSettings, tmp_pa
     printers = [Printer(site, f"dev-{uuid.uuid4().hex[:12]}", START_MS) for _ in range(8)]
     worker = Worker(stack.kafka_bootstrap, f"restart-{site}", tmp_path, **FAST).start()
     sent = 0
-    async with Outputs(stack.kafka_bootstrap, site) as out:
-        await worker.ready()
-        sent += 150
-        await produce(stack.kafka_bootstrap, _storm(printers, 0, 150))
-        await out.until(lambda o: len({a["device_id"] for a in o.of("alert")}) == len(printers), worker)
-        # Crash once the state was checkpointed at least once (a group that never committed
-        # anything would restart from the latest offsets: nothing to recover).
-        await out.until(lambda o: worker.status().get("applied", 0) >= 1200 and worker.status()["checkpoints"] > 0, worker)
-        await worker.stop(signal.SIGKILL)  # a crash: state since the last checkpoint is gone
-        for stop in (signal.SIGTERM, None):
-            await produce(stack.kafka_bootstrap, _storm(printers, sent, 200))  # backlog while down
-            worker.start()
-            await produce(stack.kafka_bootstrap, _storm(printers, sent + 200, 200))  # while recovering
-            sent += 400
-            await worker.ready(times=worker.log.read_text().count("[^Worker]: Ready") + 1)
-            if stop is not None:
-                await worker.stop(stop)
-        clear = [p.event(p.t0 + 10_000_000, "0001-0002-0001", "INFO", "system", 99_999) for p in printers]
-        await produce(stack.kafka_bootstrap, clear)
-        await out.until(lambda o: len(_cleared(o)) == len(printers), worker, timeout_s=120)
+    try:
+        async with Outputs(stack.kafka_bootstrap, site) as out:
+            await worker.ready()
+            sent += 150
+            await produce(stack.kafka_bootstrap, _storm(printers, 0, 150))
+            await out.until(lambda o: len({a["device_id"] for a in o.of("alert")}) == len(printers), worker)
+            # Crash once the state was checkpointed at least once (a group that never committed
+            # anything would restart from the latest offsets: nothing to recover).
+            await out.until(lambda o: worker.status().get("applied", 0) >= 1200 and worker.status()["checkpoints"] > 0, worker)
+            await worker.stop(signal.SIGKILL)  # a crash: state since the last checkpoint is gone
+            for stop in (signal.SIGTERM, None):
+                await produce(stack.kafka_bootstrap, _storm(printers, sent, 200))  # backlog while down
+                worker.start()
+                await produce(stack.kafka_bootstrap, _storm(printers, sent + 200, 200))  # while recovering
+                sent += 400
+                await worker.ready(times=worker.log.read_text().count("[^Worker]: Ready") + 1)
+                if stop is not None:
+                    await worker.stop(stop)
+            clear = [p.event(p.t0 + 10_000_000, "0001-0002-0001", "INFO", "system", 99_999) for p in printers]
+            await produce(stack.kafka_bootstrap, clear)
+            await out.until(lambda o: len(_cleared(o)) == len(printers), worker, timeout_s=120)
+            await worker.stop()
+    finally:
         await worker.stop()
     assert _cleared(out) == {p.device_id: sent for p in printers}, worker.tail()
 
@@ -218,3 +221,46 @@ async def test_two_workers_share_the_partitions_and_agree_with_one(stack: StackS
     ours, theirs = final(f"pair-{site}"), final(f"alone-{site}")
     assert ours[0] and ours[1] and ours[2]
     assert ours == theirs
+
+
+async def test_duplicate_late_and_undecodable_records(stack: StackSettings, tmp_path: Path) -> None:
+    """A duplicate changes nothing, a record late within the bound counts once, one beyond
+    it and one that does not decode go to the dead-letter topic with the reason and their
+    origin; the worker goes on."""
+    site = f"site-{uuid.uuid4().hex[:8]}"
+    p = Printer(site, f"dev-{uuid.uuid4().hex[:12]}", START_MS)
+    beats = [p.heartbeat(START_MS + i * 10_000, activity="IDLE") for i in range(2 * 360 + 1)]  # 2 h idle
+    worker = Worker(stack.kafka_bootstrap, f"late-{site}", tmp_path, **FAST).start()
+
+    def hour(o: Outputs, start: int) -> list[dict[str, Any]]:
+        return [r for r in o.of("utilisation") if (r["window_start"], r["window_end"]) == (start, start + HOUR_MS)]
+    try:
+        await worker.ready()
+        async with Outputs(stack.kafka_bootstrap, site) as out:
+            await produce(stack.kafka_bootstrap, beats)
+            await out.until(lambda o: len(hour(o, START_MS + HOUR_MS)) == 1, worker)
+            await out.settle()
+            before = len(out.of("utilisation"))
+            # the second hour is closed but within the lateness (10 min): a printing
+            # heartbeat for it updates it once; sent twice, and a duplicate of an idle one
+            within = p.heartbeat(START_MS + HOUR_MS + 1_800_001, activity="PRINTING")
+            beyond = p.heartbeat(START_MS + 1_800_001, activity="PRINTING")  # first hour: final
+            # beats[300] is a repeat of a final hour's record, among the ids the printer's
+            # state remembers (the last 512): recognised, not taken for a late one
+            await produce(stack.kafka_bootstrap, [within, within, beats[300], beyond],
+                          raw=[(topic_for("heartbeat"), p.device_id.encode(), b"\x00not avro")])
+            await out.until(lambda o: len(o.dead_letters) >= 2 and len(hour(o, START_MS + HOUR_MS)) == 2, worker)
+            await produce(stack.kafka_bootstrap, [p.heartbeat(START_MS + 2 * HOUR_MS + 10_000, activity="IDLE")])
+            # the worker went on: everything after the bad record is applied
+            await out.until(lambda o: worker.status().get("applied", 0) == len(beats) + 5, worker)
+            await out.settle()
+    finally:
+        await worker.stop()
+    first, second = hour(out, START_MS), hour(out, START_MS + HOUR_MS)
+    assert len(first) == 1 and first[0]["printing_s"] == 0  # the record beyond the bound changed nothing
+    assert len(second) == 2 and second[-1]["printing_s"] == 9.999  # once, not twice (from +1 ms to the next beat)
+    assert len(out.of("utilisation")) == before + 1
+    reasons = {h["origin_offset"]: h["reason"] for _, h in out.dead_letters if h["origin_topic"] == topic_for("heartbeat")}
+    assert sorted(r.split(":")[0] for r in reasons.values()) == ["NotSingleObjectError", "late"], reasons
+    assert any(value == b"\x00not avro" for value, _ in out.dead_letters)
+    assert worker.status()["repeats"] == 0  # duplicates are new offsets: recognised by content, not offset
