@@ -7,8 +7,8 @@ from typing import Any
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("bench", help="run a benchmark: codec, ingest or sink", add_help=False)
-    parser.add_argument("name", choices=["codec", "ingest", "sink"], help="which benchmark")
+    parser = sub.add_parser("bench", help="run a benchmark: codec, ingest, streams or sink", add_help=False)
+    parser.add_argument("name", choices=["codec", "ingest", "streams", "sink"], help="which benchmark")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark (--help)")
     parser.set_defaults(handler=run)
 
@@ -22,6 +22,10 @@ def run(args: argparse.Namespace) -> int:
         from producers import bench_ingest
 
         return bench_ingest.run(args.rest)
+    if args.name == "streams":
+        from streams import bench as bench_streams
+
+        return bench_streams.run(args.rest)
     if args.name == "sink":
         from sinks import bench as bench_sink
 

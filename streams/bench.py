@@ -1,0 +1,289 @@
+"""Stream bench: `printfleet bench streams` (`run(argv)`), on the running stack.
+
+- throughput: records/s one worker process (`printfleet worker`) applies on the heartbeat
+  path and on the event path, for a fleet of 1,000 printers, against a baseline measured
+  in the same run: a bare aiokafka consumer that reads and decodes the same records
+  (what any consumer pays before doing anything);
+- latency: with the worker caught up and 1,000 printers sending heartbeats at their
+  normal cadence, printhead errors are produced at random printers; the time from
+  producing an error to its RAISED alert on the `alerts` topic, p50 and p99.
+
+Targets (issue "Stream processing"): >= 20,000 records/s per worker, alert p99 <= 1 s.
+Tables go to stdout as Markdown, progress to stderr. Figures: docs/streams-bench.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from deploy.settings import StackSettings
+from schemas import SchemaRegistry
+from schemas.topics import TELEMETRY_PARTITIONS, topic_for
+from streams.bench_records import T0, device_ids, events, heartbeats
+
+TARGET_RECORDS_S = 20_000
+TARGET_P99_S = 1.0
+
+
+@dataclass(frozen=True)
+class Options:
+    bootstrap: str
+    printers: int = 1000
+    records: int = 60_000
+    latency_s: float = 30.0
+    errors_per_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class Throughput:
+    path: str
+    records: int
+    worker_s: float
+    baseline_s: float
+
+    @property
+    def worker_rate(self) -> float:
+        return self.records / self.worker_s
+
+    @property
+    def baseline_rate(self) -> float:
+        return self.records / self.baseline_s
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class _Worker:
+    """A `printfleet worker` subprocess starting at the latest offsets, status every second."""
+
+    def __init__(self, bootstrap: str, folder: Path) -> None:
+        self.app_id = f"bench-streams-{uuid.uuid4().hex[:8]}"
+        self.log = folder / f"{self.app_id}.log"
+        env = {**os.environ, "PRINTFLEET_WORKER_KAFKA_BOOTSTRAP": bootstrap, "PRINTFLEET_WORKER_APP_ID": self.app_id,
+               "PRINTFLEET_WORKER_DATA_DIR": str(folder / "data"), "PRINTFLEET_WORKER_START_AT": "latest",
+               "PRINTFLEET_WORKER_STATUS_EVERY_S": "0.5"}
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "printfleet", "worker", "--loglevel", "info"],
+                                         env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def applied(self) -> int:
+        found = re.findall(r"^worker: applied (\d+) records", self.text(), re.M)
+        return int(found[-1]) if found else 0
+
+    async def ready(self) -> None:
+        deadline = time.monotonic() + 120
+        while not ("[^Worker]: Ready" in self.text() and self.text().rfind("Seek stream partitions") > self.text().rfind("Joined group")):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start:\n{self.text()[-2000:]}")
+            await asyncio.sleep(0.2)
+
+    async def applied_at_least(self, n: int, timeout_s: float = 600) -> float:
+        """Wait until the worker applied `n` records; returns the time it did (monotonic)."""
+        deadline = time.monotonic() + timeout_s
+        while self.applied() < n:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker applied {self.applied()} of {n}:\n{self.text()[-2000:]}")
+            await asyncio.sleep(0.1)
+        return time.monotonic()
+
+    async def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self.proc.wait, 60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+async def _produce(bootstrap: str, messages: Iterable[tuple[str, bytes, bytes]]) -> list[tuple[str, int]]:
+    """Send (topic, key, value); returns where they landed (topic, partition) in order."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
+                                max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for topic, key, value in messages]
+        return [(m.topic, m.partition) for m in await asyncio.gather(*futures)]
+    finally:
+        await producer.stop()
+
+
+async def _baseline(bootstrap: str, topic: str, kind: str, starts: dict[int, int], count: int, registry: SchemaRegistry) -> float:
+    """Seconds a bare consumer takes to read and decode `count` records of `topic` from `starts`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 << 20, fetch_max_bytes=16 << 20)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(TELEMETRY_PARTITIONS)]
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, starts.get(tp.partition, 0))
+        seen, t0 = 0, time.monotonic()
+        while seen < count:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=20_000)).values():
+                seen += len(registry.decode_records(kind, [r.value for r in records]))
+        return time.monotonic() - t0
+    finally:
+        await consumer.stop()
+
+
+async def _ends(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(TELEMETRY_PARTITIONS)]
+        return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
+    finally:
+        await consumer.stop()
+
+
+async def _throughput(opts: Options, worker: _Worker, path: str, registry: SchemaRegistry) -> Throughput:
+    run = uuid.uuid4().hex[:8]
+    devices = device_ids(opts.printers, run)
+    site = f"bench-{run}"
+    if path == "heartbeat":
+        steps = max(1, opts.records // opts.printers)
+        records = list(heartbeats(devices, site, steps))
+    else:
+        records = list(events(devices, site, opts.records, seed=hash(run) & 0xFFFF))
+    kind = "heartbeat" if path == "heartbeat" else "system_event"
+    topic = topic_for(kind)
+    encoded = registry.encode_many(kind, records)
+    starts = await _ends(opts.bootstrap, topic)
+    before = worker.applied()
+    _log(f"  {path}: producing {len(records):,} records of {opts.printers:,} printers")
+    await _produce(opts.bootstrap, ((topic, str(r["device_id"]).encode(), v) for r, v in zip(records, encoded)))
+    # Timed from the worker's first applied record of this batch to its last, so the
+    # producer's speed does not count.
+    first = await worker.applied_at_least(before + 1)
+    last = await worker.applied_at_least(before + len(records))
+    _log(f"  {path}: worker applied them in {last - first:.1f} s; baseline consumer...")
+    baseline_s = await _baseline(opts.bootstrap, topic, kind, starts, len(records), registry)
+    return Throughput(path, len(records), last - first, baseline_s)
+
+
+async def _latency(opts: Options, registry: SchemaRegistry) -> list[float]:
+    """Alert latencies (s) while 1,000 printers send heartbeats every 10 s."""
+    run = uuid.uuid4().hex[:8]
+    devices = device_ids(opts.printers, run)
+    site = f"bench-{run}"
+    producer = AIOKafkaProducer(bootstrap_servers=opts.bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
+    consumer = AIOKafkaConsumer(topic_for("alert"), bootstrap_servers=opts.bootstrap, group_id=None,
+                                auto_offset_reset="latest", fetch_max_wait_ms=10)
+    await producer.start()
+    await consumer.start()
+    await consumer.getmany(timeout_ms=500)  # positions resolved before anything is sent
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+
+    async def collect() -> None:
+        while True:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                now = time.monotonic()
+                for r in registry.decode_records("alert", [m.value for m in records]):
+                    key = f"{r['device_id']}|{r['source_event_code']}"
+                    if r["site_id"] == site and r["lifecycle"] == "RAISED" and key in sent:
+                        latencies.append(now - sent.pop(key))
+
+    reader = asyncio.create_task(collect())
+    try:
+        step, n, t_end = 0, 0, time.monotonic() + opts.latency_s
+        next_beat = next_error = time.monotonic()
+        while time.monotonic() < t_end:
+            now = time.monotonic()
+            if now >= next_beat:  # one tenth of the fleet each second: every printer every 10 s
+                share = devices[(step % 10) * len(devices) // 10:((step % 10) + 1) * len(devices) // 10]
+                for r in heartbeats(share, site, 1, first_step=step):
+                    await producer.send(topic_for("heartbeat"), registry.encode("heartbeat", r), key=r["device_id"].encode())
+                step, next_beat = step + 1, next_beat + 1.0
+            if now >= next_error:
+                (error,) = events([devices[(n * 7919) % len(devices)]], site, 1, seed=n, severity="ERROR", at_ms=T0 + step * 1000)
+                error = {**error, "code": f"0057-{n // 10_000:04d}-{n % 10_000:04d}"}
+                sent[f"{error['device_id']}|{error['code']}"] = time.monotonic()
+                await (await producer.send(topic_for("system_event"), registry.encode("system_event", error),
+                                           key=error["device_id"].encode()))
+                n, next_error = n + 1, next_error + 1.0 / opts.errors_per_s
+            await asyncio.sleep(0.005)
+        deadline = time.monotonic() + 10
+        while sent and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        if sent:
+            _log(f"  latency: {len(sent)} of {n} errors got no alert within 10 s")
+        return latencies
+    finally:
+        reader.cancel()
+        await producer.stop()
+        await consumer.stop()
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    xs = sorted(values)
+    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
+
+
+async def _bench(opts: Options) -> int:
+    registry = SchemaRegistry.load_default()
+    folder = Path(tempfile.mkdtemp(prefix="printfleet-bench-streams-"))
+    _log(f"bench streams: Kafka {opts.bootstrap}, {opts.printers:,} printers, worker log in {folder}")
+    worker = _Worker(opts.bootstrap, folder)
+    try:
+        await worker.ready()
+        results = [await _throughput(opts, worker, path, registry) for path in ("heartbeat", "event")]
+        _log(f"  latency: {opts.latency_s:.0f} s of live traffic, {opts.errors_per_s:g} errors/s")
+        latencies = await _latency(opts, registry)
+    finally:
+        await worker.stop()
+    _report(opts, results, latencies)
+    met = all(r.worker_rate >= TARGET_RECORDS_S for r in results) and latencies and _pct(latencies, 99) <= TARGET_P99_S
+    return 0 if met else 1
+
+
+def _report(opts: Options, results: list[Throughput], latencies: list[float]) -> None:
+    print(f"# printfleet bench streams\n\nMachine: {platform.node()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; one worker process; {opts.printers:,} printers.\n")
+    print("| path | records | worker records/s | baseline records/s (bare consumer + decode) | worker / baseline | target |")
+    print("|---|---:|---:|---:|---:|---|")
+    for r in results:
+        verdict = "met" if r.worker_rate >= TARGET_RECORDS_S else "MISSED"
+        print(f"| {r.path} | {r.records:,} | {r.worker_rate:,.0f} | {r.baseline_rate:,.0f} | "
+              f"{r.worker_rate / r.baseline_rate:.3f} | >= {TARGET_RECORDS_S:,} ({verdict}) |")
+    if latencies:
+        p50, p99 = _pct(latencies, 50), _pct(latencies, 99)
+        verdict = "met" if p99 <= TARGET_P99_S else "MISSED"
+        print(f"\n| alert latency (record produced -> RAISED on `alerts`) | samples | p50 | p99 | max | target |")
+        print("|---|---:|---:|---:|---:|---|")
+        print(f"| printhead error at 1 of {opts.printers:,} live printers | {len(latencies)} | {p50 * 1000:.0f} ms | "
+              f"{p99 * 1000:.0f} ms | {max(latencies) * 1000:.0f} ms | p99 <= {TARGET_P99_S:g} s ({verdict}) |")
+    else:
+        print("\nalert latency: no alert arrived")
+
+
+def run(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="printfleet bench streams", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kafka-bootstrap", help="default: the local stack's")
+    parser.add_argument("--printers", type=int, default=1000)
+    parser.add_argument("--records", type=int, default=60_000, help="records per throughput path")
+    parser.add_argument("--latency-s", type=float, default=30.0, help="seconds of live traffic for the latency part")
+    args = parser.parse_args(argv)
+    opts = Options(args.kafka_bootstrap or StackSettings.from_env().kafka_bootstrap, args.printers, args.records, args.latency_s)
+    return asyncio.run(_bench(opts))
+
