@@ -13,6 +13,9 @@ from schemas.kinds import DEVICE_KINDS, KINDS
 TELEMETRY_PREFIX: Final = "telemetry."
 # Records that could not be processed, with the reason in their headers; never dropped.
 DEAD_LETTER: Final = "deadletter"
+# Utilisation of whole sites: `utilisation` records whose device_id is "" (all printers of
+# the site), on their own topic so that summing the per-printer topic never counts twice.
+SITE_UTILISATION: Final = "aggregates.utilisation.site"
 # Partitions of every telemetry topic: enough for two stream workers and two sink
 # consumers to share the load on a small machine.
 TELEMETRY_PARTITIONS: Final = 6

@@ -21,9 +21,11 @@ from typing import Any
 import faust
 
 from schemas import SchemaRegistry
-from schemas.topics import DEAD_LETTER, TELEMETRY_PARTITIONS, telemetry_topics, topic_for
-from streams import catalogue
+from schemas.topics import DEAD_LETTER, SITE_UTILISATION, TELEMETRY_PARTITIONS, telemetry_topics, topic_for
+from streams import benchmarks, catalogue, site_rollup
 from streams.advisories import Release
+from streams.benchmarks import BenchmarkSettings, Cohort
+from streams.site_rollup import SiteUtilisation, SiteWindows
 from streams.device_agent import DeviceAgent
 from streams.faust_codec import CODEC_NAME, AvroCodec, install
 from streams.gap_reader import GapReader
@@ -31,7 +33,8 @@ from streams.worker_settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
-OUTPUT_KINDS = ("fleet_state", "alert", "utilisation", "update_advisory")
+OUTPUT_KINDS = ("fleet_state", "alert", "utilisation", "update_advisory", "benchmark")
+DAY_MS = 86_400_000
 
 
 def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None) -> faust.App:
@@ -67,10 +70,18 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
     dead_letters = app.topic(DEAD_LETTER, key_serializer="raw", value_serializer="raw", partitions=TELEMETRY_PARTITIONS)
     releases = app.topic(settings.catalogue_topic, key_serializer="raw", value_serializer="raw", partitions=1, compacting=True)
     ticks = app.topic(f"{settings.app_id}-ticks", value_serializer="json", partitions=TELEMETRY_PARTITIONS, internal=True)
+    provenance = [("app_id", settings.app_id.encode())]  # which pipeline made a record
+    # Re-keyed copies of the printers' windows: by site (site roll-ups), and of the sites'
+    # day roll-ups by model and day (benchmark cohorts). Internal, JSON.
+    by_site = app.topic(f"{settings.app_id}-windows-by-site", key_serializer="raw", value_serializer="json",
+                        partitions=TELEMETRY_PARTITIONS, internal=True)
+    by_cohort = app.topic(f"{settings.app_id}-sites-by-cohort", key_serializer="raw", value_serializer="json",
+                          partitions=TELEMETRY_PARTITIONS, internal=True)
+    site_out = app.topic(SITE_UTILISATION, key_serializer="raw", value_serializer=CODEC_NAME, partitions=TELEMETRY_PARTITIONS)
+    sites = app.Table("sites", partitions=TELEMETRY_PARTITIONS, key_type=str)
+    cohorts = app.Table("cohorts", partitions=TELEMETRY_PARTITIONS, key_type=str)
     devices = app.Table("devices", partitions=TELEMETRY_PARTITIONS, key_type=str)
     books = app.Table("books", partitions=TELEMETRY_PARTITIONS, key_type=str)
-
-    provenance = [("app_id", settings.app_id.encode())]  # which pipeline made a record
 
     async def send(topic: str, key: str, value: tuple[str, dict[str, Any]]) -> Any:
         return await outputs[topic].send(key=key.encode(), value=value, headers=provenance)
@@ -81,10 +92,44 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
                    ("origin_partition", str(partition).encode()), ("origin_offset", str(offset).encode())]
         return await dead_letters.send(key=key, value=raw, headers=headers)
 
+    async def fan_out(topic: str, key: str, value: tuple[str, dict[str, Any]]) -> Any:
+        return await by_site.send(key=key.encode(), value=value[1])
+
     agent = DeviceAgent(
         settings.device(), devices, books, send, dead_letter, GapReader(settings.kafka_bootstrap),
-        AvroCodec(registry).decode, checkpoint_every_s=settings.checkpoint_every_s,
+        AvroCodec(registry).decode, checkpoint_every_s=settings.checkpoint_every_s, fan_out=fan_out,
     )
+    bench_settings = BenchmarkSettings(min_sites=settings.benchmark_min_sites)
+
+    @app.agent(by_site, name="printfleet-sites")
+    async def site_windows(stream: faust.StreamT[Any]) -> None:
+        """Per site: the printers' windows summed (idempotent: a printer's newer version of
+        a window replaces its older one), and per model the site's day for the cohorts."""
+        async for event in stream.events():
+            record = event.value
+            site = str(record["site_id"])
+            stored = sites.get(site)
+            state, site_record, models = site_rollup.step(
+                SiteWindows.from_dict(stored) if stored is not None else SiteWindows(), record)
+            sites[site] = state.to_dict()
+            await site_out.send(key=site.encode(), value=("utilisation", site_record), headers=provenance)
+            if int(record["window_end"]) - int(record["window_start"]) == DAY_MS:
+                for model, rolled in models:
+                    key = f"{model}|{rolled.window_start}"
+                    await by_cohort.send(key=key.encode(), value={"cohort": key, "site": rolled.to_dict()})
+
+    @app.agent(by_cohort, name="printfleet-cohorts")
+    async def cohort_benchmarks(stream: faust.StreamT[Any]) -> None:
+        """Per model and day: each site's roll-up; the benchmark once k sites are in."""
+        async for event in stream.events():
+            key, site = str(event.value["cohort"]), event.value["site"]
+            members = {**(cohorts.get(key) or {}), str(site["site_id"]): site}
+            cohorts[key] = members
+            model, start = key.rsplit("|", 1)
+            cohort = Cohort(model, None, int(start), int(start) + DAY_MS)
+            record = benchmarks.from_sites(cohort, [SiteUtilisation.from_dict(v) for _, v in sorted(members.items())], bench_settings)
+            if record is not None:
+                await outputs[topic_for("benchmark")].send(key=key.encode(), value=("benchmark", record), headers=provenance)
     app.printfleet_agent = agent  # type: ignore[attr-defined]  # for tests and the status line
 
     @app.agent(telemetry, name="printfleet-devices")
@@ -106,7 +151,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
     app.timer(settings.tick_every_s, on_leader=True)(send_ticks)
 
     async def declare_outputs() -> None:
-        for topic in (*outputs.values(), dead_letters, releases):
+        for topic in (*outputs.values(), site_out, dead_letters, releases):
             await topic.maybe_declare()
 
     app.task(declare_outputs)

@@ -104,7 +104,14 @@ def benchmark(
     cohort: Cohort, records: Sequence[Mapping[str, Any]], settings: BenchmarkSettings = BenchmarkSettings()
 ) -> dict[str, Any] | None:
     """The cohort's `benchmark` record, or None when fewer than `min_sites` sites."""
-    sites = site_kpis(cohort, records)
+    return from_sites(cohort, site_kpis(cohort, records), settings)
+
+
+def from_sites(
+    cohort: Cohort, sites: Sequence[SiteUtilisation], settings: BenchmarkSettings = BenchmarkSettings()
+) -> dict[str, Any] | None:
+    """`benchmark` from the sites' own roll-ups of the cohort's printers (one per site):
+    what the cohort agent keeps, so its state grows with sites, not printers."""
     if len(sites) < settings.min_sites:
         return None
     days = (cohort.window_end - cohort.window_start) / DAY_MS

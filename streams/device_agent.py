@@ -68,12 +68,15 @@ class DeviceAgent:
     def __init__(
         self, settings: DeviceSettings, devices: Table, books: Table, send: Send, dead_letter: DeadLetter,
         gaps: GapReader, decode: Callable[[bytes], Decoded | Undecodable], *, checkpoint_every_s: float,
-        wall_clock: Callable[[], float] = time.time,
+        wall_clock: Callable[[], float] = time.time, fan_out: Send | None = None,
     ) -> None:
+        """`fan_out(topic, key, (kind, record))` also receives every utilisation record, with
+        the printer's model in it, for the site and benchmark agents (topic "site")."""
         self.settings = settings
         self.devices, self.books = devices, books
         self._send, self._dead_letter, self._gaps, self._decode = send, dead_letter, gaps, decode
         self._checkpoint_every_s = checkpoint_every_s
+        self._fan_out = fan_out
         self._wall = wall_clock
         self._states: dict[str, DeviceState] = {}
         self._partitions: dict[int, _Partition] = {}
@@ -219,6 +222,9 @@ class DeviceAgent:
     async def _emit(self, part: _Partition, device_id: str, outputs: list[Output]) -> None:
         for kind, record in outputs:
             part.pending.append(await self._send(topic_for(kind), device_id, (kind, record)))
+            if kind == "utilisation" and self._fan_out is not None:
+                model = self._states[device_id].fleet.model_number
+                part.pending.append(await self._fan_out("site", str(record["site_id"]), (kind, {**record, "model_number": model})))
         self.counters.outputs += len(outputs)
 
     async def _checkpoint(self, p: int) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from streams.errors import record_boundary
+from streams.ids import content_digest, derived_id
 from streams.plain import PlainState
 
 _SECONDS = ("printing_s", "warming_s", "cooling_s", "idle_s", "error_s", "unreachable_s")
@@ -89,3 +90,37 @@ def rollup_records(site_id: str, start: int, end: int, records: list[dict[str, A
 def _weighted(pairs: Sequence[tuple[float, float]]) -> float | None:
     weight = sum(w for _, w in pairs)
     return sum(v * w for v, w in pairs) / weight if weight > 0 else None
+
+
+# device_id of a site-level utilisation record (on its own topic): all printers of the site.
+SITE_SCOPE: Final = ""
+
+
+def to_record(u: SiteUtilisation) -> dict[str, Any]:
+    """A site roll-up as a `utilisation` record for the site topic; the id is uuid5 of the
+    content, so a re-emission with the same content repeats the id."""
+    body: dict[str, Any] = {
+        "site_id": u.site_id, "device_id": SITE_SCOPE, "event_time": u.window_end,
+        "window_start": u.window_start, "window_end": u.window_end,
+        **{f"{name}_s": round(v, 3) for name, v in u.seconds.items()},
+        "utilisation_pct": round(u.utilisation_pct, 4), "jobs_completed": u.jobs_completed,
+        "layers_printed": u.layers_printed, "material_consumed_kg": round(u.material_consumed_kg, 6),
+        "agent_consumed_cm3": round(u.agent_consumed_cm3, 3),
+        "packing_density_pct": None if u.packing_density_pct is None else round(u.packing_density_pct, 4),
+        "material_recycled_pct": None if u.material_recycled_pct is None else round(u.material_recycled_pct, 4),
+    }
+    return {"record_id": derived_id("site-utilisation", u.site_id, u.window_start, u.window_end, content_digest(body)), **body}
+
+
+def step(state: SiteWindows, record: Mapping[str, Any]) -> tuple[SiteWindows, dict[str, Any], list[tuple[str, SiteUtilisation]]]:
+    """Apply a printer's window (with its `model_number`); returns the new state, the
+    site's record of that window, and per printer model the site's roll-up of it (for
+    the benchmark cohorts)."""
+    s = apply_utilisation(state, record)
+    start, end = int(record["window_start"]), int(record["window_end"])
+    printers = list(s.windows[f"{start}:{end}"].values())
+    by_model: dict[str, list[dict[str, Any]]] = {}
+    for r in printers:
+        by_model.setdefault(str(r.get("model_number") or ""), []).append(r)
+    models = [(m, rollup_records(s.site_id, start, end, rs)) for m, rs in sorted(by_model.items()) if m]
+    return s, to_record(rollup_records(s.site_id, start, end, printers)), models

@@ -21,10 +21,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas import SchemaRegistry
-from schemas.topics import DEAD_LETTER, TELEMETRY_PARTITIONS, telemetry_topics, topic_for
+from schemas.topics import DEAD_LETTER, SITE_UTILISATION, TELEMETRY_PARTITIONS, telemetry_topics, topic_for
 
 REGISTRY = SchemaRegistry.load_default()
-OUTPUT_TOPICS = tuple(topic_for(k) for k in ("fleet_state", "alert", "utilisation", "update_advisory")) + (DEAD_LETTER,)
+OUTPUT_TOPICS = tuple(topic_for(k) for k in ("fleet_state", "alert", "utilisation", "update_advisory", "benchmark")) + (DEAD_LETTER,)
 
 
 async def ensure_topics(bootstrap: str) -> None:
@@ -32,7 +32,7 @@ async def ensure_topics(bootstrap: str) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in (*telemetry_topics(), *OUTPUT_TOPICS) if t not in existing]
+        missing = [t for t in (*telemetry_topics(), *OUTPUT_TOPICS, SITE_UTILISATION) if t not in existing]
         if missing:
             try:
                 await admin.create_topics([NewTopic(t, TELEMETRY_PARTITIONS, 1) for t in missing])
@@ -67,10 +67,12 @@ class Outputs:
     """What the worker publishes from the moment this is entered, kept per topic; only
     records of `site_id` (dead letters: all). Enter it before producing the input."""
 
-    def __init__(self, bootstrap: str, site_id: str) -> None:
+    def __init__(self, bootstrap: str, site_id: str, *, extra_topics: Iterable[str] = ()) -> None:
+        """`site_id` "" keeps every site's records (and benchmarks, which have none)."""
         self.bootstrap, self.site_id = bootstrap, site_id
-        self.records: dict[str, list[dict[str, Any]]] = {t: [] for t in OUTPUT_TOPICS}
-        self.apps: dict[str, list[str]] = {t: [] for t in OUTPUT_TOPICS}  # the app id that produced each
+        self.topics = (*OUTPUT_TOPICS, *extra_topics)
+        self.records: dict[str, list[dict[str, Any]]] = {t: [] for t in self.topics}
+        self.apps: dict[str, list[str]] = {t: [] for t in self.topics}  # the app id that produced each
         self.dead_letters: list[tuple[bytes, dict[str, str]]] = []
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -78,7 +80,7 @@ class Outputs:
         await ensure_topics(self.bootstrap)
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
         await self._consumer.start()
-        tps = [TopicPartition(t, p) for t in OUTPUT_TOPICS for p in range(TELEMETRY_PARTITIONS)]
+        tps = [TopicPartition(t, p) for t in self.topics for p in range(TELEMETRY_PARTITIONS)]
         self._consumer.assign(tps)
         for tp, end in (await self._consumer.end_offsets(tps)).items():
             self._consumer.seek(tp, end)
@@ -96,7 +98,7 @@ class Outputs:
                     self.dead_letters.append((m.value, {k: v.decode() for k, v in m.headers}))
                     continue
                 record = REGISTRY.decode(m.value).record
-                if record["site_id"] == self.site_id:
+                if not self.site_id or record["site_id"] == self.site_id:
                     self.records[tp.topic].append(record)
                     self.apps[tp.topic].append(dict(m.headers).get("app_id", b"").decode())
 
@@ -107,6 +109,9 @@ class Outputs:
                 worker.check()
             assert asyncio.get_running_loop().time() < deadline, f"timed out waiting; have {self.summary()}"
             await self.poll()
+
+    def topic(self, name: str) -> list[dict[str, Any]]:
+        return self.records[name]
 
     def of(self, kind: str, app_id: str | None = None) -> list[dict[str, Any]]:
         """Records of `kind` in topic order; only those produced by `app_id` if given."""
