@@ -115,17 +115,27 @@ def layer_deltas(samples: Sequence[HeartbeatSample]) -> list[tuple[int, int]]:
     return out
 
 
-def counter_deltas(points: Sequence[tuple[int, float]]) -> list[tuple[int, int, float]]:
+def counter_deltas(points: Sequence[tuple[int, float]], max_per_h: float | None = None) -> list[tuple[int, int, float]]:
     """(from, to, increase) of a lifetime counter between consecutive sorted readings. A
     reading below the previous one is a counter reset (service, replaced board): the
-    counter restarted from 0, so the increase is the new reading itself."""
-    return [
-        (t0, t1, v1 - v0 if v1 >= v0 else v1)
-        for (t0, v0), (t1, v1) in zip(points, points[1:])
-    ]
+    counter restarted from 0, so the increase is the new reading itself. An increase
+    faster than `max_per_h` cannot be consumption (a board swapped for one with another
+    history, a printer re-enrolled under the same id): it counts as 0, not as a year of
+    material in one window."""
+    out = []
+    for (t0, v0), (t1, v1) in zip(points, points[1:]):
+        d = v1 - v0 if v1 >= v0 else v1
+        out.append((t0, t1, _plausible(d, t0, t1, max_per_h)))
+    return out
 
 
-def multi_counter_deltas(points: Sequence[tuple[int, Mapping[str, float]]]) -> list[tuple[int, int, float]]:
+def _plausible(increase: float, t0: int, t1: int, max_per_h: float | None) -> float:
+    if max_per_h is None or increase <= max_per_h * max(t1 - t0, 60_000) / 3_600_000:
+        return increase
+    return 0.0
+
+
+def multi_counter_deltas(points: Sequence[tuple[int, Mapping[str, float]]], max_per_h: float | None = None) -> list[tuple[int, int, float]]:
     """`counter_deltas` per key (e.g. agent type), summed per step; a key that appears or
     disappears between readings contributes nothing for that step."""
     out = []
@@ -134,7 +144,7 @@ def multi_counter_deltas(points: Sequence[tuple[int, Mapping[str, float]]]) -> l
         for key, value in now.items():
             if key in before:
                 prev = before[key]
-                total += value - prev if value >= prev else value
+                total += _plausible(value - prev if value >= prev else value, t0, t1, max_per_h)
         out.append((t0, t1, total))
     return out
 

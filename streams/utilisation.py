@@ -65,6 +65,10 @@ KINDS: Final = ("heartbeat", "job", "usage_counters", "agent_system", "build_uni
 class UtilisationSettings:
     allowed_lateness_s: float = 600.0  # records up to this much behind still count
     max_hold_s: float = 90.0  # = the fleet view's offline threshold (3 x 30 s)
+    # Faster rises of a lifetime counter are not consumption (see timeline.counter_deltas);
+    # well above what the largest of these printers can use.
+    max_material_kg_per_h: float = 50.0
+    max_agent_cm3_per_h: float = 20_000.0
 
     @property
     def lateness_ms(self) -> int:
@@ -143,9 +147,9 @@ def window_totals(state: UtilisationState, start: int, end: int, settings: Utili
     beats = _around(state.heartbeats, start, end)
     totals = WindowTotals(seconds=heartbeat_seconds(beats, start, end, hold))
     totals.layers = sum(d for t, d in layer_deltas(beats) if start <= t < end)
-    totals.material_kg = spread_in(counter_deltas(_around(state.materials, start, end)), start, end)
+    totals.material_kg = spread_in(counter_deltas(_around(state.materials, start, end), settings.max_material_kg_per_h), start, end)
     agents = _around(state.agents, start, end)
-    totals.agent_cm3 = spread_in(multi_counter_deltas([(t, dict(used)) for t, used in agents]), start, end)
+    totals.agent_cm3 = spread_in(multi_counter_deltas([(t, dict(used)) for t, used in agents], settings.max_agent_cm3_per_h), start, end)
     for completed_at, density in state.jobs.values():
         if start <= completed_at < end:
             totals.jobs_completed += 1

@@ -245,3 +245,13 @@ def test_many_hours_within_a_long_lateness_are_all_emitted() -> None:
     day = next(r for (_, s, e), r in latest.items() if e - s == DAY_MS)
     assert {k: v for k, v in day.items() if k != "record_id"} == {
         k: v for k, v in short[(day["device_id"], START_MS, START_MS + DAY_MS)].items() if k != "record_id"}
+
+
+def test_a_counter_jumping_faster_than_any_printer_uses_counts_nothing() -> None:
+    """A printer re-enrolled with another history (or a swapped board) must not put a year
+    of material into one window; a normal reset still counts from 0."""
+    from streams.timeline import counter_deltas
+
+    hour = [(0, 100.0), (1_800_000, 101.5), (3_600_000, 4_000.0), (5_400_000, 2.0)]
+    assert counter_deltas(hour, max_per_h=50.0) == [(0, 1_800_000, 1.5), (1_800_000, 3_600_000, 0.0), (3_600_000, 5_400_000, 2.0)]
+    assert counter_deltas(hour)[1][2] == 3_898.5  # without a bound it would count
