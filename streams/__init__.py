@@ -1,6 +1,11 @@
-"""Stream processing: pure logic that the Faust agents (not written yet) call.
+"""Stream processing: the Faust worker (`printfleet worker`) and the pure logic it calls.
 
-No Kafka, no Faust and no I/O in these modules; every state is a dataclass with
+The worker: `app` (topics, tables, agents, timers), `device_agent` (state cache,
+checkpoints, outputs), `partition_book` and `gap_reader` (no record lost to Faust's
+skips, none applied twice), `faust_codec` (Avro as Faust's serializer), `catalogue`
+(signed releases), `worker_settings`, `bench` and `bench_records`.
+
+The logic: no Kafka, no Faust and no I/O in these modules; every state is a dataclass with
 `to_dict()`/`from_dict()` for a Faust table, every step returns a new state plus the
 records to produce, and every output record has a deterministic id (replays are normal,
 STYLE convention 8). Modules, one job each:
@@ -15,7 +20,8 @@ STYLE convention 8). Modules, one job each:
     alerts         alert lifecycle (raised/updated/cleared), no storms
     alert_rules    records -> alert conditions (events, consumables, supplies, offline)
     maintenance    remaining useful life from wear trends, layer-duration anomalies
-    alert_device   one pure step per record for the alert agent
+    alert_device   one pure step per record for the alert rules of a printer
+    device         everything about one printer: one pure step per record and per tick
     advisories     Ed25519-signed release catalogue -> update advisories
     plain, ids, errors   state <-> dict, deterministic ids, the error tree
 """

@@ -92,8 +92,8 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
                    ("origin_partition", str(partition).encode()), ("origin_offset", str(offset).encode())]
         return await dead_letters.send(key=key, value=raw, headers=headers)
 
-    async def fan_out(topic: str, key: str, value: tuple[str, dict[str, Any]]) -> Any:
-        return await by_site.send(key=key.encode(), value=value[1])
+    async def fan_out(site_id: str, window: dict[str, Any]) -> Any:
+        return await by_site.send(key=site_id.encode(), value=window)
 
     agent = DeviceAgent(
         settings.device(), devices, books, send, dead_letter, GapReader(settings.kafka_bootstrap),
@@ -130,7 +130,6 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
             record = benchmarks.from_sites(cohort, [SiteUtilisation.from_dict(v) for _, v in sorted(members.items())], bench_settings)
             if record is not None:
                 await outputs[topic_for("benchmark")].send(key=key.encode(), value=("benchmark", record), headers=provenance)
-    app.printfleet_agent = agent  # type: ignore[attr-defined]  # for tests and the status line
 
     @app.agent(telemetry, name="printfleet-devices")
     async def device_records(stream: faust.StreamT[Any]) -> None:

@@ -34,6 +34,7 @@ from streams.partition_book import PartitionBook
 log = logging.getLogger(__name__)
 
 Send = Callable[[str, str, tuple[str, dict[str, Any]]], Awaitable[Awaitable[Any]]]
+FanOut = Callable[[str, dict[str, Any]], Awaitable[Awaitable[Any]]]
 DeadLetter = Callable[[bytes | None, bytes, str, str, int, int], Awaitable[Awaitable[Any]]]
 
 
@@ -68,10 +69,10 @@ class DeviceAgent:
     def __init__(
         self, settings: DeviceSettings, devices: Table, books: Table, send: Send, dead_letter: DeadLetter,
         gaps: GapReader, decode: Callable[[bytes], Decoded | Undecodable], *, checkpoint_every_s: float,
-        wall_clock: Callable[[], float] = time.time, fan_out: Send | None = None,
+        wall_clock: Callable[[], float] = time.time, fan_out: FanOut | None = None,
     ) -> None:
-        """`fan_out(topic, key, (kind, record))` also receives every utilisation record, with
-        the printer's model in it, for the site and benchmark agents (topic "site")."""
+        """`fan_out(site_id, window)` also receives every utilisation record, with the
+        printer's model in it, for the site and benchmark agents."""
         self.settings = settings
         self.devices, self.books = devices, books
         self._send, self._dead_letter, self._gaps, self._decode = send, dead_letter, gaps, decode
@@ -224,7 +225,7 @@ class DeviceAgent:
             part.pending.append(await self._send(topic_for(kind), device_id, (kind, record)))
             if kind == "utilisation" and self._fan_out is not None:
                 model = self._states[device_id].fleet.model_number
-                part.pending.append(await self._fan_out("site", str(record["site_id"]), (kind, {**record, "model_number": model})))
+                part.pending.append(await self._fan_out(str(record["site_id"]), {**record, "model_number": model}))
         self.counters.outputs += len(outputs)
 
     async def _checkpoint(self, p: int) -> None:
