@@ -24,6 +24,9 @@ class NamedQuery:
 
 _SITE: Final = "({site:String} = '' OR site_id = {site:String})"
 _SINCE: Final = "event_time >= now64(3) - toIntervalDay({days:UInt32})"
+# The streams emit hourly windows and daily ones (each the sum of its hours): summing
+# both would count every hour twice, so the utilisation queries read the hours.
+_HOURS: Final = "dateDiff('second', window_start, window_end) = 3600"
 
 QUERIES: Final[dict[str, NamedQuery]] = {q.name: q for q in (
     NamedQuery(
@@ -34,7 +37,7 @@ QUERIES: Final[dict[str, NamedQuery]] = {q.name: q for q in (
     round(100 * sum(printing_s) / nullIf(sum(printing_s + warming_s + cooling_s + idle_s + error_s + unreachable_s), 0), 1) AS utilisation_pct,
     sum(jobs_completed) AS jobs_completed,
     round(sum(material_consumed_kg), 2) AS material_kg
-FROM (SELECT * FROM utilisation WHERE {_SITE} AND {_SINCE}
+FROM (SELECT * FROM utilisation WHERE {_SITE} AND {_SINCE} AND {_HOURS}
       ORDER BY event_time DESC LIMIT 1 BY device_id, window_start)
 GROUP BY site_id, week
 ORDER BY site_id, week""",
@@ -48,7 +51,7 @@ ORDER BY site_id, week""",
     sum(layers_printed) AS layers_printed,
     round(sum(material_consumed_kg), 2) AS material_kg,
     round(avg(packing_density_pct), 1) AS packing_density_pct
-FROM (SELECT * FROM utilisation WHERE {_SITE} AND {_SINCE}
+FROM (SELECT * FROM utilisation WHERE {_SITE} AND {_SINCE} AND {_HOURS}
       ORDER BY event_time DESC LIMIT 1 BY device_id, window_start)
 GROUP BY site_id, day
 ORDER BY site_id, day""",

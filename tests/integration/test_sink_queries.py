@@ -52,6 +52,8 @@ def _fleet(now: int) -> dict[str, list[dict[str, Any]]]:
             _rec("utilisation", A, now - 20 * MIN, window_start=t0 + HOUR, window_end=t0 + 2 * HOUR, printing_s=3600.0, idle_s=0.0, jobs_completed=2, layers_printed=200, material_consumed_kg=2.0, **zero),
             _rec("utilisation", B, now - 20 * MIN, window_start=t0, window_end=t0 + HOUR, printing_s=0.0, idle_s=3600.0, jobs_completed=0, layers_printed=0, material_consumed_kg=0.0, **zero),
             _rec("utilisation", A, now - 20 * MIN, site=OTHER, window_start=t0, window_end=t0 + HOUR, printing_s=3600.0, idle_s=0.0, jobs_completed=9, layers_printed=9, material_consumed_kg=9.0, **zero),
+            # A's day, which the streams emit besides its hours (their sum): counting it too would double A
+            _rec("utilisation", A, now - 10 * MIN, window_start=t0, window_end=t0 + 24 * HOUR, printing_s=6300.0, idle_s=80100.0, jobs_completed=3, layers_printed=350, material_consumed_kg=3.5, **zero),
         ],
         "system_event": [
             _rec("system_event", A, now - 5 * MIN, code="E-1", severity="ERROR"),
