@@ -125,6 +125,27 @@ GROUP BY print_mode
 ORDER BY jobs DESC, print_mode""",
     ),
     NamedQuery(
+        "benchmark-position",
+        "A site against its cohort: per day and printer model, the site's utilisation and where it stands among the "
+        "cohort's sites (anonymous percentiles from the streams' benchmarks, published for >= 5 sites).",
+        f"""SELECT u.site_id AS site_id, toDate(u.window_start) AS day, m.model_number AS model_number,
+    round(100 * sum(u.printing_s) / nullIf(sum(u.printing_s + u.warming_s + u.cooling_s + u.idle_s + u.error_s + u.unreachable_s), 0), 1) AS site_utilisation_pct,
+    any(b.site_count) AS cohort_sites,
+    round(any(b.utilisation_p25_pct), 1) AS cohort_p25_pct,
+    round(any(b.utilisation_p50_pct), 1) AS cohort_p50_pct,
+    round(any(b.utilisation_p75_pct), 1) AS cohort_p75_pct,
+    multiIf(site_utilisation_pct < cohort_p25_pct, 'bottom quarter', site_utilisation_pct < cohort_p50_pct, 'lower middle',
+            site_utilisation_pct < cohort_p75_pct, 'upper middle', 'top quarter') AS position
+FROM (SELECT * FROM utilisation WHERE {_SITE} AND {_SINCE} AND {_HOURS}
+      ORDER BY event_time DESC LIMIT 1 BY device_id, window_start) AS u
+INNER JOIN (SELECT device_id, argMax(model_number, event_time) AS model_number FROM device_identity GROUP BY device_id) AS m
+    ON m.device_id = u.device_id
+INNER JOIN (SELECT * FROM benchmark ORDER BY event_time DESC LIMIT 1 BY cohort_id) AS b
+    ON b.model_number = m.model_number AND toDate(b.window_start) = toDate(u.window_start)
+GROUP BY site_id, day, model_number
+ORDER BY site_id, day, model_number""",
+    ),
+    NamedQuery(
         "alerts",
         "Alerts per rule and severity: raised, cleared, still open, and time to clear (median, max) in minutes.",
         f"""SELECT rule_id, severity, count() AS raised, countIf(cleared_at IS NOT NULL) AS cleared,

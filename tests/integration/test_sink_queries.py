@@ -22,7 +22,7 @@ import sink_harness as h
 SITE, OTHER = "site-q", "site-other"
 A, B = "printer-a", "printer-b"
 HOUR, MIN = 3_600_000, 60_000
-KINDS = "utilisation,system_event,printhead_system,agent_system,cleaning_roll,build_unit,job,alert"
+KINDS = "utilisation,system_event,printhead_system,agent_system,cleaning_roll,build_unit,job,alert,device_identity,benchmark"
 
 
 def _rec(kind: str, device: str, at: int, site: str = SITE, **fields: Any) -> dict[str, Any]:
@@ -77,6 +77,12 @@ def _fleet(now: int) -> dict[str, list[dict[str, Any]]]:
             for d, pct in ((A, 20.0), (B, 40.0))
         ],
         "job": [job(A, "BALANCED", 60, now - 40 * MIN), job(A, "BALANCED", 120, now - 30 * MIN), job(B, "FAST", 30, now - 20 * MIN)],
+        "device_identity": [_rec("device_identity", d, now - 60 * MIN, model_number="M0P44A") for d in (A, B)],
+        # the cohort of A and B's model that day: the site (58.3 %) stands in its upper middle
+        "benchmark": [copy.deepcopy(sample_record("benchmark")) | dict(
+            record_id=str(uuid.uuid4()), event_time=now - 5 * MIN, cohort_id=f"M0P44A|{day}", model_number="M0P44A",
+            window_start=t0 - t0 % (24 * HOUR), window_end=t0 - t0 % (24 * HOUR) + 24 * HOUR, site_count=7,
+            utilisation_p25_pct=20.0, utilisation_p50_pct=50.0, utilisation_p75_pct=70.0)],
         "alert": [
             _rec("alert", A, now - 50 * MIN, alert_id="a1", lifecycle="RAISED", rule_id="R-1", raised_at=now - 50 * MIN, cleared_at=None),
             _rec("alert", A, now - 20 * MIN, alert_id="a1", lifecycle="CLEARED", rule_id="R-1", raised_at=now - 50 * MIN, cleared_at=now - 20 * MIN),
@@ -123,6 +129,13 @@ async def test_kpi_trend(fleet: tuple[SinkSettings, int]) -> None:
     assert len(rows) == 1
     assert rows[0]["layers_printed"] == 350 and rows[0]["jobs_completed"] == 3
     assert rows[0]["packing_density_pct"] == pytest.approx(10.0)
+
+
+async def test_benchmark_position(fleet: tuple[SinkSettings, int]) -> None:
+    rows = await _run(fleet, "benchmark-position")
+    assert [(r["model_number"], r["cohort_sites"], r["position"]) for r in rows] == [("M0P44A", 7, "upper middle")]
+    assert rows[0]["site_utilisation_pct"] == pytest.approx(100 * 6300 / 10800, abs=0.05)
+    assert (rows[0]["cohort_p25_pct"], rows[0]["cohort_p50_pct"], rows[0]["cohort_p75_pct"]) == (20.0, 50.0, 70.0)
 
 
 async def test_top_event_codes(fleet: tuple[SinkSettings, int]) -> None:
