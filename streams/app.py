@@ -13,6 +13,7 @@ through the codec; records that cannot be applied go to the dead-letter topic.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -152,6 +153,11 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
     async def declare_outputs() -> None:
         for topic in (*outputs.values(), site_out, dead_letters, releases):
             await topic.maybe_declare()
+        if not settings.web_port:
+            # Faust's Monitor keeps per-event statistics for its web view; with the view off
+            # it only costs: a quarter of Faust's time per message, measured here.
+            with contextlib.suppress(KeyError):  # not added (yet): nothing to save
+                app.sensors.remove(app.monitor)
 
     app.task(declare_outputs)
 
