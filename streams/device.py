@@ -95,6 +95,8 @@ def tick(state: DeviceState, now_ms: int, settings: DeviceSettings = DeviceSetti
     out += [("utilisation", r) for r in applied.records]
     _alerts(s, out, *alert_device.expire_quiet(s.alerts, now_ms))
     _sync_alert_count(s, out, now_ms, settings)
+    if s.fleet is state.fleet and s.utilisation is state.utilisation and s.alerts is state.alerts and not out:
+        return Outcome(state, [], [])  # unchanged: the agent need not write it again
     return Outcome(s, out, [])
 
 

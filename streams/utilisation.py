@@ -136,6 +136,12 @@ def advance(state: UtilisationState, now_ms: int, settings: UtilisationSettings 
     the silence counts as unreachable."""
     if state.open_from is None or now_ms <= state.watermark:
         return Applied(state, [], [])
+    next_end = state.watermark - state.watermark % HOUR_MS + HOUR_MS
+    if now_ms < min(next_end, state.open_from + HOUR_MS + settings.lateness_ms):
+        # No window passes or becomes final: the state stays as it is (the timer calls
+        # this for every printer every few seconds; a copy each time made every printer's
+        # state "changed" and every checkpoint write them all).
+        return Applied(state, [], [])
     s = _clone(state)
     passed, s.watermark = s.watermark, now_ms
     return Applied(s, _advance(s, settings, changed_from=now_ms, passed=passed), [])

@@ -67,3 +67,15 @@ def test_site_step_sums_printers_and_splits_models() -> None:
     assert record == same and record["device_id"] == "" and record["printing_s"] == 10_800.0
     assert record["jobs_completed"] == 2 and record["agent_consumed_cm3"] == 4.0
     assert [(m, u.seconds["printing"]) for m, u in models] == [("M1", 3600.0), ("M2", 7200.0)]
+
+
+def test_a_tick_that_changes_nothing_returns_the_same_state() -> None:
+    """The timer passes every printer every few seconds: an unchanged state must stay the
+    same object, or every checkpoint would write every printer again."""
+    s = device.apply(DeviceState(), "heartbeat", _hb(10_000), SETTINGS).state
+    quiet = device.tick(s, 20_000, SETTINGS)
+    assert quiet.state is s and quiet.outputs == []
+    # passing an hour's end closes the window: a real change
+    later = device.apply(s, "heartbeat", _hb(3_590_000), SETTINGS).state
+    closed = device.tick(later, 3_605_000, SETTINGS)
+    assert closed.state is not later and [k for k, _ in closed.outputs] == ["utilisation"]
