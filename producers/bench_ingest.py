@@ -18,12 +18,12 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from deploy.machine import describe
 from deploy.settings import StackSettings
 
 from producers import bench_ingest_collector as collector_part
@@ -124,7 +124,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if collector.baseline_printers >= collector.printers:
         parser.error("--collector-baseline-printers must be fewer than --collector-printers")
     print(f"# printfleet bench ingest ({', '.join(parts)}{', quick' if quick else ''})\n")
-    print(f"Machine: {_machine()}; Kafka at {bootstrap}.\n")
+    print(f"Machine: {describe()}; Kafka at {bootstrap}.\n")
     started, verdicts, failed = time.monotonic(), [], False
     for part in parts:
         try:
@@ -144,22 +144,6 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def _progress(line: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
-
-
-def _machine() -> str:
-    model = "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        mem = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
-    except (ValueError, OSError):
-        mem = "?"
-    return f"{os.cpu_count()} x {model}, {mem} RAM, Python {platform.python_version()}"
 
 
 def _targets(rows: list[tuple[str, str, str]]) -> str:

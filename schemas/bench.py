@@ -17,8 +17,6 @@ import argparse
 import cProfile
 import gc
 import io
-import os
-import platform
 import pstats
 import time
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from typing import Any, Callable, Final, Sequence
 import fastavro
 from fastavro import schemaless_reader, schemaless_writer
 
+from deploy.machine import describe
 from schemas.kinds import KINDS
 from schemas.registry import SchemaRegistry
 from schemas.samples import sample_records
@@ -133,23 +132,6 @@ def measure(registry: SchemaRegistry, kind: str, records: int, repeats: int) -> 
     )
 
 
-def machine() -> str:
-    """CPU model, CPU count, Python and fastavro versions, for the report's first line."""
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
-            model = next(
-                (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
-                model,
-            )
-    except OSError:
-        pass
-    return (
-        f"{model}, {os.cpu_count()} CPUs; Python {platform.python_version()}, "
-        f"fastavro {fastavro.__version__}"
-    )
-
-
 def table(results: Sequence[KindResult], *, markdown: bool) -> list[str]:
     """The results as aligned text or as a Markdown table."""
     head = ("kind", "encode/s", "raw enc/s", "enc +%", "decode/s", "dec +%", "typed dec/s",
@@ -234,7 +216,8 @@ def run(argv: list[str] | None = None) -> int:
         parser.error(f"unknown kinds {unknown}" if unknown else "--records and --repeats must be >= 1")
     registry = SchemaRegistry.load_default()
     json_name, _ = _json_dumps()
-    print(f"codec bench: {args.records} records x {args.repeats} runs per kind, best run; {machine()}")
+    print(f"codec bench: {args.records} records x {args.repeats} runs per kind, best run; "
+          f"{describe()}, fastavro {fastavro.__version__}")
     print(f"JSON sizes by {json_name}; msg B includes the 10-byte single-object header\n")
     results = [measure(registry, kind, args.records, args.repeats) for kind in kinds]
     for line in table(results, markdown=args.markdown):

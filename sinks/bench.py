@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import clickhouse_connect
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from deploy.machine import describe
 from deploy.settings import StackSettings
 from producers.bench_ingest_report import fmt_int, fmt_num, markdown_table, ratio
 from schemas import SchemaRegistry
@@ -445,19 +445,6 @@ def report(results: Sequence[KindResult], opts: Options) -> str:
     return "\n".join(lines)
 
 
-def machine() -> str:
-    model = "?"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} x {model}, {mem:.0f} GiB RAM, Python {platform.python_version()}"
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="printfleet bench sink",
@@ -494,7 +481,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         parser.error("counts must be > 0")
     stack = StackSettings.from_env()
     print("# printfleet bench sink\n")
-    print(f"Machine: {machine()}; Kafka at {stack.kafka_bootstrap}, ClickHouse at {stack.clickhouse_url}; "
+    print(f"Machine: {describe()}; Kafka at {stack.kafka_bootstrap}, ClickHouse at {stack.clickhouse_url}; "
           f"batches of {opts.batch_max_records:,} records per partition, {TELEMETRY_PARTITIONS} partitions.\n")
     started = time.monotonic()
     results = []

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import re
 import signal
 import subprocess
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from deploy.machine import describe
 from deploy.settings import StackSettings
 from schemas import SchemaRegistry
 from schemas.topics import TELEMETRY_PARTITIONS, topic_for
@@ -257,8 +257,7 @@ async def _bench(opts: Options) -> int:
 
 
 def _report(opts: Options, results: list[Throughput], latencies: list[float]) -> None:
-    print(f"# printfleet bench streams\n\nMachine: {platform.node()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; one worker process; {opts.printers:,} printers.\n")
+    print(f"# printfleet bench streams\n\nMachine: {describe()}; one worker process; {opts.printers:,} printers.\n")
     print("| path | records | worker records/s | baseline records/s (bare consumer + decode) | worker / baseline | target |")
     print("|---|---:|---:|---:|---:|---|")
     for r in results:
