@@ -24,9 +24,11 @@ class NamedQuery:
 
 _SITE: Final = "({site:String} = '' OR site_id = {site:String})"
 _SINCE: Final = "event_time >= now64(3) - toIntervalDay({days:UInt32})"
-# The streams emit hourly windows and daily ones (each the sum of its hours): summing
-# both would count every hour twice, so the utilisation queries read the hours.
-_HOURS: Final = "dateDiff('second', window_start, window_end) = 3600"
+# Every printer's hourly windows, each at its latest version. The streams also emit daily
+# windows (each the sum of its hours): summing both would count every hour twice.
+_HOURLY: Final = f"""(SELECT * FROM utilisation WHERE {_SITE} AND {_SINCE}
+        AND dateDiff('second', window_start, window_end) = 3600
+      ORDER BY event_time DESC LIMIT 1 BY device_id, window_start)"""
 
 QUERIES: Final[dict[str, NamedQuery]] = {q.name: q for q in (
     NamedQuery(
@@ -37,8 +39,7 @@ QUERIES: Final[dict[str, NamedQuery]] = {q.name: q for q in (
     round(100 * sum(printing_s) / nullIf(sum(printing_s + warming_s + cooling_s + idle_s + error_s + unreachable_s), 0), 1) AS utilisation_pct,
     sum(jobs_completed) AS jobs_completed,
     round(sum(material_consumed_kg), 2) AS material_kg
-FROM (SELECT * FROM utilisation WHERE {_SITE} AND {_SINCE} AND {_HOURS}
-      ORDER BY event_time DESC LIMIT 1 BY device_id, window_start)
+FROM {_HOURLY}
 GROUP BY site_id, week
 ORDER BY site_id, week""",
     ),
@@ -51,8 +52,7 @@ ORDER BY site_id, week""",
     sum(layers_printed) AS layers_printed,
     round(sum(material_consumed_kg), 2) AS material_kg,
     round(avg(packing_density_pct), 1) AS packing_density_pct
-FROM (SELECT * FROM utilisation WHERE {_SITE} AND {_SINCE} AND {_HOURS}
-      ORDER BY event_time DESC LIMIT 1 BY device_id, window_start)
+FROM {_HOURLY}
 GROUP BY site_id, day
 ORDER BY site_id, day""",
     ),
@@ -136,8 +136,7 @@ ORDER BY jobs DESC, print_mode""",
     round(any(b.utilisation_p75_pct), 1) AS cohort_p75_pct,
     multiIf(site_utilisation_pct < cohort_p25_pct, 'bottom quarter', site_utilisation_pct < cohort_p50_pct, 'lower middle',
             site_utilisation_pct < cohort_p75_pct, 'upper middle', 'top quarter') AS position
-FROM (SELECT * FROM utilisation WHERE {_SITE} AND {_SINCE} AND {_HOURS}
-      ORDER BY event_time DESC LIMIT 1 BY device_id, window_start) AS u
+FROM {_HOURLY} AS u
 INNER JOIN (SELECT device_id, argMax(model_number, event_time) AS model_number FROM device_identity GROUP BY device_id) AS m
     ON m.device_id = u.device_id
 INNER JOIN (SELECT * FROM benchmark ORDER BY event_time DESC LIMIT 1 BY cohort_id) AS b
