@@ -35,7 +35,6 @@ from streams.worker_settings import WorkerSettings
 log = logging.getLogger(__name__)
 
 OUTPUT_KINDS = ("fleet_state", "alert", "utilisation", "update_advisory", "benchmark")
-DAY_MS = 86_400_000
 
 
 def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None) -> faust.App:
@@ -114,7 +113,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
                 SiteWindows.from_dict(stored) if stored is not None else SiteWindows(), record)
             sites[site] = state.to_dict()
             await site_out.send(key=site.encode(), value=("utilisation", site_record), headers=provenance)
-            if int(record["window_end"]) - int(record["window_start"]) == DAY_MS:
+            if int(record["window_end"]) - int(record["window_start"]) == benchmarks.DAY_MS:
                 for model, rolled in models:
                     key = f"{model}|{rolled.window_start}"
                     await by_cohort.send(key=key.encode(), value={"cohort": key, "site": rolled.to_dict()})
@@ -127,7 +126,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
             members = {**(cohorts.get(key) or {}), str(site["site_id"]): site}
             cohorts[key] = members
             model, start = key.rsplit("|", 1)
-            cohort = Cohort(model, None, int(start), int(start) + DAY_MS)
+            cohort = Cohort(model, None, int(start), int(start) + benchmarks.DAY_MS)
             record = benchmarks.from_sites(cohort, [SiteUtilisation.from_dict(v) for _, v in sorted(members.items())], bench_settings)
             if record is not None:
                 await outputs[topic_for("benchmark")].send(key=key.encode(), value=("benchmark", record), headers=provenance)

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
+from sink_harness import create_topics
 
 from schemas import SchemaRegistry
 from schemas.topics import DEAD_LETTER, SITE_UTILISATION, TELEMETRY_PARTITIONS, telemetry_topics, topic_for
@@ -28,18 +28,16 @@ OUTPUT_TOPICS = tuple(topic_for(k) for k in ("fleet_state", "alert", "utilisatio
 
 
 async def ensure_topics(bootstrap: str) -> None:
+    """Create the telemetry and output topics that do not exist yet."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [t for t in (*telemetry_topics(), *OUTPUT_TOPICS, SITE_UTILISATION) if t not in existing]
-        if missing:
-            try:
-                await admin.create_topics([NewTopic(t, TELEMETRY_PARTITIONS, 1) for t in missing])
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
+    missing = [t for t in (*telemetry_topics(), *OUTPUT_TOPICS, SITE_UTILISATION) if t not in existing]
+    if missing:
+        await create_topics(bootstrap, missing)
 
 
 async def produce(bootstrap: str, records: Iterable[tuple[str, dict[str, Any]]], *, raw: Iterable[tuple[str, bytes, bytes]] = ()) -> int:
