@@ -2,11 +2,14 @@
 
     app = create_app(WorkerSettings(...))   # then faust.Worker(app).execute_from_commandline()
 
-One agent reads every telemetry topic (all keyed by device, all with the same partition
-count, so a printer's records and its state meet on one worker) in batches and hands
-them to `DeviceAgent`. A leader timer sends a tick to every partition of an internal
-topic that is co-partitioned with the telemetry, so the owner of a partition also gets
-its ticks: offline detection and window closing run even when no record arrives.
+Faust runs the group, the tables and the timers; the telemetry itself is read by a
+`TelemetryReader` (a plain aiokafka consumer, ten times cheaper per record than a Faust
+stream) and handed in batches to `DeviceAgent`. Which telemetry partitions a worker reads
+follows Faust's assignment of an internal ticks topic that is co-partitioned with the
+telemetry (all keyed by device, all with the same partition count, so a printer's records
+and its state meet on one worker). A leader timer sends a tick to every partition of that
+topic, so the owner of a partition also gets its ticks: offline detection and window
+closing run even when no record arrives.
 Outputs: fleet.state (compacted), alerts, aggregates.utilisation, advisories, all Avro
 through the codec; records that cannot be applied go to the dead-letter topic.
 """
@@ -28,8 +31,8 @@ from streams.advisories import Release
 from streams.benchmarks import BenchmarkSettings, Cohort
 from streams.site_rollup import SiteUtilisation, SiteWindows
 from streams.device_agent import DeviceAgent
-from streams.faust_codec import CODEC_NAME, AvroCodec, install
-from streams.gap_reader import GapReader
+from streams.faust_codec import CODEC_NAME, install
+from streams.telemetry_reader import TelemetryReader
 from streams.worker_settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -48,18 +51,16 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         topic_partitions=TELEMETRY_PARTITIONS,
         topic_replication_factor=1,
         table_standby_replicas=0,  # one small machine: a standby would double the memory
-        consumer_auto_offset_reset=settings.start_at,
+        consumer_auto_offset_reset="earliest",  # its own topics only; the telemetry: see TelemetryReader
         producer_acks=-1,
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
         web_host="127.0.0.1",
-        stream_buffer_maxsize=max(4096, settings.batch_max * 2),
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
-    telemetry = app.topic(
-        *telemetry_topics(), key_serializer="raw", value_serializer=CODEC_NAME, partitions=TELEMETRY_PARTITIONS,
-    )
+    # Declared here (created if missing), read by the TelemetryReader.
+    telemetry = app.topic(*telemetry_topics(), key_serializer="raw", value_serializer="raw", partitions=TELEMETRY_PARTITIONS)
     outputs = {
         topic_for(kind): app.topic(
             topic_for(kind), key_serializer="raw", value_serializer=CODEC_NAME, partitions=TELEMETRY_PARTITIONS,
@@ -96,9 +97,11 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         return await by_site.send(key=site_id.encode(), value=window)
 
     agent = DeviceAgent(
-        settings.device(), devices, books, send, dead_letter, GapReader(settings.kafka_bootstrap),
-        AvroCodec(registry).decode, checkpoint_every_s=settings.checkpoint_every_s, fan_out=fan_out,
+        settings.device(), devices, books, send, dead_letter,
+        checkpoint_every_s=settings.checkpoint_every_s, fan_out=fan_out,
     )
+    reader = TelemetryReader(settings.kafka_bootstrap, registry, start_at=settings.start_at,
+                             batch_max=settings.batch_max, batch_within_s=settings.batch_within_s)
     bench_settings = BenchmarkSettings(min_sites=settings.benchmark_min_sites)
 
     @app.agent(by_site, name="printfleet-sites")
@@ -131,11 +134,11 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
             if record is not None:
                 await outputs[topic_for("benchmark")].send(key=key.encode(), value=("benchmark", record), headers=provenance)
 
-    @app.agent(telemetry, name="printfleet-devices")
-    async def device_records(stream: faust.StreamT[Any]) -> None:
-        assert isinstance(stream, faust.Stream)  # take_events is not in the StreamT protocol
-        async for events in stream.take_events(settings.batch_max, settings.batch_within_s):
-            await agent.handle(events)
+    async def read_telemetry() -> None:
+        await telemetry.maybe_declare()  # a partition assigned by hand must exist to be fetched
+        await reader.run(agent.handle)
+
+    app.task(read_telemetry)
 
     @app.agent(ticks, name="printfleet-ticks")
     async def device_ticks(stream: faust.StreamT[Any]) -> None:
@@ -162,10 +165,18 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
 
     async def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", ())
+        reader.assign({})
         await agent.checkpoint_all()
         agent.forget(sorted({tp.partition for tp in revoked}))
 
-    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]  # faust's stub wants a sync receiver
+    async def on_recovered(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # The tables (the books among them) are recovered: read what the ticks say we own.
+        owned = sorted({tp.partition for tp in app.consumer.assignment() if tp.topic == ticks.get_topic_name()})
+        reader.assign(await agent.own(owned))
+
+    # type: ignore: faust's stubs want sync receivers
+    app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
+    app.on_rebalance_complete.connect(on_recovered)  # type: ignore[arg-type]
 
     if settings.release_key_file is not None:
         key = catalogue.load_public_key(settings.release_key_file)
@@ -181,8 +192,8 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
     async def status_line() -> None:
         c = agent.counters
         print(f"worker: applied {c.applied} records, {c.outputs} outputs, repeats {c.repeats}, "
-              f"gap-read {c.gap_records}, dead letters {c.dead_letters} (late {c.late}), checkpoints {c.checkpoints}",
-              flush=True)
+              f"missing {c.missing}, dead letters {c.dead_letters} (late {c.late}), checkpoints {c.checkpoints}, "
+              f"lag {reader.lag()}", flush=True)
 
     app.timer(settings.status_every_s)(status_line)
     return app

@@ -91,7 +91,7 @@ class _Worker:
 
     async def ready(self) -> None:
         deadline = time.monotonic() + 120
-        while not ("[^Worker]: Ready" in self.text() and self.text().rfind("Seek stream partitions") > self.text().rfind("Joined group")):
+        while not ("[^Worker]: Ready" in self.text() and self.text().rfind("Reading telemetry partitions") > self.text().rfind("Joined group")):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the worker did not start:\n{self.text()[-2000:]}")
             await asyncio.sleep(0.2)

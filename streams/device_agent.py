@@ -1,6 +1,6 @@
-"""The device agent's machinery: state cache, partition books, gap filling, outputs and
-checkpoints. `streams.app` feeds it Faust events; the logic per record is the pure
-`streams.device`.
+"""The device agent's machinery: state cache, partition books, outputs and checkpoints.
+`streams.app` feeds it batches from the `TelemetryReader` and the ticks of Faust's timer;
+the logic per record is the pure `streams.device`.
 
 State lives in two Faust tables whose changelog partition is the input partition (every
 telemetry topic is keyed by device and has the same partition count): `devices` (one
@@ -10,6 +10,8 @@ are kept as objects in memory and written to the tables at a checkpoint, at most
 output records acknowledged by Kafka, then device states, then the book. So the book
 never claims more than the states and outputs hold; whatever the worker did after its
 last checkpoint is done again after a crash, and the pure logic makes that a no-op.
+The books are also where the reader starts a partition (`own`), so they are the only
+position the worker has in its input.
 """
 
 from __future__ import annotations
@@ -21,15 +23,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from schemas import DEVICE_KINDS, Decoded
-from schemas.topics import topic_for
+from aiokafka import TopicPartition
+
+from schemas import DEVICE_KINDS
+from schemas.topics import telemetry_topics, topic_for
 from streams import device, partition_book
 from streams.advisories import Release
 from streams.device import DeviceSettings, DeviceState, Output
 from streams.errors import StreamsError
 from streams.faust_codec import Undecodable
-from streams.gap_reader import GapReader
 from streams.partition_book import PartitionBook
+from streams.telemetry_reader import Input
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ class Table(Protocol):
 class Counters:
     applied: int = 0
     repeats: int = 0
-    gap_records: int = 0
+    missing: int = 0  # offsets gone from Kafka (retention) before they were applied
     dead_letters: int = 0
     late: int = 0
     outputs: int = 0
@@ -68,19 +72,18 @@ class _Partition:
 class DeviceAgent:
     def __init__(
         self, settings: DeviceSettings, devices: Table, books: Table, send: Send, dead_letter: DeadLetter,
-        gaps: GapReader, decode: Callable[[bytes], Decoded | Undecodable], *, checkpoint_every_s: float,
-        wall_clock: Callable[[], float] = time.time, fan_out: FanOut | None = None,
+        *, checkpoint_every_s: float, wall_clock: Callable[[], float] = time.time, fan_out: FanOut | None = None,
     ) -> None:
         """`fan_out(site_id, window)` also receives every utilisation record, with the
         printer's model in it, for the site and benchmark agents."""
         self.settings = settings
         self.devices, self.books = devices, books
-        self._send, self._dead_letter, self._gaps, self._decode = send, dead_letter, gaps, decode
+        self._send, self._dead_letter = send, dead_letter
         self._checkpoint_every_s = checkpoint_every_s
         self._fan_out = fan_out
         self._wall = wall_clock
         self._states: dict[str, DeviceState] = {}
-        self._partitions: dict[int, _Partition] = {}
+        self._partitions: dict[int, _Partition] = {}  # the partitions this worker owns
         # One batch, tick or checkpoint at a time: they share the cache and the books.
         self.lock = asyncio.Lock()
         self.counters = Counters()
@@ -89,21 +92,42 @@ class DeviceAgent:
         self._public_key: Any = None
         self._advised: dict[str, tuple[int, str]] = {}  # device -> (catalogue version, firmware) checked
 
-    async def handle(self, events: Sequence[Any]) -> None:
-        """Apply a batch of Faust events (telemetry records) in order."""
+    async def own(self, partitions: Sequence[int]) -> dict[TopicPartition, int | None]:
+        """Take these input partitions (their tables recovered): their books are read, and
+        partitions owned before but not now are checkpointed and forgotten. Returns where
+        the reader starts each telemetry topic partition: the book's next offset, None
+        where the book has never seen the topic."""
+        async with self.lock:
+            for p in set(self._partitions) - set(partitions):
+                await self._checkpoint(p)
+            self.forget([p for p in self._partitions if p not in partitions])
+            for p in partitions:
+                if p not in self._partitions:
+                    stored = self.books.data.get(str(p))
+                    book = PartitionBook.from_dict(stored) if stored is not None else PartitionBook()
+                    self._partitions[p] = _Partition(book, checkpointed_at=time.monotonic())
+            return {TopicPartition(t, p): self._partitions[p].book.next_offsets.get(t)
+                    for p in partitions for t in telemetry_topics()}
+
+    async def handle(self, inputs: Sequence[Input]) -> None:
+        """Apply a batch of telemetry records in order. Records of a partition this worker
+        does not own (any more) are left to its owner."""
         async with self.lock:
             touched: set[int] = set()
-            for event in events:
-                msg = event.message
-                part = self._partition(msg.partition)
-                pos = partition_book.position(part.book, msg.topic, msg.offset)
+            for i in inputs:
+                part = self._partitions.get(i.partition)
+                if part is None:
+                    continue
+                pos = partition_book.position(part.book, i.topic, i.offset)
                 if pos.verdict == "repeat":
                     self.counters.repeats += 1
                     continue
                 if pos.verdict == "gap":
-                    await self._fill(part, msg.topic, msg.partition, pos.gap_from, msg.offset)
-                await self._apply(part, msg.topic, msg.partition, msg.offset, msg.key, msg.value, event.value)
-                touched.add(msg.partition)
+                    log.warning("%s[%d]: offsets %d..%d are no longer in Kafka (retention); they were never applied",
+                                i.topic, i.partition, pos.gap_from, i.offset - 1)
+                    self.counters.missing += i.offset - pos.gap_from
+                await self._apply(part, i)
+                touched.add(i.partition)
             # At most one partition's checkpoint per batch: writing every partition's state
             # at once held the stream up for seconds (the alert latency's p99).
             due = [p for p in touched if time.monotonic() - self._partitions[p].checkpointed_at >= self._checkpoint_every_s]
@@ -114,7 +138,9 @@ class DeviceAgent:
         """Timer pass over the devices of `partition`: offline detection, windows closing,
         quiet alerts clearing, advisories for a new catalogue or firmware."""
         async with self.lock:
-            part = self._partition(partition)
+            part = self._partitions.get(partition)
+            if part is None:
+                return
             for device_id in list(part.book.devices):
                 state = self._state(device_id)
                 if state is None:
@@ -162,14 +188,6 @@ class DeviceAgent:
 
     # -- internals ---------------------------------------------------------------
 
-    def _partition(self, p: int) -> _Partition:
-        part = self._partitions.get(p)
-        if part is None:
-            stored = self.books.data.get(str(p))
-            book = PartitionBook.from_dict(stored) if stored is not None else PartitionBook()
-            part = self._partitions[p] = _Partition(book, checkpointed_at=time.monotonic())
-        return part
-
     def _state(self, device_id: str) -> DeviceState | None:
         state = self._states.get(device_id)
         if state is None:
@@ -179,46 +197,34 @@ class DeviceAgent:
             state = self._states[device_id] = DeviceState.from_dict(stored)
         return state
 
-    async def _fill(self, part: _Partition, topic: str, partition: int, start: int, end: int) -> None:
-        records = await self._gaps.read(topic, partition, start, end)
-        log.warning("%s[%d]: offsets %d..%d were not delivered; read %d records directly",
-                    topic, partition, start, end - 1, len(records))
-        self.counters.gap_records += len(records)
-        for r in records:
-            await self._apply(part, topic, partition, r.offset, r.key, r.value, self._decode(r.value))
-
-    async def _apply(
-        self, part: _Partition, topic: str, partition: int, offset: int, key: bytes | None, raw: bytes,
-        value: Decoded | Undecodable,
-    ) -> None:
+    async def _apply(self, part: _Partition, i: Input) -> None:
         try:
+            value = i.value
             if isinstance(value, Undecodable):
                 raise _Refused(value.reason)
-            kind, record = value.kind, value.record
-            if kind not in DEVICE_KINDS or topic_for(kind) != topic:
-                raise _Refused(f"a {kind} record on topic {topic}")
+            kind, record = value
+            if kind not in DEVICE_KINDS or topic_for(kind) != i.topic:
+                raise _Refused(f"a {kind} record on topic {i.topic}")
             device_id = str(record["device_id"])
             state = self._state(device_id) or DeviceState()
             outcome = device.apply(state, kind, record, self.settings)
         except (_Refused, StreamsError) as exc:
-            await self._reject(part, key, raw, str(exc), topic, partition, offset)
+            await self._reject(part, i, str(exc))
         else:
             self._states[device_id] = outcome.state
             part.dirty.add(device_id)
             for late in outcome.late:
                 self.counters.late += 1
-                await self._reject(part, key, raw, f"late: event_time {late['event_time']} is behind the closed window", topic, partition, offset)
+                await self._reject(part, i, f"late: event_time {late['event_time']} is behind the closed window")
             partition_book.saw(part.book, device_id, str(record["site_id"]),
                                int(record["event_time"]) if kind == "heartbeat" else None, int(self._wall() * 1000))
             await self._emit(part, device_id, outcome.outputs)
             self.counters.applied += 1
-        partition_book.applied(part.book, topic, offset)
+        partition_book.applied(part.book, i.topic, i.offset)
 
-    async def _reject(
-        self, part: _Partition, key: bytes | None, raw: bytes, reason: str, topic: str, partition: int, offset: int
-    ) -> None:
+    async def _reject(self, part: _Partition, i: Input, reason: str) -> None:
         self.counters.dead_letters += 1
-        part.pending.append(await self._dead_letter(key, raw, reason, topic, partition, offset))
+        part.pending.append(await self._dead_letter(i.key, i.raw, reason, i.topic, i.partition, i.offset))
 
     async def _emit(self, part: _Partition, device_id: str, outputs: list[Output]) -> None:
         for kind, record in outputs:

@@ -171,26 +171,28 @@ class Worker:
         assert self.proc is not None and self.proc.poll() is None, f"worker died:\n{self.tail()}"
 
     def status(self) -> dict[str, int]:
-        """Counters of the worker's latest status line: applied, repeats, gap-read,
+        """Counters of the worker's latest status line: applied, repeats, missing,
         checkpoints (empty before the first line)."""
         lines = re.findall(r"^worker: applied .*$", self.log.read_text(errors="replace"), re.M)
-        return {k: int(v) for k, v in re.findall(r"(applied|repeats|gap-read|checkpoints) (\d+)", lines[-1])} if lines else {}
+        return {k: int(v) for k, v in re.findall(r"(applied|repeats|missing|checkpoints) (\d+)", lines[-1])} if lines else {}
 
     def tail(self, n: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-n:]
 
     async def ready(self, times: int = 1, timeout_s: float = 90.0) -> None:
-        """Wait for the `times`-th "Ready" in the log (tables recovered)."""
+        """Wait for the `times`-th "Ready" in the log (tables recovered) and the telemetry
+        reader started on the assigned partitions."""
         deadline = asyncio.get_running_loop().time() + timeout_s
-        while self.log.read_text(errors="replace").count("[^Worker]: Ready") < times:
+        while self.log.read_text(errors="replace").count("[^Worker]: Ready") < times or not self.settled():
             self.check()
             assert asyncio.get_running_loop().time() < deadline, f"worker never became ready:\n{self.tail()}"
             await asyncio.sleep(0.2)
 
     def settled(self) -> bool:
-        """The last rebalance finished: the consumer sought its partitions after it last joined."""
+        """The last rebalance finished: the worker started reading its telemetry partitions
+        after it last joined."""
         text = self.log.read_text(errors="replace")
-        return text.rfind("Seek stream partitions to committed offsets") > text.rfind("Joined group")
+        return text.rfind("Reading telemetry partitions") > text.rfind("Joined group")
 
     async def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -1,0 +1,137 @@
+"""Reads the telemetry partitions a worker owns with a plain aiokafka consumer, in batches.
+
+Why not a Faust agent: Faust's stream machinery costs about 150-200 us of CPU per message
+on this project's machines (docs/streams-bench.md), ten times a batch read and decode, and
+it can skip records while tables recover (docs/findings.md). So Faust keeps what it does
+well (the group, the tables and their recovery, the timers) and the worker reads its
+telemetry itself: partitions are assigned by hand, each starting at the next offset its
+partition book says was applied, and decoded a topic's batch at a time. Offsets are never
+committed to Kafka: the books, checkpointed with the state, are the only position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas import SchemaError, SchemaRegistry
+from schemas.topics import TELEMETRY_PREFIX, topic_for
+from streams.faust_codec import AvroCodec, Undecodable
+
+log = logging.getLogger(__name__)
+
+_IDENTITY = topic_for("device_identity")
+
+
+class Record(NamedTuple):
+    kind: str
+    record: dict[str, Any]
+
+
+class Input(NamedTuple):
+    """One telemetry message: where it came from, its bytes, and what it decoded to."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    raw: bytes
+    value: Record | Undecodable
+
+
+Handle = Callable[[Sequence[Input]], Awaitable[None]]
+
+
+class TelemetryReader:
+    def __init__(
+        self, bootstrap: str, registry: SchemaRegistry, *, start_at: str, batch_max: int, batch_within_s: float
+    ) -> None:
+        """`start_at` ("earliest" or "latest") is where a partition without a book starts."""
+        self._bootstrap, self._start_at = bootstrap, start_at
+        self._batch_max, self._batch_within_ms = batch_max, max(1, int(batch_within_s * 1000))
+        self._registry, self._codec = registry, AvroCodec(registry)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._wanted: dict[TopicPartition, int | None] | None = None  # set by assign(), applied by run()
+        self._assigned = asyncio.Event()
+        self._next: dict[TopicPartition, int] = {}  # next offset to hand over, per partition read
+
+    def assign(self, starts: Mapping[TopicPartition, int | None]) -> None:
+        """Read exactly these partitions from now on, each from its offset (None: from
+        `start_at`). Takes effect before the next fetch; records already fetched for a
+        partition no longer wanted are the caller's to drop."""
+        self._wanted = dict(starts)
+        self._assigned.set()
+
+    def lag(self) -> int | None:
+        """Records in the assigned partitions not handed over yet, as of the last fetch
+        (None before one: unknown)."""
+        consumer = self._consumer
+        if consumer is None or not self._next:
+            return None
+        marks: list[tuple[int | None, int]] = [(consumer.highwater(tp), n) for tp, n in self._next.items()]
+        return sum(max(0, hw - n) for hw, n in marks if hw is not None)
+
+    async def run(self, handle: Handle) -> None:
+        """Fetch and hand batches to `handle` until cancelled. `handle` is awaited before
+        the next fetch, so a slow consumer of batches slows the reading, never the other
+        way round."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+            # Only where a position lost to retention restarts: the oldest record left.
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 << 20, fetch_max_bytes=16 << 20,
+        )
+        await consumer.start()
+        self._consumer = consumer
+        try:
+            await self._assigned.wait()
+            while True:
+                if self._wanted is not None:
+                    await self._apply(consumer, self._wanted)
+                    self._wanted = None
+                if not consumer.assignment():
+                    self._assigned.clear()
+                    await self._assigned.wait()
+                    continue
+                fetched = await consumer.getmany(timeout_ms=self._batch_within_ms, max_records=self._batch_max)
+                if fetched:
+                    for tp, messages in fetched.items():
+                        self._next[tp] = messages[-1].offset + 1
+                    # Identities first: a printer's model must be known when its windows are
+                    # rolled up into the model's cohort (topics have no order among them).
+                    parts = sorted(fetched.items(), key=lambda item: item[0].topic != _IDENTITY)
+                    await handle([i for tp, messages in parts for i in self._decode(tp, messages)])
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    async def _apply(self, consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int | None]) -> None:
+        consumer.assign(list(starts))
+        self._next = {tp: n for tp, n in self._next.items() if tp in starts}
+        for tp, offset in starts.items():
+            if offset is not None:
+                consumer.seek(tp, offset)
+            elif self._start_at == "latest":
+                await consumer.seek_to_end(tp)
+            else:
+                await consumer.seek_to_beginning(tp)
+        partitions = sorted({tp.partition for tp in starts})
+        log.info("Reading telemetry partitions %s (%d topic partitions)", partitions, len(starts))
+
+    def _decode(self, tp: TopicPartition, messages: Sequence[Any]) -> list[Input]:
+        kind = tp.topic.removeprefix(TELEMETRY_PREFIX)
+        try:  # the whole batch at once: nearly always one writer schema, all good
+            values: list[Record | Undecodable] = [
+                Record(kind, r) for r in self._registry.decode_records(kind, [m.value for m in messages])
+            ]
+        except SchemaError:  # one is not: each on its own, the bad ones get their reason
+            values = [_plain(self._codec.decode(m.value)) for m in messages]
+        return [Input(tp.topic, tp.partition, m.offset, m.key, m.value, v) for m, v in zip(messages, values)]
+
+
+def _plain(decoded: Any) -> Record | Undecodable:
+    return decoded if isinstance(decoded, Undecodable) else Record(decoded.kind, decoded.record)
