@@ -105,6 +105,9 @@ class TelemetryReader:
                     # rolled up into the model's cohort (topics have no order among them).
                     parts = sorted(fetched.items(), key=lambda item: item[0].topic != _IDENTITY)
                     await handle([i for tp, messages in parts for i in self._decode(tp, messages)])
+                # A fetch from a full buffer and a batch without outputs never suspend: let
+                # the timers and the other agents run between batches of a backlog.
+                await asyncio.sleep(0)
         finally:
             self._consumer = None
             await consumer.stop()
