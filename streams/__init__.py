@@ -1,9 +1,11 @@
 """Stream processing: the Faust worker (`printfleet worker`) and the pure logic it calls.
 
-The worker: `app` (topics, tables, agents, timers), `device_agent` (state cache,
-checkpoints, outputs), `partition_book` and `gap_reader` (no record lost to Faust's
-skips, none applied twice), `faust_codec` (Avro as Faust's serializer), `catalogue`
-(signed releases), `worker_settings`, `bench` and `bench_records`.
+The worker: `app` (Faust: group, tables, timers, the site and cohort agents),
+`telemetry_reader` (the owned telemetry partitions, read with a plain aiokafka consumer
+from the partition books), `device_agent` (state cache, checkpoints, outputs),
+`partition_book` (where each input partition stands: none lost, none applied twice),
+`faust_codec` (Avro as Faust's serializer), `catalogue` (signed releases),
+`worker_settings`, `bench` and `bench_records`.
 
 The logic: no Kafka, no Faust and no I/O in these modules; every state is a dataclass with
 `to_dict()`/`from_dict()` for a Faust table, every step returns a new state plus the

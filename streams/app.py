@@ -104,22 +104,33 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
                              batch_max=settings.batch_max, batch_within_s=settings.batch_within_s)
     bench_settings = BenchmarkSettings(min_sites=settings.benchmark_min_sites)
 
+    async def to_cohorts(models: Sequence[tuple[str, SiteUtilisation]]) -> None:
+        for model, rolled in models:
+            if rolled.window_end - rolled.window_start == benchmarks.DAY_MS:
+                key = f"{model}|{rolled.window_start}"
+                await by_cohort.send(key=key.encode(), value={"cohort": key, "site": rolled.to_dict()})
+
     @app.agent(by_site, name="printfleet-sites")
     async def site_windows(stream: faust.StreamT[Any]) -> None:
         """Per site: the printers' windows summed (idempotent: a printer's newer version of
-        a window replaces its older one), and per model the site's day for the cohorts."""
+        a window replaces its older one), and per model the site's day for the cohorts.
+        A printer's model, when it becomes known (`{"model_number", "device_id"}` without
+        a window), moves its windows into their cohorts."""
         async for event in stream.events():
             record = event.value
             site = str(record["site_id"])
             stored = sites.get(site)
-            state, site_record, models = site_rollup.step(
-                SiteWindows.from_dict(stored) if stored is not None else SiteWindows(), record)
+            state = SiteWindows.from_dict(stored) if stored is not None else SiteWindows()
+            if "window_start" not in record:
+                state, changed = site_rollup.set_model(state, str(record["device_id"]), str(record["model_number"]))
+                sites[site] = state.to_dict()
+                for start, end in changed:
+                    await to_cohorts(site_rollup.by_model(state, start, end))
+                continue
+            state, site_record, models = site_rollup.step(state, record)
             sites[site] = state.to_dict()
             await site_out.send(key=site.encode(), value=("utilisation", site_record), headers=provenance)
-            if int(record["window_end"]) - int(record["window_start"]) == benchmarks.DAY_MS:
-                for model, rolled in models:
-                    key = f"{model}|{rolled.window_start}"
-                    await by_cohort.send(key=key.encode(), value={"cohort": key, "site": rolled.to_dict()})
+            await to_cohorts(models)
 
     @app.agent(by_cohort, name="printfleet-cohorts")
     async def cohort_benchmarks(stream: faust.StreamT[Any]) -> None:

@@ -75,7 +75,8 @@ class DeviceAgent:
         *, checkpoint_every_s: float, wall_clock: Callable[[], float] = time.time, fan_out: FanOut | None = None,
     ) -> None:
         """`fan_out(site_id, window)` also receives every utilisation record, with the
-        printer's model in it, for the site and benchmark agents."""
+        printer's model in it, for the site and benchmark agents; and, when a printer's
+        model changes, `{"site_id", "device_id", "model_number"}` (no window)."""
         self.settings = settings
         self.devices, self.books = devices, books
         self._send, self._dead_letter = send, dead_letter
@@ -208,6 +209,7 @@ class DeviceAgent:
             device_id = str(record["device_id"])
             state = self._state(device_id) or DeviceState()
             outcome = device.apply(state, kind, record, self.settings)
+            model = outcome.state.fleet.model_number
         except (_Refused, StreamsError) as exc:
             await self._reject(part, i, str(exc))
         else:
@@ -219,6 +221,10 @@ class DeviceAgent:
             partition_book.saw(part.book, device_id, str(record["site_id"]),
                                int(record["event_time"]) if kind == "heartbeat" else None, int(self._wall() * 1000))
             await self._emit(part, device_id, outcome.outputs)
+            if model != state.fleet.model_number and self._fan_out is not None:
+                # Windows rolled up before the identity was read wait for it in no cohort.
+                site = str(record["site_id"])
+                part.pending.append(await self._fan_out(site, {"site_id": site, "device_id": device_id, "model_number": model}))
             self.counters.applied += 1
         partition_book.applied(part.book, i.topic, i.offset)
 

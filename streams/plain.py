@@ -23,15 +23,30 @@ from streams.errors import StateDecodeError
 T = TypeVar("T")
 
 
+_SCALARS: frozenset[type] = frozenset({int, float, str, bool, type(None)})
+
+
 def to_plain(value: Any) -> Any:
     """`value` as nested dicts, lists and scalars (tuples become lists)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(k): to_plain(v) for k, v in value.items()}
+    # Every checkpoint writes whole states (long lists of samples among them), so the
+    # common cases come first and scalars inside containers are not recursed into.
+    kind: type = type(value)
+    if kind in _SCALARS:
+        return value
     if isinstance(value, (list, tuple)):
-        return [to_plain(v) for v in value]
+        return [v if type(v) in _SCALARS else to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): v if type(v) in _SCALARS else to_plain(v) for k, v in value.items()}
+    names = _field_names(kind)
+    if names is not None:
+        return {name: to_plain(getattr(value, name)) for name in names}
     return value
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The dataclass fields of `cls`, or None when it is not a dataclass."""
+    return tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
 
 
 def from_plain(cls: type[T], data: Any) -> T:

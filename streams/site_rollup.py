@@ -119,8 +119,28 @@ def step(state: SiteWindows, record: Mapping[str, Any]) -> tuple[SiteWindows, di
     s = apply_utilisation(state, record)
     start, end = int(record["window_start"]), int(record["window_end"])
     printers = list(s.windows[f"{start}:{end}"].values())
-    by_model: dict[str, list[dict[str, Any]]] = {}
-    for r in printers:
-        by_model.setdefault(str(r.get("model_number") or ""), []).append(r)
-    models = [(m, rollup_records(s.site_id, start, end, rs)) for m, rs in sorted(by_model.items()) if m]
-    return s, to_record(rollup_records(s.site_id, start, end, printers)), models
+    return s, to_record(rollup_records(s.site_id, start, end, printers)), by_model(s, start, end)
+
+
+def by_model(state: SiteWindows, start: int, end: int) -> list[tuple[str, SiteUtilisation]]:
+    """Per printer model, the site's roll-up of one window; printers of unknown model
+    are in no cohort."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in state.windows.get(f"{start}:{end}", {}).values():
+        groups.setdefault(str(r.get("model_number") or ""), []).append(r)
+    return [(m, rollup_records(state.site_id, start, end, rs)) for m, rs in sorted(groups.items()) if m]
+
+
+def set_model(state: SiteWindows, device_id: str, model: str) -> tuple[SiteWindows, list[tuple[int, int]]]:
+    """The printer's model on every window of it the site holds, and the windows (start,
+    end) where it changed. A printer's identity comes on its own topic and may be read
+    after some of its windows were rolled up with no model; this puts them in the cohort."""
+    windows = dict(state.windows)
+    changed = []
+    for key, printers in state.windows.items():
+        r = printers.get(device_id)
+        if r is not None and r.get("model_number") != model:
+            windows[key] = {**printers, device_id: {**r, "model_number": model}}
+            start, end = key.split(":")
+            changed.append((int(start), int(end)))
+    return SiteWindows(site_id=state.site_id, windows=windows, max_windows=state.max_windows), changed

@@ -83,7 +83,11 @@ class TelemetryReader:
             bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
             # Only where a position lost to retention restarts: the oldest record left.
             auto_offset_reset="earliest",
-            max_partition_fetch_bytes=4 << 20, fetch_max_bytes=16 << 20,
+            # Room in one fetch for every partition a worker can own (10 topics x 6): the
+            # broker fills a response partition by partition, in the request's order, so
+            # with less room the first partitions' backlogs would starve the others (a
+            # printer's identity waited behind its heartbeats until they were all read).
+            max_partition_fetch_bytes=512 << 10, fetch_max_bytes=32 << 20,
         )
         await consumer.start()
         self._consumer = consumer

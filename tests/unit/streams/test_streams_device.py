@@ -54,19 +54,32 @@ def test_partition_book_tells_next_repeat_and_gap() -> None:
     assert PartitionBook.from_dict(book.to_dict()) == book
 
 
+def _window(dev: str, model: str, printing: float) -> dict[str, Any]:
+    return {"record_id": dev, "site_id": "s", "device_id": dev, "event_time": 86_400_000, "window_start": 0,
+            "window_end": 86_400_000, "printing_s": printing, "warming_s": 0.0, "cooling_s": 0.0,
+            "idle_s": 86_400 - printing, "error_s": 0.0, "unreachable_s": 0.0, "jobs_completed": 1,
+            "layers_printed": 10, "material_consumed_kg": 1.0, "agent_consumed_cm3": 2.0,
+            "packing_density_pct": None, "material_recycled_pct": None, "model_number": model}
+
+
 def test_site_step_sums_printers_and_splits_models() -> None:
-    def window(dev: str, model: str, printing: float) -> dict[str, Any]:
-        return {"record_id": dev, "site_id": "s", "device_id": dev, "event_time": 86_400_000, "window_start": 0,
-                "window_end": 86_400_000, "printing_s": printing, "warming_s": 0.0, "cooling_s": 0.0,
-                "idle_s": 86_400 - printing, "error_s": 0.0, "unreachable_s": 0.0, "jobs_completed": 1,
-                "layers_printed": 10, "material_consumed_kg": 1.0, "agent_consumed_cm3": 2.0,
-                "packing_density_pct": None, "material_recycled_pct": None, "model_number": model}
+    window = _window
     state, _, _ = site_rollup.step(SiteWindows(), window("a", "M1", 3600.0))
     state, record, models = site_rollup.step(state, window("b", "M2", 7200.0))
     again, same, _ = site_rollup.step(state, window("b", "M2", 7200.0))  # a repeat replaces, not adds
     assert record == same and record["device_id"] == "" and record["printing_s"] == 10_800.0
     assert record["jobs_completed"] == 2 and record["agent_consumed_cm3"] == 4.0
     assert [(m, u.seconds["printing"]) for m, u in models] == [("M1", 3600.0), ("M2", 7200.0)]
+
+
+def test_a_model_read_after_the_windows_moves_them_into_the_cohort() -> None:
+    state, _, models = site_rollup.step(SiteWindows(), _window("a", "", 3600.0))  # identity not read yet
+    state, _, models = site_rollup.step(state, _window("b", "M1", 7200.0))
+    assert [(m, u.device_count) for m, u in models] == [("M1", 1)]
+    state, changed = site_rollup.set_model(state, "a", "M1")
+    assert changed == [(0, 86_400_000)]
+    assert [(m, u.device_count, u.seconds["printing"]) for m, u in site_rollup.by_model(state, 0, 86_400_000)] == [("M1", 2, 10_800.0)]
+    assert site_rollup.set_model(state, "a", "M1")[1] == []  # told again: nothing changes
 
 
 def test_a_tick_that_changes_nothing_returns_the_same_state() -> None:
