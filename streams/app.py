@@ -185,9 +185,16 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         owned = sorted({tp.partition for tp in app.consumer.assignment() if tp.topic == ticks.get_topic_name()})
         reader.assign(await agent.own(owned))
 
+    async def on_shutdown(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Faust stops its consumer, then sends this, then flushes and stops its producer:
+        # the last moment the reader can stop and the state be written with its outputs.
+        await reader.stop()
+        await agent.checkpoint_all()
+
     # type: ignore: faust's stubs want sync receivers
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
     app.on_rebalance_complete.connect(on_recovered)  # type: ignore[arg-type]
+    app.on_before_shutdown.connect(on_shutdown)  # type: ignore[arg-type]
 
     if settings.release_key_file is not None:
         key = catalogue.load_public_key(settings.release_key_file)

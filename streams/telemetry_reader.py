@@ -58,6 +58,8 @@ class TelemetryReader:
         self._wanted: dict[TopicPartition, int | None] | None = None  # set by assign(), applied by run()
         self._assigned = asyncio.Event()
         self._next: dict[TopicPartition, int] = {}  # next offset to hand over, per partition read
+        self._stopping = False
+        self._stopped = asyncio.Event()
 
     def assign(self, starts: Mapping[TopicPartition, int | None]) -> None:
         """Read exactly these partitions from now on, each from its offset (None: from
@@ -75,10 +77,20 @@ class TelemetryReader:
         marks: list[tuple[int | None, int]] = [(consumer.highwater(tp), n) for tp, n in self._next.items()]
         return sum(max(0, hw - n) for hw, n in marks if hw is not None)
 
+    async def stop(self) -> None:
+        """Stop reading once the batch being handled is done (a batch cut short would
+        leave states ahead of their outputs) and wait for that."""
+        self._stopping = True
+        self._assigned.set()
+        await self._stopped.wait()
+
     async def run(self, handle: Handle) -> None:
-        """Fetch and hand batches to `handle` until cancelled. `handle` is awaited before
+        """Fetch and hand batches to `handle` until `stop()`. `handle` is awaited before
         the next fetch, so a slow consumer of batches slows the reading, never the other
         way round."""
+        if self._stopping:
+            self._stopped.set()
+            return
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
             # Only where a position lost to retention restarts: the oldest record left.
@@ -89,11 +101,11 @@ class TelemetryReader:
             # printer's identity waited behind its heartbeats until they were all read).
             max_partition_fetch_bytes=512 << 10, fetch_max_bytes=32 << 20,
         )
-        await consumer.start()
-        self._consumer = consumer
         try:
+            await consumer.start()
+            self._consumer = consumer
             await self._assigned.wait()
-            while True:
+            while not self._stopping:
                 if self._wanted is not None:
                     await self._apply(consumer, self._wanted)
                     self._wanted = None
@@ -115,6 +127,7 @@ class TelemetryReader:
         finally:
             self._consumer = None
             await consumer.stop()
+            self._stopped.set()
 
     async def _apply(self, consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int | None]) -> None:
         consumer.assign(list(starts))

@@ -28,7 +28,7 @@ REGISTRY = SchemaRegistry.load_default()
 # A simulated day read at 60 s heartbeats; a backlog is read topic by topic, so other
 # kinds may come hours after the heartbeats of their time: lateness covers the whole run.
 ENV = {"PRINTFLEET_WORKER_START_AT": "latest", "PRINTFLEET_WORKER_HEARTBEAT_INTERVAL_S": "60",
-       "PRINTFLEET_WORKER_ALLOWED_LATENESS_S": "172800"}
+       "PRINTFLEET_WORKER_ALLOWED_LATENESS_S": "172800", "PRINTFLEET_WORKER_STATUS_EVERY_S": "1"}
 
 
 def _day(site: str, printers: int = 3, hours: int = 26) -> Replay:
@@ -70,14 +70,17 @@ async def test_fleet_state_eta_and_kpis_match_the_simulator(stack: StackSettings
     try:
         await worker.ready()
         async with Outputs(stack.kafka_bootstrap, site) as out:
-            await produce(stack.kafka_bootstrap, sim.records)
+            sent = await produce(stack.kafka_bootstrap, sim.records)
             last_beat = {d: sim.of("heartbeat", d)[-1]["event_time"] for d in sim.device_ids.values()}
 
-            def done(o: Outputs) -> bool:  # the day closed, and the fleet view is at most one refresh behind
+            def done(o: Outputs) -> bool:
+                # every record applied (each kind comes on its own topic, in no order among
+                # them), the day closed, and the fleet view at most one refresh behind
                 states = _newest(o.of("fleet_state"), "device_id")
-                return len(_day_windows(o)) == len(last_beat) and all(
+                return worker.status().get("applied", 0) >= sent and len(_day_windows(o)) == len(last_beat) and all(
                     (d,) in states and states[(d,)]["last_heartbeat_at"] >= t - 300_000 for d, t in last_beat.items())
             await out.until(done, worker, timeout_s=240)
+            await out.settle()  # what the last records made
     finally:
         await worker.stop()
 
