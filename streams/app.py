@@ -81,8 +81,9 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
     site_out = app.topic(SITE_UTILISATION, key_serializer="raw", value_serializer=CODEC_NAME, partitions=TELEMETRY_PARTITIONS)
     sites = app.Table("sites", partitions=TELEMETRY_PARTITIONS, key_type=str)
     cohorts = app.Table("cohorts", partitions=TELEMETRY_PARTITIONS, key_type=str)
-    devices = app.Table("devices", partitions=TELEMETRY_PARTITIONS, key_type=str)
-    books = app.Table("books", partitions=TELEMETRY_PARTITIONS, key_type=str)
+    # JSON text made by the states themselves (`PlainState.to_json`), stored as it is.
+    devices = app.Table("devices", partitions=TELEMETRY_PARTITIONS, key_type=str, value_type=bytes)
+    books = app.Table("books", partitions=TELEMETRY_PARTITIONS, key_type=str, value_type=bytes)
 
     async def send(topic: str, key: str, value: tuple[str, dict[str, Any]]) -> Any:
         return await outputs[topic].send(key=key.encode(), value=value, headers=provenance)

@@ -105,7 +105,7 @@ class DeviceAgent:
             for p in partitions:
                 if p not in self._partitions:
                     stored = self.books.data.get(str(p))
-                    book = PartitionBook.from_dict(stored) if stored is not None else PartitionBook()
+                    book = PartitionBook.from_json(stored) if stored is not None else PartitionBook()
                     self._partitions[p] = _Partition(book, checkpointed_at=time.monotonic())
             return {TopicPartition(t, p): self._partitions[p].book.next_offsets.get(t)
                     for p in partitions for t in telemetry_topics()}
@@ -195,7 +195,7 @@ class DeviceAgent:
             stored = self.devices.data.get(device_id)
             if stored is None:
                 return None
-            state = self._states[device_id] = DeviceState.from_dict(stored)
+            state = self._states[device_id] = DeviceState.from_json(stored)
         return state
 
     async def _apply(self, part: _Partition, i: Input) -> None:
@@ -247,11 +247,11 @@ class DeviceAgent:
         pending, part.pending = part.pending, []
         await asyncio.gather(*pending)  # outputs acknowledged before the state claims them
         for device_id in part.dirty:
-            self.devices.data[device_id] = plain = self._states[device_id].to_dict()
-            self.devices.send_changelog(p, device_id, plain)
+            self.devices.data[device_id] = data = self._states[device_id].to_json()
+            self.devices.send_changelog(p, device_id, data)
         part.dirty.clear()
-        self.books.data[str(p)] = plain = part.book.to_dict()
-        self.books.send_changelog(p, str(p), plain)
+        self.books.data[str(p)] = data = part.book.to_json()
+        self.books.send_changelog(p, str(p), data)
         part.checkpointed_at = time.monotonic()
         self.counters.checkpoints += 1
 

@@ -56,6 +56,35 @@ def test_nested_state_round_trips_through_json() -> None:
     assert Outer.from_dict({"inner": {"points": [[1, 2]]}}).inner.points == [(1, 2.0)]  # ints are floats too
 
 
+def test_to_json_is_the_json_of_to_dict_and_reads_back() -> None:
+    value = Outer("x", Inner([(1, 2.5)], "a"), {"k": Inner([(3, 4.0)])}, (("FUSING", 1.5),), 7.0)
+    assert json.loads(value.to_json()) == value.to_dict()  # checkpoints written either way read the same
+    assert Outer.from_json(value.to_json()) == value
+    assert Outer.from_json(json.dumps(value.to_dict()).encode()) == value
+    with pytest.raises(StateDecodeError):
+        Outer.from_json(b"{not json")
+    with pytest.raises(StateDecodeError):
+        Outer.from_json(b'{"name": 3}')
+
+
+def test_a_printers_whole_state_round_trips_through_to_json() -> None:
+    from streams import device
+    from streams.device import DeviceState
+    from streams_sim import run
+
+    sim = run()
+    device_id = next(iter(sim.device_ids.values()))
+    state = DeviceState()
+    kinds = set()
+    for kind, record in sim.records:
+        if record.get("device_id") == device_id and kind in ("heartbeat", "device_identity", "job", "usage_counters",
+                                                            "agent_system", "system_event", "cleaning_roll"):
+            state = device.apply(state, kind, record).state
+            kinds.add(kind)
+    assert len(kinds) > 3 and state.utilisation.heartbeats
+    assert DeviceState.from_json(state.to_json()) == state
+
+
 @pytest.mark.parametrize("bad", [
     {"name": 3},
     {"inner": {"points": [[1, 2, 3]]}},
