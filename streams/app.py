@@ -32,6 +32,7 @@ from streams.benchmarks import BenchmarkSettings, Cohort
 from streams.site_rollup import SiteUtilisation, SiteWindows
 from streams.device_agent import DeviceAgent
 from streams.faust_codec import CODEC_NAME, install
+from streams.output_producer import OutputProducer
 from streams.telemetry_reader import TelemetryReader
 from streams.worker_settings import WorkerSettings
 
@@ -85,20 +86,13 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
     devices = app.Table("devices", partitions=TELEMETRY_PARTITIONS, key_type=str, value_type=bytes)
     books = app.Table("books", partitions=TELEMETRY_PARTITIONS, key_type=str, value_type=bytes)
 
-    async def send(topic: str, key: str, value: tuple[str, dict[str, Any]]) -> Any:
-        return await outputs[topic].send(key=key.encode(), value=value, headers=provenance)
-
-    async def dead_letter(key: bytes | None, raw: bytes, reason: str, topic: str, partition: int, offset: int) -> Any:
-        log.debug("dead letter from %s[%d]@%d: %s", topic, partition, offset, reason)
-        headers = [("reason", reason.encode()), ("origin_topic", topic.encode()),
-                   ("origin_partition", str(partition).encode()), ("origin_offset", str(offset).encode())]
-        return await dead_letters.send(key=key, value=raw, headers=headers)
+    producer = OutputProducer(settings.kafka_bootstrap, registry, provenance)
 
     async def fan_out(site_id: str, window: dict[str, Any]) -> Any:
         return await by_site.send(key=site_id.encode(), value=window)
 
     agent = DeviceAgent(
-        settings.device(), devices, books, send, dead_letter,
+        settings.device(), devices, books, producer.send, producer.dead_letter,
         checkpoint_every_s=settings.checkpoint_every_s, fan_out=fan_out,
     )
     reader = TelemetryReader(settings.kafka_bootstrap, registry, start_at=settings.start_at,
@@ -148,6 +142,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
 
     async def read_telemetry() -> None:
         await telemetry.maybe_declare()  # a partition assigned by hand must exist to be fetched
+        await producer.start()
         await reader.run(agent.handle)
 
     app.task(read_telemetry)
@@ -191,6 +186,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         # the last moment the reader can stop and the state be written with its outputs.
         await reader.stop()
         await agent.checkpoint_all()
+        await producer.stop()
 
     # type: ignore: faust's stubs want sync receivers
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]

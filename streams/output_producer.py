@@ -1,0 +1,62 @@
+"""Where the device agent's records go: a plain aiokafka producer (acks=all, idempotent).
+
+Faust's send path cost more per record than the agent's logic, and its buffer made the
+agent wait whenever a checkpoint filled it with changelog writes; the outputs therefore
+skip Faust. Keys are partitioned like Faust's (aiokafka's default partitioner), so a
+printer's records stay in one partition of every output topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from schemas import SchemaRegistry
+from schemas.topics import DEAD_LETTER
+
+log = logging.getLogger(__name__)
+
+
+class OutputProducer:
+    def __init__(self, bootstrap: str, registry: SchemaRegistry, headers: Sequence[tuple[str, bytes]]) -> None:
+        """`headers` go on every output record (the app id: which pipeline made it)."""
+        self._bootstrap, self._registry, self._headers = bootstrap, registry, list(headers)
+        self._producer: AIOKafkaProducer | None = None
+        self._started = asyncio.Event()
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True,
+                                          linger_ms=5, max_batch_size=1 << 20)
+        await self._producer.start()
+        self._started.set()
+
+    async def stop(self) -> None:
+        """Send what is buffered, then close."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def send(self, topic: str, key: str, value: tuple[str, dict[str, Any]]) -> Any:
+        """Encode `value` (kind, record) and queue it; returns the delivery future."""
+        producer = await self._ready()
+        kind, record = value
+        return await producer.send(topic, self._registry.encode(kind, record), key=key.encode(), headers=self._headers)
+
+    async def dead_letter(self, key: bytes | None, raw: bytes, reason: str, topic: str, partition: int, offset: int) -> Any:
+        """Queue `raw` unchanged on the dead-letter topic with the reason and its origin."""
+        log.debug("dead letter from %s[%d]@%d: %s", topic, partition, offset, reason)
+        headers = [("reason", reason.encode()), ("origin_topic", topic.encode()),
+                   ("origin_partition", str(partition).encode()), ("origin_offset", str(offset).encode())]
+        producer = await self._ready()
+        return await producer.send(DEAD_LETTER, raw, key=key, headers=headers)
+
+    async def _ready(self) -> AIOKafkaProducer:
+        # Timer passes (ticks) can come before the worker's start-up task started us.
+        await self._started.wait()
+        if self._producer is None:
+            raise RuntimeError("OutputProducer used after stop()")
+        return self._producer
