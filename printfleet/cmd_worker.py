@@ -5,6 +5,7 @@ partitions."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
 import sys
@@ -16,6 +17,7 @@ import faust
 
 from deploy.settings import StackSettings
 from printfleet.config import build
+from streams import topic_setup
 from streams.app import create_app
 from streams.worker_settings import WorkerSettings
 
@@ -53,11 +55,16 @@ def run(args: argparse.Namespace) -> int:
         )
         if not settings.kafka_bootstrap:
             settings = replace(settings, kafka_bootstrap=StackSettings.from_env().kafka_bootstrap)
-        app = create_app(settings)
+        app, topics = create_app(settings)
     except (TypeError, ValueError, OSError) as exc:
         print(f"printfleet worker: {exc}", file=sys.stderr)
         return 2
     print(f"worker {settings.app_id} -> kafka {settings.kafka_bootstrap}", flush=True)
+    try:
+        asyncio.run(topic_setup.create(settings.kafka_bootstrap, topics))
+    except topic_setup.TopicSetupError as exc:
+        print(f"printfleet worker: {exc}", file=sys.stderr)
+        return 1
     # Every printer's state is small objects that live long and are replaced on every
     # record, so Python's cyclic collector ran often and rescanned the whole heap (Faust,
     # aiokafka and all) each time: a fifth of the heartbeat path's time. What exists now

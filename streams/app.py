@@ -1,6 +1,8 @@
 """The Faust app: topics, tables, agents and timers of a stream worker.
 
-    app = create_app(WorkerSettings(...))   # then faust.Worker(app).execute_from_commandline()
+    worker = create_app(WorkerSettings(...))
+    await topic_setup.create(bootstrap, worker.topics)   # before Faust's consumer joins
+    faust.Worker(worker.app).execute_from_commandline()
 
 Faust runs the group, the tables and the timers; the telemetry itself is read by a
 `TelemetryReader` (a plain aiokafka consumer, ten times cheaper per record than a Faust
@@ -20,13 +22,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import faust
 
 from schemas import SchemaRegistry
 from schemas.topics import DEAD_LETTER, SITE_UTILISATION, TELEMETRY_PARTITIONS, telemetry_topics, topic_for
-from streams import benchmarks, catalogue, site_rollup
+from streams import benchmarks, catalogue, site_rollup, topic_setup
 from streams.advisories import Release
 from streams.benchmarks import BenchmarkSettings, Cohort
 from streams.site_rollup import SiteUtilisation, SiteWindows
@@ -41,7 +43,12 @@ log = logging.getLogger(__name__)
 OUTPUT_KINDS = ("fleet_state", "alert", "utilisation", "update_advisory", "benchmark")
 
 
-def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None) -> faust.App:
+class WorkerApp(NamedTuple):
+    app: faust.App
+    topics: list[topic_setup.TopicSpec]  # every topic it reads or writes: create them first
+
+
+def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None) -> WorkerApp:
     registry = registry or SchemaRegistry.load_default()
     install(registry)
     app = faust.App(
@@ -211,5 +218,10 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
               f"lag {reader.lag()}", flush=True)
 
     app.timer(settings.status_every_s)(status_line)
-    return app
+    declared = [telemetry, *outputs.values(), dead_letters, releases, ticks, by_site, by_cohort, site_out,
+                *(table.changelog_topic for table in (sites, cohorts, devices, books))]
+    # Faust's leader topic (faust/assignor/leader_assignor.py): the member that gets its one
+    # partition runs the leader timer that sends the ticks.
+    leader = topic_setup.TopicSpec(f"{settings.app_id}-__assignor-__leader", 1, compacted=False)
+    return WorkerApp(app, [*topic_setup.specs(declared, TELEMETRY_PARTITIONS), leader])
 

@@ -70,12 +70,17 @@ class TelemetryReader:
 
     def lag(self) -> int | None:
         """Records in the assigned partitions not handed over yet, as of the last fetch
-        (None before one: unknown)."""
+        (None while unknown: nothing assigned, or a partition not fetched yet)."""
         consumer = self._consumer
         if consumer is None or not self._next:
             return None
-        marks: list[tuple[int | None, int]] = [(consumer.highwater(tp), n) for tp, n in self._next.items()]
-        return sum(max(0, hw - n) for hw, n in marks if hw is not None)
+        lag = 0
+        for tp, n in self._next.items():
+            end: int | None = consumer.highwater(tp)
+            if end is None:
+                return None
+            lag += max(0, end - n)
+        return lag
 
     async def stop(self) -> None:
         """Stop reading once the batch being handled is done (a batch cut short would
@@ -131,7 +136,7 @@ class TelemetryReader:
 
     async def _apply(self, consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int | None]) -> None:
         consumer.assign(list(starts))
-        self._next = {tp: n for tp, n in self._next.items() if tp in starts}
+        self._next = {}
         for tp, offset in starts.items():
             if offset is not None:
                 consumer.seek(tp, offset)
@@ -139,6 +144,7 @@ class TelemetryReader:
                 await consumer.seek_to_end(tp)
             else:
                 await consumer.seek_to_beginning(tp)
+            self._next[tp] = offset if offset is not None else await consumer.position(tp)
         partitions = sorted({tp.partition for tp in starts})
         if partitions:  # the tests and the bench wait for this line after a rebalance
             log.info("Reading telemetry partitions %s (%d topic partitions)", partitions, len(starts))
