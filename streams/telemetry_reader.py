@@ -112,8 +112,9 @@ class TelemetryReader:
             await self._assigned.wait()
             while not self._stopping:
                 if self._wanted is not None:
-                    await self._apply(consumer, self._wanted)
-                    self._wanted = None
+                    # Taken before applying: an assignment made meanwhile is the next one.
+                    wanted, self._wanted = self._wanted, None
+                    await self._apply(consumer, wanted)
                 if not consumer.assignment():
                     self._assigned.clear()
                     await self._assigned.wait()

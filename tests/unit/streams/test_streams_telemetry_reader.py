@@ -1,0 +1,44 @@
+"""The telemetry reader's decoding of a fetched batch (no Kafka: `_decode` is pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka import TopicPartition
+from streams_sim import REGISTRY, run
+
+from streams.faust_codec import Undecodable
+from streams.telemetry_reader import Record, TelemetryReader
+
+
+@dataclass
+class _Message:  # what aiokafka hands over, as far as the reader reads it
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+def _reader() -> TelemetryReader:
+    return TelemetryReader("127.0.0.1:9", REGISTRY, start_at="earliest", batch_max=100, batch_within_s=0.1)
+
+
+def test_a_batch_decodes_whole_and_keeps_where_each_record_came_from() -> None:
+    beats = run().of("heartbeat")[:5]
+    messages = [_Message(40 + n, r["device_id"].encode(), REGISTRY.encode("heartbeat", r)) for n, r in enumerate(beats)]
+    inputs = _reader()._decode(TopicPartition("telemetry.heartbeat", 3), messages)
+    assert [(i.topic, i.partition, i.offset, i.key) for i in inputs] == [
+        ("telemetry.heartbeat", 3, m.offset, m.key) for m in messages]
+    assert [i.value for i in inputs] == [Record("heartbeat", REGISTRY.decode(m.value).record) for m in messages]
+    assert all(i.raw is m.value for i, m in zip(inputs, messages))
+
+
+def test_one_bad_message_is_undecodable_with_its_reason_and_the_others_decode() -> None:
+    good = run().of("heartbeat")[:2]
+    messages = [_Message(0, None, REGISTRY.encode("heartbeat", good[0])), _Message(1, None, b"\xc3\x01garbage"),
+                _Message(2, None, REGISTRY.encode("heartbeat", good[1])),
+                _Message(3, None, REGISTRY.encode("device_identity", run().of("device_identity")[0]))]
+    values = [i.value for i in _reader()._decode(TopicPartition("telemetry.heartbeat", 0), messages)]
+    assert isinstance(values[0], Record) and isinstance(values[2], Record)
+    assert isinstance(values[1], Undecodable) and values[1].reason and values[1].data == b"\xc3\x01garbage"
+    # a record of another kind decodes, as that kind: the agent dead-letters it (wrong topic)
+    assert isinstance(values[3], Record) and values[3].kind == "device_identity"
