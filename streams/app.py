@@ -181,6 +181,9 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         revoked = args[0] if args else kwargs.get("revoked", ())
         reader.assign({})
         await agent.checkpoint_all()
+        # The partitions' next owner recovers from the changelogs: the states must be in
+        # them before it starts reading, or a late write could land after its own.
+        await app.producer.flush()
         agent.forget(sorted({tp.partition for tp in revoked}))
 
     async def on_recovered(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
