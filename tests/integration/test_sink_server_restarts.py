@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,19 +31,9 @@ from deploy.settings import StackSettings
 from schemas import SchemaRegistry
 from schemas.topics import topic_for
 import sink_harness as h
+from ports import free_ports
 
 KINDS = ("heartbeat", "job")
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _stack_env(settings: StackSettings) -> dict[str, str]:
@@ -70,7 +59,7 @@ def _stack(settings: StackSettings, *command: str) -> None:
 
 @pytest.fixture(scope="module")
 def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSettings]:
-    kafka, controller, http, tcp = _free_ports(4)
+    kafka, controller, http, tcp = free_ports(4)
     settings = replace(
         StackSettings(), state_dir=tmp_path_factory.mktemp("restart-stack"), log_dir=None,
         kafka_port=kafka, kafka_controller_port=controller, clickhouse_http_port=http, clickhouse_tcp_port=tcp,

@@ -7,7 +7,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ports import free_ports
 from site_harness import START_MS, Site, caught_up, devices_of, site_messages, start_site
 
 from deploy.settings import StackSettings
@@ -75,12 +75,6 @@ async def test_gateway_away_then_back_loses_and_repeats_nothing(stack: StackSett
         _assert_complete_and_unique(await site_messages(stack.kafka_bootstrap, site.site_id, registry, devices_of(truth)), truth)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start_collector(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
@@ -92,7 +86,7 @@ def _start_collector(config: Path, log: Path) -> subprocess.Popen[bytes]:
 async def test_collector_killed_mid_upload_loses_and_repeats_nothing(stack: StackSettings, tmp_path: Path) -> None:
     registry = SchemaRegistry.load_default()
     async with start_site(stack, tmp_path) as site:
-        settings = replace(site.collector_settings, status_port=_free_port())
+        settings = replace(site.collector_settings, status_port=free_ports(1)[0])
         config = tmp_path / "site.toml"
         config.write_text(render(settings))
         log = tmp_path / "collector.log"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,18 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from ports import free_ports
+
 from deploy.process import is_alive
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _env(state_dir: Path, ports: list[int]) -> dict[str, str]:
@@ -50,7 +40,7 @@ def _stack(action: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def own_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = _env(tmp_path / "stack", _free_ports(4))
+    env = _env(tmp_path / "stack", free_ports(4))
     try:
         yield env
     finally:
@@ -92,5 +82,5 @@ def test_up_status_second_up_and_down(own_stack: dict[str, str], tmp_path: Path)
 
 
 def test_down_without_up_is_harmless(tmp_path: Path) -> None:
-    result = _stack("down", _env(tmp_path / "never-started", _free_ports(4)))
+    result = _stack("down", _env(tmp_path / "never-started", free_ports(4)))
     assert result.returncode == 0, result.stderr
