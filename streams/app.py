@@ -67,7 +67,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
-    # Declared here (created if missing), read by the TelemetryReader.
+    # Read by the TelemetryReader; here for `WorkerApp.topics`, which creates them all.
     telemetry = app.topic(*telemetry_topics(), key_serializer="raw", value_serializer="raw", partitions=TELEMETRY_PARTITIONS)
     outputs = {
         topic_for(kind): app.topic(
@@ -148,7 +148,6 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
                 await outputs[topic_for("benchmark")].send(key=key.encode(), value=("benchmark", record), headers=provenance)
 
     async def read_telemetry() -> None:
-        await telemetry.maybe_declare()  # a partition assigned by hand must exist to be fetched
         await producer.start()
         await reader.run(agent.handle)
 
@@ -166,16 +165,14 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
 
     app.timer(settings.tick_every_s, on_leader=True)(send_ticks)
 
-    async def declare_outputs() -> None:
-        for topic in (*outputs.values(), site_out, dead_letters, releases):
-            await topic.maybe_declare()
+    async def drop_monitor() -> None:
         if not settings.web_port:
             # Faust's Monitor keeps per-event statistics for its web view; with the view off
             # it only costs: a quarter of Faust's time per message, measured here.
             with contextlib.suppress(KeyError):  # not added (yet): nothing to save
                 app.sensors.remove(app.monitor)
 
-    app.task(declare_outputs)
+    app.task(drop_monitor)
 
     async def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", ())
