@@ -1,4 +1,4 @@
-"""Everything the alert agent does for one printer, as one pure step per input record.
+"""Everything the alert agent does for one printer, as one step per input record.
 
 The alert agent keeps one `DeviceAlertState` per device_id and calls
 
@@ -53,7 +53,12 @@ class DeviceAlertState(PlainState):
 def process(
     state: DeviceAlertState, kind: str, record: Mapping[str, Any], settings: AlertDeviceSettings = AlertDeviceSettings()
 ) -> tuple[DeviceAlertState, list[dict[str, Any]]]:
-    """Apply one record of `kind`; kinds without rules return the state unchanged."""
+    """Apply one record of `kind`. A heartbeat is folded into `state` in place (the hot
+    path, see `streams.device`) and only PRINTING ones reach a rule; the other kinds,
+    a few a minute per printer, are applied to a copy, so one that cannot be read leaves
+    `state` as it was."""
+    if kind == "heartbeat":
+        return _heartbeat(state, record, settings)
     s = copied(state, series=dict(state.series))
     if not s.book.site_id:
         s.book = copied(s.book, site_id=str(record["site_id"]), device_id=str(record["device_id"]))
@@ -86,13 +91,23 @@ def process(
                            0.0, False, "", settings)
     elif kind == "build_unit":
         conds = rules.build_unit_conditions(record, r)
-    elif kind == "heartbeat" and record.get("activity") == "PRINTING":
-        s.layers, verdict = observe_layer_duration(
-            s.layers, int(record["event_time"]), float(record.get("recent_layer_duration_s") or 0.0),
-            str(record.get("current_job_id") or ""), settings.maintenance)
-        if verdict is not None:
-            conds = rules.layer_conditions(str(record["device_id"]), verdict, int(record["event_time"]),
-                                           str(record["record_id"]), settings.maintenance.z_threshold)
+    return _observe_all(s, conds, settings)
+
+
+def _heartbeat(
+    s: DeviceAlertState, record: Mapping[str, Any], settings: AlertDeviceSettings
+) -> tuple[DeviceAlertState, list[dict[str, Any]]]:
+    if record.get("activity") != "PRINTING":
+        return s, []
+    t, value = int(record["event_time"]), float(record.get("recent_layer_duration_s") or 0.0)
+    device_id, record_id = str(record["device_id"]), str(record["record_id"])
+    job_id = str(record.get("current_job_id") or "")
+    if not s.book.site_id:
+        s.book = copied(s.book, site_id=str(record["site_id"]), device_id=device_id)
+    s.layers, verdict = observe_layer_duration(s.layers, t, value, job_id, settings.maintenance)
+    if verdict is None:
+        return s, []
+    conds = rules.layer_conditions(device_id, verdict, t, record_id, settings.maintenance.z_threshold)
     return _observe_all(s, conds, settings)
 
 

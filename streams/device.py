@@ -7,7 +7,11 @@ The device agent (`streams.app`) keeps one `DeviceState` per device_id and calls
     advise(state, catalogue, key, settings)  # a device's firmware against the releases
 
 Each returns an `Outcome`: the new state, the records to produce as `(kind, record)`, and
-the input records that came too late to count (the agent dead-letters them). One state
+the input records that came too late to count (the agent dead-letters them). `apply`
+changes the state it is given, in place: copying a printer's state for every heartbeat
+(five copies, its sample lists among them) was most of the worker's time. `tick` and
+`advise` return a new state and leave the old one as it was, so the agent can tell
+that a timer pass changed nothing. One state
 instead of one table per concern: every heartbeat feeds the fleet view, the utilisation
 windows and the layer-anomaly rule, so one lookup and one changelog write serve all three.
 
@@ -54,9 +58,11 @@ class Outcome(NamedTuple):
 
 
 def apply(state: DeviceState, kind: str, record: Mapping[str, Any], settings: DeviceSettings = DeviceSettings()) -> Outcome:
-    """Fold one telemetry record of `kind` in. Raises InvalidRecordError (the agent
-    dead-letters the record) when a step cannot read it."""
-    s = copied(state)
+    """Fold one telemetry record of `kind` into `state`, in place: the outcome's state is
+    `state`. Raises InvalidRecordError (the agent dead-letters the record) when a step
+    cannot read it; each step reads the record before it changes its part of the state,
+    and a decoded heartbeat is always read whole."""
+    s = state
     out: list[Output] = []
     late: list[Mapping[str, Any]] = []
     transition: Transition | None = None
@@ -71,8 +77,10 @@ def apply(state: DeviceState, kind: str, record: Mapping[str, Any], settings: De
     if kind in utilisation.KINDS:
         applied = utilisation.apply(s.utilisation, kind, record, settings.utilisation)
         s.utilisation = applied.state
-        out += [("utilisation", r) for r in applied.records]
-        late += applied.late
+        if applied.records:  # (these ifs: a heartbeat seldom has any, and it is the hot path)
+            out += [("utilisation", r) for r in applied.records]
+        if applied.late:
+            late += applied.late
     if transition is not None:
         _alerts(s, out, *alert_device.process_transition(s.alerts, transition, s.fleet.device_id, s.fleet.site_id, settings.alerts))
     _alerts(s, out, *alert_device.process(s.alerts, kind, record, settings.alerts))
@@ -123,10 +131,14 @@ def _add(out: list[Output], kind: str, record: dict[str, Any] | None) -> None:
 
 def _alerts(s: DeviceState, out: list[Output], alerts: DeviceAlertState, records: list[dict[str, Any]]) -> None:
     s.alerts = alerts
-    out += [("alert", r) for r in records]
+    if records:
+        out += [("alert", r) for r in records]
 
 
 def _sync_alert_count(s: DeviceState, out: list[Output], at_ms: int, settings: DeviceSettings) -> None:
-    step = fleet_state.set_open_alert_count(s.fleet, open_count(s.alerts.book), at_ms, settings.fleet)
+    count = open_count(s.alerts.book)
+    if count == s.fleet.open_alert_count:
+        return
+    step = fleet_state.set_open_alert_count(s.fleet, count, at_ms, settings.fleet)
     s.fleet = step.state
     _add(out, "fleet_state", step.record)

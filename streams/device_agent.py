@@ -37,6 +37,8 @@ from streams.telemetry_reader import Input
 
 log = logging.getLogger(__name__)
 
+_TOPIC_OF = {kind: topic_for(kind) for kind in DEVICE_KINDS}  # the topic a device record must come on
+
 Send = Callable[[str, str, tuple[str, dict[str, Any]]], Awaitable[Awaitable[Any]]]
 FanOut = Callable[[str, dict[str, Any]], Awaitable[Awaitable[Any]]]
 DeadLetter = Callable[[bytes | None, bytes, str, str, int, int], Awaitable[Awaitable[Any]]]
@@ -115,6 +117,7 @@ class DeviceAgent:
         does not own (any more) are left to its owner."""
         async with self.lock:
             touched: set[int] = set()
+            wall_ms = int(self._wall() * 1000)  # when the batch came: the watermarks' wall clock
             for i in inputs:
                 part = self._partitions.get(i.partition)
                 if part is None:
@@ -127,7 +130,7 @@ class DeviceAgent:
                     log.warning("%s[%d]: offsets %d..%d are no longer in Kafka (retention); they were never applied",
                                 i.topic, i.partition, pos.gap_from, i.offset - 1)
                     self.counters.missing += i.offset - pos.gap_from
-                await self._apply(part, i)
+                await self._apply(part, i, wall_ms)
                 touched.add(i.partition)
             # At most one partition's checkpoint per batch: writing every partition's state
             # at once held the stream up for seconds (the alert latency's p99).
@@ -198,16 +201,17 @@ class DeviceAgent:
             state = self._states[device_id] = DeviceState.from_json(stored)
         return state
 
-    async def _apply(self, part: _Partition, i: Input) -> None:
+    async def _apply(self, part: _Partition, i: Input, wall_ms: int) -> None:
         try:
             value = i.value
             if isinstance(value, Undecodable):
                 raise _Refused(value.reason)
             kind, record = value
-            if kind not in DEVICE_KINDS or topic_for(kind) != i.topic:
+            if _TOPIC_OF.get(kind) != i.topic:
                 raise _Refused(f"a {kind} record on topic {i.topic}")
             device_id = str(record["device_id"])
             state = self._state(device_id) or DeviceState()
+            model_before = state.fleet.model_number  # (apply changes `state` in place)
             outcome = device.apply(state, kind, record, self.settings)
             model = outcome.state.fleet.model_number
         except (_Refused, StreamsError) as exc:
@@ -219,9 +223,10 @@ class DeviceAgent:
                 self.counters.late += 1
                 await self._reject(part, i, f"late: event_time {late['event_time']} is behind the closed window")
             partition_book.saw(part.book, device_id, str(record["site_id"]),
-                               int(record["event_time"]) if kind == "heartbeat" else None, int(self._wall() * 1000))
-            await self._emit(part, device_id, outcome.outputs)
-            if model != state.fleet.model_number and self._fan_out is not None:
+                               int(record["event_time"]) if kind == "heartbeat" else None, wall_ms)
+            if outcome.outputs:
+                await self._emit(part, device_id, outcome.outputs)
+            if model != model_before and self._fan_out is not None:
                 # Windows rolled up before the identity was read wait for it in no cohort.
                 site = str(record["site_id"])
                 part.pending.append(await self._fan_out(site, {"site_id": site, "device_id": device_id, "model_number": model}))

@@ -17,15 +17,15 @@ Cooling is not added to the print estimate: it varies by hours between jobs (3-5
 may finish outside the printer when the operator swaps the build unit, so adding a guess
 would make the print estimate worse without making the job estimate good.
 
-Called by `streams.fleet_state.apply_heartbeat` for every new heartbeat; pure.
+Called by `streams.fleet_state.apply_heartbeat` for every new heartbeat. `observe`
+changes the state in place, like every step on the heartbeat path (see `streams.device`).
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from streams.plain import PlainState
 
@@ -54,8 +54,7 @@ class EtaState(PlainState):
     printer_sec_per_layer: float = 0.0  # across earlier jobs; 0 = none yet
 
 
-@dataclass(frozen=True)
-class Eta:
+class Eta(NamedTuple):
     """`phase` is "printing" (until the last layer) or "cooling" (until unpackable)."""
 
     phase: str
@@ -63,14 +62,13 @@ class Eta:
     completion_at_ms: int
 
 
-def observe(state: EtaState, heartbeat: Mapping[str, Any], settings: EtaSettings = EtaSettings()) -> EtaState:
-    """The state after `heartbeat` (a heartbeat record). Stale or repeated heartbeats
-    (event time not after the newest seen) change nothing, so redelivery is harmless.
-    Never mutates `state`."""
+def observe(s: EtaState, heartbeat: Mapping[str, Any], settings: EtaSettings = EtaSettings()) -> EtaState:
+    """Fold `heartbeat` (a heartbeat record) into `s`, in place; returns `s`. Stale or
+    repeated heartbeats (event time not after the newest seen) change nothing, so
+    redelivery is harmless. The record is read whole before `s` changes."""
     t = int(heartbeat["event_time"])
-    if t <= state.last_seen_ms:
-        return state
-    s = copy.copy(state)
+    if t <= s.last_seen_ms:
+        return s
     job = str(heartbeat.get("current_job_id") or "")
     activity = str(heartbeat.get("activity") or "")
     layers = int(heartbeat.get("layers_done") or 0)

@@ -10,9 +10,10 @@ The fleet-state agent keeps one `PrinterState` per device_id in a table and call
   the site's event-time watermark (newest event_time seen from any printer of the site;
   see `offline_now`), so offline is detected while no record of this printer arrives.
 
-Each returns a `Step(state, record, transition)`: the new state (the input is never
-mutated), a `fleet_state` record to produce or None, and an `online`/`offline`
-`Transition` or None (the alert agent turns it into an alert).
+Each returns a `Step(state, record, transition)`: the new state, a `fleet_state` record
+to produce or None, and an `online`/`offline` `Transition` or None (the alert agent
+turns it into an alert). `apply_heartbeat` changes the state it is given, in place (the
+heartbeat path, see `streams.device`); the others return a copy and leave it as it was.
 
 Dedup: fleet state is "newest wins", so a heartbeat is applied only if it is newer than
 the newest applied one, ordered by (event_time, record_id). A redelivered or late record
@@ -104,28 +105,33 @@ def offline_now(site_watermark_ms: int, watermark_seen_wall_ms: int, wall_now_ms
 def apply_heartbeat(
     state: PrinterState, record: Mapping[str, Any], settings: FleetSettings = FleetSettings()
 ) -> Step:
-    """Fold a heartbeat in. Stale or repeated heartbeats return the state unchanged and
-    no record. Raises InvalidRecordError for a record without event_time/record_id
-    (the codec guarantees both for decoded records)."""
+    """Fold a heartbeat into `state`, in place (the heartbeat path, see `streams.device`):
+    the returned step's state is `state`. Stale or repeated heartbeats change nothing and
+    give no record. Raises InvalidRecordError for a record it cannot read: never a
+    decoded heartbeat (the schema guarantees every field read here)."""
     t, rid = int(record["event_time"]), str(record["record_id"])
     if state.last_heartbeat_at and (t, rid) <= (state.last_heartbeat_at, state.last_record_id):
         return Step(state, None, None)
+    # Every field is read before the state changes.
+    site_id, device_id = str(record["site_id"]), str(record["device_id"])
     status = str(record.get("status") or "UNKNOWN")
+    activity = str(record.get("activity") or "UNKNOWN")
+    job_id = str(record.get("current_job_id") or "")
+    layers_done, layers_total = int(record.get("layers_done") or 0), int(record.get("layers_total") or 0)
+    pending = int(record.get("pending_job_count") or 0)
+    eta = estimate(observe(state.eta, record, settings.eta), record, settings.eta)
+    s = state
+    s.site_id, s.device_id = s.site_id or site_id, s.device_id or device_id
     transition = None
-    s = copied(state, site_id=state.site_id or str(record["site_id"]), device_id=state.device_id or str(record["device_id"]))
     if status == "UNREACHABLE" and not s.offline:
         s.offline, s.offline_at = True, t
         transition = Transition("offline", t, s.last_heartbeat_at or t)
     elif status != "UNREACHABLE" and s.offline:
         s.offline, s.offline_at = False, 0
         transition = Transition("online", t, t)
-    s.status, s.activity = status, str(record.get("activity") or "UNKNOWN")
-    s.current_job_id = str(record.get("current_job_id") or "")
-    s.layers_done, s.layers_total = int(record.get("layers_done") or 0), int(record.get("layers_total") or 0)
-    s.pending_job_count = int(record.get("pending_job_count") or 0)
+    s.status, s.activity, s.current_job_id = status, activity, job_id
+    s.layers_done, s.layers_total, s.pending_job_count = layers_done, layers_total, pending
     s.last_heartbeat_at, s.last_record_id = t, rid
-    s.eta = observe(s.eta, record, settings.eta)
-    eta = estimate(s.eta, record, settings.eta)
     s.remaining_s, s.completion_at = (eta.remaining_s, eta.completion_at_ms) if eta else (None, None)
     s, out = _maybe_emit(s, t, ("fleet_state", s.device_id, t, rid), settings, force=transition is not None)
     return Step(s, out, transition)
@@ -214,11 +220,8 @@ def to_record(state: PrinterState, event_time: int, record_id: str) -> dict[str,
 
 def _shape(s: PrinterState) -> str:
     # Everything whose change a person must see at once; progress is throttled instead.
-    return "|".join(
-        str(v)
-        for v in (s.offline, s.status, s.activity, s.current_job_id, s.layers_total, s.pending_job_count,
-                  s.open_alert_count, s.printer_name, s.model_number, s.firmware_release, s.remaining_s is None)
-    )
+    return (f"{s.offline}|{s.status}|{s.activity}|{s.current_job_id}|{s.layers_total}|{s.pending_job_count}|"
+            f"{s.open_alert_count}|{s.printer_name}|{s.model_number}|{s.firmware_release}|{s.remaining_s is None}")
 
 
 def _maybe_emit(

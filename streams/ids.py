@@ -58,13 +58,25 @@ class RecentIds(PlainState):
     ids: list[str] = field(default_factory=list)
 
     def __contains__(self, record_id: object) -> bool:
-        return isinstance(record_id, str) and _short(record_id) in self.ids
+        return isinstance(record_id, str) and _short(record_id) in self._index()
 
     def add(self, record_id: str) -> None:
         """Remember `record_id` (a no-op if present); drops the oldest beyond capacity."""
-        short = _short(record_id)
-        if short in self.ids:
+        short, index = _short(record_id), self._index()
+        if short in index:
             return
         self.ids.append(short)
+        index.add(short)
         if len(self.ids) > self.capacity:
-            del self.ids[: len(self.ids) - self.capacity]
+            dropped = len(self.ids) - self.capacity
+            index.difference_update(self.ids[:dropped])
+            del self.ids[:dropped]
+
+    def _index(self) -> set[str]:
+        # A set beside the list: `in` on the list scanned up to `capacity` ids for every
+        # heartbeat. Not a field, so neither a table value nor equality sees it (orjson
+        # leaves out attributes that start with "_"); built again after a state is read.
+        index: set[str] | None = self.__dict__.get("_index_set")
+        if index is None:
+            index = self.__dict__["_index_set"] = set(self.ids)
+        return index

@@ -151,32 +151,37 @@ def observe_layer_duration(
     settings: MaintenanceSettings = MaintenanceSettings(),
 ) -> tuple[LayerHistory, LayerVerdict | None]:
     """Score one recent-layer-duration reading of job `job_id` (from a PRINTING
-    heartbeat). Returns None while the job's history is too short or for a stale/zero
-    reading; a new job starts a new history and ends an anomaly (verdict changed)."""
+    heartbeat), folding it into `history` in place (the heartbeat path, see
+    `streams.device`); a new job returns a new history. The verdict is None while the
+    job's history is too short or for a stale/zero reading; a new job ends an anomaly
+    (verdict changed)."""
     if t_ms <= history.last_at or value_s <= 0:
         return history, None
     if job_id != history.job_id:
         fresh = LayerHistory(job_id=job_id, values=[value_s], last_at=t_ms)
         ended = LayerVerdict(False, True, 0.0, value_s, value_s) if history.anomalous else None
         return fresh, ended
-    values = history.values
+    h = history
+    h.last_at = t_ms
+    values = h.values
     verdict = None
-    h = copied(history, last_at=t_ms)
     if len(values) >= settings.layer_min_history:
-        if history.median_s <= 0 or history.stats_age >= settings.layer_stats_every:
+        if h.median_s <= 0 or h.stats_age >= settings.layer_stats_every:
             h.median_s = statistics.median(values)
             h.mad_s = statistics.median(abs(v - h.median_s) for v in values) or 1e-3 * h.median_s or 1e-3
             h.stats_age = 0
         h.stats_age += 1
         med, mad = h.median_s, h.mad_s
         z = 0.6745 * (value_s - med) / mad
-        beyond = abs(z) > (settings.z_clear if history.anomalous else settings.z_threshold)
-        h.run = history.run + 1 if beyond != history.anomalous else 0
+        beyond = abs(z) > (settings.z_clear if h.anomalous else settings.z_threshold)
+        h.run = h.run + 1 if beyond != h.anomalous else 0
         changed = h.run >= settings.streak
         if changed:
-            h.anomalous, h.run = not history.anomalous, 0
+            h.anomalous, h.run = not h.anomalous, 0
         verdict = LayerVerdict(h.anomalous, changed, z, med, value_s)
     # Every reading joins the history: a lasting change of pace within the job becomes
     # the new normal instead of an alert that never clears.
-    h.values = (values + [value_s])[-settings.layer_history:]
+    values.append(value_s)
+    if len(values) > settings.layer_history:
+        del values[: len(values) - settings.layer_history]
     return h, verdict

@@ -9,6 +9,8 @@ keyed by device_id, so one worker sees all of a printer's records) and calls
 
 Each returns `Applied(state, records, late)`: `utilisation` records to produce and the
 input records that came too late (to dead-letter and count, never to drop silently).
+`apply` changes the state it is given in place; `advance` returns a copy when anything
+changed and the same state when nothing did.
 
 Windows: hours [h, h+1) UTC; days are the sum of their 24 hours. A window is first
 emitted when the printer's watermark (newest heartbeat event time: other kinds come on
@@ -102,8 +104,9 @@ class Applied(NamedTuple):
 def apply(
     state: UtilisationState, kind: str, record: Mapping[str, Any], settings: UtilisationSettings = UtilisationSettings()
 ) -> Applied:
-    """Fold one record of `kind` in. Raises InvalidRecordError for an unknown kind or a
-    record without event_time/record_id."""
+    """Fold one record of `kind` into `state`, in place (the returned state is `state`;
+    see `streams.device`). Raises InvalidRecordError, with `state` unchanged, for an
+    unknown kind or a record that cannot be read."""
     if kind not in KINDS:
         raise InvalidRecordError(f"utilisation does not take {kind!r} records")
     try:
@@ -116,12 +119,15 @@ def apply(
     if state.open_from is not None and at < state.open_from:
         if rid in state.recent:  # a redelivery of a counted record, not a late one
             return Applied(state, [], [])
-        return Applied(copied(state, late_count=state.late_count + 1), [], [record])
-    s = _clone(state)
-    s.site_id, s.device_id = s.site_id or str(record["site_id"]), s.device_id or str(record["device_id"])
+        state.late_count += 1
+        return Applied(state, [], [record])
+    site_id, device_id = str(record["site_id"]), str(record["device_id"])
+    sample = _sample(kind, record, at)  # the record is read whole before the state changes
+    s = state
+    s.site_id, s.device_id = s.site_id or site_id, s.device_id or device_id
     if s.open_from is None:
         s.open_from = at - at % HOUR_MS
-    changed_from = _insert(s, kind, record, at)
+    changed_from = _insert(s, kind, at, sample)
     s.recent.add(rid)
     passed = s.watermark
     if kind == "heartbeat":
@@ -240,25 +246,42 @@ def _put(samples: list[Any], sample: tuple[Any, ...]) -> int:
     return int(samples[i - 1][0]) if i > 0 else int(sample[0])
 
 
-def _insert(s: UtilisationState, kind: str, r: Mapping[str, Any], at: int) -> int:
-    """Add the record's sample; returns the time from which windows may have changed."""
+def _sample(kind: str, r: Mapping[str, Any], at: int) -> tuple[Any, ...] | None:
+    """What `_insert` stores of the record: a time-ordered sample, a job's
+    `(job_id, (at, density))`, or None (a build unit that says nothing about powder)."""
     if kind == "heartbeat":
         bucket = bucket_of(str(r.get("status") or ""), str(r.get("activity") or ""))
-        return _put(s.heartbeats, (at, bucket, str(r.get("current_job_id") or ""), int(r.get("layers_done") or 0)))
+        return (at, bucket, str(r.get("current_job_id") or ""), int(r.get("layers_done") or 0))
     if kind == "usage_counters":
-        return _put(s.materials, (at, float(r.get("total_material_consumed_kg") or 0.0)))
+        return (at, float(r.get("total_material_consumed_kg") or 0.0))
     if kind == "agent_system":
-        used = tuple(sorted((str(a["agent_type"]), float(a["agent_used_cm3"])) for a in r.get("agents") or []))
-        return _put(s.agents, (at, used))
+        return (at, tuple(sorted((str(a["agent_type"]), float(a["agent_used_cm3"])) for a in r.get("agents") or [])))
     if kind == "job":
         density = r.get("packing_density_pct")
-        s.jobs[str(r["job_id"])] = (at, None if density is None else float(density))
-    elif kind == "build_unit":
-        unit = r.get("installed_build_unit")
-        # Only a unit being printed into says what powder was used.
-        if unit and unit.get("status") == "PRINTING" and unit.get("recycled_material_pct") is not None:
-            fill = f"{unit['serial_number']}#{unit['insertion_count']}"
-            _put(s.fills, (at, fill, float(unit.get("material_quantity_kg") or 0.0), float(unit["recycled_material_pct"])))
+        return (str(r["job_id"]), (at, None if density is None else float(density)))
+    unit = r.get("installed_build_unit")  # build_unit
+    # Only a unit being printed into says what powder was used.
+    if unit and unit.get("status") == "PRINTING" and unit.get("recycled_material_pct") is not None:
+        fill = f"{unit['serial_number']}#{unit['insertion_count']}"
+        return (at, fill, float(unit.get("material_quantity_kg") or 0.0), float(unit["recycled_material_pct"]))
+    return None
+
+
+def _insert(s: UtilisationState, kind: str, at: int, sample: tuple[Any, ...] | None) -> int:
+    """Add the record's sample; returns the time from which windows may have changed."""
+    if sample is None:
+        return at
+    if kind == "heartbeat":
+        return _put(s.heartbeats, sample)
+    if kind == "usage_counters":
+        return _put(s.materials, sample)
+    if kind == "agent_system":
+        return _put(s.agents, sample)
+    if kind == "job":
+        job_id, done = sample
+        s.jobs[job_id] = done
+    else:
+        _put(s.fills, sample)
     return at  # a job or a fill counts in the window of its own time only
 
 
@@ -273,6 +296,11 @@ def _advance(s: UtilisationState, settings: UtilisationSettings, *, changed_from
     out: list[dict[str, Any]] = []
     lateness = settings.lateness_ms
     if s.open_from is None:
+        return out
+    passed_hour = s.watermark - s.watermark % HOUR_MS  # the end of the last hour passed
+    if passed_hour <= changed_from and passed_hour <= passed and s.open_from + HOUR_MS + lateness > s.watermark:
+        # Within an hour nothing below can happen (no window passed, changed or final):
+        # the case of nearly every heartbeat, so it does not pay for the loops.
         return out
     hour = s.open_from
     finalised: set[str] = set()  # days that took a final hour in this step

@@ -107,6 +107,11 @@ def test_ids_are_deterministic_and_recent_ids_are_bounded() -> None:
         ids.add(f"r{i}")
     assert "r4" in ids and "r1" not in ids and len(ids.ids) == 3
     assert RecentIds.from_dict(ids.to_dict()) == ids
+    restored = RecentIds.from_json(ids.to_json())  # the lookup set is not stored: built again
+    assert restored == ids and b"_index" not in ids.to_json()
+    assert "r2" in restored and "r1" not in restored
+    restored.add("r5")
+    assert "r5" in restored and "r2" not in restored and restored.ids == ids.ids[1:] + [restored.ids[-1]]
 
 
 def test_malformed_records_raise_one_error_the_agents_can_dead_letter() -> None:
