@@ -167,8 +167,8 @@ def observe_layer_duration(
     verdict = None
     if len(values) >= settings.layer_min_history:
         if h.median_s <= 0 or h.stats_age >= settings.layer_stats_every:
-            h.median_s = statistics.median(values)
-            h.mad_s = statistics.median(abs(v - h.median_s) for v in values) or 1e-3 * h.median_s or 1e-3
+            h.median_s = med = _median(sorted(values))
+            h.mad_s = _median(sorted([abs(v - med) for v in values])) or 1e-3 * med or 1e-3
             h.stats_age = 0
         h.stats_age += 1
         med, mad = h.median_s, h.mad_s
@@ -185,3 +185,10 @@ def observe_layer_duration(
     if len(values) > settings.layer_history:
         del values[: len(values) - settings.layer_history]
     return h, verdict
+
+
+def _median(ordered: list[float]) -> float:
+    """`statistics.median` of an already sorted list, without its sort and checks."""
+    n = len(ordered)
+    half = n // 2
+    return ordered[half] if n % 2 else (ordered[half - 1] + ordered[half]) / 2

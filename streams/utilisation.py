@@ -38,6 +38,7 @@ anything older than its hour is late.
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ class UtilisationSettings:
     max_material_kg_per_h: float = 50.0
     max_agent_cm3_per_h: float = 20_000.0
 
-    @property
+    @functools.cached_property  # read for every record
     def lateness_ms(self) -> int:
         return round(self.allowed_lateness_s * 1000)
 
@@ -113,7 +114,7 @@ def apply(
         rid, event_time = str(record["record_id"]), int(record["event_time"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRecordError(f"{kind} record without record_id/event_time: {exc}") from None
-    at = _relevant_time(kind, record)
+    at = _job_time(record) if kind == "job" else event_time
     if at is None:  # e.g. a job snapshot that is not COMPLETED: nothing to count
         return Applied(state, [], [])
     if state.open_from is not None and at < state.open_from:
@@ -201,12 +202,11 @@ def to_record(site_id: str, device_id: str, start: int, end: int, totals: Window
 
 # -- internals ----------------------------------------------------------------------------
 
-def _relevant_time(kind: str, record: Mapping[str, Any]) -> int | None:
-    if kind == "job":
-        if record.get("completion_status") != "COMPLETED":
-            return None
-        return int(record.get("completed_at") or record["event_time"])
-    return int(record["event_time"])
+def _job_time(record: Mapping[str, Any]) -> int | None:
+    """When a job counts: at completion; None while it is not COMPLETED."""
+    if record.get("completion_status") != "COMPLETED":
+        return None
+    return int(record.get("completed_at") or record["event_time"])
 
 
 def _clone(state: UtilisationState) -> UtilisationState:
@@ -237,6 +237,9 @@ def _put(samples: list[Any], sample: tuple[Any, ...]) -> int:
     (the previous sample's: a heartbeat's state and a counter's increase run from it).
     Of two samples with one event time the larger tuple wins, so the result does not
     depend on which of them arrived first."""
+    if not samples or sample[0] > samples[-1][0]:  # the usual case: newer than all
+        samples.append(sample)
+        return int(samples[-2][0]) if len(samples) > 1 else int(sample[0])
     i = bisect_left(samples, (sample[0],))
     if i < len(samples) and samples[i][0] == sample[0]:
         if sample > samples[i]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
 
 from streams.errors import StateDecodeError, StreamsError
-from streams.ids import RecentIds, content_digest, derived_id
+from streams.ids import NAMESPACE, RecentIds, content_digest, derived_id
 from streams.plain import PlainState
 from streams.words import duration_words, fleet_line, state_words
 
@@ -101,6 +102,8 @@ def test_a_foreign_changelog_value_fails_loudly(bad: dict[str, object]) -> None:
 
 def test_ids_are_deterministic_and_recent_ids_are_bounded() -> None:
     assert derived_id("a", 1) == derived_id("a", 1) != derived_id("a", 2)
+    for parts in [("a", 1), ("fleet_state", "d" * 32, 1_764_000_000_000, "hb-1"), ("Ümlaut", None, 2.5), ()]:
+        assert derived_id(*parts) == str(uuid.uuid5(NAMESPACE, "\x1f".join(str(p) for p in parts)))
     assert content_digest({"record_id": "x", "v": 1}) == content_digest({"v": 1, "record_id": "y"})
     ids = RecentIds(capacity=3)
     for i in range(5):
