@@ -167,8 +167,10 @@ def observe_layer_duration(
     verdict = None
     if len(values) >= settings.layer_min_history:
         if h.median_s <= 0 or h.stats_age >= settings.layer_stats_every:
-            h.median_s = med = _median(sorted(values))
-            h.mad_s = _median(sorted([abs(v - med) for v in values])) or 1e-3 * med or 1e-3
+            ordered = sorted(values)
+            h.median_s = med = _median(ordered)
+            # Deviations of the sorted values fall, then rise: two runs, which sort in one merge.
+            h.mad_s = _median(sorted([abs(v - med) for v in ordered])) or 1e-3 * med or 1e-3
             h.stats_age = 0
         h.stats_age += 1
         med, mad = h.median_s, h.mad_s
