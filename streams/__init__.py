@@ -1,4 +1,4 @@
-"""Stream processing: the Faust worker (`printfleet worker`) and the pure logic it calls.
+"""Stream processing: the Faust worker (`printfleet worker`) and the logic it calls (no I/O).
 
 The worker: `app` (Faust: group, tables, timers, the site and cohort agents),
 `telemetry_reader` (the owned telemetry partitions, read with a plain aiokafka consumer
@@ -22,8 +22,8 @@ STYLE convention 8). Modules, one job each:
     alerts         alert lifecycle (raised/updated/cleared), no storms
     alert_rules    records -> alert conditions (events, consumables, supplies, offline)
     maintenance    remaining useful life from wear trends, layer-duration anomalies
-    alert_device   one pure step per record for the alert rules of a printer
-    device         everything about one printer: one pure step per record and per tick
+    alert_device   one step per record for the alert rules of a printer
+    device         everything about one printer: one step per record and per tick
     advisories     Ed25519-signed release catalogue -> update advisories
     plain, ids, errors   state <-> dict, deterministic ids, the error tree
 """

@@ -1,4 +1,4 @@
-"""Everything the stream processors know about one printer, and the pure step per record.
+"""Everything the stream processors know about one printer, and the step per record.
 
 The device agent (`streams.app`) keeps one `DeviceState` per device_id and calls
 
@@ -60,8 +60,9 @@ class Outcome(NamedTuple):
 def apply(state: DeviceState, kind: str, record: Mapping[str, Any], settings: DeviceSettings = DeviceSettings()) -> Outcome:
     """Fold one telemetry record of `kind` into `state`, in place: the outcome's state is
     `state`. Raises InvalidRecordError (the agent dead-letters the record) when a step
-    cannot read it; each step reads the record before it changes its part of the state,
-    and a decoded heartbeat is always read whole."""
+    cannot read it. That never happens to a decoded record: the schema guarantees every
+    field the steps read. (A hand-made record that fails may leave the steps before the
+    failing one applied; each is idempotent, so applying the record again later is safe.)"""
     s = state
     out: list[Output] = []
     late: list[Mapping[str, Any]] = []

@@ -1,6 +1,6 @@
 """The device agent's machinery: state cache, partition books, outputs and checkpoints.
 `streams.app` feeds it batches from the `TelemetryReader` and the ticks of Faust's timer;
-the logic per record is the pure `streams.device`.
+the logic per record is `streams.device` (no I/O).
 
 State lives in two Faust tables whose changelog partition is the input partition (every
 telemetry topic is keyed by device and has the same partition count): `devices` (one
@@ -9,7 +9,7 @@ are kept as objects in memory and written to the tables at a checkpoint, at most
 `checkpoint_every_s` per partition and when partitions are revoked, in this order:
 output records acknowledged by Kafka, then device states, then the book. So the book
 never claims more than the states and outputs hold; whatever the worker did after its
-last checkpoint is done again after a crash, and the pure logic makes that a no-op.
+last checkpoint is done again after a crash, and the idempotent logic makes that a no-op.
 The books are also where the reader starts a partition (`own`), so they are the only
 position the worker has in its input.
 """

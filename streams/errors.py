@@ -9,9 +9,9 @@
     └── InvalidVersionError      a firmware or parameter version string does not parse
                                  (not retriable: the advisory is skipped for that device)
 
-The pure modules raise these (`record_boundary` turns a KeyError/TypeError/ValueError
-from a malformed record into InvalidRecordError at each public step); the agents (not written yet) catch them at one boundary,
-count them, and dead-letter the record that caused them. Nothing here is retriable: the
+The logic modules raise these (`record_boundary` turns a KeyError/TypeError/ValueError
+from a malformed record into InvalidRecordError at each public step); the device agent
+catches them at one boundary, counts them, and dead-letters the record that caused them. Nothing here is retriable: the
 logic is deterministic, so the same input fails the same way again.
 """
 

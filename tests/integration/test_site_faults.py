@@ -36,7 +36,11 @@ def _assert_complete_and_unique(messages: list[tuple[Any, Any]], truth: dict[str
     per_id = Counter(d.record["record_id"] for _, d in messages)
     repeated = [rid for rid, n in per_id.items() if n > 1]
     kinds = Counter(d.kind for _, d in messages if d.record["record_id"] in set(repeated))
-    assert not repeated, f"{len(repeated)} records reached Kafka more than once: {dict(kinds)}"
+    # Where each copy landed, for whoever has to find out why: the same partition and
+    # adjacent offsets mean one batch produced twice; far-apart offsets, a record spooled twice.
+    copies = [(d.record["record_id"], m.topic, m.partition, m.offset, m.timestamp) for m, d in messages
+              if d.record["record_id"] in set(repeated)]
+    assert not repeated, f"{len(repeated)} records reached Kafka more than once: {dict(kinds)}; copies: {copies[:20]}"
     for p in truth["printers"]:
         for kind, stream in (("system_event", "events"), ("job", "jobs"), ("device_log", "logs")):
             got = sum(1 for _, d in messages if d.kind == kind and d.record["device_id"] == p["printer_uuid"])
