@@ -1,6 +1,7 @@
 """Stream bench: `printfleet bench streams` (`run(argv)`), on the running stack.
 
-- throughput: records/s one worker process (`printfleet worker`) applies on the heartbeat
+- throughput: records/s one worker process (`printfleet worker`; `--workers N`: N of them
+  in one group, figures in all and per process) applies on the heartbeat
   path and on the event path, for a fleet of 1,000 printers, against a baseline measured
   in the same run: a bare aiokafka consumer that reads and decodes the same records
   (what any consumer pays before doing anything);
@@ -48,6 +49,7 @@ class Options:
     records: int = 120_000
     latency_s: float = 30.0
     errors_per_s: float = 10.0
+    workers: int = 1  # worker processes in the group; the target is per process
 
 
 @dataclass(frozen=True)
@@ -71,69 +73,98 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class _Worker:
-    """A `printfleet worker` subprocess starting at the latest offsets, status every 0.2 s."""
+class _Workers:
+    """`count` `printfleet worker` subprocesses in one group (one app id), starting at the
+    latest offsets, each printing its status every 0.2 s to its own log."""
 
-    def __init__(self, bootstrap: str, folder: Path) -> None:
+    def __init__(self, bootstrap: str, folder: Path, count: int) -> None:
         self.app_id = f"bench-streams-{uuid.uuid4().hex[:8]}"
-        self.log = folder / f"{self.app_id}.log"
-        self._read_to, self._partial, self._applied = 0, b"", 0  # how far `applied` has read
-        env = {**os.environ, "PRINTFLEET_WORKER_KAFKA_BOOTSTRAP": bootstrap, "PRINTFLEET_WORKER_APP_ID": self.app_id,
-               "PRINTFLEET_WORKER_DATA_DIR": str(folder / "data"), "PRINTFLEET_WORKER_START_AT": "latest",
-               "PRINTFLEET_WORKER_STATUS_EVERY_S": "0.2"}
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "printfleet", "worker", "--loglevel", "info"],
-                                         env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.logs = [folder / f"{self.app_id}-{k}.log" for k in range(count)]
+        # How far `applied` has read each log: offset, unfinished line, newest count.
+        self._read = [(0, b"", 0) for _ in range(count)]
+        self.procs: list[subprocess.Popen[bytes]] = []
+        for k, log in enumerate(self.logs):
+            env = {**os.environ, "PRINTFLEET_WORKER_KAFKA_BOOTSTRAP": bootstrap, "PRINTFLEET_WORKER_APP_ID": self.app_id,
+                   "PRINTFLEET_WORKER_DATA_DIR": str(folder / f"data-{k}"), "PRINTFLEET_WORKER_START_AT": "latest",
+                   "PRINTFLEET_WORKER_STATUS_EVERY_S": "0.2"}
+            with open(log, "wb") as out:
+                self.procs.append(subprocess.Popen([sys.executable, "-m", "printfleet", "worker", "--loglevel", "info"],
+                                                   env=env, stdout=out, stderr=subprocess.STDOUT))
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
-        self.proc.send_signal(signal.SIGSTOP)
+        for proc in self.procs:
+            proc.send_signal(signal.SIGSTOP)
         try:
             yield
         finally:
-            self.proc.send_signal(signal.SIGCONT)
+            for proc in self.procs:
+                proc.send_signal(signal.SIGCONT)
 
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+    def tail(self) -> str:
+        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}" for log in self.logs)
 
     def applied(self) -> int:
-        """The count on the newest status line. Reads only what the log gained since the
-        last call: rescanning the whole log 50 times a second took most of a core from
-        the two the worker is timed on."""
-        with open(self.log, "rb") as f:
-            f.seek(self._read_to)
-            chunk = self._partial + f.read()
-        self._read_to += len(chunk) - len(self._partial)
-        complete, _, self._partial = chunk.rpartition(b"\n")
-        found = re.findall(rb"^worker: applied (\d+) records", complete, re.M)
-        if found:
-            self._applied = int(found[-1])
-        return self._applied
+        """The sum of the counts on each worker's newest status line. Reads only what the
+        logs gained since the last call: rescanning a whole log 50 times a second took
+        most of a core from the two the workers are timed on."""
+        total = 0
+        for k, log in enumerate(self.logs):
+            read_to, partial, applied = self._read[k]
+            with open(log, "rb") as f:
+                f.seek(read_to)
+                chunk = partial + f.read()
+            read_to += len(chunk) - len(partial)
+            complete, _, partial = chunk.rpartition(b"\n")
+            found = re.findall(rb"^worker: applied (\d+) records", complete, re.M)
+            if found:
+                applied = int(found[-1])
+            self._read[k] = (read_to, partial, applied)
+            total += applied
+        return total
+
+    def _assigned(self) -> list[int] | None:
+        """Every worker's telemetry partitions, or None while one of them is not ready
+        or has not taken up its newest assignment yet."""
+        partitions: list[int] = []
+        for log in self.logs:
+            text = log.read_text(errors="replace")
+            joined = text.rfind("Joined group")
+            reading, paused = text.rfind("Reading telemetry partitions"), text.rfind("Telemetry reading paused")
+            if "[^Worker]: Ready" not in text or max(reading, paused) < joined:
+                return None
+            if reading > paused:
+                found = re.match(r"Reading telemetry partitions \[([\d, ]*)\]", text[reading:])
+                partitions += [int(p) for p in found.group(1).split(",") if p.strip()] if found else []
+        return partitions
 
     async def ready(self) -> None:
-        deadline = time.monotonic() + 120
-        while not ("[^Worker]: Ready" in self.text() and self.text().rfind("Reading telemetry partitions") > self.text().rfind("Joined group")):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker did not start:\n{self.text()[-2000:]}")
+        """Wait until the group is settled: every telemetry partition read by one worker."""
+        deadline = time.monotonic() + 180
+        while sorted(self._assigned() or []) != list(range(TELEMETRY_PARTITIONS)):
+            if any(p.poll() is not None for p in self.procs) or time.monotonic() > deadline:
+                raise RuntimeError(f"the workers did not start:\n{self.tail()}")
             await asyncio.sleep(0.2)
 
     async def applied_at_least(self, n: int, timeout_s: float = 600) -> tuple[float, int]:
-        """Wait until the worker applied `n` records; returns when its status line said so
-        (monotonic) and how many it had applied then."""
+        """Wait until the workers applied `n` records in all; returns when their status
+        lines said so (monotonic) and how many they had applied then."""
         deadline = time.monotonic() + timeout_s
         while (applied := self.applied()) < n:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the worker applied {applied} of {n}:\n{self.text()[-2000:]}")
+            if any(p.poll() is not None for p in self.procs) or time.monotonic() > deadline:
+                raise RuntimeError(f"the workers applied {applied} of {n}:\n{self.tail()}")
             await asyncio.sleep(0.02)
         return time.monotonic(), applied
 
     async def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
             try:
-                await asyncio.to_thread(self.proc.wait, 60)
+                await asyncio.to_thread(proc.wait, 60)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                proc.kill()
 
 
 async def _produce(bootstrap: str, messages: Iterable[tuple[str, bytes, bytes]]) -> list[tuple[str, int]]:
@@ -177,7 +208,7 @@ async def _ends(bootstrap: str, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
-async def _throughput(opts: Options, worker: _Worker, path: str, registry: SchemaRegistry) -> Throughput:
+async def _throughput(opts: Options, worker: _Workers, path: str, registry: SchemaRegistry) -> Throughput:
     run = uuid.uuid4().hex[:8]
     devices = device_ids(opts.printers, run)
     site = f"bench-{run}"
@@ -202,7 +233,7 @@ async def _throughput(opts: Options, worker: _Worker, path: str, registry: Schem
     # that shows all of them, counting only what was applied in between.
     first, first_count = await worker.applied_at_least(before + 1)
     last, last_count = await worker.applied_at_least(before + len(records))
-    _log(f"  {path}: worker applied them in {last - first:.1f} s; baseline consumer...")
+    _log(f"  {path}: applied in {last - first:.1f} s; baseline consumer...")
     baseline_s = await _baseline(opts.bootstrap, topic, kind, starts, len(records), registry)
     return Throughput(path, len(records), last - first, baseline_s, last_count - first_count)
 
@@ -269,8 +300,8 @@ def _pct(values: Sequence[float], q: float) -> float:
 async def _bench(opts: Options) -> int:
     registry = SchemaRegistry.load_default()
     folder = Path(tempfile.mkdtemp(prefix="printfleet-bench-streams-"))
-    _log(f"bench streams: Kafka {opts.bootstrap}, {opts.printers:,} printers, worker log in {folder}")
-    worker = _Worker(opts.bootstrap, folder)
+    _log(f"bench streams: Kafka {opts.bootstrap}, {opts.printers:,} printers, {opts.workers} worker(s), logs in {folder}")
+    worker = _Workers(opts.bootstrap, folder, opts.workers)
     try:
         await worker.ready()
         results = [await _throughput(opts, worker, path, registry) for path in ("heartbeat", "event")]
@@ -279,18 +310,22 @@ async def _bench(opts: Options) -> int:
     finally:
         await worker.stop()
     _report(opts, results, latencies)
-    met = all(r.worker_rate >= TARGET_RECORDS_S for r in results) and latencies and _pct(latencies, 99) <= TARGET_P99_S
+    met = all(r.worker_rate / opts.workers >= TARGET_RECORDS_S for r in results) and latencies and _pct(latencies, 99) <= TARGET_P99_S
     return 0 if met else 1
 
 
 def _report(opts: Options, results: list[Throughput], latencies: list[float]) -> None:
-    print(f"# printfleet bench streams\n\nMachine: {describe()}; one worker process; {opts.printers:,} printers.\n")
-    print("| path | records | worker records/s | baseline records/s (bare consumer + decode) | worker / baseline | target |")
-    print("|---|---:|---:|---:|---:|---|")
+    n = opts.workers
+    print(f"# printfleet bench streams\n\nMachine: {describe()}; {n} worker process{'es' if n > 1 else ''}; "
+          f"{opts.printers:,} printers.\n")
+    print("| path | records | records/s, all workers | per worker | baseline records/s (bare consumer + decode) "
+          "| per worker / baseline | target per worker |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for r in results:
-        verdict = "met" if r.worker_rate >= TARGET_RECORDS_S else "MISSED"
-        print(f"| {r.path} | {r.records:,} | {r.worker_rate:,.0f} | {r.baseline_rate:,.0f} | "
-              f"{r.worker_rate / r.baseline_rate:.3f} | >= {TARGET_RECORDS_S:,} ({verdict}) |")
+        per_worker = r.worker_rate / n
+        verdict = "met" if per_worker >= TARGET_RECORDS_S else "MISSED"
+        print(f"| {r.path} | {r.records:,} | {r.worker_rate:,.0f} | {per_worker:,.0f} | {r.baseline_rate:,.0f} | "
+              f"{per_worker / r.baseline_rate:.3f} | >= {TARGET_RECORDS_S:,} ({verdict}) |")
     if latencies:
         p50, p99 = _pct(latencies, 50), _pct(latencies, 99)
         verdict = "met" if p99 <= TARGET_P99_S else "MISSED"
@@ -309,7 +344,12 @@ def run(argv: Sequence[str]) -> int:
     parser.add_argument("--printers", type=int, default=1000)
     parser.add_argument("--records", type=int, default=120_000, help="records per throughput path")
     parser.add_argument("--latency-s", type=float, default=30.0, help="seconds of live traffic for the latency part")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="worker processes sharing the partitions (at most 6); the target is per process")
     args = parser.parse_args(argv)
-    opts = Options(args.kafka_bootstrap or StackSettings.from_env().kafka_bootstrap, args.printers, args.records, args.latency_s)
+    if not 1 <= args.workers <= TELEMETRY_PARTITIONS:
+        parser.error(f"--workers must be between 1 and {TELEMETRY_PARTITIONS} (the telemetry's partitions)")
+    opts = Options(args.kafka_bootstrap or StackSettings.from_env().kafka_bootstrap, args.printers, args.records,
+                   args.latency_s, workers=args.workers)
     return asyncio.run(_bench(opts))
 
