@@ -11,9 +11,11 @@ the input records that came too late to count (the agent dead-letters them). `ap
 changes the state it is given, in place: copying a printer's state for every heartbeat
 (five copies, its sample lists among them) was most of the worker's time. `tick` and
 `advise` return a new state and leave the old one as it was, so the agent can tell
-that a timer pass changed nothing. One state
-instead of one table per concern: every heartbeat feeds the fleet view, the utilisation
-windows and the layer-anomaly rule, so one lookup and one changelog write serve all three.
+that a timer pass changed nothing.
+
+One state instead of one table per concern: every heartbeat feeds the fleet view, the
+utilisation windows and the layer-anomaly rule, so one lookup and one changelog write
+serve all three.
 
 Idempotent like the modules it combines: applying a record twice is applying it once.
 """

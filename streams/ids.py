@@ -26,7 +26,7 @@ _NAMESPACE_BYTES: Final = NAMESPACE.bytes
 
 def derived_id(*parts: object) -> str:
     """A UUIDv5 (text) of `parts`, e.g. `derived_id("alert", dedup_key, raised_at)`:
-    `str(uuid.uuid5(NAMESPACE, "\x1f".join(parts)))`, made without `uuid.UUID`, whose
+    `str(uuid.uuid5(NAMESPACE, "\\x1f".join(parts)))`, made without `uuid.UUID`, whose
     constructor and formatting were half the cost of an output record's id."""
     digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + "\x1f".join([str(p) for p in parts]).encode()).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5 (RFC 9562 section 5.5)
