@@ -22,7 +22,7 @@ from aiohttp import web
 
 from producers.collector_config import CollectorSettings
 from producers.device_records import RecordBuilder, Site
-from producers.poller import CursorStore, PrinterPoller
+from producers.poller import CursorStore, PrinterPoller, SpooledIds
 from producers.spool import RecordClass, Spool
 from producers.spool_async import AsyncSpool
 from producers.uploader import Uploader, UploaderSettings
@@ -75,28 +75,34 @@ class Collector:
         self._session = aiohttp.ClientSession(timeout=timeout, trust_env=False)
         builder = RecordBuilder(self.registry, Site(self.settings.site_id, self.settings.site_secret.encode()))
         cursors = CursorStore(self.settings.state_dir / "cursors.json")
-        pending_ids = await asyncio.to_thread(self._pending_record_ids)
+        spooled = SpooledIds(self.settings.state_dir / "spooled-ids.json")
+        pending_ids = await asyncio.to_thread(self._pending_record_ids, spooled)
         self.pollers = [
             PrinterPoller(
                 url, session=self._session, ssl_context=ssl_context, builder=builder,
                 registry=self.registry, spool=self.spool, cursors=cursors,
                 cadence=self.settings.cadence, unmappable_dir=self.settings.state_dir / "unmappable",
-                pending_ids=pending_ids,
+                pending_ids=pending_ids, spooled=spooled,
             )
             for url in self.settings.printer_urls
         ]
         if self.settings.status_port >= 0:
             await self._serve_status()
 
-    def _pending_record_ids(self) -> set[str]:
+    def _pending_record_ids(self, spooled: SpooledIds) -> set[str]:
         """Ids of the records a previous run left in the spool (KEEP records only:
-        heartbeats are never polled twice). Reads the whole pending spool once at start."""
+        heartbeats are never polled twice); the paged ones also go to `spooled`, saved
+        before the uploader can ack any of them. Reads the whole pending spool once at start."""
         batch = self._spool.peek(max_records=1 << 30, max_bytes=1 << 40)
-        return {
-            self.registry.decode(r.payload).record["record_id"]
-            for r in batch.records
-            if r.record_class is RecordClass.KEEP
-        }
+        ids = set()
+        for r in batch.records:
+            if r.record_class is RecordClass.KEEP:
+                decoded = self.registry.decode(r.payload)
+                record_id = str(decoded.record["record_id"])
+                ids.add(record_id)
+                spooled.add(str(decoded.record["device_id"]), decoded.kind, record_id)
+        spooled.save()
+        return ids
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll and upload until `stop` is set; the uploader stops after the pollers, so it

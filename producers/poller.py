@@ -5,7 +5,8 @@ jobs and logs by cursor (`?after=<seq>`), so each is read once. A cursor moves o
 the records it covers are in the spool, so a crash or a full spool re-reads rather than
 loses. The records' ids derive from (device, endpoint, seq), so a re-read yields the same
 ids: records whose id is already pending in the spool (a kill between the append and the
-cursor write) are not spooled again, and any repeat that still reaches the cloud is
+cursor write) are not spooled again, nor are they once a later run uploaded them before
+reading the page again (`SpooledIds`), and any repeat that still reaches the cloud is
 recognisable there. A printer that does not answer (or answers garbage)
 gets a heartbeat with status UNREACHABLE, so the cloud knows why it went quiet.
 """
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 # Paged endpoints: (endpoint, record kind, page size).
 _PAGED = (("events", "system_event", 1000), ("jobs", "job", 10), ("logs", "device_log", 1000))
 _PAGED_NAMES = frozenset(name for name, _, _ in _PAGED)
+_ENDPOINT_OF = {kind: name for name, kind, _ in _PAGED}
 _CONSUMABLES = ("cleaning_roll", "agent_system", "printhead_system", "build_unit")
 
 
@@ -82,12 +84,67 @@ class CursorStore:
             await asyncio.to_thread(self._write, json.dumps(self._data, sort_keys=True))
 
     def _write(self, text: str) -> None:
-        tmp = self._path.with_suffix(".tmp")
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(self._path)
+        _write_atomically(self._path, text)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text`, durably: a crash leaves the old file or the new one."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+class SpooledIds:
+    """Ids of paged records (events, jobs, logs) that were in the spool when a collector
+    started, kept on disk per printer and endpoint until a read of that endpoint has
+    moved its cursor past them (`confirm`).
+
+    A crash between spooling a page and writing its cursor leaves the page's records in
+    the spool with the cursor behind them, so the next run reads the page again and must
+    not spool them twice. Their being pending at that start is not enough: the run may
+    upload and ack them and be killed before its poller gets to the page, and the run
+    after would find them neither pending nor behind the cursor, and spool them again.
+    The file is replaced atomically, like the cursors.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = asyncio.Lock()
+        try:
+            data: dict[str, dict[str, list[str]]] = json.loads(path.read_text())
+        except FileNotFoundError:
+            data = {}
+        self._by_source = {(device, endpoint): set(ids) for device, endpoints in data.items() for endpoint, ids in endpoints.items()}
+        self._ids = set().union(*self._by_source.values())
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self._ids
+
+    def add(self, device_id: str, kind: str, record_id: str) -> None:
+        """Remember a pending record of `kind`; kinds that are not paged are ignored.
+        Call `save` before anything can upload."""
+        endpoint = _ENDPOINT_OF.get(kind)
+        if endpoint is not None:
+            self._by_source.setdefault((device_id, endpoint), set()).add(record_id)
+            self._ids.add(record_id)
+
+    def save(self) -> None:
+        data: dict[str, dict[str, list[str]]] = {}
+        for (device, endpoint), ids in sorted(self._by_source.items()):
+            data.setdefault(device, {})[endpoint] = sorted(ids)
+        _write_atomically(self._path, json.dumps(data))
+
+    async def confirm(self, device_id: str, endpoint: str) -> None:
+        """The endpoint of this printer was read to its end and its cursor written: its
+        remembered ids are behind the cursor now and can go."""
+        async with self._lock:
+            ids = self._by_source.pop((device_id, endpoint), None)
+            if ids:
+                self._ids -= ids
+                await asyncio.to_thread(self.save)
 
 
 class PrinterPoller:
@@ -104,6 +161,7 @@ class PrinterPoller:
         cadence: Cadence,
         unmappable_dir: Path,
         pending_ids: set[str] | None = None,
+        spooled: SpooledIds | None = None,
     ) -> None:
         self.status = PrinterStatus(base_url)
         self._session, self._ssl = session, ssl_context
@@ -111,6 +169,7 @@ class PrinterPoller:
         self._cursors, self._cadence = cursors, cadence
         self._unmappable_dir = unmappable_dir
         self._pending_ids = pending_ids if pending_ids is not None else set()
+        self._spooled = spooled
         # Per kind, the id of the last snapshot spooled: a printer whose clock has not
         # moved since the last poll reports the same observation, which is not sent again.
         self._last_snapshot: dict[str, str] = {}
@@ -227,6 +286,8 @@ class PrinterPoller:
                     await self._spool_records(items)
                     await self._cursors.set(printer, endpoint, int(entries[-1]["seq"]))
             if not page.get("more"):
+                if self._spooled is not None:
+                    await self._spooled.confirm(printer, endpoint)
                 return
 
     def _encode(self, kind: str, payload: Mapping[str, Any], identity: tuple[str, ...]) -> bytes | None:
@@ -234,7 +295,8 @@ class PrinterPoller:
         try:
             record = self._builder.build(kind, self.status.device_id, payload, identity)
             rid = record["record_id"]
-            if rid in self._pending_ids or self._last_snapshot.get(kind) == rid:
+            if rid in self._pending_ids or (self._spooled is not None and rid in self._spooled) \
+                    or self._last_snapshot.get(kind) == rid:
                 return None  # spooled already (before a restart, or the same observation)
             if identity[0] not in _PAGED_NAMES:
                 self._last_snapshot[kind] = rid
