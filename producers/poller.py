@@ -295,8 +295,8 @@ class PrinterPoller:
         try:
             record = self._builder.build(kind, self.status.device_id, payload, identity)
             rid = record["record_id"]
-            if rid in self._pending_ids or (self._spooled is not None and rid in self._spooled) \
-                    or self._last_snapshot.get(kind) == rid:
+            spooled = self._spooled is not None and rid in self._spooled
+            if rid in self._pending_ids or spooled or self._last_snapshot.get(kind) == rid:
                 return None  # spooled already (before a restart, or the same observation)
             if identity[0] not in _PAGED_NAMES:
                 self._last_snapshot[kind] = rid

@@ -19,7 +19,6 @@ through the codec; records that cannot be applied go to the dead-letter topic.
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -37,8 +36,6 @@ from streams.faust_codec import CODEC_NAME, install
 from streams.output_producer import OutputProducer
 from streams.telemetry_reader import TelemetryReader
 from streams.worker_settings import WorkerSettings
-
-log = logging.getLogger(__name__)
 
 OUTPUT_KINDS = ("fleet_state", "alert", "utilisation", "update_advisory", "benchmark")
 

@@ -329,7 +329,7 @@ def _report(opts: Options, results: list[Throughput], latencies: list[float]) ->
     if latencies:
         p50, p99 = _pct(latencies, 50), _pct(latencies, 99)
         verdict = "met" if p99 <= TARGET_P99_S else "MISSED"
-        print(f"\n| alert latency (record produced -> RAISED on `alerts`) | samples | p50 | p99 | max | target |")
+        print("\n| alert latency (record produced -> RAISED on `alerts`) | samples | p50 | p99 | max | target |")
         print("|---|---:|---:|---:|---:|---|")
         print(f"| printhead error at 1 of {opts.printers:,} live printers | {len(latencies)} | {p50 * 1000:.0f} ms | "
               f"{p99 * 1000:.0f} ms | {max(latencies) * 1000:.0f} ms | p99 <= {TARGET_P99_S:g} s ({verdict}) |")

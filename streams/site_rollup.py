@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from streams.errors import record_boundary
 from streams.ids import content_digest, derived_id
-from streams.plain import PlainState
+from streams.plain import PlainState, copied
 
 _SECONDS = ("printing_s", "warming_s", "cooling_s", "idle_s", "error_s", "unreachable_s")
 
@@ -143,4 +143,4 @@ def set_model(state: SiteWindows, device_id: str, model: str) -> tuple[SiteWindo
             windows[key] = {**printers, device_id: {**r, "model_number": model}}
             start, end = key.split(":")
             changed.append((int(start), int(end)))
-    return SiteWindows(site_id=state.site_id, windows=windows, max_windows=state.max_windows), changed
+    return copied(state, windows=windows), changed

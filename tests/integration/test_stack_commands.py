@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ports import free_ports
-
 from deploy.process import is_alive
+from ports import free_ports
 
 
 def _env(state_dir: Path, ports: list[int]) -> dict[str, str]:

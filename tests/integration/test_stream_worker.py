@@ -10,7 +10,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 from stream_harness import Outputs, Worker, produce, settled
 from stream_scenarios import Printer
 
