@@ -137,8 +137,12 @@ class TelemetryReader:
 
     async def _apply(self, consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int | None]) -> None:
         consumer.assign(list(starts))
-        self._next = {}
+        reading, self._next = self._next, {}
         for tp, offset in starts.items():
+            if offset is None and tp in reading:
+                # Kept through a rebalance with nothing applied yet: go on from where this
+                # reader got to. `start_at` again would skip what came in meanwhile.
+                offset = reading[tp]
             if offset is not None:
                 consumer.seek(tp, offset)
             elif self._start_at == "latest":

@@ -1,4 +1,5 @@
-"""The telemetry reader's decoding of a fetched batch (no Kafka: `_decode` is pure)."""
+"""The telemetry reader: decoding a fetched batch, and where it starts reading after an
+assignment (no Kafka: `_decode` is pure, and a stand-in records the calls `_apply` makes)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,36 @@ def test_one_bad_message_is_undecodable_with_its_reason_and_the_others_decode() 
     assert isinstance(values[1], Undecodable) and values[1].reason and values[1].data == b"\xc3\x01garbage"
     # a record of another kind decodes, as that kind: the agent dead-letters it (wrong topic)
     assert isinstance(values[3], Record) and values[3].kind == "device_identity"
+
+
+class _Consumer:  # the calls `_apply` makes; `end` is where every partition's log ends
+    def __init__(self) -> None:
+        self.positions: dict[TopicPartition, int] = {}
+        self.end = 100
+
+    def assign(self, tps: list[TopicPartition]) -> None:
+        self.positions = {tp: self.positions.get(tp, 0) for tp in tps}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.positions[tp] = offset
+
+    async def seek_to_end(self, tp: TopicPartition) -> None:
+        self.positions[tp] = self.end
+
+    async def seek_to_beginning(self, tp: TopicPartition) -> None:
+        self.positions[tp] = 0
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.positions[tp]
+
+
+async def test_a_partition_kept_through_a_rebalance_goes_on_where_it_was_not_at_the_new_end() -> None:
+    reader = TelemetryReader("127.0.0.1:9", REGISTRY, start_at="latest", batch_max=100, batch_within_s=0.1)
+    consumer = _Consumer()
+    kept, gone = TopicPartition("telemetry.heartbeat", 3), TopicPartition("telemetry.heartbeat", 0)
+    await reader._apply(consumer, {kept: None, gone: None})  # a new app: starts at the end
+    assert reader._next == {kept: 100, gone: 100}
+    # records 100..129 arrive; the assignment changes before any is applied (no book yet)
+    consumer.end = 130
+    await reader._apply(consumer, {kept: None})
+    assert consumer.positions[kept] == 100 and reader._next == {kept: 100}
