@@ -63,6 +63,12 @@ from sinks.prepare import Prepared, prepare, prepare_avro
 
 log = logging.getLogger(__name__)
 
+# Messages per poll. While aiokafka holds fetched records, getmany() returns them without
+# yielding to the event loop, and the write task moves on by one await between polls: a
+# poll must be short (1,000 heartbeats: about 3 ms) for writing to keep pace with the
+# fetch of a backlog. (With 50,000 nothing was written until a backlog was all fetched.)
+FETCH_MAX_RECORDS = 1_000
+
 
 @dataclass(frozen=True)
 class SinkSettings:
@@ -250,7 +256,7 @@ class ClickHouseSink:
             return
         # While a write is in flight, poll briefly so its end is noticed at once.
         timeout_s = 0.01 if self._flushing is not None else self.settings.poll_timeout_s
-        data = await consumer.getmany(timeout_ms=int(timeout_s * 1000), max_records=50_000)
+        data = await consumer.getmany(timeout_ms=int(timeout_s * 1000), max_records=FETCH_MAX_RECORDS)
         now = time.monotonic()
         for tp, messages in data.items():
             self.counters.records_in += self._batcher.add(tp, messages, now)
@@ -260,7 +266,8 @@ class ClickHouseSink:
         flushing = self._flushing
         if flushing is not None:
             if not flushing.done():
-                return  # the write goes on in the background; fetching goes on here
+                await asyncio.sleep(0)  # the write's turn (see FETCH_MAX_RECORDS)
+                return
             self._flushing = None
             try:
                 flushing.result()

@@ -50,3 +50,26 @@ async def test_clean_run_stores_every_record_once(stack: StackSettings, sink_set
     first = heartbeats[0]
     row = await h.scalar(s, f"SELECT tuple(status, layers_done, toUnixTimestamp64Milli(event_time)) FROM heartbeat WHERE record_id = '{first['record_id']}'")
     assert tuple(row) == (first["status"], first["layers_done"], first["event_time"])
+
+
+async def test_writing_keeps_pace_with_the_fetch_of_a_backlog(stack: StackSettings, unique: str) -> None:
+    """A sink catching up on a backlog writes batches while it is still fetching: the
+    write task shares the event loop with the polls, and aiokafka's getmany() does not
+    yield while it holds fetched records."""
+    settings = h.settings(stack, unique, "heartbeat", batch_max_records=2000, batch_max_age_s=5.0)
+    registry = SchemaRegistry.load_default()
+    template = h.records("heartbeat", 1)[0]
+    backlog = [{**template, "device_id": h.DEVICES[i % len(h.DEVICES)], "record_id": f"hb-{i}"} for i in range(120_000)]
+    await h.produce_records(stack.kafka_bootstrap, registry, settings, "heartbeat", backlog)
+    try:
+        async with ClickHouseSink(settings, registry) as sink:
+            stored_when_all_fetched = None
+            while stored_when_all_fetched is None:
+                await sink.step()
+                if sink.counters.records_in >= len(backlog):
+                    stored_when_all_fetched = sink.counters.records_stored
+            await h.run_until(sink, len(backlog))
+        assert stored_when_all_fetched > 0, "nothing was written until the whole backlog was fetched"
+        assert await h.scalar(settings, "SELECT count() FROM heartbeat") == len(backlog)
+    finally:
+        await h.drop_database(settings)
