@@ -146,7 +146,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
 
     async def read_telemetry() -> None:
         await producer.start()
-        await reader.run(agent.handle)
+        await reader.run(agent.handle, agent.began)
 
     app.task(read_telemetry)
 

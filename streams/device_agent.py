@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -111,6 +111,21 @@ class DeviceAgent:
                     self._partitions[p] = _Partition(book, checkpointed_at=time.monotonic())
             return {TopicPartition(t, p): self._partitions[p].book.next_offsets.get(t)
                     for p in partitions for t in telemetry_topics()}
+
+    async def began(self, positions: Mapping[TopicPartition, int]) -> None:
+        """Where the reader began topics the books had never seen (`start_at`): noted in
+        the books, which are checkpointed at once. Whoever reads such a partition next,
+        this worker after a crash or another one after a rebalance, goes on from there;
+        `start_at=latest` applied again would skip what arrived in between."""
+        async with self.lock:
+            noted = set()
+            for tp, offset in positions.items():
+                part = self._partitions.get(tp.partition)
+                if part is not None and tp.topic not in part.book.next_offsets:
+                    part.book.next_offsets[tp.topic] = offset
+                    noted.add(tp.partition)
+            for p in sorted(noted):
+                await self._checkpoint(p)
 
     async def handle(self, inputs: Sequence[Input]) -> None:
         """Apply a batch of telemetry records in order. Records of a partition this worker

@@ -44,6 +44,7 @@ class Input(NamedTuple):
 
 
 Handle = Callable[[Sequence[Input]], Awaitable[None]]
+Began = Callable[[Mapping[TopicPartition, int]], Awaitable[None]]
 
 
 class TelemetryReader:
@@ -89,10 +90,11 @@ class TelemetryReader:
         self._assigned.set()
         await self._stopped.wait()
 
-    async def run(self, handle: Handle) -> None:
+    async def run(self, handle: Handle, began: Began | None = None) -> None:
         """Fetch and hand batches to `handle` until `stop()`. `handle` is awaited before
         the next fetch, so a slow consumer of batches slows the reading, never the other
-        way round."""
+        way round. `began` hears, after each assignment and before anything of it is
+        read, the offsets where partitions without a position began (`start_at`)."""
         if self._stopping:
             self._stopped.set()
             return
@@ -114,7 +116,10 @@ class TelemetryReader:
                 if self._wanted is not None:
                     # Taken before applying: an assignment made meanwhile is the next one.
                     wanted, self._wanted = self._wanted, None
-                    await self._apply(consumer, wanted)
+                    fresh = await self._apply(consumer, wanted)
+                    if fresh and began is not None:
+                        await began(fresh)
+                    _log_assignment(wanted)
                 if not consumer.assignment():
                     self._assigned.clear()
                     await self._assigned.wait()
@@ -135,9 +140,13 @@ class TelemetryReader:
             await consumer.stop()
             self._stopped.set()
 
-    async def _apply(self, consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int | None]) -> None:
+    async def _apply(
+        self, consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int | None]
+    ) -> dict[TopicPartition, int]:
+        """Read `starts` from their offsets; returns where those without one began."""
         consumer.assign(list(starts))
         reading, self._next = self._next, {}
+        fresh = {}
         for tp, offset in starts.items():
             if offset is None and tp in reading:
                 # Kept through a rebalance with nothing applied yet: go on from where this
@@ -145,16 +154,14 @@ class TelemetryReader:
                 offset = reading[tp]
             if offset is not None:
                 consumer.seek(tp, offset)
-            elif self._start_at == "latest":
+                self._next[tp] = offset
+                continue
+            if self._start_at == "latest":
                 await consumer.seek_to_end(tp)
             else:
                 await consumer.seek_to_beginning(tp)
-            self._next[tp] = offset if offset is not None else await consumer.position(tp)
-        partitions = sorted({tp.partition for tp in starts})
-        if partitions:  # the tests and the bench wait for this line after a rebalance
-            log.info("Reading telemetry partitions %s (%d topic partitions)", partitions, len(starts))
-        else:
-            log.info("Telemetry reading paused: no partitions assigned")
+            self._next[tp] = fresh[tp] = await consumer.position(tp)
+        return fresh
 
     def _decode(self, tp: TopicPartition, messages: Sequence[Any]) -> list[Input]:
         kind = tp.topic.removeprefix(TELEMETRY_PREFIX)
@@ -165,6 +172,14 @@ class TelemetryReader:
         except SchemaError:  # one is not: each on its own, the bad ones get their reason
             values = [_plain(self._codec.decode(m.value)) for m in messages]
         return [Input(tp.topic, tp.partition, m.offset, m.key, m.value, v) for m, v in zip(messages, values)]
+
+
+def _log_assignment(starts: Mapping[TopicPartition, int | None]) -> None:
+    partitions = sorted({tp.partition for tp in starts})
+    if partitions:  # the tests and the bench wait for this line after a rebalance
+        log.info("Reading telemetry partitions %s (%d topic partitions)", partitions, len(starts))
+    else:
+        log.info("Telemetry reading paused: no partitions assigned")
 
 
 def _plain(decoded: Any) -> Record | Undecodable:

@@ -183,6 +183,28 @@ async def test_restarts_with_a_backlog_lose_nothing(stack: StackSettings, tmp_pa
     assert _cleared(out) == {p.device_id: sent for p in printers}, worker.tail()
 
 
+async def test_a_new_group_restarted_before_its_first_record_reads_what_came_meanwhile(
+    stack: StackSettings, tmp_path: Path
+) -> None:
+    """A new app id with `start_at=latest` begins at the end of every partition. A restart
+    (or a rebalance) before any record was applied must go on from that beginning, not
+    from the then latest offsets: what arrived while it was down would be skipped."""
+    site = f"site-{uuid.uuid4().hex[:8]}"
+    printers = [Printer(site, f"dev-{uuid.uuid4().hex[:12]}", START_MS) for _ in range(6)]
+    worker = Worker(stack.kafka_bootstrap, f"began-{site}", tmp_path, **FAST).start()
+    try:
+        await worker.ready()
+        await worker.stop()  # no record was applied: the books hold only where reading began
+        await produce(stack.kafka_bootstrap, _storm(printers, 0, 20))  # while it is down
+        async with Outputs(stack.kafka_bootstrap, site) as out:
+            worker.start()
+            await worker.ready(times=2)
+            await out.until(lambda o: worker.status().get("applied", 0) >= 120, worker, timeout_s=60)
+        assert worker.status()["missing"] == 0
+    finally:
+        await worker.stop()
+
+
 async def test_two_workers_share_the_partitions_and_agree_with_one(stack: StackSettings, tmp_path: Path) -> None:
     site = f"site-{uuid.uuid4().hex[:8]}"
     sim = _day(site, printers=6, hours=5)

@@ -76,3 +76,13 @@ async def test_a_partition_kept_through_a_rebalance_goes_on_where_it_was_not_at_
     consumer.end = 130
     await reader._apply(consumer, {kept: None})
     assert consumer.positions[kept] == 100 and reader._next == {kept: 100}
+
+
+async def test_the_reader_tells_where_partitions_without_a_position_began() -> None:
+    reader = TelemetryReader("127.0.0.1:9", REGISTRY, start_at="latest", batch_max=100, batch_within_s=0.1)
+    consumer = _Consumer()
+    booked, new = TopicPartition("telemetry.heartbeat", 1), TopicPartition("telemetry.system_event", 1)
+    assert await reader._apply(consumer, {booked: 42, new: None}) == {new: 100}
+    assert consumer.positions == {booked: 42, new: 100}
+    # kept through a rebalance: it goes on where it was, which is not news
+    assert await reader._apply(consumer, {new: None}) == {}
