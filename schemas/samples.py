@@ -253,7 +253,7 @@ def _alert(rng: random.Random, seed: int) -> Record:
         "predicted_failure_at": _T0 + 5 * 86_400_000,
         "recommended_action": "Replace the printhead in slot 2 at the next build-unit change",
         "recommended_parts": [{"part_number": "3ED59A", "description": "Printhead", "quantity": 1}],
-        "notify_service": True,
+        "notify_service": True, "confidence": 0.8, "occurrences": 3,
     }
 
 
@@ -266,14 +266,14 @@ def _utilisation(rng: random.Random, seed: int) -> Record:
         "error_s": 0.0, "unreachable_s": 0.0, "utilisation_pct": _f32(printing / 864),
         "jobs_completed": rng.randint(0, 3), "layers_printed": rng.randint(1_000, 8_000),
         "material_consumed_kg": round(rng.uniform(2, 20), 2), "packing_density_pct": 12.5,
-        "material_recycled_pct": 80.0,
+        "material_recycled_pct": 80.0, "agent_consumed_cm3": round(rng.uniform(50, 900), 1),
     }
 
 
 def _fleet_state(rng: random.Random, seed: int) -> Record:
     return {
         **_envelope(rng, seed),
-        "printer_name": f"Hall B printer {seed % 12 + 1}", "model_number": "M0P44A",
+        "printer_name": f"Hall B printer {seed % 12 + 1}", "model_number": "M0P44A", "firmware_release": "5.8.2.11",
         "status": "POWERED_ON", "activity": "COOLING_DOWN", "current_job_id": _random_id(rng),
         "layers_done": 3_769, "layers_total": 3_769, "estimated_completion_at": _T0 + 3_600_000,
         "estimated_remaining_s": 3_600.0, "pending_job_count": rng.randint(0, 6),
