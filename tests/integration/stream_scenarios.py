@@ -66,3 +66,54 @@ def slow_layers(p: Printer, seed: int) -> list[Step]:
     rng = random.Random(seed)
     durations = [9.5 + rng.uniform(-0.2, 0.2) for _ in range(60)] + [25.0] * 8 + [9.5 + rng.uniform(-0.2, 0.2) for _ in range(40)]
     return [p.heartbeat(p.t0 + i * 30_000, layer_s=d, layers_done=100 + 3 * i) for i, d in enumerate(durations)]
+
+
+def printhead_wear(p: Printer) -> list[Step]:
+    """The printhead in slot 0, hourly: usage climbing from 1,250 h past 90 % of a typical
+    life (1,260 of 1,400 h), its warranty ending in 20 days, non-genuine agent reported
+    from the sixth hour; then a new printhead (new uuid, 10 h, in warranty, genuine)."""
+    base = dict(sample_record("printhead_system", seed=3)["printheads"][0], slot=0, status="OK", part_number="3ED59A")
+    today = p.t0 // (24 * HOUR_MS)
+    steps = []
+    for h in range(16):
+        head = {**base, "usage_time_s": (1_250 + h) * 3600, "warranty_status": "IN_WARRANTY",
+                "warranty_expiry_date": today + 20, "non_genuine_agent_notice": h >= 5, "expired_agent_notice": False}
+        steps.append(p.record("printhead_system", p.t0 + h * HOUR_MS, printheads=[head]))
+    new = {**base, "printhead_uuid": "new-head", "usage_time_s": 10 * 3600, "warranty_status": "IN_WARRANTY",
+           "warranty_expiry_date": today + 700, "non_genuine_agent_notice": False, "expired_agent_notice": False}
+    steps.append(p.record("printhead_system", p.t0 + 16 * HOUR_MS, printheads=[new]))
+    return steps
+
+
+def filter_and_lamp(p: Printer) -> list[Step]:
+    """Usage counters, hourly: the air filter goes REPLACE_SOON, then REPLACE_NOW, then is
+    replaced (OK); the fusing lamp passes 90 % of a typical life (13,500 of 15,000 h) and
+    is replaced (lamp hours back to 2)."""
+    filters = ["OK"] * 3 + ["REPLACE_SOON"] * 3 + ["REPLACE_NOW"] * 3 + ["OK"] * 3
+    steps = []
+    for h, status in enumerate(filters):
+        lamp_h = 13_490 + 2 * h if h < 10 else 2 + h - 10
+        steps.append(p.record("usage_counters", p.t0 + h * HOUR_MS, filter_status=status, lamp_usage_s=lamp_h * 3600))
+    return steps
+
+
+def agents_run_low(p: Printer) -> list[Step]:
+    """Agent levels, hourly: the fusing agent falls from 40 % to empty and is replaced; the
+    detailing agent cartridge reports EXPIRED for three hours, then a fresh one."""
+    base = sample_record("agent_system", seed=3)["agents"]
+    fusing = [(40.0, "OK"), (30.0, "OK"), (18.0, "LOW"), (8.0, "VERY_LOW"), (0.0, "EMPTY"), (100.0, "OK"), (99.0, "OK")]
+    steps = []
+    for h, (level, status) in enumerate(fusing):
+        agents = [{**base[0], "agent_type": "FUSING", "consumable_level_pct": level, "consumable_status": status},
+                  {**base[1], "agent_type": "DETAILING", "consumable_level_pct": 80.0,
+                   "consumable_status": "EXPIRED" if 1 <= h <= 3 else "OK"}]
+        steps.append(p.record("agent_system", p.t0 + h * HOUR_MS, agents=agents))
+    return steps
+
+
+def non_genuine_material(p: Printer) -> list[Step]:
+    """A build unit reporting non-genuine material for three hours, then a genuine one."""
+    unit = sample_record("build_unit", seed=3)["installed_build_unit"]
+    return [p.record("build_unit", p.t0 + h * HOUR_MS,
+                     installed_build_unit={**unit, "non_genuine_material_notice": 1 <= h <= 3, "expired_material_notice": False})
+            for h in range(6)]

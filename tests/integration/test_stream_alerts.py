@@ -14,7 +14,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from stream_harness import Outputs, Worker, produce
-from stream_scenarios import HOUR_MS, Printer, cleaning_roll_wear, event_storm, slow_layers
+from stream_scenarios import (
+    HOUR_MS, Printer, agents_run_low, cleaning_roll_wear, event_storm, filter_and_lamp, non_genuine_material,
+    printhead_wear, slow_layers,
+)
 
 from deploy.settings import StackSettings
 from streams.advisories import Release, sign
@@ -134,3 +137,46 @@ async def test_offline_raises_on_silence_and_clears_when_back(stack: StackSettin
         assert not [a for a in out.of("alert") if a["device_id"] == busy.device_id and a["raised_at"] < T0 + 620_000]
     finally:
         await worker.stop()
+
+
+async def test_consumable_rules_raise_and_clear_once(stack: StackSettings, tmp_path: Path) -> None:
+    """Printhead life, warranty and agent notices; air filter; lamp hours; agent levels and
+    expired cartridges; non-genuine material: each alert raises once, with its severity
+    and parts, and clears once when the part is replaced."""
+    site = f"site-{uuid.uuid4().hex[:8]}"
+    head, counters, agents, unit = (Printer(site, f"dev-{uuid.uuid4().hex[:12]}", T0) for _ in range(4))
+    scenarios = [*printhead_wear(head), *filter_and_lamp(counters), *agents_run_low(agents), *non_genuine_material(unit)]
+    expected = {  # dedup key -> (severity when raised, highest severity, part numbers)
+        f"printhead-life:{head.device_id}:0": ("WARNING", "WARNING", ["3ED59A"]),
+        f"printhead-warranty:{head.device_id}:0": ("INFO", "INFO", ["3ED59A"]),
+        f"supplies:{head.device_id}:printhead-0-non-genuine": ("WARNING", "WARNING", []),
+        f"air-filter:{counters.device_id}": ("WARNING", "ERROR", []),
+        f"lamp-hours:{counters.device_id}": ("WARNING", "WARNING", []),
+        f"agent-level:{agents.device_id}:FUSING": ("WARNING", "ERROR", []),
+        f"supplies:{agents.device_id}:agent-DETAILING-expired": ("WARNING", "WARNING", []),
+        f"supplies:{unit.device_id}:material-non-genuine": ("WARNING", "WARNING", []),
+    }
+    worker = Worker(stack.kafka_bootstrap, f"consumables-{site}", tmp_path, PRINTFLEET_WORKER_START_AT="latest").start()
+    try:
+        await worker.ready()
+        async with Outputs(stack.kafka_bootstrap, site) as out:
+            await produce(stack.kafka_bootstrap, scenarios)
+
+            def cleared(o: Outputs) -> set[str]:
+                return {a["dedup_key"] for a in o.of("alert") if a["lifecycle"] == "CLEARED"}
+            await out.until(lambda o: set(expected) <= cleared(o), worker)
+            await out.settle(quiet_s=2.0)  # nothing raised again after the clear
+            alerts = out.of("alert")
+    finally:
+        await worker.stop()
+    for key, (raised_as, worst, parts) in expected.items():
+        life = _lifecycles(alerts, key)
+        steps = _steps(life)
+        assert steps[0] == "RAISED" and steps[-1] == "CLEARED", (key, steps)
+        assert steps.count("RAISED") == 1 and steps.count("CLEARED") == 1, (key, steps)
+        assert life[0]["severity"] == raised_as, (key, life[0]["severity"])
+        assert max((a["severity"] for a in life), key=["INFO", "WARNING", "ERROR", "CRITICAL"].index) == worst, key
+        assert [p["part_number"] for p in life[0]["recommended_parts"]] == parts, key
+    # The printhead's end of life was also predicted from its usage trend, before 90 %.
+    wear = _lifecycles(alerts, f"predicted-wear:{head.device_id}:printhead-0")
+    assert _steps(wear)[0] == "RAISED" and _steps(wear)[-1] == "CLEARED", _steps(wear)
