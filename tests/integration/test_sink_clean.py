@@ -3,11 +3,14 @@ once, in its table and child tables, and the rollups count each once."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
 
 from deploy.settings import StackSettings
+from producers.simulator.replay import new_fleet, replay
 from schemas import SchemaRegistry
 from sinks.clickhouse import ClickHouseSink, SinkSettings
 import sink_harness as h
@@ -71,5 +74,29 @@ async def test_writing_keeps_pace_with_the_fetch_of_a_backlog(stack: StackSettin
             await h.run_until(sink, len(backlog))
         assert stored_when_all_fetched > 0, "nothing was written until the whole backlog was fetched"
         assert await h.scalar(settings, "SELECT count() FROM heartbeat") == len(backlog)
+    finally:
+        await h.drop_database(settings)
+
+
+async def test_a_simulated_site_day_lands_exactly_once(stack: StackSettings, unique: str) -> None:
+    """Every record a simulated site produces in a day, of every kind, is in its table once
+    (the day ends now: the raw tables' TTLs drop rows older than their retention)."""
+    registry = SchemaRegistry.load_default()
+    start = int(time.time() * 1000) - 25 * 3_600_000
+    sim = replay(new_fleet(3, 5, start), registry, duration_ms=24 * 3_600_000, site_id=f"site-{unique}", heartbeat_s=60)
+    produced = Counter(kind for kind, _ in sim.records)
+    assert {"heartbeat", "job", "system_event", "device_identity", "cleaning_roll"} <= set(produced)
+    settings = h.settings(stack, unique, ",".join(sorted(produced)), batch_max_records=2000)
+    for kind in produced:
+        await h.produce_records(stack.kafka_bootstrap, registry, settings, kind, sim.of(kind))
+    try:
+        async with ClickHouseSink(settings, registry) as sink:
+            await h.run_until(sink, len(sim.records))
+        assert sink.counters.dead_lettered == 0
+        for kind, n in produced.items():
+            assert await h.scalar(settings, f"SELECT tuple(count(), uniqExact(record_id)) FROM {kind}") == (n, n), kind
+        jobs = sim.of("job")
+        assert await h.scalar(settings, "SELECT count() FROM job_layers") == sum(len(j["layers"]) for j in jobs)
+        assert await h.scalar(settings, "SELECT sum(heartbeats) FROM heartbeat_hourly") == produced["heartbeat"]
     finally:
         await h.drop_database(settings)
