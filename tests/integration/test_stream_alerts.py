@@ -180,3 +180,4 @@ async def test_consumable_rules_raise_and_clear_once(stack: StackSettings, tmp_p
     # The printhead's end of life was also predicted from its usage trend, before 90 %.
     wear = _lifecycles(alerts, f"predicted-wear:{head.device_id}:printhead-0")
     assert _steps(wear)[0] == "RAISED" and _steps(wear)[-1] == "CLEARED", _steps(wear)
+    assert wear[0]["event_time"] < _lifecycles(alerts, f"printhead-life:{head.device_id}:0")[0]["event_time"]
