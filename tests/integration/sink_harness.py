@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from deploy.settings import StackSettings
+from producers.simulator.replay import new_fleet, replay
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
 from schemas.topics import TELEMETRY_PARTITIONS, topic_for
@@ -37,6 +38,16 @@ def records(kind: str, count: int, *, site: str = "site-x", first_seed: int = 0)
         )
         out.append(record)
     return out
+
+
+def simulated_heartbeats(count: int, *, printers: int = 10, site: str = "site-x") -> list[dict[str, Any]]:
+    """`count` heartbeats of a simulated fleet, 10 s apart per printer, the last ones now
+    (the raw heartbeat table's TTL drops old rows at insert)."""
+    steps = -(-count // printers)
+    start = int(time.time() * 1000) - steps * 10_000
+    sim = replay(new_fleet(printers, 3, start), SchemaRegistry.load_default(), duration_ms=(steps - 1) * 10_000,
+                 site_id=site, heartbeat_s=10, kinds=frozenset({"heartbeat"}))
+    return sim.of("heartbeat")[:count]
 
 
 def settings(stack: StackSettings, unique: str, kinds: str, **overrides: Any) -> SinkSettings:

@@ -1,5 +1,5 @@
 """`printfleet sink` as a real process: killed with SIGKILL mid-run and started again, it
-stores every record exactly once. Migrations are idempotent, also when two sinks start
+stores every heartbeat of a simulated fleet exactly once. Migrations are idempotent, also when two sinks start
 at once."""
 
 from __future__ import annotations
@@ -64,11 +64,9 @@ async def test_sigkill_mid_run_then_restart_stores_every_record_once(
     stack: StackSettings, sink_settings: SinkSettings, tmp_path: Path,
 ) -> None:
     registry = SchemaRegistry.load_default()
-    total = 0
-    for seed in (0, 20_000):
-        await h.produce_records(stack.kafka_bootstrap, registry, sink_settings, "heartbeat",
-                                h.records("heartbeat", 20_000, first_seed=seed))
-        total += 20_000
+    beats = h.simulated_heartbeats(45_000)  # 40,000 before the kill, 5,000 after it
+    total = 40_000
+    await h.produce_records(stack.kafka_bootstrap, registry, sink_settings, "heartbeat", beats[:total])
     log = tmp_path / "sink.log"
     first = _start(sink_settings, log)
     try:
@@ -80,9 +78,8 @@ async def test_sigkill_mid_run_then_restart_stores_every_record_once(
             first.kill()
     at_kill = await _count(sink_settings)
     assert 0 < seen <= at_kill <= total, log.read_text()
-    await h.produce_records(stack.kafka_bootstrap, registry, sink_settings, "heartbeat",
-                            h.records("heartbeat", 5000, first_seed=90_000))
-    total += 5000
+    await h.produce_records(stack.kafka_bootstrap, registry, sink_settings, "heartbeat", beats[total:])
+    total = len(beats)
     second = _start(sink_settings, log)
     try:
         final = await _wait_for(sink_settings, lambda n: n >= total, 90)
