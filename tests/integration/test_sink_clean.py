@@ -1,5 +1,6 @@
 """The sink on the real Kafka and ClickHouse: a clean run stores every record exactly
-once, in its table and child tables, and the rollups count each once."""
+once, in its table and child tables, and the rollups count each once; so does a
+simulated site's day of every kind; and writing keeps pace with the fetch of a backlog."""
 
 from __future__ import annotations
 
