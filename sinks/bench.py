@@ -37,12 +37,12 @@ from schemas import SchemaRegistry
 from schemas.samples import sample_record
 from schemas.topics import TELEMETRY_PARTITIONS, topic_for
 from sinks import migrations
-from sinks.avro_insert import eligible
 from sinks.batch import Batch
 from sinks.clickhouse import ClickHouseSink, SinkSettings
 from sinks.client import INSERT_SETTINGS
 from sinks.convert import Converter, TableRows
 from sinks.layout import layout
+from sinks.native_block import eligible
 from sinks.prepare import prepare
 
 HEARTBEAT_TARGET_ROWS_S: Final = 200_000
@@ -75,7 +75,7 @@ class KindResult:
     decode_s: float = 0.0
     convert_s: float = 0.0
     sink_cpu_s: float = 0.0
-    python_path_s: float = 0.0  # the sink with server-side decoding off (flat kinds only)
+    python_path_s: float = 0.0  # the sink with column decoding off (flat kinds only)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -373,8 +373,8 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
             progress(f"{kind}: the sink, Kafka -> ClickHouse")
             result.sink_s, result.sink_join_s, result.sink_cpu_s = await sink_in_process(settings, registry, count)
             if eligible(layout(registry.reader(kind))):
-                progress(f"{kind}: the sink with server-side decoding off (Python decoding)")
-                python_path = replace(settings, database=python_db, group_id=settings.group_id + "-py", server_decode=False)
+                progress(f"{kind}: the sink with column decoding off (record by record in Python)")
+                python_path = replace(settings, database=python_db, group_id=settings.group_id + "-py", column_decode=False)
                 result.python_path_s = (await sink_in_process(python_path, registry, count))[0]
         stored = await _count(stack.clickhouse_url, sink_db, kind)
         if stored != count and result.sink_s:
@@ -418,7 +418,7 @@ def report(results: Sequence[KindResult], opts: Options) -> str:
                      if r.sink_s else ""))
         if r.python_path_s:
             py = r.rows / r.python_path_s
-            rows.append((f"{r.kind}: the same sink with server-side decoding off (decode_records in Python)", fmt_int(py),
+            rows.append((f"{r.kind}: the same sink with column decoding off (decode_records in Python)", fmt_int(py),
                          fmt_int(r.records / r.python_path_s), fmt_num(ratio(r.sink_rows_s, py)), f"{r.python_path_s:.2f} s"))
         rows.append((f"{r.kind}: direct clickhouse-connect insert of the same rows", fmt_int(r.direct_rows_s),
                      fmt_int(r.records / r.direct_s if r.direct_s else 0), fmt_num(ratio(r.sink_rows_s, r.direct_rows_s)),

@@ -9,10 +9,10 @@ No loss, no duplicates — the scheme, step by step for each batch of one partit
 1. commit the batch's start offset with its end in the metadata (the *intent*), so that
    after any crash the partition's next owner cuts exactly the same batch;
 2. decode and convert (`sinks.prepare`); undecodable or unstorable messages are sent to
-   the dead-letter topic and acknowledged by Kafka first. Flat kinds (heartbeat,
-   usage_counters, cleaning_roll) skip this: ClickHouse's own Avro reader decodes the
-   messages and checks what the Python path checks (`sinks.avro_insert`); if it refuses
-   the batch, the batch is prepared in Python after all, which names the bad messages;
+   the dead-letter topic and acknowledged by Kafka first. Batches of flat kinds
+   (heartbeat, usage_counters, cleaning_roll) are decoded column by column into one
+   Native block instead (`sinks.native_block`), unless a message needs the record by
+   record path, which names the bad ones;
 3. insert every table's rows synchronously with `insert_deduplication_token` =
    topic/partition/start-end. A batch inserted before a crash and inserted again after it
    has the same token and rows, and ClickHouse drops the repeat (tables and rollup views;
@@ -52,14 +52,14 @@ from producers.backoff import Backoff
 from schemas import SchemaRegistry
 from schemas.topics import DEAD_LETTER, topic_for
 from sinks import migrations
-from sinks.avro_insert import ServerDecode, eligible
 from sinks.batch import Batch, Batcher, intent_metadata, parse_intent
 from sinks.client import ClickHouseClient
 from sinks.convert import Converter
 from sinks.deadletter import DeadLetterProducer
-from sinks.errors import ClickHouseRejected, KafkaUnavailable, SinkError
+from sinks.errors import KafkaUnavailable, SinkError
 from sinks.layout import layout
-from sinks.prepare import Prepared, prepare, prepare_avro
+from sinks.native_block import NativeDecode, eligible
+from sinks.prepare import Prepared, prepare, prepare_native
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class SinkSettings:
     kafka_timeout_s: float = 15.0
     retry_initial_s: float = 0.5
     retry_max_s: float = 15.0
-    server_decode: bool = True  # flat kinds: ClickHouse reads the Avro bodies (sinks.avro_insert)
+    column_decode: bool = True  # flat kinds: decoded column by column (sinks.native_block)
 
     def kind_list(self, registry: SchemaRegistry) -> tuple[str, ...]:
         wanted = tuple(k.strip() for k in self.kinds.split(",") if k.strip())
@@ -139,12 +139,10 @@ class ClickHouseSink:
         kinds = settings.kind_list(registry)
         self._kind_of = {settings.topic_prefix + topic_for(k): k for k in kinds}
         self._converters = {k: Converter(layout(registry.reader(k))) for k in kinds}
-        self._server_decode = {
-            k: ServerDecode(c.layout, registry.reader(k))
-            for k, c in self._converters.items() if settings.server_decode and eligible(c.layout)
+        self._native = {
+            k: NativeDecode(c.layout, registry.reader(k))
+            for k, c in self._converters.items() if settings.column_decode and eligible(c.layout)
         }
-        self._python_only: set[tuple[str, int, int, int]] = set()  # batches ClickHouse refused as Avro
-        self._clean_refusals: dict[str, int] = defaultdict(int)  # refused, yet nothing bad in them
         self.client = ClickHouseClient(
             settings.clickhouse_url, settings.database, username=settings.clickhouse_user,
             password=settings.clickhouse_password, timeout_s=settings.clickhouse_timeout_s,
@@ -341,24 +339,20 @@ class ClickHouseSink:
             for b in batches:
                 self._batcher.intent_written(b, tps[id(b)])
         prepared = [self._prepare(b) for b in batches]
-        fast = [p for p in prepared if p.avro is not None and not p.inserted]
-        if fast:
-            await asyncio.gather(*(self._insert_avro(p) for p in fast))
-            prepared = [self._prepare(b) for b in batches]  # refused ones come back converted
         letters = [d for p in prepared if not p.dead_sent for d in p.dead]
         if letters:
             await self.dead_letters.send(letters)
             self.counters.dead_lettered += len(letters)
         for p in prepared:
             p.dead_sent = True
-        await asyncio.gather(*(self._insert(p, t) for p in prepared for t in p.tables if t.table not in p.inserted))
+        await asyncio.gather(
+            *(self._insert_native(p) for p in prepared if p.native is not None and p.native.table not in p.inserted),
+            *(self._insert(p, t) for p in prepared for t in p.tables if t.table not in p.inserted),
+        )
         await self._commit(consumer, {tps[id(b)]: OffsetAndMetadata(b.end, "") for b in batches})
         for p in prepared:
             b = p.batch
-            if _key(b) in self._python_only:
-                self._refused(self._kind_of[b.topic], bad=bool(p.dead))
             self._prepared.pop(_key(b), None)
-            self._python_only.discard(_key(b))
             if self._batcher.done(b, tps[id(b)]):
                 self.counters.batches_written += 1
                 self.counters.records_stored += p.records
@@ -369,41 +363,20 @@ class ClickHouseSink:
         done = self._prepared.get(key)
         if done is None:
             kind = self._kind_of[batch.topic]
-            server = self._server_decode.get(kind)
-            if server is not None and key not in self._python_only:
-                done = prepare_avro(batch, server)
+            decoder = self._native.get(kind)
+            if decoder is not None:
+                done = prepare_native(batch, decoder)
             if done is None:
                 done = prepare(batch, kind, self.registry, self._converters[kind])
             self._prepared[key] = done
         return done
 
-    def _refused(self, kind: str, *, bad: bool) -> None:
-        """ClickHouse refused a batch that the Python path then stored. Refusals of batches
-        with nothing bad in them, three in a row, mean the server cannot take the fast
-        path at all (no Avro format, no `input()`, no rights): it is turned off for the
-        kind, and the sink goes on decoding in Python."""
-        if bad:
-            self._clean_refusals[kind] = 0
-            return
-        self._clean_refusals[kind] += 1
-        if self._clean_refusals[kind] >= 3 and self._server_decode.pop(kind, None) is not None:
-            log.warning("event=server_decode_off kind=%s reason=three clean batches refused in a row", kind)
-
-    async def _insert_avro(self, p: Prepared) -> None:
-        """The fast path; a refusal sends the batch down the Python path (same token)."""
-        assert p.avro is not None
-        try:
-            async with self._inserts:
-                await self.client.insert_avro(p.avro.statement, p.avro.body, p.batch.token)
-        except ClickHouseRejected as exc:
-            key = _key(p.batch)
-            log.warning("event=server_decode_refused token=%s error=%s (taking the Python path)", p.batch.token, exc)
-            self._python_only.add(key)
-            self._prepared.pop(key, None)
-            return
-        p.inserted.add(p.avro.table)
-        self.counters.rows_inserted += p.avro.rows
-        self._clean_refusals[self._kind_of[p.batch.topic]] = 0
+    async def _insert_native(self, p: Prepared) -> None:
+        assert p.native is not None
+        async with self._inserts:
+            await self.client.insert_native(p.native, p.batch.token)
+        p.inserted.add(p.native.table)
+        self.counters.rows_inserted += p.native.rows
 
     async def _insert(self, p: Prepared, table: Any) -> None:
         async with self._inserts:
@@ -441,7 +414,6 @@ class ClickHouseSink:
         gone = {(tp.topic, tp.partition) for tp in partitions}
         for key in [k for k in self._prepared if (k[0], k[1]) in gone]:
             del self._prepared[key]
-        self._python_only = {k for k in self._python_only if (k[0], k[1]) not in gone}
 
     async def _resolve_offsets(self, consumer: AIOKafkaConsumer) -> None:
         """Read committed offsets and intents of newly assigned partitions, then let them

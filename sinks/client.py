@@ -19,6 +19,7 @@ import clickhouse_connect
 from clickhouse_connect.driver import exceptions as ch_exc
 
 from sinks.errors import ClickHouseRejected, ClickHouseUnavailable
+from sinks.native_block import NativeInsert
 
 log = logging.getLogger(__name__)
 
@@ -194,24 +195,16 @@ class ClickHouseClient:
         return int(getattr(summary, "written_rows", 0) or 0)
 
 
-    async def insert_avro(self, statement: str, body: bytes, token: str) -> None:
-        """Run an `INSERT ... FORMAT Avro` statement with `body` (`sinks.avro_insert`),
-        deduplicated by `token` like `insert_columns`.
-
-        Raises `ClickHouseRejected` whenever the server answered with an error, whatever
-        its code (the caller then takes the Python path, which finds the bad records), and
-        `ClickHouseUnavailable` only when the server could not be reached.
-        """
+    async def insert_native(self, native: NativeInsert, token: str) -> None:
+        """Insert a Native block built by `sinks.native_block`, deduplicated by `token`
+        like `insert_columns`."""
         settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
         try:
-            await self._ready().command(statement, data=body, settings=settings)
+            await self._ready().command(native.statement, data=native.body, settings=settings)
         except (ClickHouseUnavailable, ClickHouseRejected):
             raise
         except Exception as exc:  # noqa: BLE001 - translated at this boundary
-            code = getattr(exc, "code", None)
-            if isinstance(exc, ch_exc.DatabaseError) and code is not None:
-                raise ClickHouseRejected(f"server-side Avro insert: {_short(exc)}", code) from exc
-            raise translate(exc, "server-side Avro insert") from exc
+            raise translate(exc, f"insert into {native.table}") from exc
 
 
 def _first_line(sql: str) -> str:

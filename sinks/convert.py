@@ -8,8 +8,9 @@ the records, so a retried batch converts to exactly the same rows (required for 
 insert deduplication token to be sound).
 
 The only values Avro admits that ClickHouse cannot store are dates and timestamps outside
-ClickHouse's range (years 1900-2299): those are checked per column with min/max, which
-costs little on the hot path, and searched record by record only when a column fails.
+ClickHouse's range (years 1900-2299) and ints wider than 32 bits: those are checked per
+column with min/max, which costs little on the hot path, and searched record by record
+only when a column fails.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ Record = dict[str, Any]
 Getter = Callable[[Any], Any]
 
 # DateTime64(3): 1900-01-01 00:00:00.000 .. 2299-12-31 23:59:59.999 (ms since the epoch);
-# Date32 covers the same years in days.
-_RANGES: Final = {
+# Date32 covers the same years in days. Int32: what an Avro int is meant to hold.
+RANGES: Final = {
     "datetime64": (-2_208_988_800_000, 10_413_791_999_999),
     "date32": (-25_567, 120_529),
+    "int32": (-(1 << 31), (1 << 31) - 1),
 }
 
 
@@ -162,7 +164,7 @@ def _in_range(column: Column, values: list[Any]) -> bool:
     present = values if not column.type.startswith("Nullable") else [v for v in values if v is not None]
     if not present:
         return True
-    lo, hi = _RANGES[column.checked]
+    lo, hi = RANGES[column.checked]
     return bool(lo <= min(present) and max(present) <= hi)
 
 
@@ -171,7 +173,7 @@ def _out_of_range(
 ) -> None:
     if _in_range(column, values):
         return
-    lo, hi = _RANGES[column.checked]
+    lo, hi = RANGES[column.checked]
     for value, owner in zip(values, owners):
         if value is not None and not lo <= value <= hi and owner not in bad:
             bad[owner] = f"{prefix}{column.name}={value} is outside ClickHouse's {column.type} range [{lo}, {hi}]"

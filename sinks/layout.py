@@ -68,7 +68,8 @@ class Column:
 
     `path` is the chain of keys from the record (or array element) to the value; a key
     whose value is None (an optional nested record) makes the column None.
-    `checked` names a range check the converter applies ("datetime64", "date32").
+    `checked` names a range check the converter applies ("datetime64", "date32", "int32":
+    Avro ints are varints, and a writer can put a wider value in one).
     """
 
     name: str
@@ -213,7 +214,7 @@ def _scalar_type(name: str, avro: Any, path: tuple[str, ...]) -> tuple[str, str]
         if avro == "string" and name in VOCABULARY:
             return "LowCardinality(String)", ""
         if avro in _SCALARS:
-            return _SCALARS[avro], ""
+            return _SCALARS[avro], "int32" if avro == "int" else ""
         raise SchemaMappingError(f"field {'.'.join(path)}: Avro type {avro!r} is not mapped")
     kind = avro.get("type")
     logical = avro.get("logicalType")
@@ -231,7 +232,7 @@ def _scalar_type(name: str, avro: Any, path: tuple[str, ...]) -> tuple[str, str]
         inner, _ = _scalar_type(name, avro["values"], path)
         return f"Map(String, {inner})", ""
     if isinstance(kind, str) and kind in _SCALARS:
-        return _SCALARS[kind], ""
+        return _SCALARS[kind], "int32" if kind == "int" else ""
     if isinstance(kind, (dict, list)):
         return _scalar_type(name, kind, path)
     raise SchemaMappingError(f"field {'.'.join(path)}: Avro type {avro!r} is not mapped")

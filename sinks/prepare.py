@@ -1,11 +1,12 @@
 """A batch's messages to table rows and dead letters: decode, then convert. Pure, no I/O.
 
 Called by the sink once per batch (the result is kept while the batch is retried, so a
-retry costs no CPU). Batches of a flat kind first try `prepare_avro`: no decoding here at
-all, ClickHouse reads the bodies (`sinks.avro_insert`); if the server refuses that insert,
-the sink comes back for `prepare`. Decoding takes the fast path for the whole batch
-(`SchemaRegistry.decode_records`) and falls back to one message at a time only when that
-raises, to name the bad messages; they become dead letters, the others go on.
+retry costs no CPU). Batches of a flat kind first try `prepare_native`: the bodies are
+decoded column by column into one Native block (`sinks.native_block`); when that decoder
+does not vouch for every message, the batch comes to `prepare`. Decoding takes the fast
+path for the whole batch (`SchemaRegistry.decode_records`) and falls back to one message
+at a time only when that raises, to name the bad messages; they become dead letters, the
+others go on.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import DecodeError, SchemaRegistry, UnexpectedKindError
-from sinks.avro_insert import AvroInsert, ServerDecode
 from sinks.batch import Batch, offsets_of
 from sinks.convert import Converter, TableRows
 from sinks.deadletter import DeadLetter
+from sinks.native_block import NativeDecode, NativeInsert
 
 
 @dataclass
@@ -31,16 +32,16 @@ class Prepared:
     records: int
     inserted: set[str] = field(default_factory=set)
     dead_sent: bool = False
-    avro: AvroInsert | None = None  # set: the batch goes to ClickHouse as Avro bodies
+    native: NativeInsert | None = None  # set: the batch goes to ClickHouse as one Native block
 
 
-def prepare_avro(batch: Batch, server: ServerDecode) -> Prepared | None:
-    """The batch as one server-side Avro insert, or None when a message needs the
-    Python path (another schema version, a tombstone)."""
-    avro = server.build(batch.partition, batch.messages)
-    if avro is None:
+def prepare_native(batch: Batch, decoder: NativeDecode) -> Prepared | None:
+    """The batch as one Native insert, or None when a message needs the Python path
+    (another schema version, a tombstone, a value the Python path would refuse)."""
+    native = decoder.build(batch.partition, batch.messages)
+    if native is None:
         return None
-    return Prepared(batch, [], [], avro.rows, avro=avro)
+    return Prepared(batch, [], [], native.rows, native=native)
 
 
 def prepare(batch: Batch, kind: str, registry: SchemaRegistry, converter: Converter) -> Prepared:

@@ -71,6 +71,16 @@ def test_out_of_range_values_are_rejected_with_a_reason(registry: SchemaRegistry
     assert set(_table(converted, "job_layers")["job_id"]) == {jobs[0]["job_id"]}
 
 
+def test_an_int_wider_than_32_bits_is_rejected_with_a_reason(registry: SchemaRegistry) -> None:
+    # fastavro reads an Avro int as whatever its varint holds; ClickHouse's Int32 cannot.
+    beats = [dict(r) for r in registry.decode_records("heartbeat", registry.encode_many("heartbeat", sample_records("heartbeat", 3)))]
+    beats[1]["pending_job_count"] = 1 << 31
+    beats[2]["layers_done"] = -(1 << 31)  # the smallest Int32: stored
+    converted = Converter(layout(registry.reader("heartbeat"))).convert(beats, 0, [5, 6, 7])
+    assert converted.rejected == [(1, "pending_job_count=2147483648 is outside ClickHouse's Int32 range [-2147483648, 2147483647]")]
+    assert _table(converted, "heartbeat")["kafka_offset"] == [5, 7]
+
+
 def test_prepare_dead_letters_what_it_cannot_decode(registry: SchemaRegistry) -> None:
     good = registry.encode_many("job", sample_records("job", 2))
     messages = (
