@@ -257,7 +257,7 @@ class NativeDecode:
         if not messages:
             return None
         values = [m.value for m in messages]
-        if any(v is None for v in values):
+        if None in values:  # a tombstone
             return None
         n = len(values)
         sizes = np.fromiter(map(len, values), np.int64, n)
