@@ -40,14 +40,20 @@ def records(kind: str, count: int, *, site: str = "site-x", first_seed: int = 0)
     return out
 
 
-def simulated_heartbeats(count: int, *, printers: int = 10, site: str = "site-x") -> list[dict[str, Any]]:
-    """`count` heartbeats of a simulated fleet, 10 s apart per printer, the last ones now
-    (the raw heartbeat table's TTL drops old rows at insert)."""
-    steps = -(-count // printers)
+def simulated_site(steps: int, kinds: frozenset[str], *, printers: int = 10, site: str = "site-x") -> list[tuple[str, dict[str, Any]]]:
+    """(kind, record) of `kinds` that a simulated fleet produces in `steps` heartbeats of
+    10 s, in the order the site sends them; the last ones now (the raw heartbeat table's
+    TTL drops old rows at insert)."""
     start = int(time.time() * 1000) - steps * 10_000
     sim = replay(new_fleet(printers, 3, start), SchemaRegistry.load_default(), duration_ms=(steps - 1) * 10_000,
-                 site_id=site, heartbeat_s=10, kinds=frozenset({"heartbeat"}))
-    return sim.of("heartbeat")[:count]
+                 site_id=site, heartbeat_s=10, kinds=kinds)
+    return sim.records
+
+
+def simulated_heartbeats(count: int, *, printers: int = 10, site: str = "site-x") -> list[dict[str, Any]]:
+    """`count` heartbeats of a simulated fleet (`simulated_site`)."""
+    steps = -(-count // printers)
+    return [r for _, r in simulated_site(steps, frozenset({"heartbeat"}), printers=printers, site=site)][:count]
 
 
 def settings(stack: StackSettings, unique: str, kinds: str, **overrides: Any) -> SinkSettings:

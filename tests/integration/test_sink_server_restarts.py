@@ -1,7 +1,8 @@
 """The servers themselves go away while `printfleet sink` ingests: the Kafka broker is
-stopped and started again, and so is the ClickHouse server. Records keep arriving before,
-during and after. Afterwards every message in Kafka is in ClickHouse exactly once (by
-partition and offset, by record id, in the child tables and in the rollups).
+stopped and started again, and so is the ClickHouse server. A simulated site's heartbeats
+and jobs keep arriving before, during and after. Afterwards every message in Kafka is in
+ClickHouse exactly once (by partition and offset, by record id, in the child tables and
+in the rollups).
 
 These tests stop servers, so they run on a private stack of their own (own folder, own
 free ports, started and stopped here), never on the session's shared one.
@@ -77,6 +78,13 @@ def registry() -> SchemaRegistry:
     return SchemaRegistry.load_default()
 
 
+@pytest.fixture(scope="module")
+def site_records() -> list[tuple[str, dict[str, Any]]]:
+    """A simulated site's heartbeats and jobs: 10 printers, 50,000 heartbeats, about 85
+    jobs with their parts and layers, ending now. A run sends a third to two thirds."""
+    return h.simulated_site(5_000, frozenset(KINDS))
+
+
 _LAUNCH = """
 import asyncio
 from deploy.settings import StackSettings
@@ -100,12 +108,14 @@ async def _restart(server: KafkaServer | ClickHouseServer, settings: StackSettin
 
 
 class _Flow:
-    """Produces heartbeats (and a job every tenth round) to the topics until stopped,
-    like a gateway: idempotent, acks=all. A send that fails is sent again, so a record
-    may be in Kafka twice; the checks count messages, not records."""
+    """Produces a simulated site's records, 200 a round in the site's order, to the topics
+    until stopped, like a gateway: idempotent, acks=all. A send that fails is sent again,
+    so a record may be in Kafka twice; the checks count messages, not records."""
 
-    def __init__(self, bootstrap: str, registry: SchemaRegistry, prefix: str) -> None:
-        self.bootstrap, self.registry, self.prefix = bootstrap, registry, prefix
+    ROUND = 200
+
+    def __init__(self, bootstrap: str, registry: SchemaRegistry, prefix: str, records: list[tuple[str, Any]]) -> None:
+        self.bootstrap, self.registry, self.prefix, self.records = bootstrap, registry, prefix, records
         self.rounds = 0
         self.failures = 0
         self._stop = asyncio.Event()
@@ -126,9 +136,10 @@ class _Flow:
         await producer.start()
         try:
             while not self._stop.is_set():
-                chunk = [("heartbeat", r) for r in h.records("heartbeat", 200, first_seed=self.rounds * 200)]
-                if self.rounds % 10 == 0:
-                    chunk += [("job", r) for r in h.records("job", 2, first_seed=self.rounds)]
+                # A slow restart can outlast the site's records: they are sent again from
+                # the start (the checks hold for messages sent twice: see above).
+                at = self.rounds * self.ROUND % len(self.records)
+                chunk = self.records[at:at + self.ROUND]
                 while True:
                     try:
                         futures = [await producer.send(self.prefix + topic_for(kind), self.registry.encode(kind, r),
@@ -190,7 +201,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[Any]:
 
 
 async def _ingest_through(
-    private_stack: StackSettings, registry: SchemaRegistry, tmp_path: Path,
+    private_stack: StackSettings, registry: SchemaRegistry, records: list[tuple[str, Any]], tmp_path: Path,
     server: KafkaServer | ClickHouseServer, down_s: float,
 ) -> str:
     """Flow on, sink on, restart `server` while both run, flow on a little longer, then
@@ -199,7 +210,7 @@ async def _ingest_through(
     unique = uuid.uuid4().hex[:10]
     prefix = f"t{unique}."
     settings = h.settings(private_stack, unique, ",".join(KINDS), database=f"restart_{unique}", topic_prefix=prefix)
-    flow = _Flow(private_stack.kafka_bootstrap, registry, prefix)
+    flow = _Flow(private_stack.kafka_bootstrap, registry, prefix, records)
     await flow.start()
     log = tmp_path / "sink.log"
     sink = _start_sink(private_stack, unique, log)
@@ -223,7 +234,8 @@ async def _ingest_through(
             await flow.stop()
     text = log.read_text()
     print(f"server away {away:.1f} s; {total} heartbeats, {len(kafka['job'])} jobs in Kafka; "
-          f"{flow.failures} producer retries")
+          f"{flow.failures} producer retries; {flow.rounds * flow.ROUND} of the site's {len(records)} records sent")
+    assert kafka["job"], "no job in the run: the checks of the child tables would be empty"
     for kind in KINDS:
         messages = kafka[kind]
         rows = await h.scalar(settings, f"SELECT count() FROM {kind}")
@@ -261,13 +273,13 @@ async def _until(read: Any, done: Any, timeout_s: float, log: Path) -> None:
 
 
 async def test_kafka_broker_restart_during_ingestion_stores_every_message_once(
-    private_stack: StackSettings, registry: SchemaRegistry, tmp_path: Path,
+    private_stack: StackSettings, registry: SchemaRegistry, site_records: list[tuple[str, Any]], tmp_path: Path,
 ) -> None:
-    await _ingest_through(private_stack, registry, tmp_path, KafkaServer(private_stack), down_s=3.0)
+    await _ingest_through(private_stack, registry, site_records, tmp_path, KafkaServer(private_stack), down_s=3.0)
 
 
 async def test_clickhouse_stopped_and_restarted_during_ingestion_stores_every_message_once(
-    private_stack: StackSettings, registry: SchemaRegistry, tmp_path: Path,
+    private_stack: StackSettings, registry: SchemaRegistry, site_records: list[tuple[str, Any]], tmp_path: Path,
 ) -> None:
-    text = await _ingest_through(private_stack, registry, tmp_path, ClickHouseServer(private_stack), down_s=4.0)
+    text = await _ingest_through(private_stack, registry, site_records, tmp_path, ClickHouseServer(private_stack), down_s=4.0)
     assert "PAUSED" in text, text[-3000:]  # the sink waited for ClickHouse, visibly
