@@ -21,6 +21,9 @@ messages. None whenever any message:
   its type allows, a negative string length;
 - has a value outside the column's range (`sinks.convert.RANGES`: timestamps, ints), or
   a string that is not UTF-8 (checked in Python for the rare non-ASCII ones).
+
+ClickHouse refusing a block built here is an insert error like any other (a schema drift
+stops the sink, nothing is committed): it would be a defect of this module, not bad data.
 """
 
 from __future__ import annotations

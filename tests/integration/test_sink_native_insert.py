@@ -1,33 +1,25 @@
 """Column-by-column decoding (`sinks.native_block`) on the real ClickHouse: a Native
-block stores exactly the rows the record-by-record path stores, rollups included; a
-repeat is deduplicated; and through the sink, a poison record with a valid header sends
-its batch down the record-by-record path, which dead-letters it while its neighbours are
-stored. (Which messages send a batch there: tests/unit/sinks/test_sink_native_block.py.)"""
+block stores exactly the rows the record-by-record path stores, rollups included, and a
+repeat is deduplicated. (Which messages send a batch down the record-by-record path:
+tests/unit/sinks/test_sink_native_block.py; that a poison record among good ones is
+dead-lettered and its neighbours stored: test_sink_faults.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from deploy.settings import StackSettings
 from schemas import SchemaRegistry
-from schemas.topics import DEAD_LETTER
 from sinks import migrations
-from sinks.clickhouse import ClickHouseSink, SinkSettings
 from sinks.client import ClickHouseClient
 from sinks.convert import Converter
 from sinks.layout import layout
 from sinks.native_block import NativeDecode, eligible
 import sink_harness as h
-
-
-@dataclass(frozen=True)
-class Msg:
-    offset: int
-    value: bytes | None
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +37,8 @@ async def client(stack: StackSettings, unique: str, registry: SchemaRegistry) ->
     await c.close()
 
 
-def _messages(registry: SchemaRegistry, records: list[dict[str, Any]], first: int = 100) -> list[Msg]:
-    return [Msg(first + i, m) for i, m in enumerate(registry.encode_many("heartbeat", records))]
+def _messages(registry: SchemaRegistry, records: list[dict[str, Any]], first: int = 100) -> list[SimpleNamespace]:
+    return [SimpleNamespace(offset=first + i, value=m) for i, m in enumerate(registry.encode_many("heartbeat", records))]
 
 
 async def _rows(client: ClickHouseClient, partition: int) -> list[tuple[Any, ...]]:
@@ -69,27 +61,3 @@ async def test_rows_equal_the_python_paths_and_a_repeat_is_dropped(client: Click
     partition_at = table.names.index("kafka_partition")
     assert [r[:partition_at] + r[partition_at + 1:] for r in fast] == [r[:partition_at] + r[partition_at + 1:] for r in slow]
     assert await client.rows("SELECT sum(heartbeats) FROM heartbeat_hourly") == [(600,)]
-
-
-async def test_sink_dead_letters_a_poison_record_with_a_valid_header(
-    stack: StackSettings, unique: str, registry: SchemaRegistry,
-) -> None:
-    settings: SinkSettings = h.settings(stack, unique, "heartbeat", batch_max_records=100_000, batch_max_age_s=0.5)
-    try:
-        records = h.records("heartbeat", 400)
-        topic = settings.topic_prefix + "telemetry.heartbeat"
-        await h.create_topics(stack.kafka_bootstrap, [topic], partitions=1)
-        encoded = registry.encode_many("heartbeat", records)
-        poison = registry.encode("heartbeat", records[0] | {"event_time": 13_000_000_000_000})
-        await h.produce(stack.kafka_bootstrap, topic, [(b"k", m) for m in encoded[:200]] + [(b"k", poison)]
-                        + [(b"k", m) for m in encoded[200:]])
-        async with ClickHouseSink(settings, registry) as sink:
-            await h.run_until(sink, 401)
-        assert sink.counters.dead_lettered == 1
-        assert await h.scalar(settings, "SELECT count() FROM heartbeat") == 400
-        assert await h.scalar(settings, "SELECT uniqExact(record_id) FROM heartbeat") == 400
-        letters = await h.consume_all(stack.kafka_bootstrap, settings.topic_prefix + DEAD_LETTER, 1)
-        assert [m.value for m in letters] == [poison]
-        assert dict(letters[0].headers)["deadletter.error"] == b"ConvertError"
-    finally:
-        await h.drop_database(settings)
