@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+from statistics import median
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -60,6 +61,7 @@ class Options:
     batch_max_records: int = 20_000
     processes: int = 0  # 0: the sink in this process; N: N `printfleet sink` processes
     kinds: tuple[str, ...] = ("heartbeat", "job")
+    repeat: int = 1  # the sink and the direct insert, each run this many times, alternating
 
 
 @dataclass
@@ -77,6 +79,9 @@ class KindResult:
     sink_cpu_s: float = 0.0
     python_path_s: float = 0.0  # the sink with column decoding off (flat kinds only)
     notes: list[str] = field(default_factory=list)
+    # With --repeat: every run's seconds; sink_s and direct_s are their medians.
+    sink_runs: list[float] = field(default_factory=list)
+    direct_runs: list[float] = field(default_factory=list)
 
     @property
     def sink_rows_s(self) -> float:
@@ -339,6 +344,7 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
     async def fill() -> None:
         await produce(stack.kafka_bootstrap, topic, encoded, keys)
 
+    created: list[str] = []  # databases of the runs after the first (--repeat)
     await create_topic(stack.kafka_bootstrap, topic)
     try:
         if opts.processes:
@@ -362,25 +368,40 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
         result.decode_s, result.convert_s, prepared = stage_times(kind, batches, registry)
         del batches
         result.rows = sum(t.rows for _, tables in prepared for t in tables)
-        progress(f"{kind}: direct clickhouse-connect insert of {result.rows:,} rows")
-        probe = ClickHouseSink(replace(settings, database=direct_db), registry)
-        await probe.client.start()
-        await migrations.migrate(probe.client, migrations.plan(registry))
-        await probe.client.close()
-        result.direct_s = await direct_insert(stack.clickhouse_url, direct_db, prepared, settings.max_inserts_in_flight)
+        sink_dbs = [sink_db if i == 0 else f"{sink_db}_{i}" for i in range(opts.repeat)]
+        direct_dbs = [direct_db if i == 0 else f"{direct_db}_{i}" for i in range(opts.repeat)]
+        created += sink_dbs[1:] + direct_dbs[1:]
+        cpu_s = 0.0
+        for i in range(opts.repeat):
+            run = f" (run {i + 1} of {opts.repeat})" if opts.repeat > 1 else ""
+            progress(f"{kind}: direct clickhouse-connect insert of {result.rows:,} rows{run}")
+            probe = ClickHouseSink(replace(settings, database=direct_dbs[i]), registry)
+            await probe.client.start()
+            await migrations.migrate(probe.client, migrations.plan(registry))
+            await probe.client.close()
+            result.direct_runs.append(
+                await direct_insert(stack.clickhouse_url, direct_dbs[i], prepared, settings.max_inserts_in_flight))
+            if not opts.processes:
+                progress(f"{kind}: the sink, Kafka -> ClickHouse{run}")
+                once = replace(settings, database=sink_dbs[i], group_id=f"{settings.group_id}-{i}")
+                sink_s, result.sink_join_s, cpu = await sink_in_process(once, registry, count)
+                result.sink_runs.append(sink_s)
+                cpu_s += cpu
         del prepared
+        result.direct_s = median(result.direct_runs)
         if not opts.processes:
-            progress(f"{kind}: the sink, Kafka -> ClickHouse")
-            result.sink_s, result.sink_join_s, result.sink_cpu_s = await sink_in_process(settings, registry, count)
+            result.sink_s = median(result.sink_runs)
+            result.sink_cpu_s = cpu_s / sum(result.sink_runs) * result.sink_s  # the share over all runs
             if eligible(layout(registry.reader(kind))):
                 progress(f"{kind}: the sink with column decoding off (record by record in Python)")
                 python_path = replace(settings, database=python_db, group_id=settings.group_id + "-py", column_decode=False)
                 result.python_path_s = (await sink_in_process(python_path, registry, count))[0]
-        stored = await _count(stack.clickhouse_url, sink_db, kind)
-        if stored != count and result.sink_s:
-            result.notes.append(f"sink stored {stored} rows of {count}")
+        for db in sink_dbs if not opts.processes else [sink_db]:
+            stored = await _count(stack.clickhouse_url, db, kind)
+            if stored != count and result.sink_s:
+                result.notes.append(f"sink stored {stored} rows of {count} in {db}")
     finally:
-        await drop(stack.clickhouse_url, [sink_db, direct_db, python_db])
+        await drop(stack.clickhouse_url, [sink_db, direct_db, python_db, *created])
         await _delete_topic(stack.kafka_bootstrap, topic)
     progress(f"{kind}: sink {result.sink_rows_s:,.0f} rows/s, direct {result.direct_rows_s:,.0f} rows/s")
     return result
@@ -415,14 +436,14 @@ def report(results: Sequence[KindResult], opts: Options) -> str:
     for r in results:
         rows.append((f"{r.kind}: sink, Kafka -> ClickHouse ({where})", fmt_int(r.sink_rows_s), fmt_int(r.sink_records_s),
                      "1.00", f"{r.sink_s:.2f} s after joining in {r.sink_join_s:.1f} s; sink CPU {r.sink_cpu_s / r.sink_s:.0%} of a core"
-                     if r.sink_s else ""))
+                     f"{_spread(r.rows, r.sink_runs)}" if r.sink_s else ""))
         if r.python_path_s:
             py = r.rows / r.python_path_s
             rows.append((f"{r.kind}: the same sink with column decoding off (decode_records in Python)", fmt_int(py),
                          fmt_int(r.records / r.python_path_s), fmt_num(ratio(r.sink_rows_s, py)), f"{r.python_path_s:.2f} s"))
         rows.append((f"{r.kind}: direct clickhouse-connect insert of the same rows", fmt_int(r.direct_rows_s),
                      fmt_int(r.records / r.direct_s if r.direct_s else 0), fmt_num(ratio(r.sink_rows_s, r.direct_rows_s)),
-                     f"{r.direct_s:.2f} s, columns already built"))
+                     f"{r.direct_s:.2f} s, columns already built{_spread(r.rows, r.direct_runs)}"))
         for stage, secs in (("Kafka fetch alone", r.fetch_s), ("decode_records alone", r.decode_s),
                             ("conversion to columns alone", r.convert_s)):
             rows.append((f"{r.kind}: {stage}", fmt_int(r.rows / secs if secs else 0), fmt_int(r.records / secs if secs else 0),
@@ -445,6 +466,12 @@ def report(results: Sequence[KindResult], opts: Options) -> str:
     return "\n".join(lines)
 
 
+def _spread(rows: int, runs: Sequence[float]) -> str:
+    if len(runs) < 2:
+        return ""
+    return f"; median of {len(runs)} runs, {fmt_int(rows / max(runs))}-{fmt_int(rows / min(runs))} rows/s"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="printfleet bench sink",
@@ -459,6 +486,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-max-records", type=int, help=f"the sink's batch size (default {Options.batch_max_records:,})")
     p.add_argument("--processes", type=int, default=0, help="run N `printfleet sink` processes in one group instead "
                    "of the sink in this process (default 0: in process)")
+    p.add_argument("--repeat", type=int, default=1, help="run the sink and the direct insert N times each, "
+                   "alternating, and report the medians (default 1; the machine's spread is often ±25 %%)")
     p.add_argument("--quick", action="store_true", help="a fifth of the records")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     return p
@@ -475,8 +504,12 @@ def run(argv: Sequence[str] | None = None) -> int:
         heartbeats=args.heartbeats or (base.heartbeats // 5 if args.quick else base.heartbeats),
         jobs=args.jobs or (base.jobs // 5 if args.quick else base.jobs),
         batch_max_records=args.batch_max_records or base.batch_max_records,
-        processes=max(0, args.processes), kinds=kinds,
+        processes=max(0, args.processes), kinds=kinds, repeat=args.repeat,
     )
+    if opts.repeat < 1:
+        parser.error("--repeat must be >= 1")
+    if opts.repeat > 1 and opts.processes:
+        parser.error("--repeat times the sink in this process; it does not go with --processes")
     if min(opts.heartbeats, opts.jobs, opts.batch_max_records) <= 0:
         parser.error("counts must be > 0")
     stack = StackSettings.from_env()
