@@ -9,7 +9,7 @@ heartbeat, and ClickHouse's own Avro reader about 5 µs of the server's CPU, aga
 about 2 µs for a Native insert of ready columns. Here the batch is decoded one *field*
 at a time across all its messages with numpy: every message's read position is one
 element of an array, so a field costs a few array operations for the whole batch,
-whatever the number of messages (about 0.5 µs a heartbeat in all). The result is a
+whatever the number of messages (about 1 µs a heartbeat in all). The result is a
 Native block, the format ClickHouse reads cheapest, sent as is (`insert_native`).
 
 The block holds exactly what the Python path (`sinks.prepare`) would insert, or `build`
