@@ -77,7 +77,7 @@ class KindResult:
     decode_s: float = 0.0
     convert_s: float = 0.0
     sink_cpu_s: float = 0.0
-    python_path_s: float = 0.0  # the sink with column decoding off (flat kinds only)
+    python_path_s: float = 0.0  # the sink with column decoding off
     notes: list[str] = field(default_factory=list)
     # With --repeat: every run's seconds; sink_s and direct_s are their medians.
     sink_runs: list[float] = field(default_factory=list)
@@ -392,7 +392,7 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
         if not opts.processes:
             result.sink_s = median(result.sink_runs)
             result.sink_cpu_s = cpu_s / sum(result.sink_runs) * result.sink_s  # the share over all runs
-            if eligible(layout(registry.reader(kind))):
+            if eligible(layout(registry.reader(kind)), registry.reader(kind)):
                 progress(f"{kind}: the sink with column decoding off (record by record in Python)")
                 python_path = replace(settings, database=python_db, group_id=settings.group_id + "-py", column_decode=False)
                 result.python_path_s = (await sink_in_process(python_path, registry, count))[0]

@@ -9,10 +9,9 @@ No loss, no duplicates — the scheme, step by step for each batch of one partit
 1. commit the batch's start offset with its end in the metadata (the *intent*), so that
    after any crash the partition's next owner cuts exactly the same batch;
 2. decode and convert (`sinks.prepare`); undecodable or unstorable messages are sent to
-   the dead-letter topic and acknowledged by Kafka first. Batches of flat kinds
-   (heartbeat, usage_counters, cleaning_roll) are decoded column by column into one
-   Native block instead (`sinks.native_block`), unless a message needs the record by
-   record path, which names the bad ones;
+   the dead-letter topic and acknowledged by Kafka first. Batches are decoded column by
+   column into one Native block per table instead (`sinks.native_block`), unless a
+   message needs the record-by-record path, which names the bad ones;
 3. insert every table's rows synchronously with `insert_deduplication_token` =
    topic/partition/start-end. A batch inserted before a crash and inserted again after it
    has the same token and rows, and ClickHouse drops the repeat (tables and rollup views;
@@ -58,7 +57,7 @@ from sinks.convert import Converter
 from sinks.deadletter import DeadLetterProducer
 from sinks.errors import KafkaUnavailable, SinkError
 from sinks.layout import layout
-from sinks.native_block import NativeDecode, eligible
+from sinks.native_block import NativeDecode, NativeInsert, eligible
 from sinks.prepare import Prepared, prepare, prepare_native
 
 log = logging.getLogger(__name__)
@@ -91,7 +90,7 @@ class SinkSettings:
     kafka_timeout_s: float = 15.0
     retry_initial_s: float = 0.5
     retry_max_s: float = 15.0
-    column_decode: bool = True  # flat kinds: decoded column by column (sinks.native_block)
+    column_decode: bool = True  # batches decoded column by column where they can be (sinks.native_block)
 
     def kind_list(self, registry: SchemaRegistry) -> tuple[str, ...]:
         wanted = tuple(k.strip() for k in self.kinds.split(",") if k.strip())
@@ -141,7 +140,7 @@ class ClickHouseSink:
         self._converters = {k: Converter(layout(registry.reader(k))) for k in kinds}
         self._native = {
             k: NativeDecode(c.layout, registry.reader(k))
-            for k, c in self._converters.items() if settings.column_decode and eligible(c.layout)
+            for k, c in self._converters.items() if settings.column_decode and eligible(c.layout, registry.reader(k))
         }
         self.client = ClickHouseClient(
             settings.clickhouse_url, settings.database, username=settings.clickhouse_user,
@@ -346,7 +345,7 @@ class ClickHouseSink:
         for p in prepared:
             p.dead_sent = True
         await asyncio.gather(
-            *(self._insert_native(p) for p in prepared if p.native is not None and p.native.table not in p.inserted),
+            *(self._insert_native(p, n) for p in prepared for n in p.native or () if n.table not in p.inserted),
             *(self._insert(p, t) for p in prepared for t in p.tables if t.table not in p.inserted),
         )
         await self._commit(consumer, {tps[id(b)]: OffsetAndMetadata(b.end, "") for b in batches})
@@ -371,12 +370,11 @@ class ClickHouseSink:
             self._prepared[key] = done
         return done
 
-    async def _insert_native(self, p: Prepared) -> None:
-        assert p.native is not None
+    async def _insert_native(self, p: Prepared, native: NativeInsert) -> None:
         async with self._inserts:
-            await self.client.insert_native(p.native, p.batch.token)
-        p.inserted.add(p.native.table)
-        self.counters.rows_inserted += p.native.rows
+            await self.client.insert_native(native, p.batch.token)
+        p.inserted.add(native.table)
+        self.counters.rows_inserted += native.rows
 
     async def _insert(self, p: Prepared, table: Any) -> None:
         async with self._inserts:

@@ -1,9 +1,9 @@
 """A batch's messages to table rows and dead letters: decode, then convert. Pure, no I/O.
 
 Called by the sink once per batch (the result is kept while the batch is retried, so a
-retry costs no CPU). Batches of a flat kind first try `prepare_native`: the bodies are
-decoded column by column into one Native block (`sinks.native_block`); when that decoder
-does not vouch for every message, the batch comes to `prepare`. Decoding takes the fast
+retry costs no CPU). Batches first try `prepare_native`: the bodies are decoded column
+by column into one Native block per table (`sinks.native_block`); when that decoder does
+not vouch for every message, or cannot read the kind, the batch comes to `prepare`. Decoding takes the fast
 path for the whole batch (`SchemaRegistry.decode_records`) and falls back to one message
 at a time only when that raises, to name the bad messages; they become dead letters, the
 others go on.
@@ -32,7 +32,7 @@ class Prepared:
     records: int
     inserted: set[str] = field(default_factory=set)
     dead_sent: bool = False
-    native: NativeInsert | None = None  # set: the batch goes to ClickHouse as one Native block
+    native: list[NativeInsert] | None = None  # set: the batch goes to ClickHouse as Native blocks
 
 
 def prepare_native(batch: Batch, decoder: NativeDecode) -> Prepared | None:
@@ -41,7 +41,7 @@ def prepare_native(batch: Batch, decoder: NativeDecode) -> Prepared | None:
     native = decoder.build(batch.partition, batch.messages)
     if native is None:
         return None
-    return Prepared(batch, [], [], native.rows, native=native)
+    return Prepared(batch, [], [], len(batch.messages), native=native)
 
 
 def prepare(batch: Batch, kind: str, registry: SchemaRegistry, converter: Converter) -> Prepared:

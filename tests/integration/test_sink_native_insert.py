@@ -28,36 +28,51 @@ def registry() -> SchemaRegistry:
 
 
 @pytest.fixture
-async def client(stack: StackSettings, unique: str, registry: SchemaRegistry) -> AsyncIterator[ClickHouseClient]:
-    c = ClickHouseClient(stack.clickhouse_url, f"sinktest_{unique}")
-    await c.start()
-    await migrations.migrate(c, migrations.plan(registry))
-    yield c
-    await c.command(f"DROP DATABASE IF EXISTS `sinktest_{unique}`")
-    await c.close()
+async def clients(stack: StackSettings, unique: str, registry: SchemaRegistry) -> AsyncIterator[list[ClickHouseClient]]:
+    """Two databases: one for the Native blocks, one for the record-by-record inserts."""
+    out = []
+    for name in (f"sinktest_{unique}_native", f"sinktest_{unique}_records"):
+        c = ClickHouseClient(stack.clickhouse_url, name)
+        await c.start()
+        await migrations.migrate(c, migrations.plan(registry))
+        out.append(c)
+    yield out
+    for c in out:
+        await c.command(f"DROP DATABASE IF EXISTS `{c.database}`")
+        await c.close()
 
 
-def _messages(registry: SchemaRegistry, records: list[dict[str, Any]], first: int = 100) -> list[SimpleNamespace]:
-    return [SimpleNamespace(offset=first + i, value=m) for i, m in enumerate(registry.encode_many("heartbeat", records))]
+async def _tables(client: ClickHouseClient, tables: list[str]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of `tables` and of the rollups, without the time of insert, sorted."""
+    out = {}
+    for table in tables + ["heartbeat_hourly", "job_daily"]:
+        columns = [r[0] for r in await client.rows(
+            "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = {t:String} "
+            "AND name != 'inserted_at' ORDER BY position", {"t": table})]
+        out[table] = sorted(await client.rows(f"SELECT {', '.join(f'`{c}`' for c in columns)} FROM `{table}`"), key=repr)
+    return out
 
 
-async def _rows(client: ClickHouseClient, partition: int) -> list[tuple[Any, ...]]:
-    return await client.rows(f"SELECT * FROM heartbeat WHERE kafka_partition = {partition} ORDER BY kafka_offset")
-
-
-async def test_rows_equal_the_python_paths_and_a_repeat_is_dropped(client: ClickHouseClient, registry: SchemaRegistry) -> None:
-    lay = layout(registry.reader("heartbeat"))
-    assert eligible(lay) and not eligible(layout(registry.reader("job")))
-    messages = _messages(registry, h.records("heartbeat", 300))
-    native = NativeDecode(lay, registry.reader("heartbeat")).build(3, messages)
-    assert native is not None and native.rows == 300
-    await client.insert_native(native, "t/3/100-400")
-    await client.insert_native(native, "t/3/100-400")  # a retry: same token
-    records = registry.decode_records("heartbeat", [m.value for m in messages if m.value is not None])
-    table = Converter(lay).convert(records, 4, [m.offset for m in messages]).tables[0]
-    await client.insert_columns(table.table, table.names, table.types, table.columns, "t/4/100-400")
-    fast, slow = await _rows(client, 3), await _rows(client, 4)
-    assert len(fast) == 300
-    partition_at = table.names.index("kafka_partition")
-    assert [r[:partition_at] + r[partition_at + 1:] for r in fast] == [r[:partition_at] + r[partition_at + 1:] for r in slow]
-    assert await client.rows("SELECT sum(heartbeats) FROM heartbeat_hourly") == [(600,)]
+@pytest.mark.parametrize("kind", ["heartbeat", "job", "alert"])
+async def test_tables_and_rollups_equal_the_record_by_record_ones_and_a_repeat_is_dropped(
+    clients: list[ClickHouseClient], registry: SchemaRegistry, kind: str,
+) -> None:
+    native_db, records_db = clients
+    lay = layout(registry.reader(kind))
+    assert eligible(lay, registry.reader(kind))
+    encoded = registry.encode_many(kind, h.records(kind, 300))
+    messages = [SimpleNamespace(offset=100 + i, value=m) for i, m in enumerate(encoded)]
+    inserts = NativeDecode(lay, registry.reader(kind)).build(3, messages)
+    assert inserts is not None and inserts[0].rows == 300
+    for _ in range(2):  # the second time is a retry: same token
+        for insert in inserts:
+            await native_db.insert_native(insert, "t/3/100-400")
+    converted = Converter(lay).convert(registry.decode_records(kind, encoded), 3, [m.offset for m in messages])
+    for table in converted.tables:
+        if table.rows:
+            await records_db.insert_columns(table.table, table.names, table.types, table.columns, "t/3/100-400")
+    tables = [t.table for t in converted.tables if t.rows]
+    assert [i.table for i in inserts] == tables
+    fast, slow = await _tables(native_db, tables), await _tables(records_db, tables)
+    assert len(fast[kind]) == 300
+    assert fast == slow
