@@ -57,8 +57,8 @@ TEMPLATES: Final = 500  # distinct sample records cycled through (sample_record 
 @dataclass(frozen=True)
 class Options:
     heartbeats: int = 360_000  # 60,000 a partition: three full batches each
-    jobs: int = 3_000
-    batch_max_records: int = 20_000
+    jobs: int = 4_800  # 800 a partition: two full batches of 400 jobs (about 20,000 rows) each
+    batch_max_rows: int = 20_000  # a batch holds the records of about this many rows
     processes: int = 0  # 0: the sink in this process; N: N `printfleet sink` processes
     kinds: tuple[str, ...] = ("heartbeat", "job")
     repeat: int = 1  # the sink and the direct insert, each run this many times, alternating
@@ -70,6 +70,7 @@ class KindResult:
     records: int
     rows: int  # every table: a job's parts, layers, ... included
     mib: float  # Avro bytes in Kafka
+    batch_records: int = 0  # the sink's batch size for this kind
     sink_s: float = 0.0
     sink_join_s: float = 0.0
     direct_s: float = 0.0
@@ -333,11 +334,17 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
     records = make_records(kind, count)
     encoded = registry.encode_many(kind, records)
     keys = [r["device_id"].encode() for r in records]
+    # Batches are cut by size, as in a backlog, for jobs too: the same rows per insert as
+    # heartbeats (a job is about 50), not 20,000 jobs, which a run this size never fills,
+    # so that every batch would wait out the age limit.
+    children = [c.path[0] for c in layout(registry.reader(kind)).children]
+    rows_per_record = (count + sum(len(r[a]) for r in records for a in children)) / count
+    batch_records = max(1, round(opts.batch_max_rows / rows_per_record))
     del records
-    result = KindResult(kind, count, 0, sum(map(len, encoded)) / 2**20)
+    result = KindResult(kind, count, 0, sum(map(len, encoded)) / 2**20, batch_records=batch_records)
     settings = SinkSettings(
         kafka_bootstrap=stack.kafka_bootstrap, clickhouse_url=stack.clickhouse_url, database=sink_db,
-        group_id=f"bench-{run_id}", kinds=kind, topic_prefix=prefix, batch_max_records=opts.batch_max_records,
+        group_id=f"bench-{run_id}", kinds=kind, topic_prefix=prefix, batch_max_records=batch_records,
         batch_max_age_s=BATCH_MAX_AGE_S,
     )
 
@@ -363,7 +370,7 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
         progress(f"{kind}: Kafka fetch alone")
         messages, result.fetch_s = await fetch_all(stack.kafka_bootstrap, topic, count)
         progress(f"{kind}: decode and convert alone")
-        batches = batches_of(messages, opts.batch_max_records)
+        batches = batches_of(messages, batch_records)
         del messages
         result.decode_s, result.convert_s, prepared = stage_times(kind, batches, registry)
         del batches
@@ -435,7 +442,8 @@ def report(results: Sequence[KindResult], opts: Options) -> str:
     rows = []
     for r in results:
         rows.append((f"{r.kind}: sink, Kafka -> ClickHouse ({where})", fmt_int(r.sink_rows_s), fmt_int(r.sink_records_s),
-                     "1.00", f"{r.sink_s:.2f} s after joining in {r.sink_join_s:.1f} s; sink CPU {r.sink_cpu_s / r.sink_s:.0%} of a core"
+                     "1.00", f"{r.sink_s:.2f} s after joining in {r.sink_join_s:.1f} s; batches of {r.batch_records:,} "
+                     f"records; sink CPU {r.sink_cpu_s / r.sink_s:.0%} of a core"
                      f"{_spread(r.rows, r.sink_runs)}" if r.sink_s else ""))
         if r.python_path_s:
             py = r.rows / r.python_path_s
@@ -483,7 +491,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--heartbeats", type=int, help=f"heartbeat records (default {Options.heartbeats:,})")
     p.add_argument("--jobs", type=int, help=f"job records, each with parts, layers, sub-jobs (default {Options.jobs:,})")
     p.add_argument("--kinds", default="heartbeat,job", help="heartbeat, job or both (default)")
-    p.add_argument("--batch-max-records", type=int, help=f"the sink's batch size (default {Options.batch_max_records:,})")
+    p.add_argument("--batch-max-rows", type=int, help=f"the sink's batch size, in rows: a batch holds that many "
+                   f"heartbeats, or the jobs with about that many rows (default {Options.batch_max_rows:,})")
     p.add_argument("--processes", type=int, default=0, help="run N `printfleet sink` processes in one group instead "
                    "of the sink in this process (default 0: in process)")
     p.add_argument("--repeat", type=int, default=1, help="run the sink and the direct insert N times each, "
@@ -503,19 +512,19 @@ def run(argv: Sequence[str] | None = None) -> int:
     opts = Options(
         heartbeats=args.heartbeats or (base.heartbeats // 5 if args.quick else base.heartbeats),
         jobs=args.jobs or (base.jobs // 5 if args.quick else base.jobs),
-        batch_max_records=args.batch_max_records or base.batch_max_records,
+        batch_max_rows=args.batch_max_rows or base.batch_max_rows,
         processes=max(0, args.processes), kinds=kinds, repeat=args.repeat,
     )
     if opts.repeat < 1:
         parser.error("--repeat must be >= 1")
     if opts.repeat > 1 and opts.processes:
         parser.error("--repeat times the sink in this process; it does not go with --processes")
-    if min(opts.heartbeats, opts.jobs, opts.batch_max_records) <= 0:
+    if min(opts.heartbeats, opts.jobs, opts.batch_max_rows) <= 0:
         parser.error("counts must be > 0")
     stack = StackSettings.from_env()
     print("# printfleet bench sink\n")
     print(f"Machine: {describe()}; Kafka at {stack.kafka_bootstrap}, ClickHouse at {stack.clickhouse_url}; "
-          f"batches of {opts.batch_max_records:,} records per partition, {TELEMETRY_PARTITIONS} partitions.\n")
+          f"batches of about {opts.batch_max_rows:,} rows per partition, {TELEMETRY_PARTITIONS} partitions.\n")
     started = time.monotonic()
     results = []
     for kind in opts.kinds:
