@@ -403,28 +403,29 @@ class _Compiler:
         self.leaves: list[_Leaf] = []
 
     def record(self, table: str, by_path: dict[tuple[str, ...], Column], fields: list[dict[str, Any]],
-               prefix: tuple[str, ...], top: bool) -> list[_Step]:
+               prefix: tuple[str, ...], optional: bool) -> list[_Step]:
+        """`optional`: under a union with null, where every column must be nullable."""
         steps: list[_Step] = []
         for fld in fields:
-            steps += self.value(table, by_path, _resolve(fld["type"], self.named), prefix + (fld["name"],), top)
+            steps += self.value(table, by_path, _resolve(fld["type"], self.named), prefix + (fld["name"],), optional)
         return steps
 
     def value(self, table: str, by_path: dict[tuple[str, ...], Column], avro: Any, path: tuple[str, ...],
-              top: bool) -> list[_Step]:
+              optional: bool) -> list[_Step]:
         avro = _resolve(avro, self.named)
         if isinstance(avro, list):
             if len(avro) != 2 or "null" not in avro:
                 raise ValueError(f"{'.'.join(path)}: only unions of null and one type are read column by column")
             inner = _resolve(avro[1 - avro.index("null")], self.named)
-            return [_Optional(avro.index("null"), self.value(table, by_path, inner, path, False))]
+            return [_Optional(avro.index("null"), self.value(table, by_path, inner, path, True))]
         kind = avro.get("type") if isinstance(avro, dict) else avro
         if isinstance(kind, (dict, list)):
-            return self.value(table, by_path, kind, path, top)
+            return self.value(table, by_path, kind, path, optional)
         if kind == "record":
-            return self.record(table, by_path, avro["fields"], path, top)
+            return self.record(table, by_path, avro["fields"], path, optional)
         if kind == "array":
             child = next((c for c in self.layout.children if c.path == path), None)
-            if child is None or not top or len(path) != 1:
+            if child is None or optional or table != self.layout.table or len(path) != 1:
                 raise ValueError(f"{'.'.join(path)}: only top-level arrays of records are read column by column")
             item = _resolve(avro["items"], self.named)
             before = len(self.leaves)
@@ -435,6 +436,8 @@ class _Compiler:
         column = by_path[path]
         symbols = tuple(s.encode() for s in avro["symbols"]) if kind == "enum" else ()
         leaf = _Leaf((table, column.name), column, kind, symbols)
+        if optional and not leaf.nullable:
+            raise ValueError(f"{column.name}: a value under a union with null in a column that cannot hold null")
         self.leaves.append(leaf)
         return [leaf]
 
@@ -461,7 +464,7 @@ class NativeDecode:
         self._marker = np.frombuffer(newest.header[:8], "<u8")[0]  # compared 8 and 2 bytes at a time
         self._fingerprint_end = np.frombuffer(newest.header[8:], "<u2")[0]
         compiler = _Compiler(layout, dict(newest.raw), steps_per_item)
-        self._steps = compiler.record(layout.table, {c.path: c for c in layout.columns}, list(newest.raw["fields"]), (), True)
+        self._steps = compiler.record(layout.table, {c.path: c for c in layout.columns}, list(newest.raw["fields"]), (), False)
         self._leaves = {leaf.key: leaf for leaf in compiler.leaves}
         for table in layout.tables:
             missing = [c.name for c in self._table_columns(table) if (table, c.name) not in self._leaves]
