@@ -8,9 +8,9 @@ the records, so a retried batch converts to exactly the same rows (required for 
 insert deduplication token to be sound).
 
 The only values Avro admits that ClickHouse cannot store are dates and timestamps outside
-ClickHouse's range (years 1900-2299) and ints wider than 32 bits: those are checked per
-column with min/max, which costs little on the hot path, and searched record by record
-only when a column fails.
+ClickHouse's range (years 1900-2299) and ints wider than their 32 or 64 bits: those are
+checked per column with min/max, which costs little on the hot path, and searched record
+by record only when a column fails.
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ Record = dict[str, Any]
 Getter = Callable[[Any], Any]
 
 # DateTime64(3): 1900-01-01 00:00:00.000 .. 2299-12-31 23:59:59.999 (ms since the epoch);
-# Date32 covers the same years in days. Int32: what an Avro int is meant to hold.
+# Date32 covers the same years in days. Int32 and Int64: what an Avro int and long are
+# meant to hold.
 RANGES: Final = {
     "datetime64": (-2_208_988_800_000, 10_413_791_999_999),
     "date32": (-25_567, 120_529),
     "int32": (-(1 << 31), (1 << 31) - 1),
+    "int64": (-(1 << 63), (1 << 63) - 1),
 }
 
 

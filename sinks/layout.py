@@ -56,6 +56,7 @@ _SCALARS: Final[Mapping[str, str]] = {
     "string": "String", "bytes": "String", "int": "Int32", "long": "Int64",
     "float": "Float32", "double": "Float64", "boolean": "Bool",
 }
+_INT_CHECKS: Final[Mapping[str, str]] = {"int": "int32", "long": "int64"}
 _LOGICAL: Final[Mapping[tuple[str, str], str]] = {
     ("long", "timestamp-millis"): "DateTime64(3, 'UTC')",
     ("int", "date"): "Date32",
@@ -68,8 +69,8 @@ class Column:
 
     `path` is the chain of keys from the record (or array element) to the value; a key
     whose value is None (an optional nested record) makes the column None.
-    `checked` names a range check the converter applies ("datetime64", "date32", "int32":
-    Avro ints are varints, and a writer can put a wider value in one).
+    `checked` names a range check the converter applies ("datetime64", "date32", "int32",
+    "int64": Avro ints and longs are varints, and a writer can put a wider value in one).
     """
 
     name: str
@@ -214,7 +215,7 @@ def _scalar_type(name: str, avro: Any, path: tuple[str, ...]) -> tuple[str, str]
         if avro == "string" and name in VOCABULARY:
             return "LowCardinality(String)", ""
         if avro in _SCALARS:
-            return _SCALARS[avro], "int32" if avro == "int" else ""
+            return _SCALARS[avro], _INT_CHECKS.get(avro, "")
         raise SchemaMappingError(f"field {'.'.join(path)}: Avro type {avro!r} is not mapped")
     kind = avro.get("type")
     logical = avro.get("logicalType")
@@ -232,7 +233,7 @@ def _scalar_type(name: str, avro: Any, path: tuple[str, ...]) -> tuple[str, str]
         inner, _ = _scalar_type(name, avro["values"], path)
         return f"Map(String, {inner})", ""
     if isinstance(kind, str) and kind in _SCALARS:
-        return _SCALARS[kind], "int32" if kind == "int" else ""
+        return _SCALARS[kind], _INT_CHECKS.get(kind, "")
     if isinstance(kind, (dict, list)):
         return _scalar_type(name, kind, path)
     raise SchemaMappingError(f"field {'.'.join(path)}: Avro type {avro!r} is not mapped")

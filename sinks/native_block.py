@@ -102,6 +102,8 @@ def _varint(data: Bytes, pos: Positions, max_bytes: int) -> tuple[npt.NDArray[np
         if k == max_bytes:
             raise Refused("varint longer than its type allows")
         byte = data[pos[rows] + k]
+        if k == 9 and (byte > 1).any():  # the tenth byte holds bit 63 alone; more is wider than 64 bits
+            raise Refused("varint wider than 64 bits")
         raw[rows] |= (byte & 0x7F).astype(np.uint64) << np.uint64(7 * k)
         length[rows] += 1
         rows = rows[(byte & 0x80) != 0]
@@ -163,7 +165,6 @@ def _check_utf8(data: Bytes, starts: Positions, lengths: npt.NDArray[np.int64], 
             data[s:s + int(lengths[row])].tobytes().decode("utf-8")
         except UnicodeDecodeError as exc:
             raise Refused(f"string is not UTF-8: {exc}") from exc
-
 
 
 # -- the columns of one batch, filled field by field ----------------------------------

@@ -71,14 +71,18 @@ def test_out_of_range_values_are_rejected_with_a_reason(registry: SchemaRegistry
     assert set(_table(converted, "job_layers")["job_id"]) == {jobs[0]["job_id"]}
 
 
-def test_an_int_wider_than_32_bits_is_rejected_with_a_reason(registry: SchemaRegistry) -> None:
-    # fastavro reads an Avro int as whatever its varint holds; ClickHouse's Int32 cannot.
+def test_an_int_wider_than_its_column_is_rejected_with_a_reason(registry: SchemaRegistry) -> None:
+    # fastavro reads an Avro int or long as whatever its varint holds; ClickHouse cannot.
     beats = [dict(r) for r in registry.decode_records("heartbeat", registry.encode_many("heartbeat", sample_records("heartbeat", 3)))]
     beats[1]["pending_job_count"] = 1 << 31
     beats[2]["layers_done"] = -(1 << 31)  # the smallest Int32: stored
     converted = Converter(layout(registry.reader("heartbeat"))).convert(beats, 0, [5, 6, 7])
     assert converted.rejected == [(1, "pending_job_count=2147483648 is outside ClickHouse's Int32 range [-2147483648, 2147483647]")]
     assert _table(converted, "heartbeat")["kafka_offset"] == [5, 7]
+    counters = [dict(r) for r in registry.decode_records("usage_counters", registry.encode_many("usage_counters", sample_records("usage_counters", 2)))]
+    counters[0]["total_jobs"] = 1 << 63
+    converted = Converter(layout(registry.reader("usage_counters"))).convert(counters, 0, [1, 2])
+    assert [(i, r.split(" is ")[0]) for i, r in converted.rejected] == [(0, f"total_jobs={1 << 63}")]
 
 
 def test_prepare_dead_letters_what_it_cannot_decode(registry: SchemaRegistry) -> None:

@@ -260,4 +260,17 @@ def test_an_int_outside_32_bits_sends_the_batch_there(registry: SchemaRegistry) 
     assert registry.decode(wide).record["pending_job_count"] == 1 << 31
     assert _decoder(registry).build(0, [Msg(0, wide)]) is None
     assert _decoder(registry).build(0, [Msg(0, longer)]) is None
-    assert _decoder(registry).build(0, []) is None
+
+
+def test_a_long_wider_than_64_bits_sends_the_batch_there(registry: SchemaRegistry) -> None:
+    record = sample_records("usage_counters", 1)[0] | {"event_time": 5, "total_jobs": 5}
+    body = registry.encode("usage_counters", record)
+    at = body.index(record["device_id"].encode()) + len(record["device_id"]) + 1  # after the event time
+    assert body[at - 1:at + 1] == b"\x0a\x0a"  # event time 5, total_jobs 5
+    # 5 in ten bytes with bit 63 set too: a 64-bit value, read alike both ways.
+    widest = Msg(0, body[:at] + b"\x8a" + b"\x80" * 8 + b"\x01" + body[at + 1:])
+    _same([_only(_decoder(registry, "usage_counters").build(0, [widest]))],
+          _expected(registry, "usage_counters", [widest], 0))
+    # A bit beyond 64: the record-by-record path rejects it (test_sink_convert).
+    wider = Msg(0, body[:at] + b"\x8a" + b"\x80" * 8 + b"\x02" + body[at + 1:])
+    assert _decoder(registry, "usage_counters").build(0, [wider]) is None
