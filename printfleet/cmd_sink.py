@@ -12,6 +12,7 @@ from typing import Any
 from deploy.settings import StackSettings
 from printfleet import cmd_query
 from printfleet.config import build
+from printfleet.runtime import relax_gc
 from schemas import SchemaRegistry
 from sinks import migrations
 from sinks.clickhouse import ClickHouseSink, SinkSettings, SinkStatus
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             applied = asyncio.run(_migrate(settings, registry))
             print(f"applied {len(applied)} migrations: {', '.join(applied) or 'none pending'}")
             return 0
+        relax_gc()
         asyncio.run(serve(settings, registry, args.status_every_s))
     except SinkError as exc:
         print(f"printfleet sink: {exc}", file=sys.stderr)

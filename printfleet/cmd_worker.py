@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import sys
 from dataclasses import replace
@@ -17,6 +16,7 @@ import faust
 
 from deploy.settings import StackSettings
 from printfleet.config import build
+from printfleet.runtime import relax_gc
 from streams import topic_setup
 from streams.app import create_app
 from streams.worker_settings import WorkerSettings
@@ -65,12 +65,7 @@ def run(args: argparse.Namespace) -> int:
     except topic_setup.TopicSetupError as exc:
         print(f"printfleet worker: {exc}", file=sys.stderr)
         return 1
-    # Every printer's state is small objects that live long and are replaced on every
-    # record, so Python's cyclic collector ran often and rescanned the whole heap (Faust,
-    # aiokafka and all) each time: a fifth of the heartbeat path's time. What exists now
-    # is never garbage; the states hold no cycles, so a collection is rarely needed.
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    relax_gc()
     worker = faust.Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     logging.getLogger("faust").setLevel(args.loglevel.upper())
     worker.execute_from_commandline()  # returns only by exiting the process
