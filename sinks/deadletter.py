@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
-    message: Any  # the aiokafka ConsumerRecord
+    topic: str
+    partition: int
+    message: Any  # an aiokafka record: offset, timestamp, key, value, headers (sinks.raw_records)
     reason: str
     error: str
     stage: str
@@ -45,8 +47,8 @@ class DeadLetter:
         own = [
             ("deadletter.reason", self.reason.encode()),
             ("deadletter.error", self.error.encode()),
-            ("deadletter.origin.topic", str(m.topic).encode()),
-            ("deadletter.origin.partition", str(m.partition).encode()),
+            ("deadletter.origin.topic", self.topic.encode()),
+            ("deadletter.origin.partition", str(self.partition).encode()),
             ("deadletter.origin.offset", str(m.offset).encode()),
             ("deadletter.origin.timestamp", str(m.timestamp).encode()),
             ("deadletter.stage", self.stage.encode()),
@@ -106,7 +108,7 @@ class DeadLetterProducer:
         for d in letters:
             log.warning(
                 "event=dead_lettered topic=%s partition=%s offset=%s stage=%s error=%s reason=%s",
-                d.message.topic, d.message.partition, d.message.offset, d.stage, d.error, d.reason,
+                d.topic, d.partition, d.message.offset, d.stage, d.error, d.reason,
             )
 
     async def stop(self) -> None:

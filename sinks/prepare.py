@@ -53,32 +53,37 @@ def prepare(batch: Batch, kind: str, registry: SchemaRegistry, converter: Conver
     except (DecodeError, TypeError, ValueError):
         records, good = [], []
         for message in messages:
-            record = _decode_one(message, kind, registry, dead)
+            record = _decode_one(batch, message, kind, registry, dead)
             if record is not None:
                 records.append(record)
                 good.append(message)
     converted = converter.convert(records, batch.partition, offsets_of(good))
     for index, reason in converted.rejected:
-        dead.append(DeadLetter(good[index], reason, "ConvertError", "convert"))
+        dead.append(DeadLetter(batch.topic, batch.partition, good[index], reason, "ConvertError", "convert"))
     dead.sort(key=lambda d: int(d.message.offset))
     tables = [t for t in converted.tables if t.rows]
     return Prepared(batch, tables, dead, len(records) - len(converted.rejected))
 
 
-def _decode_one(message: Any, kind: str, registry: SchemaRegistry, dead: list[DeadLetter]) -> dict[str, Any] | None:
+def _decode_one(
+    batch: Batch, message: Any, kind: str, registry: SchemaRegistry, dead: list[DeadLetter],
+) -> dict[str, Any] | None:
+    def letter(reason: str, error: str) -> None:
+        dead.append(DeadLetter(batch.topic, batch.partition, message, reason, error, "decode"))
+
     if message.value is None:
-        dead.append(DeadLetter(message, "message has no value (a tombstone?)", "EmptyMessage", "decode"))
+        letter("message has no value (a tombstone?)", "EmptyMessage")
         return None
     try:
         decoded = registry.decode(message.value)
     except DecodeError as exc:
-        dead.append(DeadLetter(message, str(exc), type(exc).__name__, "decode"))
+        letter(str(exc), type(exc).__name__)
         return None
     except Exception as exc:  # noqa: BLE001 - fastavro raises many types for a bad body
-        dead.append(DeadLetter(message, f"undecodable: {exc!r}", type(exc).__name__, "decode"))
+        letter(f"undecodable: {exc!r}", type(exc).__name__)
         return None
     if decoded.kind != kind:
         err = UnexpectedKindError(kind, decoded.kind)
-        dead.append(DeadLetter(message, str(err), type(err).__name__, "decode"))
+        letter(str(err), type(err).__name__)
         return None
     return dict(decoded.record)
