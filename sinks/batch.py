@@ -110,9 +110,17 @@ class Batcher:
         if part is None:
             return 0
         floor = self._next_offset(part)
-        kept = [m for m in messages if floor is None or m.offset >= floor]
-        if kept:
+        kept = list(messages)
+        if not kept:
+            return 0
+        first, last = kept[0].offset, kept[-1].offset
+        # Kafka returns a partition's messages in offset order, usually consecutive: then,
+        # with none below the floor, there is nothing to drop or sort (looking at each
+        # message costs a tenth of the sink's time for a heartbeat).
+        if not (last - first == len(kept) - 1 and (floor is None or first >= floor)):
+            kept = [m for m in kept if floor is None or m.offset >= floor]
             kept.sort(key=lambda m: m.offset)
+        if kept:
             if not part.messages:
                 part.first_at = now
             part.messages.extend(kept)
