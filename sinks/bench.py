@@ -21,10 +21,10 @@ import subprocess
 import sys
 import time
 import uuid
-from statistics import median
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from statistics import median
 from typing import Any, Final
 
 import clickhouse_connect

@@ -57,7 +57,7 @@ from sinks.convert import Converter
 from sinks.deadletter import DeadLetterProducer
 from sinks.errors import KafkaUnavailable, SinkError
 from sinks.layout import layout
-from sinks.native_block import NativeDecode, NativeInsert, eligible
+from sinks.native_block import NativeInsert, native_decoder
 from sinks.prepare import Prepared, prepare, prepare_native
 
 log = logging.getLogger(__name__)
@@ -138,10 +138,8 @@ class ClickHouseSink:
         kinds = settings.kind_list(registry)
         self._kind_of = {settings.topic_prefix + topic_for(k): k for k in kinds}
         self._converters = {k: Converter(layout(registry.reader(k))) for k in kinds}
-        self._native = {
-            k: NativeDecode(c.layout, registry.reader(k))
-            for k, c in self._converters.items() if settings.column_decode and eligible(c.layout, registry.reader(k))
-        }
+        decoders = {k: native_decoder(c.layout, registry.reader(k)) for k, c in self._converters.items()}
+        self._native = {k: d for k, d in decoders.items() if d is not None and settings.column_decode}
         self.client = ClickHouseClient(
             settings.clickhouse_url, settings.database, username=settings.clickhouse_user,
             password=settings.clickhouse_password, timeout_s=settings.clickhouse_timeout_s,

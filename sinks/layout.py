@@ -128,7 +128,7 @@ def layout(schema: SchemaVersion) -> KindLayout:
     """The tables of one schema version. Raises `SchemaMappingError` for a shape the
     rules above do not cover (an array of records inside an array element)."""
     named: dict[str, Any] = {}
-    _collect_named(schema.raw, named)
+    collect_named(schema.raw, named)
     _columns = functools.partial(_field_columns, named)
     columns: list[Column] = []
     arrays: list[tuple[tuple[str, ...], dict[str, Any], str]] = []
@@ -155,21 +155,21 @@ def layout(schema: SchemaVersion) -> KindLayout:
     return KindLayout(schema.kind, schema.version, schema.kind, tuple(columns), tuple(children), schema.raw.get("doc", ""))
 
 
-def _collect_named(avro: Any, named: dict[str, Any]) -> None:
+def collect_named(avro: Any, named: dict[str, Any]) -> None:
     """Every record and enum a schema defines, by short and full name, so that a field
     whose type is a name (`"BoundingBox"`) resolves to its definition."""
     if isinstance(avro, list):
         for branch in avro:
-            _collect_named(branch, named)
+            collect_named(branch, named)
     elif isinstance(avro, Mapping):
         if avro.get("type") in ("record", "enum", "fixed") and "name" in avro:
             named[str(avro["name"]).rsplit(".", 1)[-1]] = avro
             named[str(avro["name"])] = avro
         for key in ("type", "items", "values"):
             if key in avro:
-                _collect_named(avro[key], named)
+                collect_named(avro[key], named)
         for fld in avro.get("fields", ()):
-            _collect_named(fld["type"], named)
+            collect_named(fld["type"], named)
 
 
 def _field_columns(

@@ -44,7 +44,7 @@ import numpy.typing as npt
 
 from schemas import SchemaVersion
 from sinks.convert import RANGES
-from sinks.layout import KAFKA_COLUMNS, ChildTable, Column, KindLayout
+from sinks.layout import KAFKA_COLUMNS, ChildTable, Column, KindLayout, collect_named
 
 HEADER_SIZE: Final = 10
 _PAD: Final = 16  # zero bytes after the last body: a varint read near the end stays in bounds
@@ -372,26 +372,11 @@ class _Array:
         return pos
 
 
-
 # -- compiling a schema ---------------------------------------------------------------
 
 
 def _resolve(avro: Any, named: dict[str, Any]) -> Any:
     return named[avro] if isinstance(avro, str) and avro in named else avro
-
-
-def _collect(avro: Any, named: dict[str, Any]) -> None:
-    if isinstance(avro, list):
-        for branch in avro:
-            _collect(branch, named)
-    elif isinstance(avro, dict):
-        if avro.get("type") in ("record", "enum", "fixed") and "name" in avro:
-            named[avro["name"].rsplit(".", 1)[-1]] = named[avro["name"]] = avro
-        for key in ("type", "items", "values"):
-            if key in avro:
-                _collect(avro[key], named)
-        for fld in avro.get("fields", ()):
-            _collect(fld["type"], named)
 
 
 class _Compiler:
@@ -400,7 +385,7 @@ class _Compiler:
     def __init__(self, layout: KindLayout, schema: dict[str, Any], steps_per_item: float) -> None:
         self.layout, self.steps_per_item = layout, steps_per_item
         self.named: dict[str, Any] = {}
-        _collect(schema, self.named)
+        collect_named(schema, self.named)
         self.leaves: list[_Leaf] = []
 
     def record(self, table: str, by_path: dict[tuple[str, ...], Column], fields: list[dict[str, Any]],
@@ -408,7 +393,7 @@ class _Compiler:
         """`optional`: under a union with null, where every column must be nullable."""
         steps: list[_Step] = []
         for fld in fields:
-            steps += self.value(table, by_path, _resolve(fld["type"], self.named), prefix + (fld["name"],), optional)
+            steps += self.value(table, by_path, fld["type"], prefix + (fld["name"],), optional)
         return steps
 
     def value(self, table: str, by_path: dict[tuple[str, ...], Column], avro: Any, path: tuple[str, ...],
@@ -443,13 +428,17 @@ class _Compiler:
         return [leaf]
 
 
+def native_decoder(layout: KindLayout, newest: SchemaVersion) -> NativeDecode | None:
+    """The decoder of a kind, or None for a kind this module cannot read."""
+    try:
+        return NativeDecode(layout, newest)
+    except ValueError:
+        return None
+
+
 def eligible(layout: KindLayout, newest: SchemaVersion) -> bool:
     """True for a kind whose rows can be decoded column by column from its bodies."""
-    try:
-        NativeDecode(layout, newest)
-    except ValueError:
-        return False
-    return True
+    return native_decoder(layout, newest) is not None
 
 
 class NativeDecode:

@@ -3,10 +3,10 @@
 Called by the sink once per batch (the result is kept while the batch is retried, so a
 retry costs no CPU). Batches first try `prepare_native`: the bodies are decoded column
 by column into one Native block per table (`sinks.native_block`); when that decoder does
-not vouch for every message, or cannot read the kind, the batch comes to `prepare`. Decoding takes the fast
-path for the whole batch (`SchemaRegistry.decode_records`) and falls back to one message
-at a time only when that raises, to name the bad messages; they become dead letters, the
-others go on.
+not vouch for every message, or cannot read the kind, the batch comes to `prepare`.
+Decoding takes the fast path for the whole batch (`SchemaRegistry.decode_records`) and
+falls back to one message at a time only when that raises, to name the bad messages;
+they become dead letters, the others go on.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ class Prepared:
 
 
 def prepare_native(batch: Batch, decoder: NativeDecode) -> Prepared | None:
-    """The batch as one Native insert, or None when a message needs the Python path
-    (another schema version, a tombstone, a value the Python path would refuse)."""
+    """The batch as Native inserts, one per table, or None when a message needs the
+    Python path (another schema version, a tombstone, a value it would refuse)."""
     native = decoder.build(batch.partition, batch.messages)
     if native is None:
         return None
