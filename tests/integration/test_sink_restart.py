@@ -1,6 +1,6 @@
 """`printfleet sink` as a real process: killed with SIGKILL mid-run and started again, it
-stores every heartbeat of a simulated fleet exactly once. Migrations are idempotent, also when two sinks start
-at once."""
+stores every heartbeat of a simulated fleet exactly once. Migrations are idempotent,
+also when two sinks start at once."""
 
 from __future__ import annotations
 
