@@ -43,25 +43,17 @@ import numpy as np
 import numpy.typing as npt
 
 from schemas import SchemaVersion
+from schemas.columns import PAD, Bytes, Positions, Refused, values_at, varints
 from sinks.convert import RANGES
 from sinks.layout import KAFKA_COLUMNS, ChildTable, Column, KindLayout, collect_named
 
 HEADER_SIZE: Final = 10
-_PAD: Final = 16  # zero bytes after the last body: a varint read near the end stays in bounds
 # Item by item pays off while the longest array's items times the item's fields stay
 # under this share of all items (each step of the loop costs about as much as a few
 # items decoded record by record).
 _ITEM_STEPS_PER_ITEM: Final = 0.2
 _INT_TYPES: Final = {"Int32": "<i4", "Date32": "<i4", "Int64": "<i8", "DateTime64(3, 'UTC')": "<i8"}
 _FLOAT_TYPES: Final = {"Float32": "<f4", "Float64": "<f8"}
-
-Bytes = npt.NDArray[np.uint8]
-Positions = npt.NDArray[np.int64]
-
-
-class Refused(Exception):
-    """A message this decoder does not vouch for: the batch takes the Python path."""
-
 
 @dataclass(frozen=True, slots=True)
 class NativeInsert:
@@ -87,35 +79,7 @@ def _name(text: str) -> bytes:
     return _leb128(len(raw)) + raw
 
 
-# -- reading one field across every message ------------------------------------------
-
-
-def _varint(data: Bytes, pos: Positions, max_bytes: int) -> tuple[npt.NDArray[np.int64], Positions]:
-    """Zigzag varints at `pos`: (values, positions after them). Byte k is read only for
-    the values that still continue after byte k - 1: most values take one or two."""
-    first = data[pos]
-    raw = (first & 0x7F).astype(np.uint64)
-    length = np.ones(len(pos), np.int64)
-    rows = np.flatnonzero(first & 0x80)
-    k = 1
-    while rows.size:
-        if k == max_bytes:
-            raise Refused("varint longer than its type allows")
-        byte = data[pos[rows] + k]
-        if k == 9 and (byte > 1).any():  # the tenth byte holds bit 63 alone; more is wider than 64 bits
-            raise Refused("varint wider than 64 bits")
-        raw[rows] |= (byte & 0x7F).astype(np.uint64) << np.uint64(7 * k)
-        length[rows] += 1
-        rows = rows[(byte & 0x80) != 0]
-        k += 1
-    values = (raw >> np.uint64(1)).astype(np.int64) ^ -(raw & np.uint64(1)).astype(np.int64)
-    return values, pos + length
-
-
-def _at(data: Bytes, pos: Positions, dtype: str) -> npt.NDArray[Any]:
-    """The little-endian values of `dtype` that start at each of `pos` (unaligned)."""
-    width = np.dtype(dtype).itemsize
-    return np.ndarray((len(data) - width + 1,), dtype, data, 0, (1,))[pos]
+# -- String columns ------------------------------------------------------------------
 
 
 def _native_strings(data: Bytes, starts: Positions, lengths: npt.NDArray[np.int64], *, utf8: bool) -> bytes:
@@ -297,23 +261,23 @@ class _Leaf:
         ends = b.ends[msg]
         if isinstance(column, _Strings):
             if self.avro == "enum":
-                index, pos = _varint(b.data, pos, 5)
+                index, pos = varints(b.data, pos, 5)
                 if ((index < 0) | (index >= len(self.symbols))).any():
                     raise Refused("enum index out of range")
                 column.put(rows, self.at[index], self.sizes[index])
             else:
-                lengths, pos = _varint(b.data, pos, 10)
+                lengths, pos = varints(b.data, pos, 10)
                 if ((lengths < 0) | (pos + lengths > ends)).any():
                     raise Refused("string length negative or past the end of its message")
                 column.put(rows, pos, lengths)
                 pos = pos + lengths
         elif self.avro in ("int", "long"):
-            values, pos = _varint(b.data, pos, 5 if self.avro == "int" else 10)
+            values, pos = varints(b.data, pos, 5 if self.avro == "int" else 10)
             if self.range is not None and values.size and (values.min() < self.range[0] or values.max() > self.range[1]):
                 raise Refused(f"{self.column.name} outside [{self.range[0]}, {self.range[1]}]")
             column.put(rows, values)
         else:
-            values = _at(b.data, pos, self.dtype)
+            values = values_at(b.data, pos, self.dtype)
             if self.avro == "boolean" and (values > 1).any():
                 raise Refused("boolean byte other than 0 or 1")
             column.put(rows, values)
@@ -331,7 +295,7 @@ class _Optional:
     steps: list[_Step]
 
     def run(self, b: _Batch, pos: Positions, rows: Positions, msg: Positions) -> Positions:
-        index, pos = _varint(b.data, pos, 5)
+        index, pos = varints(b.data, pos, 5)
         if ((index != 0) & (index != 1)).any():
             raise Refused("union index out of range")
         held = np.flatnonzero(index != self.null_index)
@@ -350,7 +314,7 @@ class _Array:
     steps_per_item: float  # see _ITEM_STEPS_PER_ITEM
 
     def run(self, b: _Batch, pos: Positions, rows: Positions, msg: Positions) -> Positions:
-        counts, pos = _varint(b.data, pos, 10)
+        counts, pos = varints(b.data, pos, 10)
         if (counts < 0).any():
             raise Refused("array written in blocks with byte sizes")
         longest, total = int(counts.max(initial=0)), int(counts.sum())
@@ -365,7 +329,7 @@ class _Array:
             pos[at] = _run(self.steps, b, pos[at], first_row[at] + j, msg[at])
         filled = np.flatnonzero(counts)
         if filled.size:  # a block of items ends the array with a count of 0
-            end, after = _varint(b.data, pos[filled], 10)
+            end, after = varints(b.data, pos[filled], 10)
             if (end != 0).any():
                 raise Refused("array in more than one block")
             pos[filled] = after
@@ -488,9 +452,9 @@ class NativeDecode:
         sizes = np.fromiter(map(len, values), np.int64, n)
         if (sizes < HEADER_SIZE).any():
             return None
-        data = np.frombuffer(b"".join(values) + bytes(_PAD), np.uint8)
+        data = np.frombuffer(b"".join(values) + bytes(PAD), np.uint8)
         starts = np.cumsum(sizes) - sizes
-        if ((_at(data, starts, "<u8") != self._marker) | (_at(data, starts + 8, "<u2") != self._fingerprint_end)).any():
+        if ((values_at(data, starts, "<u8") != self._marker) | (values_at(data, starts + 8, "<u2") != self._fingerprint_end)).any():
             return None
         b = _Batch(data, starts + sizes)
         for key, leaf in self._leaves.items():
