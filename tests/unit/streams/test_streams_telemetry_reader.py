@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiokafka import TopicPartition
 from streams_sim import REGISTRY, run
 
+from schemas import codec
 from streams.faust_codec import Undecodable
 from streams.telemetry_reader import Record, TelemetryReader
 
@@ -26,11 +27,31 @@ def _reader() -> TelemetryReader:
 def test_a_batch_decodes_whole_and_keeps_where_each_record_came_from() -> None:
     beats = run().of("heartbeat")[:5]
     messages = [_Message(40 + n, r["device_id"].encode(), REGISTRY.encode("heartbeat", r)) for n, r in enumerate(beats)]
-    inputs = _reader()._decode(TopicPartition("telemetry.heartbeat", 3), messages)
+    inputs = _reader()._decode({TopicPartition("telemetry.heartbeat", 3): messages})
     assert [(i.topic, i.partition, i.offset, i.key) for i in inputs] == [
         ("telemetry.heartbeat", 3, m.offset, m.key) for m in messages]
     assert [i.value for i in inputs] == [Record("heartbeat", REGISTRY.decode(m.value).record) for m in messages]
     assert all(i.raw is m.value for i, m in zip(inputs, messages))
+
+
+def test_a_fetch_of_many_partitions_decodes_a_topic_at_a_time_identities_first() -> None:
+    sim = run()
+    beats, identities = sim.of("heartbeat"), sim.of("device_identity")
+    assert len(beats) >= 2 * codec.COLUMNS_FROM  # enough for the column-by-column path
+    fetched = {
+        TopicPartition("telemetry.heartbeat", p): [
+            _Message(n, None, REGISTRY.encode("heartbeat", r)) for n, r in enumerate(beats[p::3])]
+        for p in range(3)
+    }
+    fetched[TopicPartition("telemetry.device_identity", 1)] = [
+        _Message(7, None, REGISTRY.encode("device_identity", identities[0]))]
+    inputs = _reader()._decode(fetched)
+    order = [(tp.topic, tp.partition, m.offset) for tp in sorted(fetched, key=lambda tp: tp.topic != "telemetry.device_identity")
+             for m in fetched[tp]]
+    assert [(i.topic, i.partition, i.offset) for i in inputs] == order
+    assert inputs[0].value == Record("device_identity", REGISTRY.decode(fetched[TopicPartition("telemetry.device_identity", 1)][0].value).record)
+    assert [i.value for i in inputs[1:]] == [Record("heartbeat", REGISTRY.decode(m.value).record)
+                                             for p in range(3) for m in fetched[TopicPartition("telemetry.heartbeat", p)]]
 
 
 def test_one_bad_message_is_undecodable_with_its_reason_and_the_others_decode() -> None:
@@ -38,7 +59,7 @@ def test_one_bad_message_is_undecodable_with_its_reason_and_the_others_decode() 
     messages = [_Message(0, None, REGISTRY.encode("heartbeat", good[0])), _Message(1, None, b"\xc3\x01garbage"),
                 _Message(2, None, REGISTRY.encode("heartbeat", good[1])),
                 _Message(3, None, REGISTRY.encode("device_identity", run().of("device_identity")[0]))]
-    values = [i.value for i in _reader()._decode(TopicPartition("telemetry.heartbeat", 0), messages)]
+    values = [i.value for i in _reader()._decode({TopicPartition("telemetry.heartbeat", 0): messages})]
     assert isinstance(values[0], Record) and isinstance(values[2], Record)
     assert isinstance(values[1], Undecodable) and values[1].reason and values[1].data == b"\xc3\x01garbage"
     # a record of another kind decodes, as that kind: the agent dead-letters it (wrong topic)
