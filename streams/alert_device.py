@@ -49,14 +49,14 @@ class DeviceAlertState(PlainState):
     layers: LayerHistory = field(default_factory=LayerHistory)
 
 
-@record_boundary
 def process(
     state: DeviceAlertState, kind: str, record: Mapping[str, Any], settings: AlertDeviceSettings = AlertDeviceSettings()
 ) -> tuple[DeviceAlertState, list[dict[str, Any]]]:
     """Apply one record of `kind`. A heartbeat is folded into `state` in place (the hot
     path, see `streams.device`) and only PRINTING ones reach a rule; the other kinds,
     a few a minute per printer, are applied to a copy, so one that cannot be read leaves
-    `state` as it was."""
+    `state` as it was. A record it cannot read raises KeyError, TypeError or ValueError,
+    which `device.apply` (the record boundary) turns into InvalidRecordError."""
     if kind == "heartbeat":
         return _heartbeat(state, record, settings)
     s = copied(state, series=dict(state.series))

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from streams import advisories, alert_device, fleet_state, utilisation
+from streams.errors import record_boundary
 from streams.alert_device import AlertDeviceSettings, DeviceAlertState
 from streams.alerts import open_count
 from streams.fleet_state import FleetSettings, PrinterState, Transition
@@ -59,6 +60,7 @@ class Outcome(NamedTuple):
     late: list[Mapping[str, Any]]
 
 
+@record_boundary
 def apply(state: DeviceState, kind: str, record: Mapping[str, Any], settings: DeviceSettings = DeviceSettings()) -> Outcome:
     """Fold one telemetry record of `kind` into `state`, in place: the outcome's state is
     `state`. Raises InvalidRecordError (the agent dead-letters the record) when a step

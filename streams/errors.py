@@ -10,9 +10,11 @@
                                  (not retriable: the advisory is skipped for that device)
 
 The logic modules raise these (`record_boundary` turns a KeyError/TypeError/ValueError
-from a malformed record into InvalidRecordError at each public step); the device agent
-catches them at one boundary, counts them, and dead-letters the record that caused them. Nothing here is retriable: the
-logic is deterministic, so the same input fails the same way again.
+from a malformed record into InvalidRecordError where records enter the logic:
+`device.apply`, not each step inside it, whose wrappers cost a twentieth of a
+heartbeat); the device agent catches them at one boundary, counts them, and
+dead-letters the record that caused them. Nothing here is retriable: the logic is
+deterministic, so the same input fails the same way again.
 """
 
 from __future__ import annotations

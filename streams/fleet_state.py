@@ -101,14 +101,15 @@ def offline_now(site_watermark_ms: int, watermark_seen_wall_ms: int, wall_now_ms
     return site_watermark_ms + max(0, wall_now_ms - watermark_seen_wall_ms)
 
 
-@record_boundary
 def apply_heartbeat(
     state: PrinterState, record: Mapping[str, Any], settings: FleetSettings = FleetSettings()
 ) -> Step:
     """Fold a heartbeat into `state`, in place (the heartbeat path, see `streams.device`):
     the returned step's state is `state`. Stale or repeated heartbeats change nothing and
-    give no record. Raises InvalidRecordError for a record it cannot read: never a
-    decoded heartbeat (the schema guarantees every field read here)."""
+    give no record. A record it cannot read raises KeyError, TypeError or ValueError,
+    which `device.apply` (the heartbeat path's one record boundary) turns into
+    InvalidRecordError: never a decoded heartbeat (the schema guarantees every field
+    read here)."""
     t, rid = int(record["event_time"]), str(record["record_id"])
     if state.last_heartbeat_at and (t, rid) <= (state.last_heartbeat_at, state.last_record_id):
         return Step(state, None, None)

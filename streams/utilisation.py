@@ -44,7 +44,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-from streams.errors import InvalidRecordError, record_boundary
+from streams.errors import InvalidRecordError
 from streams.ids import RecentIds, content_digest, derived_id
 from streams.plain import PlainState, copied
 from streams.timeline import (
@@ -101,13 +101,14 @@ class Applied(NamedTuple):
     late: list[Mapping[str, Any]]
 
 
-@record_boundary
 def apply(
     state: UtilisationState, kind: str, record: Mapping[str, Any], settings: UtilisationSettings = UtilisationSettings()
 ) -> Applied:
     """Fold one record of `kind` into `state`, in place (the returned state is `state`;
     see `streams.device`). Raises InvalidRecordError, with `state` unchanged, for an
-    unknown kind or a record that cannot be read."""
+    unknown kind or a record without record_id or event_time; another field it cannot
+    read raises KeyError, TypeError or ValueError, also before `state` changes, which
+    `device.apply` (the record boundary) turns into InvalidRecordError."""
     if kind not in KINDS:
         raise InvalidRecordError(f"utilisation does not take {kind!r} records")
     try:

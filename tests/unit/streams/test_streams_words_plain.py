@@ -118,16 +118,16 @@ def test_ids_are_deterministic_and_recent_ids_are_bounded() -> None:
 
 
 def test_malformed_records_raise_one_error_the_agents_can_dead_letter() -> None:
-    from streams.alert_device import DeviceAlertState, process
+    from streams.device import DeviceState, apply
     from streams.errors import InvalidRecordError
-    from streams.fleet_state import apply_heartbeat, new_state
-    from streams.utilisation import UtilisationState, apply
+    from streams.utilisation import UtilisationState
+    from streams.utilisation import apply as apply_utilisation
 
-    with pytest.raises(InvalidRecordError):
-        apply_heartbeat(new_state("s", "d"), {"record_id": "r"})
-    with pytest.raises(InvalidRecordError):
-        apply(UtilisationState(), "heartbeat", {"event_time": 1})
-    with pytest.raises(InvalidRecordError):
-        apply(UtilisationState(), "device_log", {"record_id": "r", "event_time": 1})
-    with pytest.raises(InvalidRecordError):
-        process(DeviceAlertState(), "system_event", {"record_id": "r", "site_id": "s", "device_id": "d", "event_time": 1})
+    with pytest.raises(InvalidRecordError):  # fleet state: no event_time
+        apply(DeviceState(), "heartbeat", {"record_id": "r"})
+    with pytest.raises(InvalidRecordError):  # no record_id
+        apply(DeviceState(), "heartbeat", {"event_time": 1, "site_id": "s", "device_id": "d"})
+    with pytest.raises(InvalidRecordError):  # utilisation takes no device logs
+        apply_utilisation(UtilisationState(), "device_log", {"record_id": "r", "event_time": 1})
+    with pytest.raises(InvalidRecordError):  # alerts: a system event without its fields
+        apply(DeviceState(), "system_event", {"record_id": "r", "site_id": "s", "device_id": "d", "event_time": 1})
