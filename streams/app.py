@@ -96,7 +96,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         return await by_site.send(key=site_id.encode(), value=window)
 
     agent = DeviceAgent(
-        settings.device(), devices, books, producer.send, producer.dead_letter,
+        settings.device(), devices, books, producer.send_many, producer.dead_letter,
         checkpoint_every_s=settings.checkpoint_every_s, fan_out=fan_out,
     )
     reader = TelemetryReader(settings.kafka_bootstrap, registry, start_at=settings.start_at,

@@ -67,29 +67,31 @@ def apply(state: DeviceState, kind: str, record: Mapping[str, Any], settings: De
     cannot read it. That never happens to a decoded record: the schema guarantees every
     field the steps read. (A hand-made record that fails may leave the steps before the
     failing one applied; each is idempotent, so applying the record again later is safe.)"""
+    # Written out rather than through helpers, and every "if" before work: this runs for
+    # every heartbeat, and a heartbeat seldom has an output.
     s = state
     out: list[Output] = []
     late: list[Mapping[str, Any]] = []
     transition: Transition | None = None
     if kind == "heartbeat":
-        step = fleet_state.apply_heartbeat(s.fleet, record, settings.fleet)
-        s.fleet, transition = step.state, step.transition
-        _add(out, "fleet_state", step.record)
+        s.fleet, emitted, transition = fleet_state.apply_heartbeat(s.fleet, record, settings.fleet)
+        if emitted is not None:
+            out.append(("fleet_state", emitted))
     elif kind == "device_identity":
-        step = fleet_state.apply_identity(s.fleet, record, settings.fleet)
-        s.fleet = step.state
-        _add(out, "fleet_state", step.record)
+        s.fleet, emitted, _ = fleet_state.apply_identity(s.fleet, record, settings.fleet)
+        if emitted is not None:
+            out.append(("fleet_state", emitted))
     if kind in utilisation.KINDS:
-        applied = utilisation.apply(s.utilisation, kind, record, settings.utilisation)
-        s.utilisation = applied.state
-        if applied.records:  # (these ifs: a heartbeat seldom has any, and it is the hot path)
-            out += [("utilisation", r) for r in applied.records]
-        if applied.late:
-            late += applied.late
+        s.utilisation, windows, late = utilisation.apply(s.utilisation, kind, record, settings.utilisation)
+        if windows:
+            out += [("utilisation", r) for r in windows]
     if transition is not None:
         _alerts(s, out, *alert_device.process_transition(s.alerts, transition, s.fleet.device_id, s.fleet.site_id, settings.alerts))
-    _alerts(s, out, *alert_device.process(s.alerts, kind, record, settings.alerts))
-    _sync_alert_count(s, out, int(record["event_time"]), settings)
+    s.alerts, alerts = alert_device.process(s.alerts, kind, record, settings.alerts)
+    if alerts:
+        out += [("alert", r) for r in alerts]
+    if open_count(s.alerts.book) != s.fleet.open_alert_count:
+        _sync_alert_count(s, out, int(record["event_time"]), settings)
     return Outcome(s, out, late)
 
 

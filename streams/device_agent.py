@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 
 _TOPIC_OF = {kind: topic_for(kind) for kind in DEVICE_KINDS}  # the topic a device record must come on
 
-Send = Callable[[str, str, tuple[str, dict[str, Any]]], Awaitable[Awaitable[Any]]]
+# (topic, key, (kind, record)) of a batch -> the delivery futures (`OutputProducer.send_many`)
+SendMany = Callable[[list[tuple[str, str, Output]]], Awaitable[list[Awaitable[Any]]]]
 FanOut = Callable[[str, dict[str, Any]], Awaitable[Awaitable[Any]]]
 DeadLetter = Callable[[bytes | None, bytes, str, str, int, int], Awaitable[Awaitable[Any]]]
 
@@ -73,7 +74,7 @@ class _Partition:
 
 class DeviceAgent:
     def __init__(
-        self, settings: DeviceSettings, devices: Table, books: Table, send: Send, dead_letter: DeadLetter,
+        self, settings: DeviceSettings, devices: Table, books: Table, send_many: SendMany, dead_letter: DeadLetter,
         *, checkpoint_every_s: float, wall_clock: Callable[[], float] = time.time, fan_out: FanOut | None = None,
     ) -> None:
         """`fan_out(site_id, window)` also receives every utilisation record, with the
@@ -81,7 +82,7 @@ class DeviceAgent:
         model changes, `{"site_id", "device_id", "model_number"}` (no window)."""
         self.settings = settings
         self.devices, self.books = devices, books
-        self._send, self._dead_letter = send, dead_letter
+        self._send_many, self._dead_letter = send_many, dead_letter
         self._checkpoint_every_s = checkpoint_every_s
         self._fan_out = fan_out
         self._wall = wall_clock
@@ -154,8 +155,7 @@ class DeviceAgent:
                 self._apply(part, i, wall_ms, sends)
                 touched.add(i.partition)
             self.counters.repeats += repeats
-            for send in sends:
-                await self._queue(send)
+            await self._flush(sends)
             # At most one partition's checkpoint per batch: writing every partition's state
             # at once held the stream up for seconds (the alert latency's p99).
             due = [p for p in touched if time.monotonic() - self._partitions[p].checkpointed_at >= self._checkpoint_every_s]
@@ -169,6 +169,7 @@ class DeviceAgent:
             part = self._partitions.get(partition)
             if part is None:
                 return
+            sends: list[_Send] = []
             for device_id in list(part.book.devices):
                 state = self._state(device_id)
                 if state is None:
@@ -190,7 +191,9 @@ class DeviceAgent:
                 if state is not self._states[device_id]:
                     self._states[device_id] = state
                     part.dirty.add(device_id)
-                await self._emit(part, device_id, outputs, state.fleet.model_number)
+                if outputs:
+                    sends.append(_Emit(part, device_id, outputs, state.fleet.model_number))
+            await self._flush(sends)
             if time.monotonic() - part.checkpointed_at >= self._checkpoint_every_s:
                 await self._checkpoint(partition)
 
@@ -258,25 +261,32 @@ class DeviceAgent:
             self.counters.applied += 1
         partition_book.applied(part.book, i.topic, i.offset)
 
-    async def _queue(self, send: _Send) -> None:
-        part = send.part
-        if isinstance(send, _Emit):
-            await self._emit(part, send.device_id, send.outputs, send.model)
-        elif isinstance(send, _Reject):
-            self.counters.dead_letters += 1
-            i = send.input
-            part.pending.append(await self._dead_letter(i.key, i.raw, send.reason, i.topic, i.partition, i.offset))
-        elif self._fan_out is not None:
-            part.pending.append(await self._fan_out(send.site_id, send.message))
-
-    async def _emit(self, part: _Partition, device_id: str, outputs: list[Output], model: str) -> None:
-        """Queue a device's outputs; utilisation records also go to the site and
-        benchmark agents with the printer's model (`model`, as of those records)."""
-        for kind, record in outputs:
-            part.pending.append(await self._send(topic_for(kind), device_id, (kind, record)))
-            if kind == "utilisation" and self._fan_out is not None:
-                part.pending.append(await self._fan_out(str(record["site_id"]), {**record, "model_number": model}))
-        self.counters.outputs += len(outputs)
+    async def _flush(self, sends: Sequence[_Send]) -> None:
+        """Queue what a batch or a timer pass made, in its order: the outputs in one call
+        to the producer, dead letters and fan-outs one by one. Utilisation records also
+        go to the site and benchmark agents with the printer's model as of them. Every
+        partition that made outputs waits for all of their futures at its checkpoint."""
+        outputs: list[tuple[str, str, Output]] = []
+        makers: dict[int, _Partition] = {}
+        for send in sends:
+            part = send.part
+            if isinstance(send, _Emit):
+                makers[id(part)] = part
+                for kind, record in send.outputs:
+                    outputs.append((topic_for(kind), send.device_id, (kind, record)))
+                    if kind == "utilisation" and self._fan_out is not None:
+                        part.pending.append(await self._fan_out(str(record["site_id"]), {**record, "model_number": send.model}))
+                self.counters.outputs += len(send.outputs)
+            elif isinstance(send, _Reject):
+                self.counters.dead_letters += 1
+                i = send.input
+                part.pending.append(await self._dead_letter(i.key, i.raw, send.reason, i.topic, i.partition, i.offset))
+            elif self._fan_out is not None:
+                part.pending.append(await self._fan_out(send.site_id, send.message))
+        if outputs:
+            futures = await self._send_many(outputs)
+            for part in makers.values():
+                part.pending += futures
 
     async def _checkpoint(self, p: int) -> None:
         part = self._partitions.get(p)

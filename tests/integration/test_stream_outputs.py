@@ -31,8 +31,9 @@ async def test_outputs_land_on_the_default_partition_of_their_key_every_time(sta
     producer = OutputProducer(stack.kafka_bootstrap, registry, [("app_id", b"it")])
     await producer.start()
     try:
-        futures = [await producer.send(topic, device, ("fleet_state", {**sample_record("fleet_state", seed=n), "device_id": device}))
+        outputs = [(topic, device, ("fleet_state", {**sample_record("fleet_state", seed=n), "device_id": device}))
                    for n in range(3) for device in devices]  # each printer three times: the cached partition too
+        futures = await producer.send_many(outputs[:50]) + await producer.send_many(outputs[50:])
         sent = [await f for f in futures]
     finally:
         await producer.stop()
@@ -40,7 +41,9 @@ async def test_outputs_land_on_the_default_partition_of_their_key_every_time(sta
     partitions = list(range(TELEMETRY_PARTITIONS))
     expected = {device: DefaultPartitioner()(device.encode(), partitions, partitions) for device in devices}
     assert len(set(expected.values())) > 1  # the keys spread: a fixed partition would fail below
-    assert [m.partition for m in sent] == [expected[d] for _ in range(3) for d in devices]
+    # One record batch per topic partition and call.
+    assert len(futures) == len({expected[d] for _, d, _ in outputs[:50]}) + len({expected[d] for _, d, _ in outputs[50:]})
+    assert all(m.topic == topic for m in sent)
 
     consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap, group_id=None, auto_offset_reset="earliest")
     await consumer.start()
@@ -55,3 +58,6 @@ async def test_outputs_land_on_the_default_partition_of_their_key_every_time(sta
     finally:
         await consumer.stop()
     assert sorted(seen) == sorted((expected[d], d) for _ in range(3) for d in devices)
+    # A printer's records keep their order: within a partition, as they were handed over.
+    for p in partitions:
+        assert [d for q, d in seen if q == p] == [d for _, d, _ in outputs if expected[d] == p]
