@@ -134,13 +134,6 @@ class _Batch:
         # Every byte as one character: a string's slice of this text is its value when
         # the string is ASCII, which ids and codes are; the others are decoded as UTF-8.
         self.text = raw.decode("latin-1")
-        self._high: npt.NDArray[np.int64] | None = None
-
-    def high(self) -> npt.NDArray[np.int64]:
-        """high[i]: how many of the first i bytes are >= 0x80 (made once, when needed)."""
-        if self._high is None:
-            self._high = np.concatenate(([0], np.cumsum(self.data[:len(self.raw)] >= 0x80)))
-        return self._high
 
 
 def _string(b: _Batch, f: _Field) -> list[Any]:
@@ -151,12 +144,13 @@ def _string(b: _Batch, f: _Field) -> list[Any]:
     starts, stops = pos.tolist(), after.tolist()
     text = b.text
     column = [text[i:j] for i, j in zip(starts, stops)]
-    high = b.high()
-    for row in np.flatnonzero(high[after] - high[pos]).tolist():
-        try:
-            column[row] = b.raw[starts[row]:stops[row]].decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise Refused(f"{f.name} is not UTF-8") from exc
+    if not "".join(column).isascii():  # rare: find the others and decode them
+        for row, value in enumerate(column):
+            if not value.isascii():
+                try:
+                    column[row] = b.raw[starts[row]:stops[row]].decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise Refused(f"{f.name} is not UTF-8") from exc
     b.pos = after
     return column
 

@@ -105,7 +105,7 @@ def _heartbeat(
     if not s.book.site_id:
         s.book = copied(s.book, site_id=str(record["site_id"]), device_id=device_id)
     s.layers, verdict = observe_layer_duration(s.layers, t, value, job_id, settings.maintenance)
-    if verdict is None:
+    if verdict is None or not verdict.changed:  # nearly always: only a flip makes a condition
         return s, []
     conds = rules.layer_conditions(device_id, verdict, t, record_id, settings.maintenance.z_threshold)
     return _observe_all(s, conds, settings)

@@ -238,7 +238,7 @@ class DeviceAgent:
             if _TOPIC_OF.get(kind) != i.topic:
                 raise _Refused(f"a {kind} record on topic {i.topic}")
             device_id = str(record["device_id"])
-            state = self._state(device_id) or DeviceState()
+            state = self._states.get(device_id) or self._state(device_id) or DeviceState()
             model_before = state.fleet.model_number  # (apply changes `state` in place)
             outcome = device.apply(state, kind, record, self.settings)
             model = outcome.state.fleet.model_number
