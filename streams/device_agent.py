@@ -153,6 +153,7 @@ class DeviceAgent:
                                     i.topic, i.partition, pos.gap_from, i.offset - 1)
                         self.counters.missing += i.offset - pos.gap_from
                 self._apply(part, i, wall_ms, sends)
+                partition_book.applied(part.book, i.topic, i.offset)  # (or dead-lettered)
                 touched.add(i.partition)
             self.counters.repeats += repeats
             await self._flush(sends)
@@ -229,7 +230,8 @@ class DeviceAgent:
         return state
 
     def _apply(self, part: _Partition, i: Input, wall_ms: int, sends: list[_Send]) -> None:
-        """Apply one record; what it must send is added to `sends`."""
+        """Apply one record (or reject it); what it must send is added to `sends`. The
+        caller books the offset as applied."""
         try:
             value = i.value
             if isinstance(value, Undecodable):
@@ -259,7 +261,6 @@ class DeviceAgent:
                 site = str(record["site_id"])
                 sends.append(_FanOut(part, site, {"site_id": site, "device_id": device_id, "model_number": model}))
             self.counters.applied += 1
-        partition_book.applied(part.book, i.topic, i.offset)
 
     async def _flush(self, sends: Sequence[_Send]) -> None:
         """Queue what a batch or a timer pass made, in its order: the outputs in one call

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from streams.heartbeat import Heartbeat
 from streams.plain import PlainState
 
 
@@ -66,12 +67,20 @@ def observe(s: EtaState, heartbeat: Mapping[str, Any], settings: EtaSettings = E
     """Fold `heartbeat` (a heartbeat record) into `s`, in place; returns `s`. Stale or
     repeated heartbeats (event time not after the newest seen) change nothing, so
     redelivery is harmless. The record is read whole before `s` changes."""
-    t = int(heartbeat["event_time"])
+    return observe_heartbeat(s, Heartbeat.of(heartbeat), settings)
+
+
+def estimate(state: EtaState, heartbeat: Mapping[str, Any], settings: EtaSettings = EtaSettings()) -> Eta | None:
+    """The estimate at `heartbeat` (after `observe` folded it in), or None when the
+    printer has no job phase with an end to estimate."""
+    return estimate_heartbeat(state, Heartbeat.of(heartbeat), settings)
+
+
+def observe_heartbeat(s: EtaState, r: Heartbeat, settings: EtaSettings = EtaSettings()) -> EtaState:
+    """`observe`, for a heartbeat already read (the fleet state reads it once for both)."""
+    t, job, activity, layers = r.t, r.job, r.activity, r.layers_done
     if t <= s.last_seen_ms:
         return s
-    job = str(heartbeat.get("current_job_id") or "")
-    activity = str(heartbeat.get("activity") or "")
-    layers = int(heartbeat.get("layers_done") or 0)
     if job != s.job_id:
         if s.layers_measured >= settings.min_layers_for_prior and s.sec_per_layer > 0:
             prior = s.printer_sec_per_layer
@@ -100,23 +109,17 @@ def observe(s: EtaState, heartbeat: Mapping[str, Any], settings: EtaSettings = E
     return s
 
 
-def estimate(state: EtaState, heartbeat: Mapping[str, Any], settings: EtaSettings = EtaSettings()) -> Eta | None:
-    """The estimate at `heartbeat` (after `observe` folded it in), or None when the
-    printer has no job phase with an end to estimate."""
-    t = int(heartbeat["event_time"])
-    activity = str(heartbeat.get("activity") or "")
-    job = str(heartbeat.get("current_job_id") or "")
-    done = int(heartbeat.get("layers_done") or 0)
-    total = int(heartbeat.get("layers_total") or 0)
+def estimate_heartbeat(state: EtaState, r: Heartbeat, settings: EtaSettings = EtaSettings()) -> Eta | None:
+    """`estimate`, for a heartbeat already read."""
+    t, activity, job, done, total = r.t, r.activity, r.job, r.layers_done, r.layers_total
     prior = state.printer_sec_per_layer or settings.default_layer_s
     if activity == "COOLING_DOWN":
-        cooling = float(heartbeat.get("cooling_remaining_s") or 0.0)
+        cooling = r.cooling_remaining_s
         return _eta("cooling", cooling, t) if cooling > 0 else None
     if not job or total <= 0:
         return None
     if activity == "PRINTING":
-        reported = float(heartbeat.get("recent_layer_duration_s") or 0.0)
-        per_layer = state.sec_per_layer or reported or prior
+        per_layer = state.sec_per_layer or r.recent_layer_duration_s or prior
         return _eta("printing", max(0, total - done) * per_layer, t)
     if activity == "WARMING_UP":
         seen = state.warmup_seen_ms if state.job_id == job and state.warmup_seen_ms else t

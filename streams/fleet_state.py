@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from streams.errors import record_boundary
-from streams.eta import EtaSettings, EtaState, estimate, observe
+from streams.eta import EtaSettings, EtaState, estimate_heartbeat, observe_heartbeat
+from streams.heartbeat import Heartbeat
 from streams.ids import derived_id
 from streams.plain import PlainState, copied
 
@@ -110,17 +111,14 @@ def apply_heartbeat(
     which `device.apply` (the heartbeat path's one record boundary) turns into
     InvalidRecordError: never a decoded heartbeat (the schema guarantees every field
     read here)."""
-    t, rid = int(record["event_time"]), str(record["record_id"])
+    hb = Heartbeat.of(record)
+    t, rid = hb.t, str(record["record_id"])
     if state.last_heartbeat_at and (t, rid) <= (state.last_heartbeat_at, state.last_record_id):
         return Step(state, None, None)
     # Every field is read before the state changes.
     site_id, device_id = str(record["site_id"]), str(record["device_id"])
-    status = str(record.get("status") or "UNKNOWN")
-    activity = str(record.get("activity") or "UNKNOWN")
-    job_id = str(record.get("current_job_id") or "")
-    layers_done, layers_total = int(record.get("layers_done") or 0), int(record.get("layers_total") or 0)
-    pending = int(record.get("pending_job_count") or 0)
-    eta = estimate(observe(state.eta, record, settings.eta), record, settings.eta)
+    status, activity = hb.status or "UNKNOWN", hb.activity or "UNKNOWN"
+    eta = estimate_heartbeat(observe_heartbeat(state.eta, hb, settings.eta), hb, settings.eta)
     s = state
     s.site_id, s.device_id = s.site_id or site_id, s.device_id or device_id
     transition = None
@@ -130,8 +128,8 @@ def apply_heartbeat(
     elif status != "UNREACHABLE" and s.offline:
         s.offline, s.offline_at = False, 0
         transition = Transition("online", t, t)
-    s.status, s.activity, s.current_job_id = status, activity, job_id
-    s.layers_done, s.layers_total, s.pending_job_count = layers_done, layers_total, pending
+    s.status, s.activity, s.current_job_id = status, activity, hb.job
+    s.layers_done, s.layers_total, s.pending_job_count = hb.layers_done, hb.layers_total, hb.pending_job_count
     s.last_heartbeat_at, s.last_record_id = t, rid
     s.remaining_s, s.completion_at = (eta.remaining_s, eta.completion_at_ms) if eta else (None, None)
     s, out = _maybe_emit(s, t, ("fleet_state", s.device_id, t, rid), settings, force=transition is not None)
