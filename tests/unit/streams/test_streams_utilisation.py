@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from streams_sim import DAY_MS, HOUR_MS, START_MS, encode_all, run
 
 from producers.simulator import Fleet, SimulatorSettings
+from streams.ids import RecentIds
 from streams.timeline import BUCKETS, bucket_of
 from streams.utilisation import KINDS, UtilisationSettings, UtilisationState, advance, apply
 
@@ -128,6 +129,11 @@ def test_late_within_bound_updates_and_beyond_bound_is_returned() -> None:
     assert late.state.heartbeats == closed.state.heartbeats
     # a redelivered record of the final window is a duplicate, not late
     assert apply(closed.state, *hb(30 * 60_000 + 1, "PRINTING"), CFG).late == []
+    # heartbeats are remembered by event time: another id at that time is the same sample
+    kind, same_time = hb(30 * 60_000 + 1, "PRINTING")
+    assert apply(closed.state, kind, {**same_time, "record_id": "another"}, CFG).late == []
+    # remembered in the state's table value, as "hb@<ms>", not as a digest of the id
+    assert RecentIds.from_dict(closed.state.recent.to_dict()).knows(f"hb@{30 * 60_000 + 1}")
 
 
 def test_silent_printer_windows_close_by_timer_as_unreachable() -> None:
