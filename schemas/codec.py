@@ -78,6 +78,11 @@ def fingerprint(canonical_form: str) -> bytes:
 
 def encode(schema: SchemaVersion, record: Mapping[str, Any]) -> bytes:
     """One record as a single-object message. Raises `RecordEncodeError`."""
+    if schema.write is not None:
+        try:
+            return schema.write(record)
+        except _ENCODE_FAILURES:
+            pass  # fastavro writes it, or says what is wrong with it
     buffer = BytesIO()
     buffer.write(schema.header)
     try:
@@ -100,8 +105,15 @@ def encode_many(schema: SchemaVersion, records: Iterable[Mapping[str, Any]]) -> 
     out: list[bytes] = []
     append = out.append
     index = 0
+    write = schema.write
     try:
         for index, record in enumerate(records):
+            if write is not None:
+                try:
+                    append(write(record))
+                    continue
+                except _ENCODE_FAILURES:
+                    pass  # as in `encode`
             schemaless_writer(buffer, parsed, record)
             append(buffer.getvalue())
             buffer.seek(header_size)

@@ -19,6 +19,7 @@ from fastavro.schema import to_parsing_canonical_form
 
 from schemas import codec
 from schemas.errors import SchemaLoadError
+from schemas.flat_writer import Write, flat_writer
 from schemas.kinds import record_name
 
 _FILE_NAME: Final = re.compile(r"v([1-9][0-9]*)\.avsc")
@@ -54,6 +55,9 @@ class SchemaVersion:
     fingerprint: bytes = field(repr=False)
     header: bytes = field(repr=False)
     enums: Mapping[str, EnumType] = field(repr=False)
+    # Writes a record of a flat schema faster than fastavro (`schemas.flat_writer`); None
+    # for the others.
+    write: Write | None = field(default=None, repr=False)
 
     @property
     def fingerprint_int(self) -> int:
@@ -140,6 +144,7 @@ def build_version(kind: str, version: int, raw: Mapping[str, Any], resource: str
         fingerprint=fingerprint,
         header=codec.MARKER + fingerprint,
         enums=MappingProxyType(collect_enums(raw)),
+        write=flat_writer(parsed, codec.MARKER + fingerprint),
     )
 
 
