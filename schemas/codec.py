@@ -6,14 +6,16 @@ writer schema's Parsing Canonical Form, then the Avro binary body (Avro specific
 the registry.
 
 This module is the single boundary with fastavro's reader and writer: whatever fastavro
-raises for a bad record or bad bytes leaves here as a `schemas.errors` type.
+raises for a bad record or bad bytes leaves here as a `schemas.errors` type. Flat schemas
+take faster paths first (`schemas.flat_writer`, `schemas.columns`), which hand fastavro
+whatever they do not vouch for.
 """
 
 from __future__ import annotations
 
 import struct
-from io import BytesIO
 from collections.abc import Sequence
+from io import BytesIO
 from typing import TYPE_CHECKING, Any, Final, Iterable, Mapping, NamedTuple
 
 from fastavro import schemaless_reader, schemaless_writer

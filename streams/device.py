@@ -29,9 +29,9 @@ from typing import Any, NamedTuple
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from streams import advisories, alert_device, fleet_state, utilisation
-from streams.errors import record_boundary
 from streams.alert_device import AlertDeviceSettings, DeviceAlertState
 from streams.alerts import open_count
+from streams.errors import record_boundary
 from streams.fleet_state import FleetSettings, PrinterState, Transition
 from streams.plain import PlainState, copied
 from streams.utilisation import UtilisationSettings, UtilisationState

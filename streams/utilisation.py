@@ -123,7 +123,8 @@ def apply(
         return Applied(state, [], [])
     beat = f"hb@{at}" if kind == "heartbeat" else ""
     if state.open_from is not None and at < state.open_from:
-        if state.recent.knows(beat) if beat else rid in state.recent:  # a redelivery of a counted record, not a late one
+        counted = state.recent.knows(beat) if beat else rid in state.recent
+        if counted:  # a redelivery of a counted record, not a late one
             return Applied(state, [], [])
         state.late_count += 1
         return Applied(state, [], [record])
