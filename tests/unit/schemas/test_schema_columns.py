@@ -76,9 +76,14 @@ def test_nan_and_infinity_come_back_as_the_same_floats() -> None:
 def test_decode_records_reads_a_large_batch_column_by_column(monkeypatch: pytest.MonkeyPatch) -> None:
     messages = _heartbeats(codec.COLUMNS_FROM)
     expected = _one_by_one(REGISTRY.schema("heartbeat"), messages)
-    calls = []
+    calls: list[int] = []
     read = FlatReader.read
-    monkeypatch.setattr(FlatReader, "read", lambda self, m, h: calls.append(len(m)) or read(self, m, h))
+
+    def counted(self: FlatReader, batch: list[bytes], header: bytes) -> list[dict[str, Any]]:
+        calls.append(len(batch))
+        return read(self, batch, header)
+
+    monkeypatch.setattr(FlatReader, "read", counted)
     assert REGISTRY.decode_records("heartbeat", messages) == expected
     assert REGISTRY.decode_records("heartbeat", messages[:-1]) == expected[:-1]  # too few: record by record
     assert calls == [codec.COLUMNS_FROM]
