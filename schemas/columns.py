@@ -65,13 +65,20 @@ def values_at(data: Bytes, pos: Positions, dtype: str) -> npt.NDArray[Any]:
 
 def bodies(messages: Sequence[bytes], header: bytes) -> tuple[bytes, Bytes, Positions, Positions]:
     """The messages end to end: (their bytes, the same padded as an array, where each
-    body starts, where each ends). Refused unless every message starts with `header`."""
-    if not all(m.startswith(header) for m in messages):
-        raise Refused("not every message starts with the same header")
-    raw = b"".join(messages)
+    body starts, where each ends). Refused unless every message starts with `header`, a
+    10-byte single-object header."""
     lengths = np.fromiter(map(len, messages), np.int64, len(messages))
-    ends = np.cumsum(lengths)
-    return raw, np.frombuffer(raw + bytes(PAD), np.uint8), ends - lengths + len(header), ends
+    if (lengths < len(header)).any():
+        raise Refused("a message shorter than its header")
+    raw = b"".join(messages)
+    data = np.frombuffer(raw + bytes(PAD), np.uint8)
+    starts = np.cumsum(lengths) - lengths
+    # A single-object header is 10 bytes: compared 8 and 2 at a time for every message.
+    marker_and_fingerprint, fingerprint_end = np.frombuffer(header[:8], "<u8")[0], np.frombuffer(header[8:], "<u2")[0]
+    if ((values_at(data, starts, "<u8") != marker_and_fingerprint)
+            | (values_at(data, starts + 8, "<u2") != fingerprint_end)).any():
+        raise Refused("not every message starts with the same header")
+    return raw, data, starts + len(header), starts + lengths
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ def flat_writer(parsed: Mapping[str, Any], header: bytes) -> Write | None:
             if len(avro) != 2 or avro[0] != "null":
                 return None  # (a default other than null would need the other order)
             avro = avro[1]
-        if isinstance(avro, dict) and avro.get("type") != "enum" and set(avro) <= {"type", "doc"}:
+        if isinstance(avro, dict) and set(avro) <= {"type", "doc"}:
             avro = avro["type"]  # {"type": "long"} and the like
         value = f"v{i}"
         if "default" in f:

@@ -43,11 +43,10 @@ import numpy as np
 import numpy.typing as npt
 
 from schemas import SchemaVersion
-from schemas.columns import PAD, Bytes, Positions, Refused, values_at, varints
+from schemas.columns import Bytes, Positions, Refused, bodies, values_at, varints
 from sinks.convert import RANGES
 from sinks.layout import KAFKA_COLUMNS, ChildTable, Column, KindLayout, collect_named
 
-HEADER_SIZE: Final = 10
 # Item by item pays off while the longest array's items times the item's fields stay
 # under this share of all items (each step of the loop costs about as much as a few
 # items decoded record by record).
@@ -414,9 +413,7 @@ class NativeDecode:
         if layout.version != newest.version:
             raise ValueError(f"{layout.kind}: layout of v{layout.version}, schema v{newest.version}")
         self.layout = layout
-        assert len(newest.header) == HEADER_SIZE
-        self._marker = np.frombuffer(newest.header[:8], "<u8")[0]  # compared 8 and 2 bytes at a time
-        self._fingerprint_end = np.frombuffer(newest.header[8:], "<u2")[0]
+        self._header = newest.header
         compiler = _Compiler(layout, dict(newest.raw), steps_per_item)
         self._steps = compiler.record(layout.table, {c.path: c for c in layout.columns}, list(newest.raw["fields"]), (), False)
         self._leaves = {leaf.key: leaf for leaf in compiler.leaves}
@@ -449,19 +446,13 @@ class NativeDecode:
         if None in values:  # a tombstone
             return None
         n = len(values)
-        sizes = np.fromiter(map(len, values), np.int64, n)
-        if (sizes < HEADER_SIZE).any():
-            return None
-        data = np.frombuffer(b"".join(values) + bytes(PAD), np.uint8)
-        starts = np.cumsum(sizes) - sizes
-        if ((values_at(data, starts, "<u8") != self._marker) | (values_at(data, starts + 8, "<u2") != self._fingerprint_end)).any():
-            return None
-        b = _Batch(data, starts + sizes)
+        _, data, pos, ends = bodies(values, self._header)  # Refused unless all are the newest version's
+        b = _Batch(data, ends)
         for key, leaf in self._leaves.items():
             if key[0] == self.layout.table:  # a child table's are sized by its _Array
                 b.columns[key] = leaf.allocate(n, data)
         everyone = np.arange(n)
-        pos = _run(self._steps, b, starts + HEADER_SIZE, everyone, everyone)
+        pos = _run(self._steps, b, pos, everyone, everyone)
         if (pos != b.ends).any():
             return None
         first, last = messages[0].offset, messages[-1].offset

@@ -171,18 +171,15 @@ class TelemetryReader:
             by_topic.setdefault(tp.topic, []).append(tp)
         inputs: list[Input] = []
         for topic in sorted(by_topic, key=lambda t: t != _IDENTITY):
-            tps = by_topic[topic]
             kind = topic.removeprefix(TELEMETRY_PREFIX)
-            messages = [m for tp in tps for m in fetched[tp]]
+            located = [(tp.partition, m) for tp in by_topic[topic] for m in fetched[tp]]
             try:  # nearly always one writer schema, all good
                 values: list[Record | Undecodable] = [
-                    new(Record, (kind, r)) for r in self._registry.decode_records(kind, [m.value for m in messages])
+                    new(Record, (kind, r)) for r in self._registry.decode_records(kind, [m.value for _, m in located])
                 ]
             except SchemaError:  # one is not: each on its own, the bad ones get their reason
-                values = [_plain(self._codec.decode(m.value)) for m in messages]
-            at = iter(values)
-            inputs += [new(Input, (topic, tp.partition, m.offset, m.key, m.value, next(at)))
-                       for tp in tps for m in fetched[tp]]
+                values = [_plain(self._codec.decode(m.value)) for _, m in located]
+            inputs += [new(Input, (topic, p, m.offset, m.key, m.value, v)) for (p, m), v in zip(located, values)]
         return inputs
 
 
