@@ -7,6 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from printfleet import compiled
+
+# Before the commands import the modules it serves.
+compiled.install()
+
 from printfleet import cmd_bench, cmd_collector, cmd_demo, cmd_gateway, cmd_simulate, cmd_sink, cmd_stack, cmd_worker
 
 

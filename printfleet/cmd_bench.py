@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from printfleet import compiled
 from printfleet.runtime import relax_gc
 
 
@@ -27,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     if args.name == "streams":
         from streams import bench as bench_streams
 
+        print(f"Worker: {compiled.describe()}.", flush=True)
         return bench_streams.run(args.rest)
     if args.name == "sink":
         from sinks import bench as bench_sink
