@@ -1,7 +1,7 @@
 """The stream worker's hot path, compiled with Cython, loaded only while it matches its source.
 
 A heartbeat runs about 150 lines of Python across the worker's state modules; what is
-left of its cost is the interpreter's per line (docs/streams-bench.md). Cython compiles
+left of its cost is the interpreter's, line by line (docs/streams-bench.md). Cython compiles
 those modules unchanged (plain Python, no annotations read as C types) to extension
 modules that run them a fifth to a quarter faster: the idea Faust and aiokafka use for
 their own hot paths, with the same pure-Python fallback.
