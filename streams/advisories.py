@@ -36,7 +36,7 @@ SIGNING_DOMAIN: Final = b"printfleet release catalogue v1\n"
 _VERSION: Final = re.compile(r"^(\d+(?:\.\d+)*)(?:-([0-9A-Za-z.]+))?$")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Release:
     """One catalogue entry; `signature` is base64 of the 64-byte Ed25519 signature."""
 
@@ -99,7 +99,7 @@ def compare_versions(a: str, b: str) -> int:
     return (ka > kb) - (ka < kb)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Device:
     site_id: str
     device_id: str
@@ -110,7 +110,7 @@ class Device:
     at_ms: int = 0  # event time of the observation that prompted the check
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Advice:
     records: list[dict[str, Any]]
     rejected: list[Release]  # failed signature verification: never advised
@@ -171,7 +171,7 @@ def to_record(device: Device, release: Release, installed: str) -> dict[str, Any
     }
 
 
-@dataclass
+@dataclass(slots=True)
 class AdvisoryLog(PlainState):
     """Advisory record ids a device was given (the agent's table value per device)."""
 

@@ -34,14 +34,14 @@ from streams.maintenance import (
 from streams.plain import PlainState, copied
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AlertDeviceSettings:
     alerts: AlertSettings = AlertSettings()
     rules: RuleSettings = RuleSettings()
     maintenance: MaintenanceSettings = MaintenanceSettings()
 
 
-@dataclass
+@dataclass(slots=True)
 class DeviceAlertState(PlainState):
     book: AlertBook = field(default_factory=AlertBook)
     parts: PartsContext = field(default_factory=PartsContext)

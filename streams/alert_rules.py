@@ -46,7 +46,7 @@ DEFAULT_CLEARS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RuleSettings:
     min_event_severity: str = "WARNING"
     event_quiet_s: float = 6 * 3600.0  # an event alert clears after this long without one
@@ -68,7 +68,7 @@ class RuleSettings:
     nominal_life_confidence: float = 0.8  # wear judged by hours against a typical life
 
 
-@dataclass
+@dataclass(slots=True)
 class PartsContext(PlainState):
     """Part numbers of the device's installed consumables, learned from its records."""
 

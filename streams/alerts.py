@@ -42,7 +42,7 @@ from streams.plain import PlainState, copied
 SEVERITY_RANK: Final = {"UNKNOWN": 0, "INFO": 1, "WARNING": 2, "ERROR": 3, "CRITICAL": 4}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Part:
     """A spare part a technician should bring (schema `RecommendedPart`)."""
 
@@ -51,7 +51,7 @@ class Part:
     quantity: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Condition:
     """What a rule saw at `at_ms` about one dedup key. `confidence` (0..1) and
     `evidence` say how sure the rule is (1.0 for what the printer reported itself)."""
@@ -75,7 +75,7 @@ class Condition:
     countable: bool = False  # occurrences are events worth counting in the text
 
 
-@dataclass
+@dataclass(slots=True)
 class OpenAlert(PlainState):
     alert_id: str
     rule_id: str
@@ -98,7 +98,7 @@ class OpenAlert(PlainState):
     next_milestone: int = 10
 
 
-@dataclass
+@dataclass(slots=True)
 class AlertBook(PlainState):
     """Alerts of one device (the alert agent's table value, keyed by device_id)."""
 
@@ -108,7 +108,7 @@ class AlertBook(PlainState):
     applied: dict[str, tuple[int, str]] = field(default_factory=dict)  # key -> newest (at, source)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AlertSettings:
     min_update_interval_s: float = 900.0
     milestone_factor: int = 10

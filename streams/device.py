@@ -39,14 +39,14 @@ from streams.utilisation import UtilisationSettings, UtilisationState
 Output = tuple[str, dict[str, Any]]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeviceSettings:
     fleet: FleetSettings = FleetSettings()
     utilisation: UtilisationSettings = UtilisationSettings()
     alerts: AlertDeviceSettings = AlertDeviceSettings()
 
 
-@dataclass
+@dataclass(slots=True)
 class DeviceState(PlainState):
     fleet: PrinterState = field(default_factory=PrinterState)
     utilisation: UtilisationState = field(default_factory=UtilisationState)

@@ -53,7 +53,7 @@ class Table(Protocol):
     def send_changelog(self, partition: int | None, key: Any, value: Any) -> Any: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class Counters:
     applied: int = 0
     repeats: int = 0
@@ -64,7 +64,7 @@ class Counters:
     checkpoints: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Partition:
     book: PartitionBook
     dirty: set[str] = field(default_factory=set)

@@ -31,7 +31,7 @@ from streams.heartbeat import Heartbeat
 from streams.plain import PlainState
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EtaSettings:
     half_life_layers: float = 50.0  # measured on the simulator: shorter follows drift better
     default_layer_s: float = 10.0  # before anything is known about a printer
@@ -40,7 +40,7 @@ class EtaSettings:
     min_layers_for_prior: int = 20  # a job this short says little about the printer
 
 
-@dataclass
+@dataclass(slots=True)
 class EtaState(PlainState):
     """Per printer: the current job's measured layer rate and the printer's prior."""
 

@@ -33,7 +33,7 @@ from streams.ids import derived_id
 from streams.plain import PlainState, copied
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FleetSettings:
     heartbeat_interval_s: float = 30.0  # the collector's status poll interval
     missed_intervals: int = 3  # offline after this many intervals without a heartbeat
@@ -46,7 +46,7 @@ class FleetSettings:
         return round(self.heartbeat_interval_s * self.missed_intervals * 1000)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Transition:
     """A printer went `offline` (no heartbeat for the configured intervals, or the
     collector reported it UNREACHABLE) or came back `online`, at `at_ms` (event time)."""
@@ -56,7 +56,7 @@ class Transition:
     last_heartbeat_at: int
 
 
-@dataclass
+@dataclass(slots=True)
 class PrinterState(PlainState):
     site_id: str = ""
     device_id: str = ""

@@ -31,7 +31,7 @@ from streams.plain import PlainState, copied
 DAY_MS = 86_400_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MaintenanceSettings:
     min_spacing_s: float = 3600.0
     max_points: int = 120  # 5 days of hourly readings
@@ -45,7 +45,7 @@ class MaintenanceSettings:
     streak: int = 3
 
 
-@dataclass
+@dataclass(slots=True)
 class TrendSeries(PlainState):
     """Readings of one consumable (e.g. printhead in slot 2), oldest first."""
 
@@ -121,7 +121,7 @@ def predict(series: TrendSeries, threshold: float, now_ms: int, settings: Mainte
     return Prediction(crossing, rate, max(0.0, min(1.0, confidence)), current, False)
 
 
-@dataclass
+@dataclass(slots=True)
 class LayerHistory(PlainState):
     """Recent-layer-duration readings of one printer and the detector's state."""
 

@@ -17,7 +17,7 @@ from typing import Literal, NamedTuple
 from streams.plain import PlainState
 
 
-@dataclass
+@dataclass(slots=True)
 class PartitionBook(PlainState):
     next_offsets: dict[str, int] = field(default_factory=dict)  # topic -> next offset to apply
     devices: dict[str, str] = field(default_factory=dict)  # device id -> site id

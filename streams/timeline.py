@@ -39,7 +39,7 @@ def bucket_of(status: str, activity: str) -> str:
     return _ACTIVITY_BUCKET.get(activity, "idle")
 
 
-@dataclass
+@dataclass(slots=True)
 class WindowTotals(PlainState):
     """What one printer (or a sum of windows) did in a window."""
 

@@ -81,7 +81,7 @@ class UtilisationSettings:
         return round(self.allowed_lateness_s * 1000)
 
 
-@dataclass
+@dataclass(slots=True)
 class UtilisationState(PlainState):
     site_id: str = ""
     device_id: str = ""

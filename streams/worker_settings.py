@@ -12,7 +12,7 @@ from streams.fleet_state import FleetSettings
 from streams.utilisation import UtilisationSettings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkerSettings:
     kafka_bootstrap: str = ""  # empty: the local stack's (deploy/settings.py)
     # The consumer group and the prefix of the internal topics: workers with the same id

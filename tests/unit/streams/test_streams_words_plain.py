@@ -10,7 +10,7 @@ import pytest
 
 from streams.errors import StateDecodeError, StreamsError
 from streams.ids import NAMESPACE, RecentIds, content_digest, derived_id
-from streams.plain import PlainState
+from streams.plain import PlainState, copied
 from streams.words import duration_words, fleet_line, state_words
 
 
@@ -84,6 +84,27 @@ def test_a_printers_whole_state_round_trips_through_to_json() -> None:
             kinds.add(kind)
     assert len(kinds) > 3 and state.utilisation.heartbeats
     assert DeviceState.from_json(state.to_json()) == state
+
+
+@dataclass(frozen=True, slots=True)
+class Frozen(PlainState):
+    a: int = 0
+    items: list[int] = field(default_factory=list)
+
+
+def test_copied_is_a_shallow_copy_with_changes_also_of_slotted_and_frozen_states() -> None:
+    from streams.fleet_state import PrinterState
+
+    state = PrinterState(status="PRINTING", layers_done=3)
+    assert not hasattr(state, "__dict__")  # slotted: what copied must handle
+    copy = copied(state, layers_done=5)
+    assert (copy.status, copy.layers_done, state.layers_done) == ("PRINTING", 5, 3)
+    assert copy.eta is state.eta  # shallow
+    with pytest.raises(AttributeError):
+        copied(state, no_such_field=1)
+    frozen = Frozen(1, [2])
+    assert copied(frozen, a=3) == Frozen(3, [2]) and frozen == Frozen(1, [2])
+    assert copied(Outer("x", maybe=1.0), name="y") == Outer("y", maybe=1.0)  # and with a __dict__
 
 
 @pytest.mark.parametrize("bad", [
