@@ -331,7 +331,7 @@ def _median_rate(runs: Sequence[Throughput]) -> float:
 def _report(opts: Options, results: dict[str, list[Throughput]], latencies: list[float]) -> None:
     n = opts.workers
     print(f"# printfleet bench streams\n\nMachine: {describe()}; {n} worker process{'es' if n > 1 else ''}; "
-          f"{opts.printers:,} printers; each path measured {len(next(iter(results.values())))} times.\n")
+          f"{opts.printers:,} printers; each path measured {opts.repeats} times.\n")
     print("| path | records each | records/s, all workers (median; each) | per worker (median) "
           "| baseline records/s (bare consumer + decode; median) | per worker / baseline | target per worker |")
     print("|---|---:|---:|---:|---:|---:|---|")
