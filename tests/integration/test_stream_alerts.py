@@ -8,6 +8,7 @@ import itertools
 import json
 import uuid
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,8 @@ async def test_rules_raise_and_clear_once_without_storms(stack: StackSettings, t
             await produce(stack.kafka_bootstrap, context)
             await out.until(lambda o: any(a["rule_id"] == "printhead-life" for a in o.of("alert")), worker)
             await produce(stack.kafka_bootstrap, records, raw=[
-                (f"catalogue-{site}", b"good", json.dumps(good.__dict__).encode()),
-                (f"catalogue-{site}", b"forged", json.dumps(forged.__dict__).encode()),
+                (f"catalogue-{site}", b"good", json.dumps(asdict(good)).encode()),
+                (f"catalogue-{site}", b"forged", json.dumps(asdict(forged)).encode()),
             ])
             def done(o: Outputs) -> bool:
                 keys = Counter(a["dedup_key"] for a in o.of("alert") if a["lifecycle"] == "CLEARED")
