@@ -104,15 +104,12 @@ class CompiledFinder(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, artifact, loader=loader)
 
 
-def install(built: Path = BUILT) -> bool:
-    """Serve the hot path compiled from `built`, if enabled and built. Call it before any
-    of HOT_PATH is imported (the CLI's first line; the tests' plugin below). Idempotent.
-    Returns whether compiled modules are served."""
-    if not enabled() or not built.is_dir():
-        return False
-    if not any(isinstance(f, CompiledFinder) for f in sys.meta_path):
+def install(built: Path = BUILT) -> None:
+    """Serve the hot path compiled from `built`, if enabled and built (`describe` says
+    which). Call it before any of HOT_PATH is imported (the CLI's first line; the tests'
+    plugin below). Idempotent."""
+    if enabled() and built.is_dir() and not any(isinstance(f, CompiledFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, CompiledFinder(built, HOT_PATH))
-    return True
 
 
 def is_compiled(module: ModuleType) -> bool:

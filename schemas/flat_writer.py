@@ -9,10 +9,9 @@ those, `flat_writer` builds a function that writes the fields one after the othe
 It writes only what it can write exactly as fastavro does: a value must be exactly a
 str, an int (not a bool) within its type's range, a float, one of an enum's symbols or
 None where the field is nullable; anything else raises, and so does a missing field
-without a default. `codec` then
-writes that record with fastavro, which encodes it or raises its precise error; so
-where this returns bytes, they are fastavro's (the unit tests compare the two on random
-records of every flat schema).
+without a default. `codec` then writes that record with fastavro, which encodes it or
+raises its precise error; so where this returns bytes, they are fastavro's (the unit
+tests compare the two on random records of every flat schema).
 """
 
 from __future__ import annotations
