@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh checkout: checks the tools, creates .venv, installs printfleet with its
-# test extras, resolves the Kafka broker jars from Maven Central and compiles the worker's
-# hot path with Cython. Idempotent and quick when nothing changed: each step runs again
-# only when its input changed.
+# test extras and resolves the Kafka broker jars from Maven Central. Idempotent and quick
+# when nothing changed: each step runs again only when its input changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,7 +22,7 @@ fi
 if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
   echo "bootstrap: installing printfleet and its dependencies into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,compile]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
   touch .venv/.installed
 fi
 
@@ -34,7 +33,4 @@ if [ ! -f "$lib/.resolved" ] || [ deploy/kafka/pom.xml -nt "$lib/.resolved" ]; t
   mvn -q -B -f deploy/kafka/pom.xml package
   touch "$lib/.resolved"
 fi
-# The worker's hot path, compiled (printfleet/compiled.py); quick when no source changed.
-.venv/bin/python -m printfleet.compiled build
-
 echo "bootstrap: ready ($(.venv/bin/python -V), Java $java_major, $(ls $lib | grep -c jar) broker jars)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (`make test`): bootstrap, start a test stack on its own ports and state
 # folder (so it never touches the demo stack), run pytest, and always stop the stack.
-# Extra arguments go to pytest (and skip the second, all-Python pass of the unit tests).
+# Extra arguments go to pytest.
 # Exits non-zero when a test failed or none ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +22,3 @@ rm -rf "$PRINTFLEET_STATE_DIR"
 trap '.venv/bin/printfleet stack down' EXIT
 .venv/bin/printfleet stack up
 .venv/bin/python -m pytest "$@"
-if [ $# -eq 0 ] && [ "${PRINTFLEET_COMPILED:-1}" != 0 ]; then
-  # The run above ran the worker's hot path compiled (printfleet/compiled.py); its logic
-  # must also hold as the Python it is compiled from, which runs where nothing is built.
-  echo "run-tests: the hot path's unit tests again, as Python (PRINTFLEET_COMPILED=0)"
-  PRINTFLEET_COMPILED=0 .venv/bin/python -m pytest -q tests/unit/streams tests/unit/schemas tests/unit/printfleet/test_compiled.py
-fi

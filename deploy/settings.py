@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from printfleet.config import build
+from common.settings import build
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

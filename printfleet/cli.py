@@ -6,13 +6,28 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
-from printfleet import compiled
+from printfleet import (
+    cmd_bench,
+    cmd_collector,
+    cmd_demo,
+    cmd_gateway,
+    cmd_query,
+    cmd_simulate,
+    cmd_sink,
+    cmd_stack,
+    cmd_worker,
+)
 
-# Before the commands import the modules it serves.
-compiled.install()
+COMMANDS = (cmd_stack, cmd_demo, cmd_simulate, cmd_collector, cmd_gateway, cmd_worker, cmd_sink, cmd_query, cmd_bench)
 
-from printfleet import cmd_bench, cmd_collector, cmd_demo, cmd_gateway, cmd_simulate, cmd_sink, cmd_stack, cmd_worker
+
+def version() -> str:
+    try:
+        return metadata.version("printfleet")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,16 +35,24 @@ def build_parser() -> argparse.ArgumentParser:
         prog="printfleet",
         description="Telemetry pipeline for fleets of industrial 3D printers.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (also after the command)")
+    parser.add_argument("--version", action="version", version=f"printfleet {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (cmd_stack, cmd_demo, cmd_simulate, cmd_collector, cmd_gateway, cmd_worker, cmd_sink, cmd_bench):
+    for module in COMMANDS:
         module.register(sub)
+    for command in sub.choices.values():
+        # SUPPRESS: a subcommand without -v must not reset the top-level one.
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest and not hasattr(args, "rest"):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if hasattr(args, "rest"):
+        args.rest = [*args.rest, *rest]
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",

@@ -1,38 +1,68 @@
-"""`printfleet bench NAME`: the benchmarks; each prints figures and ratios to a baseline."""
+"""`printfleet bench NAME`: the benchmarks; each prints figures and ratios to a baseline.
+
+The benchmarks live in the top-level `benchmarks/` of a source checkout and are not
+installed: this command finds them beside the installed `printfleet` package (an
+editable install, as `make bootstrap` makes) and says so when they are not there.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from printfleet import compiled
 from printfleet.runtime import relax_gc
+
+BENCHES = {
+    "codec": ("benchmarks.codec", "Avro encode/decode against fastavro's own"),
+    "ingest": ("benchmarks.ingest.main", "wire bytes, gateway records/s, collector CPU"),
+    "streams": ("benchmarks.streams", "worker records/s against a bare consumer, alert latency"),
+    "sink": ("benchmarks.sink", "sink rows/s against a direct insert"),
+}
 
 
 def register(sub: Any) -> None:
-    parser = sub.add_parser("bench", help="run a benchmark: codec, ingest, streams or sink", add_help=False)
-    parser.add_argument("name", choices=["codec", "ingest", "streams", "sink"], help="which benchmark")
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help="options of that benchmark (--help)")
+    parser = sub.add_parser(
+        "bench", help="run a benchmark: " + ", ".join(BENCHES),
+        description="Benchmarks print figures and ratios to a baseline run in the same process. "
+                    "They use their own topic prefix and database, never the user's data. "
+                    "`printfleet bench NAME --help` lists a benchmark's options.",
+    )
+    names = parser.add_subparsers(dest="name", required=True, metavar="NAME")
+    for name, (_, summary) in BENCHES.items():
+        # The benchmark parses its own options (`printfleet.cli` hands over what is left).
+        names.add_parser(name, help=summary, add_help=False).set_defaults(rest=[])
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.name == "codec":
-        from schemas import bench
-
-        return bench.run(args.rest)
-    if args.name == "ingest":
-        from producers import bench_ingest
-
-        return bench_ingest.run(args.rest)
-    if args.name == "streams":
-        from streams import bench as bench_streams
-
-        print(f"Worker: {compiled.describe()}.", flush=True)
-        return bench_streams.run(args.rest)
+    try:
+        module = load(BENCHES[args.name][0])
+    except ModuleNotFoundError as exc:
+        print(f"printfleet bench: {exc}", file=sys.stderr)
+        return 2
     if args.name == "sink":
-        from sinks import bench as bench_sink
-
         relax_gc()  # the sink runs in this process: as `printfleet sink` does (the baseline too)
-        return bench_sink.run(args.rest)
-    raise AssertionError(args.name)
+    return int(module.run(args.rest))
+
+
+def load(name: str) -> ModuleType:
+    """Import a benchmark module from the checkout this `printfleet` was installed from.
+
+    Raises ModuleNotFoundError with what to do when there is no such checkout.
+    """
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "benchmarks" / "__init__.py").is_file() and str(checkout) not in sys.path:
+        sys.path.append(str(checkout))
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not name.startswith(exc.name):
+            raise
+        raise ModuleNotFoundError(
+            f"the benchmarks are not installed: run them from a source checkout "
+            f"(git clone, then `make bootstrap`); {checkout} has no benchmarks/"
+        ) from None

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from producers.collector import Collector
-from producers.collector_config import CollectorSettings
+from producers.collector.collector import Collector
+from producers.collector.config import CollectorSettings
 from producers.errors import ProducerError
 
 
@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "collector",
         help="run the site collector: poll printers, spool, upload to the gateway",
-        description="Settings come from the TOML file (see producers/collector_config.py for every key).",
+        description="Settings come from the TOML file (see producers/collector/config.py for every key).",
     )
     parser.add_argument("--config", type=Path, required=True, help="site.toml")
     parser.add_argument("--status-port", type=int, help="local status page port (default 8080; 0 picks one)")

@@ -29,11 +29,11 @@ from deploy import stack
 from printfleet import demo_pipeline
 from deploy.errors import StackError
 from deploy.settings import StackSettings
-from producers.collector import Collector
-from producers.collector_config import Cadence, CollectorSettings, render
-from producers.gateway import Gateway, GatewaySettings
+from producers.collector.collector import Collector
+from producers.collector.config import Cadence, CollectorSettings, render
+from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.simulator import SimulatorServer, SimulatorSettings, ensure_site_ca, issue_server_certificate
-from producers.sites import SiteDirectory
+from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
 from sinks.clickhouse import ClickHouseSink, SinkSettings
 from sinks.errors import SinkError

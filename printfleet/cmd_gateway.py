@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from deploy.settings import StackSettings
-from printfleet.config import build
-from producers.gateway import Gateway, GatewaySettings
-from producers.sites import SiteDirectory
+from common.settings import build
+from producers.gateway.gateway import Gateway, GatewaySettings
+from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
 
 

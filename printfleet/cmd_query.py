@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deploy.settings import StackSettings
-from printfleet.config import build
+from common.settings import build
 from sinks import queries
 from sinks.client import ClickHouseClient
 from sinks.errors import SinkError

@@ -11,7 +11,7 @@ from typing import Any
 
 from deploy.settings import StackSettings
 from printfleet import cmd_query
-from printfleet.config import build
+from common.settings import build
 from printfleet.runtime import relax_gc
 from schemas import SchemaRegistry
 from sinks import migrations
@@ -20,8 +20,6 @@ from sinks.errors import SinkError
 
 
 def register(sub: Any) -> None:
-    """`printfleet sink`, and `printfleet query` over what it stores."""
-    cmd_query.register(sub)
     parser = sub.add_parser(
         "sink",
         help="run the ClickHouse sink: telemetry, aggregate and alert topics into ClickHouse",

@@ -15,8 +15,7 @@ from typing import Any
 import faust
 
 from deploy.settings import StackSettings
-from printfleet import compiled
-from printfleet.config import build
+from common.settings import build
 from printfleet.runtime import relax_gc
 from streams import topic_setup
 from streams.app import create_app
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     except (TypeError, ValueError, OSError) as exc:
         print(f"printfleet worker: {exc}", file=sys.stderr)
         return 2
-    print(f"worker {settings.app_id} -> kafka {settings.kafka_bootstrap}; {compiled.describe()}", flush=True)
+    print(f"worker {settings.app_id} -> kafka {settings.kafka_bootstrap}", flush=True)
     try:
         asyncio.run(topic_setup.create(settings.kafka_bootstrap, topics))
     except topic_setup.TopicSetupError as exc:

@@ -5,7 +5,7 @@ whether calling again later can succeed (`retriable`); callers decide on that at
 never on the type. Each component hangs its own subtree under the root:
 
     ProducerError                root of the package; not retriable unless a leaf says so
-    └── SpoolError               the collector's durable spool (producers/spool.py)
+    └── SpoolError               the collector's durable spool (producers/spool/spool.py)
         ├── SpoolLocked          retriable  another process has the spool directory open
         ├── SpoolFull            retriable  no room, and only KEEP records are left
         ├── SpoolWriteFailed     retriable  the file system refused an append; undone
@@ -32,7 +32,7 @@ class ProducerError(Exception):
     retriable: bool = False
 
 
-# --- spool (producers/spool.py) ------------------------------------------------------
+# --- spool (producers/spool/spool.py) ------------------------------------------------------
 
 
 class SpoolError(ProducerError):

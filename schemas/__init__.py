@@ -10,7 +10,7 @@ kept, and the single-object codec that every other package uses.
 Timestamps are int milliseconds since the epoch (UTC) and dates int days; see
 `schemas.timestamps`. What must never be collected is in `schemas.privacy`; realistic
 records for tests and demos in `schemas.samples`; the compatibility rules in
-`schemas.compat`; the bench in `schemas.bench`.
+`schemas.compat`; the bench in `benchmarks.codec`.
 """
 
 from schemas.codec import HEADER_SIZE, MARKER, Decoded

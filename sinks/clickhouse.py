@@ -21,7 +21,7 @@ No loss, no duplicates — the scheme, step by step for each batch of one partit
 
 ClickHouse (or Kafka) away: a retriable error pauses every partition, the poll loop keeps
 the group membership alive, and the same batches are retried after a backoff
-(`producers.backoff.Backoff`) until they succeed; nothing is committed meanwhile, so
+(`common.backoff.Backoff`) until they succeed; nothing is committed meanwhile, so
 nothing is lost. A non-retriable insert error (a schema drift) stops the sink: `run()`
 raises, and nothing after the last committed batch is lost.
 
@@ -47,10 +47,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from producers.backoff import Backoff
+from common.backoff import Backoff
 from schemas import SchemaRegistry
 from schemas.topics import DEAD_LETTER, topic_for
-from sinks import migrations, raw_records
+from sinks import migrations
 from sinks.batch import Batch, Batcher, intent_metadata, parse_intent
 from sinks.client import ClickHouseClient
 from sinks.convert import Converter
@@ -186,10 +186,8 @@ class ClickHouseSink:
         await self.dead_letters.start()
         s = self.settings
         self._admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, request_timeout_ms=int(s.kafka_timeout_s * 1000))
-        raw_records.install()
         consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap, group_id=s.group_id, enable_auto_commit=False,
-            value_deserializer=raw_records.RAW,  # aiokafka's parsed records, not a copy each
             auto_offset_reset="earliest", isolation_level="read_committed",
             max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20,
             metadata_max_age_ms=30_000, request_timeout_ms=int(s.kafka_timeout_s * 1000) + 5000,

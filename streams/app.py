@@ -27,9 +27,10 @@ import faust
 
 from schemas import SchemaRegistry
 from schemas.topics import DEAD_LETTER, SITE_UTILISATION, TELEMETRY_PARTITIONS, telemetry_topics, topic_for
-from streams import benchmarks, catalogue, site_rollup, topic_setup
+from streams import catalogue, site_rollup, topic_setup
+from streams import anonymous_benchmark as benchmarks
 from streams.advisories import Release
-from streams.benchmarks import BenchmarkSettings, Cohort
+from streams.anonymous_benchmark import BenchmarkSettings, Cohort
 from streams.site_rollup import SiteUtilisation, SiteWindows
 from streams.device_agent import DeviceAgent
 from streams.faust_codec import CODEC_NAME, install

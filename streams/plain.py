@@ -141,8 +141,7 @@ class PlainState:
     """Mixin for state dataclasses: `to_dict()` / `to_json()` for a table, and back."""
 
     # The states are slotted dataclasses (`@dataclass(slots=True)`), so this mixin must
-    # not bring a __dict__ back: an attribute in a slot is read without a dict lookup,
-    # which the compiled hot path (printfleet/compiled.py) gains most from.
+    # not bring a __dict__ back: an attribute in a slot is read without a dict lookup.
     __slots__ = ()
 
     def to_dict(self) -> dict[str, Any]:

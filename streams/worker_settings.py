@@ -1,5 +1,5 @@
 """Settings of a stream worker (`printfleet worker`): one object, from flags and
-PRINTFLEET_WORKER_* variables (see printfleet/config.py)."""
+PRINTFLEET_WORKER_* variables (see common/settings.py)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from producers.device_records import RecordBuilder, Site
+from producers.collector.device_records import RecordBuilder, Site
 from producers.simulator.fleet import Fleet
 from producers.simulator.settings import SimulatorSettings
 from schemas import SchemaRegistry

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from printfleet.config import build
+from common.settings import build
 from typing import Final
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]

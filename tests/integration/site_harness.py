@@ -16,11 +16,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.settings import StackSettings
-from producers.collector import Collector
-from producers.collector_config import Cadence, CollectorSettings
-from producers.gateway import Gateway, GatewaySettings
+from producers.collector.collector import Collector
+from producers.collector.config import Cadence, CollectorSettings
+from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.simulator import SimulatorServer, SimulatorSettings, ensure_site_ca, issue_server_certificate
-from producers.sites import SiteDirectory
+from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
 from schemas.topics import TELEMETRY_PARTITIONS, telemetry_topics
 

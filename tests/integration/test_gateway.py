@@ -17,8 +17,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from deploy.settings import StackSettings
 from producers.batch_format import CONTENT_TYPE, encode_batch
-from producers.gateway import Gateway, GatewaySettings
-from producers.sites import SiteDirectory
+from producers.gateway.gateway import Gateway, GatewaySettings
+from producers.gateway.sites import SiteDirectory
 from schemas import DEVICE_KINDS, SchemaRegistry
 from schemas.samples import sample_record
 from schemas.topics import TELEMETRY_PARTITIONS, telemetry_topics, topic_for

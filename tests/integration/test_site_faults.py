@@ -19,13 +19,13 @@ from ports import free_ports
 from site_harness import START_MS, Site, caught_up, devices_of, site_messages, start_site
 
 from deploy.settings import StackSettings
-from producers.collector import Collector
-from producers.collector_config import render
-from producers.gateway import Gateway
-from producers.poller import CursorStore
-from producers.sites import SiteDirectory
-from producers.spool import RecordClass
-from producers.spool_format import scan
+from producers.collector.collector import Collector
+from producers.collector.config import render
+from producers.gateway.gateway import Gateway
+from producers.collector.poller import CursorStore
+from producers.gateway.sites import SiteDirectory
+from producers.spool.spool import RecordClass
+from producers.spool.frames import scan
 from schemas import SchemaRegistry
 
 HOUR_MS = 3_600_000

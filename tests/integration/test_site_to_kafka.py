@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from deploy.settings import StackSettings
-from producers.collector import Collector
+from producers.collector.collector import Collector
 from schemas import DEVICE_KINDS, SchemaRegistry
 from site_harness import DAY_MS, START_MS, caught_up, devices_of, site_messages, start_site
 

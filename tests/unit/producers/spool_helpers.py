@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from producers.spool import RecordClass, Spool, SpooledRecord
+from producers.spool.spool import RecordClass, Spool, SpooledRecord
 
 
 def make(directory: Path, **kw: object) -> Spool:

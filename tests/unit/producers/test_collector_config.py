@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from producers.collector_config import Cadence, CollectorSettings, render
+from producers.collector.config import Cadence, CollectorSettings, render
 
 
 def test_render_then_load_gives_the_same_settings(tmp_path: Path) -> None:

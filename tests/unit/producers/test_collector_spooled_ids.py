@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from producers.collector import Collector
-from producers.collector_config import CollectorSettings
-from producers.poller import SpooledIds
-from producers.spool import RecordClass
+from producers.collector.collector import Collector
+from producers.collector.config import CollectorSettings
+from producers.collector.poller import SpooledIds
+from producers.spool.spool import RecordClass
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from producers.device_records import DEBUG_DETAIL_KEYS, MappingError, RecordBuilder, Site
+from producers.collector.device_records import DEBUG_DETAIL_KEYS, MappingError, RecordBuilder, Site
 from producers.simulator import Fleet, SimulatorSettings
 from schemas import SchemaRegistry
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from producers.errors import InvalidAck, RecordTooLarge, SpoolFull
-from producers.spool import Batch, RecordClass
+from producers.spool.spool import Batch, RecordClass
 from spool_helpers import drain, make, view
-from producers.spool_format import HEADER_BYTES
+from producers.spool.frames import HEADER_BYTES
 
 K, D = RecordClass.KEEP, RecordClass.DROPPABLE
 

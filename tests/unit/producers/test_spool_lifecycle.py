@@ -23,7 +23,7 @@ from producers.errors import (
     SpoolLocked,
     SpoolWriteFailed,
 )
-from producers.spool import RecordClass, Spool
+from producers.spool.spool import RecordClass, Spool
 from spool_helpers import drain, make, view
 
 K, D = RecordClass.KEEP, RecordClass.DROPPABLE
@@ -36,7 +36,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 
 def test_lock_held_by_another_process(tmp_path: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from producers.spool import Spool\n"
+        "import sys; from pathlib import Path; from producers.spool.spool import Spool\n"
         "s = Spool(Path(sys.argv[1]), max_bytes=1 << 20); s.open()\n"
         "print('ready', flush=True); sys.stdin.readline()\n"
     )

@@ -24,8 +24,8 @@ from hypothesis.stateful import (
 )
 
 from producers.errors import SpoolFull
-from producers.spool import Batch, RecordClass, Spool
-from producers.spool_format import HEADER_BYTES
+from producers.spool.spool import Batch, RecordClass, Spool
+from producers.spool.frames import HEADER_BYTES
 
 K, D = RecordClass.KEEP, RecordClass.DROPPABLE
 Row = tuple[int, RecordClass, bytes]

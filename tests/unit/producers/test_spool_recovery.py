@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from producers.errors import SpoolBroken
-from producers.spool import RecordClass, RecoveryReport, Spool, SpooledRecord
-from producers.spool_format import HEADER_BYTES, MAGIC
+from producers.spool.spool import RecordClass, RecoveryReport, Spool, SpooledRecord
+from producers.spool.frames import HEADER_BYTES, MAGIC
 
 K, D = RecordClass.KEEP, RecordClass.DROPPABLE
 REPO = Path(__file__).resolve().parents[3]
@@ -157,7 +157,7 @@ def test_unreadable_state_file_resets_and_says_so(tmp_path: Path) -> None:
 CHILD = """
 import sys
 from pathlib import Path
-from producers.spool import RecordClass, Spool
+from producers.spool.spool import RecordClass, Spool
 
 def payload(seq): return b"%d:" % seq + bytes([65 + seq % 26]) * (40 + seq % 150)
 def cls(seq): return RecordClass.DROPPABLE if seq % 3 == 0 else RecordClass.KEEP

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from streams.bench_records import device_ids, heartbeats
+from benchmarks.streams_records import device_ids, heartbeats
 from streams.device import DeviceSettings
 from streams.device_agent import DeviceAgent
 from streams.faust_codec import Undecodable

@@ -1,0 +1,169 @@
+"""The site collector: pollers for every printer, the durable spool, the uploader, and a
+local status page.
+
+    async with Collector(settings) as collector:
+        await collector.run(stop)        # until stop is set; then uploads what it can
+
+The status page (`http://127.0.0.1:<status_port>/status`, plain HTTP, loopback only)
+shows the spool depth, the uploader's progress and each printer's health as JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import ssl
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from producers.collector.config import CollectorSettings
+from producers.collector.device_records import RecordBuilder, Site
+from producers.collector.poller import CursorStore, PrinterPoller, SpooledIds
+from producers.spool.spool import RecordClass, Spool
+from producers.spool.async_spool import AsyncSpool
+from producers.collector.uploader import Uploader, UploaderSettings
+from schemas import SchemaRegistry
+
+log = logging.getLogger(__name__)
+
+
+class Collector:
+    def __init__(self, settings: CollectorSettings, registry: SchemaRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or SchemaRegistry.load_default()
+        self._spool = Spool(settings.state_dir / "spool", max_bytes=settings.spool_max_bytes)
+        self.spool = AsyncSpool(self._spool)
+        self.uploader = Uploader(
+            UploaderSettings(
+                gateway_url=settings.gateway_url,
+                token=settings.gateway_token,
+                rejected_dir=settings.state_dir / "rejected",
+                inflight_file=settings.state_dir / "inflight.json",
+                ca_file=settings.gateway_ca_file,
+                max_records=settings.upload_max_records,
+                timeout_s=max(30.0, settings.request_timeout_s),
+            ),
+            self.spool,
+        )
+        self.pollers: list[PrinterPoller] = []
+        self._session: aiohttp.ClientSession | None = None
+        self._status_runner: web.AppRunner | None = None
+        self.status_url = ""
+        self.started_at = time.time()
+
+    async def __aenter__(self) -> Collector:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Open the spool (recovering it), build the pollers, serve the status page."""
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        report = await asyncio.to_thread(self._spool.open)
+        log.info("event=spool_opened records=%d dropped_records=%d dropped_bytes=%d", report.records, report.dropped_records, report.dropped_bytes)
+        ssl_context: ssl.SSLContext | bool = True
+        if self.settings.printer_ca_file is not None:
+            ssl_context = ssl.create_default_context(cafile=str(self.settings.printer_ca_file))
+        timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout_s)
+        # Printers are on the LAN: no proxy for them (trust_env off); the uploader uses it.
+        self._session = aiohttp.ClientSession(timeout=timeout, trust_env=False)
+        builder = RecordBuilder(self.registry, Site(self.settings.site_id, self.settings.site_secret.encode()))
+        cursors = CursorStore(self.settings.state_dir / "cursors.json")
+        spooled = SpooledIds(self.settings.state_dir / "spooled-ids.json")
+        pending_ids = await asyncio.to_thread(self._pending_record_ids, spooled)
+        self.pollers = [
+            PrinterPoller(
+                url, session=self._session, ssl_context=ssl_context, builder=builder,
+                registry=self.registry, spool=self.spool, cursors=cursors,
+                cadence=self.settings.cadence, unmappable_dir=self.settings.state_dir / "unmappable",
+                pending_ids=pending_ids, spooled=spooled,
+            )
+            for url in self.settings.printer_urls
+        ]
+        if self.settings.status_port >= 0:
+            await self._serve_status()
+
+    def _pending_record_ids(self, spooled: SpooledIds) -> set[str]:
+        """Ids of the records a previous run left in the spool (KEEP records only:
+        heartbeats are never polled twice); the paged ones also go to `spooled`, saved
+        before the uploader can ack any of them. Reads the whole pending spool once at start."""
+        batch = self._spool.peek(max_records=1 << 30, max_bytes=1 << 40)
+        ids = set()
+        for r in batch.records:
+            if r.record_class is RecordClass.KEEP:
+                decoded = self.registry.decode(r.payload)
+                record_id = str(decoded.record["record_id"])
+                ids.add(record_id)
+                spooled.add(str(decoded.record["device_id"]), decoded.kind, record_id)
+        spooled.save()
+        return ids
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll and upload until `stop` is set; the uploader stops after the pollers, so it
+        can drain what they spooled last."""
+        pollers_done = asyncio.Event()
+        uploading = asyncio.create_task(self.uploader.run(pollers_done))
+        try:
+            await asyncio.gather(*(p.run(stop) for p in self.pollers))
+        finally:
+            pollers_done.set()
+            await uploading
+
+    async def stop(self) -> None:
+        """Close the HTTP sessions, the status page and the spool. Idempotent."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+        runner, self._status_runner = self._status_runner, None
+        if runner is not None:
+            await runner.cleanup()
+        await asyncio.to_thread(self._spool.close)
+
+    def status(self) -> dict[str, Any]:
+        spool = self.spool.stats()
+        return {
+            "site_id": self.settings.site_id,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "spool": {
+                "pending_records": spool.pending_records,
+                "pending_bytes": spool.pending_bytes,
+                "heartbeats_pending": spool.droppable.records,
+                "oldest_age_s": spool.oldest_age_s,
+                "dropped_records": spool.dropped_records,
+                "recovered_records": spool.recovery.records,
+                "recovery_dropped_records": spool.recovery.dropped_records,
+            },
+            "uploader": dataclasses.asdict(self.uploader.counters),
+            "printers": [dataclasses.asdict(p.status) for p in self.pollers],
+        }
+
+    def status_line(self) -> str:
+        s = self.status()
+        reachable = sum(1 for p in s["printers"] if p["reachable"])
+        spooled = sum(p["records_spooled"] for p in s["printers"])
+        return (
+            f"collector: {reachable}/{len(s['printers'])} printers answering, {spooled} records spooled, "
+            f"{s['uploader']['records']} uploaded in {s['uploader']['batches']} batches, "
+            f"spool depth {s['spool']['pending_records']} ({s['spool']['pending_bytes']} B), "
+            f"{s['uploader']['failures']} upload failures"
+            + (f" (last: {s['uploader']['last_error'][:80]})" if s["uploader"]["failures"] else "")
+        )
+
+    async def _serve_status(self) -> None:
+        async def handle(request: web.Request) -> web.Response:
+            return web.json_response(self.status())
+
+        app = web.Application()
+        app.router.add_get("/status", handle)
+        self._status_runner = web.AppRunner(app, access_log=None)
+        await self._status_runner.setup()
+        site = web.TCPSite(self._status_runner, "127.0.0.1", self.settings.status_port)
+        await site.start()
+        port = self._status_runner.addresses[0][1]
+        self.status_url = f"http://127.0.0.1:{port}/status"

@@ -1,0 +1,255 @@
+"""The ingestion gateway: sites upload record batches over HTTPS, the gateway checks them
+and produces them to Kafka, answering 2xx only after Kafka acknowledged every record.
+
+`POST /v1/records` with `Authorization: Bearer <site token>` and `Content-Type:
+application/vnd.printfleet.batch+gzip` (see producers/batch_format.py).
+A batch is all or nothing: the first bad record refuses the whole batch with a 4xx and a
+JSON body `{"error": CODE, "message": ..., "record": INDEX}`, and nothing of it is
+produced. Answers:
+
+    200 accepted            {"accepted": N, "duplicate": false}
+    400 bad_framing / not_single_object / unknown_fingerprint / corrupt_record /
+        kind_not_accepted
+    401 unauthorized        no or unknown bearer token
+    403 wrong_site / foreign_device   record of another site, or of a device not enrolled
+    413 body_too_large      refused from Content-Length before the body is read, or on
+                            decompression past the limit
+    415 unsupported_media_type   another Content-Type
+    429 busy                too many batches in flight (Retry-After)
+    503 kafka_unavailable   Kafka did not acknowledge in time (Retry-After); the collector
+                            keeps the batch in its spool and retries
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from producers import batch_format
+from producers.gateway.publisher import KafkaUnavailable, OutRecord, Publisher
+from producers.gateway.sites import Site, SiteDirectory
+from schemas import DEVICE_KINDS, Decoded, DecodeError, SchemaRegistry, UnknownFingerprintError
+from schemas.errors import NotSingleObjectError
+from schemas.topics import TELEMETRY_PARTITIONS, telemetry_topics, topic_for
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    kafka_bootstrap: str
+    sites_file: Path
+    host: str = "127.0.0.1"
+    port: int = 18444
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_body_bytes: int = 8 << 20
+    max_decompressed_bytes: int = 64 << 20
+    max_records_per_batch: int = 50_000
+    max_batches_in_flight: int = 8
+    partitions: int = TELEMETRY_PARTITIONS
+    kafka_timeout_s: float = 15.0
+    retry_after_s: int = 5
+    remembered_batches: int = 10_000
+
+
+@dataclass
+class GatewayCounters:
+    batches_accepted: int = 0
+    batches_duplicate: int = 0
+    batches_refused: int = 0
+    records_produced: int = 0
+    kafka_unavailable: int = 0
+
+
+class Refused(Exception):
+    """A batch the gateway will not produce; carries the HTTP answer."""
+
+    def __init__(self, status: int, code: str, message: str, record: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.record = status, code, record
+
+
+_ACCEPTED_KINDS = frozenset(DEVICE_KINDS)
+
+
+class Gateway:
+    """The aiohttp application and what it needs; use `async with Gateway(...)`."""
+
+    def __init__(self, settings: GatewaySettings, registry: SchemaRegistry, sites: SiteDirectory) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.sites = sites
+        self.counters = GatewayCounters()
+        self.publisher = Publisher(
+            settings.kafka_bootstrap,
+            topics=telemetry_topics(),
+            partitions=settings.partitions,
+            timeout_s=settings.kafka_timeout_s,
+        )
+        # Digests of batches Kafka acknowledged: a batch retried because its answer was
+        # lost is answered again without producing it twice. Bounded, oldest forgotten;
+        # beyond it, record ids let consumers drop the repeats.
+        self._acked: OrderedDict[bytes, int] = OrderedDict()
+        self._publishing: dict[bytes, asyncio.Future[None]] = {}
+        self._in_flight = asyncio.Semaphore(settings.max_batches_in_flight)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.settings.max_body_bytes)
+        app.router.add_post("/v1/records", self.handle_records)
+        app.router.add_get("/healthz", self.handle_health)
+        return app
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Listen; connect to Kafka now if it is there (else on the first batch)."""
+        try:
+            await self.publisher.start()
+        except KafkaUnavailable as exc:
+            log.warning("event=kafka_unavailable_at_start error=%s", exc)
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port, ssl_context=self._ssl())
+        await site.start()
+        port = self._runner.addresses[0][1]
+        scheme = "https" if self.settings.tls_cert else "http"
+        self.url = f"{scheme}://{self.settings.host}:{port}"
+        log.info("event=gateway_listening url=%s", self.url)
+
+    async def stop(self) -> None:
+        """Stop listening, then flush and close the producer. Idempotent."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+        await self.publisher.stop()
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if self.settings.tls_cert is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        return context
+
+    async def handle_health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", **self.counters.__dict__})
+
+    async def handle_records(self, request: web.Request) -> web.Response:
+        try:
+            site = self._authenticate(request)
+            if self._in_flight.locked():
+                raise Refused(429, "busy", "too many batches in flight; retry later")
+            async with self._in_flight:
+                return await self._accept(request, site)
+        except Refused as refused:
+            self.counters.batches_refused += 1
+            log.info("event=batch_refused status=%d code=%s reason=%s", refused.status, refused.code, refused)
+            headers = {"Retry-After": str(self.settings.retry_after_s)} if refused.status in (429, 503) else {}
+            body: dict[str, object] = {"error": refused.code, "message": str(refused)}
+            if refused.record is not None:
+                body["record"] = refused.record
+            return web.json_response(body, status=refused.status, headers=headers)
+
+    def _authenticate(self, request: web.Request) -> Site:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        site = self.sites.authenticate(token.strip()) if scheme.lower() == "bearer" else None
+        if site is None:
+            raise Refused(401, "unauthorized", "missing or unknown site credential")
+        return site
+
+    async def _accept(self, request: web.Request, site: Site) -> web.Response:
+        if (request.content_length or 0) > self.settings.max_body_bytes:
+            raise Refused(413, "body_too_large", f"body over {self.settings.max_body_bytes} bytes")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise Refused(413, "body_too_large", f"body over {self.settings.max_body_bytes} bytes") from None
+        frames, messages = self._unpack(body, request.content_type)
+        digest = batch_format.batch_digest(frames)
+        publishing = self._publishing.get(digest)
+        if publishing is not None:
+            # The same batch again while its first upload is still being produced (the
+            # collector was restarted meanwhile): wait for that one instead of producing twice.
+            await asyncio.shield(publishing)
+        if digest in self._acked:
+            self.counters.batches_duplicate += 1
+            return web.json_response({"accepted": len(messages), "duplicate": True})
+        records = self._validate(messages, site)
+        done = self._publishing[digest] = asyncio.get_running_loop().create_future()
+        try:
+            await self.publisher.publish(records)
+        except KafkaUnavailable as exc:
+            self.counters.kafka_unavailable += 1
+            raise Refused(503, "kafka_unavailable", str(exc)) from None
+        finally:
+            del self._publishing[digest]
+            done.set_result(None)
+        self._remember(digest)
+        self.counters.batches_accepted += 1
+        self.counters.records_produced += len(records)
+        return web.json_response({"accepted": len(records), "duplicate": False})
+
+    def _unpack(self, body: bytes, content_type: str) -> tuple[bytes, list[bytes]]:
+        """The decompressed frames and the messages they hold."""
+        if content_type != batch_format.CONTENT_TYPE:
+            raise Refused(415, "unsupported_media_type", f"Content-Type must be {batch_format.CONTENT_TYPE}")
+        try:
+            data = batch_format.decompress(body, self.settings.max_decompressed_bytes)
+            messages = batch_format.split_frames(data, self.settings.max_records_per_batch)
+        except batch_format.TooLarge as exc:
+            raise Refused(413, "body_too_large", str(exc)) from None
+        except batch_format.FramingError as exc:
+            raise Refused(400, "bad_framing", str(exc)) from None
+        if not messages:
+            raise Refused(400, "bad_framing", "empty batch")
+        return data, messages
+
+    def _validate(self, messages: list[bytes], site: Site) -> list[OutRecord]:
+        """Decode every record and check it belongs to `site`; all or nothing."""
+        try:
+            decoded = self.registry.decode_many(messages)  # the fast path: one call
+        except DecodeError:
+            decoded = [self._decode_one(index, message) for index, message in enumerate(messages)]
+        out = []
+        for index, (message, d) in enumerate(zip(messages, decoded)):
+            if d.kind not in _ACCEPTED_KINDS:
+                raise Refused(400, "kind_not_accepted", f"sites may not upload {d.kind} records", index)
+            record = d.record
+            if record["site_id"] != site.site_id:
+                raise Refused(403, "wrong_site", f"record of site {record['site_id']!r} under the credential of {site.site_id!r}", index)
+            device_id = record["device_id"]
+            if device_id not in site.devices:
+                raise Refused(403, "foreign_device", f"device {device_id!r} is not enrolled for site {site.site_id!r}", index)
+            out.append(OutRecord(topic_for(d.kind), device_id.encode(), message))
+        return out
+
+    def _decode_one(self, index: int, message: bytes) -> Decoded:
+        """Decode one record of a batch that failed, to name the record and the reason."""
+        try:
+            return self.registry.decode(message)
+        except NotSingleObjectError as exc:
+            raise Refused(400, "not_single_object", str(exc), index) from None
+        except UnknownFingerprintError as exc:
+            raise Refused(400, "unknown_fingerprint", str(exc), index) from None
+        except DecodeError as exc:
+            raise Refused(400, "corrupt_record", str(exc), index) from None
+
+    def _remember(self, digest: bytes) -> None:
+        self._acked[digest] = 1
+        while len(self._acked) > self.settings.remembered_batches:
+            self._acked.popitem(last=False)
