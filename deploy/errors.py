@@ -1,21 +1,28 @@
 """Errors of the local stack (`printfleet stack ...`).
 
-    StackError                 root; `retriable` says whether trying again may help
-    ├── AlreadyRunning         a server of this stack is already up on its data folder
-    ├── PortInUse              a port the stack needs is taken by another process
-    ├── NotInstalled           the broker jars or chdb are missing: run the bootstrap
-    └── StartFailed            a server did not become ready; carries its log tail
+    PrintfleetError                common/errors.py
+    └── StackError                 root; `retriable` says whether trying again may help
+        ├── AlreadyRunning         a server of this stack is already up on its data folder
+        ├── PortInUse              retriable: a port the stack needs is taken by another
+        │                          process, which may let it go
+        ├── NotInstalled           the broker jars or chdb are missing: run the bootstrap
+        └── StartFailed            retriable: a server did not become ready; carries its
+                                   log tail
 """
 
 from __future__ import annotations
 
+from common.errors import PrintfleetError
 
-class StackError(Exception):
+
+class StackError(PrintfleetError):
+    """Root of every error raised by `deploy`."""
+
     retriable: bool = False
 
 
 class AlreadyRunning(StackError):
-    pass
+    retriable = False
 
 
 class PortInUse(StackError):
@@ -23,7 +30,7 @@ class PortInUse(StackError):
 
 
 class NotInstalled(StackError):
-    pass
+    retriable = False
 
 
 class StartFailed(StackError):

@@ -17,6 +17,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from common.errors import PrintfleetError
 from printfleet import cmd_query
 from sinks import queries
 from sinks.clickhouse import ClickHouseSink, SinkSettings
@@ -28,8 +29,11 @@ SUMMARY_ROWS = 8
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # Faust's spinner hides and shows the cursor
 
 
-class WorkerFailed(Exception):
-    """The stream worker exited on its own; the message holds the end of its output."""
+class WorkerFailed(PrintfleetError):
+    """The stream worker exited on its own; the message holds the end of its output.
+    Not retriable: `printfleet demo` stops and shows it."""
+
+    retriable = False
 
 
 class WorkerProcess:

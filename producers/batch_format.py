@@ -16,16 +16,11 @@ import struct
 import zlib
 from collections.abc import Iterable
 
+from producers.errors import FramingError as FramingError  # defined there; importable here too
+from producers.errors import TooLarge as TooLarge
+
 CONTENT_TYPE = "application/vnd.printfleet.batch+gzip"
 _LENGTH = struct.Struct(">I")
-
-
-class FramingError(ValueError):
-    """The decompressed body is not a sequence of complete frames."""
-
-
-class TooLarge(ValueError):
-    """The body decompresses to more than the allowed size."""
 
 
 def encode_batch(messages: Iterable[bytes], compresslevel: int = 6) -> bytes:

@@ -1,32 +1,57 @@
 """Errors of the `producers` package (printer simulator, site collector, gateway).
 
-Every error a producers component raises on purpose is a `ProducerError`. Each leaf says
-whether calling again later can succeed (`retriable`); callers decide on that attribute,
-never on the type. Each component hangs its own subtree under the root:
+Every error a producers component raises on purpose is a `ProducerError`, under
+printfleet's root `PrintfleetError` (common/errors.py). Each leaf says whether calling
+again later can succeed (`retriable`); callers decide on that attribute, never on the
+type. Each component hangs its own subtree under the root:
 
-    ProducerError                root of the package; not retriable unless a leaf says so
-    └── SpoolError               the collector's durable spool (producers/spool/spool.py)
-        ├── SpoolLocked          retriable  another process has the spool directory open
-        ├── SpoolFull            retriable  no room, and only KEEP records are left
-        ├── SpoolWriteFailed     retriable  the file system refused an append; undone
-        ├── RecordTooLarge                  a record (or one append) can never fit
-        ├── InvalidAck                      the batch is not this spool's oldest pending one
-        ├── SpoolClosed                     used before open() or after close()
-        ├── SpoolBroken                     files cannot be opened, or are in an unknown state
-        └── SpoolConfigError                bad arguments to Spool(...) (also a ValueError)
+    PrintfleetError                  common/errors.py
+    └── ProducerError                root of the package; not retriable unless a leaf says so
+        ├── SpoolError               the collector's durable spool (producers/spool/)
+        │   ├── SpoolLocked          retriable  another process has the spool directory open
+        │   ├── SpoolFull            retriable  no room, and only KEEP records are left
+        │   ├── SpoolWriteFailed     retriable  the file system refused an append; undone
+        │   ├── RecordTooLarge                  a record (or one append) can never fit
+        │   ├── InvalidAck                      the batch is not this spool's oldest pending one
+        │   ├── SpoolClosed                     used before open() or after close()
+        │   ├── SpoolBroken                     files cannot be opened, or are in an unknown state
+        │   ├── SpoolConfigError                bad arguments to Spool(...) (also a ValueError)
+        │   └── FrameError                      a validated segment region no longer reads back;
+        │                                       internal: the spool raises SpoolBroken for it
+        ├── CollectorError           the collector's pollers (producers/collector/)
+        │   ├── PrinterUnavailable   retriable  the printer refused, timed out, or did not
+        │   │                                   answer JSON; polled again next cycle
+        │   └── MappingError                    a printer's payload does not fit its record schema
+        ├── UploadFormatError        the upload body format (producers/batch_format.py)
+        │   ├── FramingError                    not gzip, or not a sequence of whole frames
+        │   └── TooLarge                        decompresses past the allowed size
+        ├── GatewayError             the cloud gateway (producers/gateway/)
+        │   └── Refused              by status  a batch the gateway answers with an HTTP error;
+        │                                       retriable for 429 (busy) and 503 (no Kafka)
+        └── SimulatorError           the printer simulator (producers/simulator/errors.py)
+            ├── CertificateError                the site CA folder cannot be read or written
+            ├── NotFoundError                   no such thing on the simulator (HTTP 404)
+            │   ├── UnknownPrinterError         no simulated printer has that id
+            │   └── UnknownLogError             the printer has no (or no longer a) log with that id
+            ├── BadRequestError                 a query or body the simulator cannot use (HTTP 400)
+            └── ServerStartError     retriable  the HTTPS server could not listen
 
 To add a component's errors: one intermediate class under `ProducerError` named after the
-component, leaves below it with an explicit `retriable`, and a branch in the tree above.
-Library exceptions (OSError, aiohttp, aiokafka) are translated at one boundary per
-component and never leave the package untranslated.
+component, leaves below it with an explicit `retriable`, and a branch in the tree above
+(and in common/errors.py). The modules that raise these import them from here; the old
+names (`producers.collector.poller.PrinterUnavailable`, ...) still import. Library
+exceptions (OSError, aiohttp, aiokafka) are translated at one boundary per component and
+never leave the package untranslated.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from common.errors import PrintfleetError
 
-class ProducerError(Exception):
+
+class ProducerError(PrintfleetError):
     """Root of every error raised by `producers`."""
 
     retriable: bool = False
@@ -146,3 +171,94 @@ class SpoolConfigError(SpoolError, ValueError):
     segments). Raised by the constructor; a configuration bug."""
 
     retriable = False
+
+
+class FrameError(SpoolError):
+    """A segment region that recovery had validated no longer holds valid frames (disk
+    corruption, another writer). Raised by `producers.spool.frames.read_frames`; internal:
+    `producers.spool.spool` turns it into `SpoolBroken`, so callers never see it."""
+
+    retriable = False
+
+
+# --- collector (producers/collector/) ------------------------------------------------------
+
+
+class CollectorError(ProducerError):
+    """Something a collector's poller could not get from a printer or make into a record."""
+
+    retriable = False
+
+
+class PrinterUnavailable(CollectorError):
+    """No usable answer: refused, timed out, an HTTP error, or a body that is not JSON.
+
+    Raised by `PrinterPoller` (producers/collector/poller.py), which catches it itself: it
+    counts the failure, marks the printer unreachable and polls again next cycle, when the
+    printer may be back (hence retriable). The printer keeps its history meanwhile.
+    """
+
+    retriable = True
+
+
+class MappingError(CollectorError):
+    """A payload lacks a field the schema requires, or has a value of the wrong shape.
+
+    Raised by `RecordBuilder.build` (producers/collector/device_records.py). The same
+    payload fails the same way again: the poller keeps it at the site, unmapped.
+    """
+
+    retriable = False
+
+
+# --- upload body format (producers/batch_format.py) ----------------------------------------
+
+
+class UploadFormatError(ProducerError):
+    """An upload body that is not a gzipped sequence of frames the gateway accepts."""
+
+    retriable = False
+
+
+class FramingError(UploadFormatError):
+    """The body is not gzip, or its decompressed bytes are not a sequence of complete
+    frames (or hold more records than allowed). The gateway answers 400."""
+
+    retriable = False
+
+
+class TooLarge(UploadFormatError):
+    """The body decompresses to more than the allowed size (a compression bomb, or a
+    batch too large). The gateway answers 413; the same body is refused again."""
+
+    retriable = False
+
+
+# --- gateway (producers/gateway/) ----------------------------------------------------------
+
+
+class GatewayError(ProducerError):
+    """Something the gateway refused to produce to Kafka."""
+
+    retriable = False
+
+
+_RETRIABLE_STATUSES = frozenset({429, 503})
+
+
+class Refused(GatewayError):
+    """A batch the gateway will not produce; carries the HTTP answer: `status`, an error
+    `code` for the body, and the index of the offending `record` when one is to blame.
+
+    Raised inside `Gateway` (producers/gateway/gateway.py) and turned into the response
+    there. Retriable (the answer carries `Retry-After`) when `status` is 429 (busy) or
+    503 (Kafka unavailable); every other status refuses the same batch again.
+    """
+
+    retriable = False  # the class's default; each instance's follows its status
+
+    def __init__(self, status: int, code: str, message: str, record: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.record = status, code, record
+        self.retriable = status in _RETRIABLE_STATUSES
+

@@ -1,20 +1,22 @@
 """Errors of the `schemas` package.
 
-Every error the registry and the codec raise is a `SchemaError`; each leaf says whether
-retrying the same call can succeed (`retriable`). None can: the same bytes or the same
-record fail the same way every time, so callers dead-letter the message or fix the code.
+Every error the registry and the codec raise is a `SchemaError`, under printfleet's
+root `PrintfleetError` (common/errors.py); each leaf says whether retrying the same call
+can succeed (`retriable`). None can: the same bytes or the same record fail the same way
+every time, so callers dead-letter the message or fix the code.
 
-    SchemaError
-    ├── SchemaLoadError              a kept .avsc file is unreadable or inconsistent
-    ├── UnknownSchemaError           no such kind, or no such version of a kind
-    ├── RecordEncodeError            a record does not fit its writer schema
-    └── DecodeError                  bytes that are not a record this registry can read
-        ├── NotSingleObjectError     no C3 01 marker, or shorter than the 10-byte header
-        ├── UnknownFingerprintError  the writer schema is none of the kept versions
-        ├── UnexpectedKindError      a typed batch holds a message of another kind
-        └── CorruptBodyError         the Avro body does not decode
-            ├── TruncatedBodyError   the body ends inside the record
-            └── TrailingBytesError   bytes are left over after the record
+    PrintfleetError                      common/errors.py
+    └── SchemaError
+        ├── SchemaLoadError              a kept .avsc file is unreadable or inconsistent
+        ├── UnknownSchemaError           no such kind, or no such version of a kind
+        ├── RecordEncodeError            a record does not fit its writer schema
+        └── DecodeError                  bytes that are not a record this registry can read
+            ├── NotSingleObjectError     no C3 01 marker, or shorter than the 10-byte header
+            ├── UnknownFingerprintError  the writer schema is none of the kept versions
+            ├── UnexpectedKindError      a typed batch holds a message of another kind
+            └── CorruptBodyError         the Avro body does not decode
+                ├── TruncatedBodyError   the body ends inside the record
+                └── TrailingBytesError   bytes are left over after the record
 
 fastavro's own exceptions never leave the package: `codec.py` translates them at its
 single boundary with fastavro.
@@ -22,8 +24,10 @@ single boundary with fastavro.
 
 from __future__ import annotations
 
+from common.errors import PrintfleetError
 
-class SchemaError(Exception):
+
+class SchemaError(PrintfleetError):
     """Root of every error raised by `schemas`."""
 
     retriable: bool = False

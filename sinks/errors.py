@@ -1,9 +1,10 @@
 """Errors of the `sinks` package (the ClickHouse sink, its migrations and queries).
 
-Every error a sinks component raises on purpose is a `SinkError`. Each leaf says whether
-trying again later can succeed (`retriable`); the sink's retry loop reads that attribute,
-never the type. Exceptions of clickhouse-connect are translated in `sinks/client.py`,
-those of aiokafka in `sinks/clickhouse.py` and `sinks/deadletter.py`.
+Every error a sinks component raises on purpose is a `SinkError`, the package's branch
+under printfleet's root `PrintfleetError` (common/errors.py draws the whole tree). Each
+leaf says whether trying again later can succeed (`retriable`); the sink's retry loop
+reads that attribute, never the type. Exceptions of clickhouse-connect are translated
+in `sinks/client.py`, those of aiokafka in `sinks/clickhouse.py` and `sinks/deadletter.py`.
 
     SinkError                      root of the package; not retriable unless a leaf says so
     ├── SchemaMappingError         an Avro shape the table layout rules do not cover (a bug)
@@ -22,8 +23,10 @@ those of aiokafka in `sinks/clickhouse.py` and `sinks/deadletter.py`.
 
 from __future__ import annotations
 
+from common.errors import PrintfleetError
 
-class SinkError(Exception):
+
+class SinkError(PrintfleetError):
     """Root of every error raised by `sinks`."""
 
     retriable: bool = False

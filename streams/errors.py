@@ -1,13 +1,16 @@
 """Errors of the stream-processing logic (`streams/`).
 
-    StreamsError                 root; `retriable` says whether trying again can help
-    ├── InvalidRecordError       a record lacks a field or has a value the logic cannot use
-    │                            (not retriable: dead-letter the record)
-    ├── StateDecodeError         a table value (a state's plain dict) does not decode
-    │                            (not retriable: the changelog holds something this code
-    │                            never wrote, e.g. after an incompatible change)
-    └── InvalidVersionError      a firmware or parameter version string does not parse
-                                 (not retriable: the advisory is skipped for that device)
+    PrintfleetError                  common/errors.py
+    └── StreamsError                 root; `retriable` says whether trying again can help
+        ├── InvalidRecordError       a record lacks a field or has a value the logic cannot
+        │                            use (not retriable: dead-letter the record)
+        ├── StateDecodeError         a table value (a state's plain dict) does not decode
+        │                            (not retriable: the changelog holds something this code
+        │                            never wrote, e.g. after an incompatible change)
+        └── InvalidVersionError      a firmware or parameter version string does not parse
+                                     (not retriable: the advisory is skipped for that device)
+
+Each leaf is also a ValueError.
 
 The logic modules raise these (`record_boundary` turns a KeyError/TypeError/ValueError
 from a malformed record into InvalidRecordError where records enter the logic:
@@ -23,8 +26,10 @@ import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+from common.errors import PrintfleetError
 
-class StreamsError(Exception):
+
+class StreamsError(PrintfleetError):
     """Root of every error the stream logic raises."""
 
     retriable: bool = False
@@ -33,13 +38,19 @@ class StreamsError(Exception):
 class InvalidRecordError(StreamsError, ValueError):
     """A record cannot be applied: a required field is missing or has the wrong shape."""
 
+    retriable = False
+
 
 class StateDecodeError(StreamsError, ValueError):
     """A state's plain dict (from a table's changelog) does not match its dataclass."""
 
+    retriable = False
+
 
 class InvalidVersionError(StreamsError, ValueError):
     """A version string is not dotted numbers with an optional `-suffix`."""
+
+    retriable = False
 
 
 P = ParamSpec("P")

@@ -26,11 +26,12 @@ from typing import Any
 
 import aiohttp
 
+from common.errors import PrintfleetError
 from producers.simulator.ca import ensure_site_ca, issue_server_certificate
 from producers.gateway.sites import SiteDirectory
 
 
-class BenchError(Exception):
+class BenchError(PrintfleetError):
     """A bench could not run (a helper process did not start, Kafka is away); not retriable."""
 
     retriable = False

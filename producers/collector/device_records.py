@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from producers.collector.pseudonym import pseudonym, record_id
+from producers.errors import MappingError as MappingError  # defined there; importable here too
 from schemas import SchemaRegistry, SchemaVersion
 
 # Debug-detail keys that describe the machine, never the customer's work (see
@@ -31,10 +32,6 @@ _LOCAL_IDS = {
     "event_id": "event", "log_id": "log",
 }
 _ENVELOPE = ("record_id", "schema_version", "site_id", "device_id")
-
-
-class MappingError(ValueError):
-    """A payload lacks a field the schema requires, or has a value of the wrong shape."""
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from typing import Any
 import aiohttp
 
 from producers.collector.config import Cadence
-from producers.collector.device_records import MappingError, RecordBuilder
-from producers.errors import SpoolFull
+from producers.collector.device_records import RecordBuilder
+from producers.errors import MappingError, SpoolFull
+from producers.errors import PrinterUnavailable as PrinterUnavailable  # defined there; importable here too
 from producers.spool.spool import RecordClass
 from producers.spool.async_spool import AsyncSpool
 from schemas import RecordEncodeError, SchemaRegistry
@@ -40,10 +41,6 @@ _PAGED = (("events", "system_event", 1000), ("jobs", "job", 10), ("logs", "devic
 _PAGED_NAMES = frozenset(name for name, _, _ in _PAGED)
 _ENDPOINT_OF = {kind: name for name, kind, _ in _PAGED}
 _CONSUMABLES = ("cleaning_roll", "agent_system", "printhead_system", "build_unit")
-
-
-class PrinterUnavailable(Exception):
-    """No usable answer: refused, timed out, an HTTP error, or a body that is not JSON."""
 
 
 @dataclass

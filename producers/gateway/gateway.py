@@ -32,6 +32,7 @@ from pathlib import Path
 from aiohttp import web
 
 from producers import batch_format
+from producers.errors import Refused as Refused  # defined there; importable here too
 from producers.gateway.publisher import KafkaUnavailable, OutRecord, Publisher
 from producers.gateway.sites import Site, SiteDirectory
 from schemas import DEVICE_KINDS, Decoded, DecodeError, SchemaRegistry, UnknownFingerprintError
@@ -66,14 +67,6 @@ class GatewayCounters:
     batches_refused: int = 0
     records_produced: int = 0
     kafka_unavailable: int = 0
-
-
-class Refused(Exception):
-    """A batch the gateway will not produce; carries the HTTP answer."""
-
-    def __init__(self, status: int, code: str, message: str, record: int | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.record = status, code, record
 
 
 _ACCEPTED_KINDS = frozenset(DEVICE_KINDS)
@@ -158,7 +151,7 @@ class Gateway:
         except Refused as refused:
             self.counters.batches_refused += 1
             log.info("event=batch_refused status=%d code=%s reason=%s", refused.status, refused.code, refused)
-            headers = {"Retry-After": str(self.settings.retry_after_s)} if refused.status in (429, 503) else {}
+            headers = {"Retry-After": str(self.settings.retry_after_s)} if refused.retriable else {}
             body: dict[str, object] = {"error": refused.code, "message": str(refused)}
             if refused.record is not None:
                 body["record"] = refused.record

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final, NamedTuple
 
+from producers.errors import FrameError as FrameError  # defined there; importable here too
+
 MAGIC: Final = b"\xd3PFS"
 HEADER_BYTES: Final = 29
 MAX_PAYLOAD: Final = 2**32 - 1
@@ -146,11 +148,6 @@ def _resync(view: memoryview, data: bytes, start: int, min_seq: int, code: int) 
         if parse_at(view, candidate, min_seq, code) is not None:
             return candidate
         start = candidate + 1
-
-
-class FrameError(Exception):
-    """A segment region that recovery had validated no longer holds valid frames.
-    Internal: `producers.spool.spool` turns it into `SpoolBroken`."""
 
 
 def read_frames(

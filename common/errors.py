@@ -1,0 +1,83 @@
+"""The root of every error printfleet raises on purpose, and the whole tree under it.
+
+Each package keeps its subtree in its own `errors.py` (as aiokafka's `KafkaError` and
+quixstreams' `QuixException` are roots of theirs), and that file's docstring draws the
+subtree in full. Every class says whether calling again later can succeed (`retriable`);
+retry loops read that attribute, never the type. Code that has to stop on anything of
+printfleet's (a CLI command) catches `PrintfleetError`; exceptions of aiokafka, aiohttp
+and clickhouse-connect are translated at one boundary per client and never reach it.
+
+    PrintfleetError                    retriable only where a class below says so
+    ├── SchemaError                    schemas/errors.py
+    │   ├── SchemaLoadError
+    │   ├── UnknownSchemaError
+    │   ├── RecordEncodeError
+    │   └── DecodeError
+    │       ├── NotSingleObjectError
+    │       ├── UnknownFingerprintError
+    │       ├── UnexpectedKindError
+    │       └── CorruptBodyError
+    │           ├── TruncatedBodyError
+    │           └── TrailingBytesError
+    ├── ProducerError                  producers/errors.py
+    │   ├── SpoolError
+    │   │   ├── SpoolLocked            retriable
+    │   │   ├── SpoolFull              retriable
+    │   │   ├── SpoolWriteFailed       retriable
+    │   │   ├── RecordTooLarge
+    │   │   ├── InvalidAck
+    │   │   ├── SpoolClosed
+    │   │   ├── SpoolBroken
+    │   │   ├── SpoolConfigError       (also a ValueError)
+    │   │   └── FrameError             internal to the spool, which raises SpoolBroken
+    │   ├── CollectorError
+    │   │   ├── PrinterUnavailable     retriable
+    │   │   └── MappingError
+    │   ├── UploadFormatError
+    │   │   ├── FramingError
+    │   │   └── TooLarge
+    │   ├── GatewayError
+    │   │   └── Refused                retriable when its status is 429 or 503
+    │   └── SimulatorError             producers/simulator/errors.py
+    │       ├── CertificateError
+    │       ├── NotFoundError
+    │       │   ├── UnknownPrinterError
+    │       │   └── UnknownLogError
+    │       ├── BadRequestError
+    │       └── ServerStartError       retriable
+    ├── StreamsError                   streams/errors.py
+    │   ├── InvalidRecordError         (also a ValueError)
+    │   ├── StateDecodeError           (also a ValueError)
+    │   └── InvalidVersionError        (also a ValueError)
+    ├── SinkError                      sinks/errors.py
+    │   ├── SchemaMappingError
+    │   ├── ConvertError
+    │   ├── ClickHouseError
+    │   │   ├── ClickHouseUnavailable  retriable
+    │   │   └── ClickHouseRejected
+    │   ├── MigrationError
+    │   └── QueryError
+    ├── StackError                     deploy/errors.py
+    │   ├── AlreadyRunning
+    │   ├── PortInUse                  retriable
+    │   ├── NotInstalled
+    │   └── StartFailed                retriable
+    ├── KafkaLayerError                common/kafka/errors.py
+    │   ├── KafkaUnavailable           retriable
+    │   └── TopicMismatch
+    ├── WorkerFailed                   printfleet/demo_pipeline.py (`printfleet demo`)
+    └── BenchError                     benchmarks/ingest/site.py (`printfleet bench`)
+
+To add an error: put it under its package's root (or an intermediate class named after
+the component), give it an explicit `retriable`, and draw it here and in its package's
+`errors.py`. `tests/unit/common/test_errors.py` fails for an exception class of common,
+schemas, producers, streams, sinks or deploy that is not under this root.
+"""
+
+from __future__ import annotations
+
+
+class PrintfleetError(Exception):
+    """Root of every error printfleet raises on purpose."""
+
+    retriable: bool = False
