@@ -28,15 +28,16 @@ from statistics import median
 from typing import Any, Final
 
 import clickhouse_connect
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from benchmarks import isolation
+from benchmarks.ingest.report import fmt_int, fmt_num, markdown_table, ratio
+from common.kafka import admin, clients
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import DEAD_LETTER, PARTITIONS, pipeline_topics, topic_for
 from deploy.machine import describe
 from deploy.settings import StackSettings
-from benchmarks.ingest.report import fmt_int, fmt_num, markdown_table, ratio
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
-from schemas.topics import TELEMETRY_PARTITIONS, topic_for
 from sinks import migrations
 from sinks.batch import Batch
 from sinks.clickhouse import ClickHouseSink, SinkSettings
@@ -123,18 +124,17 @@ def make_records(kind: str, count: int) -> list[dict[str, Any]]:
     return out
 
 
-async def produce(bootstrap: str, topic: str, encoded: Sequence[bytes], keys: Sequence[bytes]) -> None:
-    """All messages into `topic` (`TELEMETRY_PARTITIONS` partitions, a device always in
+async def produce(kafka: KafkaSettings, topic: str, encoded: Sequence[bytes], keys: Sequence[bytes]) -> None:
+    """All messages into `topic` (`PARTITIONS` partitions, a device always in
     the same one, devices dealt round-robin so that partitions hold equal shares), in
     producer batches: fast, so producing is not what the bench waits on."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                max_batch_size=1 << 20, max_request_size=8 << 20)
+    producer = clients.producer(kafka, max_batch_size=1 << 20, max_request_size=8 << 20)
     await producer.start()
     try:
         by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
         partition_of: dict[bytes, int] = {}
         for key, value in zip(keys, encoded):
-            partition = partition_of.setdefault(key, len(partition_of) % TELEMETRY_PARTITIONS)
+            partition = partition_of.setdefault(key, len(partition_of) % PARTITIONS)
             by_partition.setdefault(partition, []).append((key, value))
         pending = []
         for partition, items in by_partition.items():
@@ -150,23 +150,18 @@ async def produce(bootstrap: str, topic: str, encoded: Sequence[bytes], keys: Se
         await producer.stop()
 
 
-async def create_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, TELEMETRY_PARTITIONS, 1)])
-    finally:
-        await admin.close()
+async def create_topic(kafka: KafkaSettings, kind: str) -> None:
+    await admin.apply(kafka, [spec for spec in pipeline_topics() if spec.name == topic_for(kind)])
 
 
 # -- measurements ---------------------------------------------------------------------
 
 
-async def fetch_all(bootstrap: str, topic: str, total: int) -> tuple[list[Any], float]:
+async def fetch_all(kafka: KafkaSettings, topic: str, total: int) -> tuple[list[Any], float]:
     """Every message of `topic` with the sink's fetch settings; seconds from the first
     poll to the last message (the Kafka side alone)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                enable_auto_commit=False, max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20)
+    consumer = clients.consumer(kafka, topic, auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20)
     await consumer.start()
     out: list[Any] = []
     first = time.perf_counter()
@@ -261,16 +256,16 @@ async def sink_processes(
     when ClickHouse holds every row (polled every 20 ms). Returns (seconds, seconds until
     the group was ready, CPU seconds of the processes while the clock ran)."""
     env = dict(os.environ)
-    for name in ("database", "group_id", "kinds", "topic_prefix", "batch_max_records", "batch_max_age_s",
-                 "kafka_bootstrap", "clickhouse_url"):
+    for name in ("database", "group_id", "kinds", "batch_max_records", "batch_max_age_s", "clickhouse_url"):
         env[f"PRINTFLEET_SINK_{name.upper()}"] = str(getattr(settings, name))
+    env.update(isolation.environment(settings.kafka))
     exe = [sys.executable, "-m", "printfleet", "sink", "--status-every-s", "0"]
     t0 = time.perf_counter()
     procs = [subprocess.Popen(exe, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
     host, port = settings.clickhouse_url.split("//", 1)[1].rsplit(":", 1)
     client = await clickhouse_connect.get_async_client(host=host, port=int(port), compress=False)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    await admin.start()
+    groups = clients.admin_client(settings.kafka)
+    await groups.start()
     table = f"`{settings.database}`.`{settings.kinds}`"
 
     async def stored() -> int:
@@ -285,7 +280,7 @@ async def sink_processes(
 
     try:
         while True:
-            group = (await admin.describe_consumer_groups([settings.group_id]))[0].to_object()["groups"][0]
+            group = (await groups.describe_consumer_groups([settings.kafka.group(settings.group_id)]))[0].to_object()["groups"][0]
             if group["state"] == "Stable" and len(group["members"]) == count:
                 break
             check()
@@ -305,7 +300,7 @@ async def sink_processes(
             p.terminate()
         for p in procs:
             p.wait(30)
-        await admin.close()
+        await groups.close()
         await client.close()
 
 
@@ -326,9 +321,9 @@ async def drop(url: str, databases: Sequence[str]) -> None:
 
 async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Options, progress: Progress) -> KindResult:
     registry = SchemaRegistry.load_default()
-    run_id = uuid.uuid4().hex[:8]
-    prefix = f"bench{run_id}."
-    topic = prefix + topic_for(kind)
+    run_id = isolation.run_id()
+    kafka = isolation.kafka(stack.kafka_bootstrap, run_id)
+    topic = kafka.topic(topic_for(kind))
     sink_db, direct_db, python_db = f"bench_sink_{run_id}", f"bench_direct_{run_id}", f"bench_py_{run_id}"
     progress(f"{kind}: making and encoding {count:,} records")
     records = make_records(kind, count)
@@ -343,16 +338,16 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
     del records
     result = KindResult(kind, count, 0, sum(map(len, encoded)) / 2**20, batch_records=batch_records)
     settings = SinkSettings(
-        kafka_bootstrap=stack.kafka_bootstrap, clickhouse_url=stack.clickhouse_url, database=sink_db,
-        group_id=f"bench-{run_id}", kinds=kind, topic_prefix=prefix, batch_max_records=batch_records,
+        kafka=kafka, clickhouse_url=stack.clickhouse_url, database=sink_db,
+        group_id="sink", kinds=kind, batch_max_records=batch_records,
         batch_max_age_s=BATCH_MAX_AGE_S,
     )
 
     async def fill() -> None:
-        await produce(stack.kafka_bootstrap, topic, encoded, keys)
+        await produce(kafka, topic, encoded, keys)
 
     created: list[str] = []  # databases of the runs after the first (--repeat)
-    await create_topic(stack.kafka_bootstrap, topic)
+    await create_topic(kafka, kind)
     try:
         if opts.processes:
             # The sinks join on the empty topic first: a process that joins late would
@@ -368,7 +363,7 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
             await fill()
         del encoded, keys
         progress(f"{kind}: Kafka fetch alone")
-        messages, result.fetch_s = await fetch_all(stack.kafka_bootstrap, topic, count)
+        messages, result.fetch_s = await fetch_all(kafka, topic, count)
         progress(f"{kind}: decode and convert alone")
         batches = batches_of(messages, batch_records)
         del messages
@@ -409,7 +404,7 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
                 result.notes.append(f"sink stored {stored} rows of {count} in {db}")
     finally:
         await drop(stack.clickhouse_url, [sink_db, direct_db, python_db, *created])
-        await _delete_topic(stack.kafka_bootstrap, topic)
+        await _delete_topic(kafka, topic)
     progress(f"{kind}: sink {result.sink_rows_s:,.0f} rows/s, direct {result.direct_rows_s:,.0f} rows/s")
     return result
 
@@ -423,15 +418,15 @@ async def _count(url: str, database: str, table: str) -> int:
         await client.close()
 
 
-async def _delete_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+async def _delete_topic(kafka: KafkaSettings, topic: str) -> None:
+    client = clients.admin_client(kafka)
+    await client.start()
     try:
-        await admin.delete_topics([topic])
+        await client.delete_topics([topic, kafka.topic(DEAD_LETTER)])
     except Exception:  # noqa: BLE001 - cleanup only
         pass
     finally:
-        await admin.close()
+        await client.close()
 
 
 # -- report ---------------------------------------------------------------------------
@@ -524,7 +519,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     stack = StackSettings.from_env()
     print("# printfleet bench sink\n")
     print(f"Machine: {describe()}; Kafka at {stack.kafka_bootstrap}, ClickHouse at {stack.clickhouse_url}; "
-          f"batches of about {opts.batch_max_rows:,} rows per partition, {TELEMETRY_PARTITIONS} partitions.\n")
+          f"batches of about {opts.batch_max_rows:,} rows per partition, {PARTITIONS} partitions.\n")
     started = time.monotonic()
     results = []
     for kind in opts.kinds:

@@ -33,13 +33,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
-from deploy.machine import describe
-from deploy.settings import StackSettings
-from schemas import SchemaRegistry
-from schemas.topics import TELEMETRY_PARTITIONS, topic_for
+from benchmarks import isolation
 from benchmarks.streams_records import T0, device_ids, events, heartbeats
+from common.kafka import clients
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import PARTITIONS, topic_for
+from deploy.machine import describe
+from schemas import SchemaRegistry
 
 TARGET_RECORDS_S = 20_000
 TARGET_P99_S = 1.0
@@ -47,7 +49,7 @@ TARGET_P99_S = 1.0
 
 @dataclass(frozen=True)
 class Options:
-    bootstrap: str
+    kafka: KafkaSettings  # the run's own topic prefix (benchmarks.isolation)
     printers: int = 1000
     records: int = 120_000
     latency_s: float = 30.0
@@ -81,14 +83,14 @@ class _Workers:
     """`count` `printfleet worker` subprocesses in one group (one app id), starting at the
     latest offsets, each printing its status every 0.2 s to its own log."""
 
-    def __init__(self, bootstrap: str, folder: Path, count: int) -> None:
+    def __init__(self, kafka: KafkaSettings, folder: Path, count: int) -> None:
         self.app_id = f"bench-streams-{uuid.uuid4().hex[:8]}"
         self.logs = [folder / f"{self.app_id}-{k}.log" for k in range(count)]
         # How far `applied` has read each log: offset, unfinished line, newest count.
         self._read = [(0, b"", 0) for _ in range(count)]
         self.procs: list[subprocess.Popen[bytes]] = []
         for k, log in enumerate(self.logs):
-            env = {**os.environ, "PRINTFLEET_WORKER_KAFKA_BOOTSTRAP": bootstrap, "PRINTFLEET_WORKER_APP_ID": self.app_id,
+            env = {**os.environ, **isolation.environment(kafka), "PRINTFLEET_WORKER_APP_ID": self.app_id,
                    "PRINTFLEET_WORKER_DATA_DIR": str(folder / f"data-{k}"), "PRINTFLEET_WORKER_START_AT": "latest",
                    "PRINTFLEET_WORKER_STATUS_EVERY_S": "0.2"}
             with open(log, "wb") as out:
@@ -145,7 +147,7 @@ class _Workers:
     async def ready(self) -> None:
         """Wait until the group is settled: every telemetry partition read by one worker."""
         deadline = time.monotonic() + 180
-        while sorted(self._assigned() or []) != list(range(TELEMETRY_PARTITIONS)):
+        while sorted(self._assigned() or []) != list(range(PARTITIONS)):
             if any(p.poll() is not None for p in self.procs) or time.monotonic() > deadline:
                 raise RuntimeError(f"the workers did not start:\n{self.tail()}")
             await asyncio.sleep(0.2)
@@ -171,25 +173,24 @@ class _Workers:
                 proc.kill()
 
 
-async def _produce(bootstrap: str, messages: Iterable[tuple[str, bytes, bytes]]) -> list[tuple[str, int]]:
-    """Send (topic, key, value); returns where they landed (topic, partition) in order."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20,
-                                max_batch_size=1 << 20)
+async def _produce(kafka: KafkaSettings, messages: Iterable[tuple[str, bytes, bytes]]) -> list[tuple[str, int]]:
+    """Send (registry topic, key, value); returns where they landed (topic, partition) in order."""
+    producer = clients.producer(kafka, linger_ms=20, max_batch_size=1 << 20)
     await producer.start()
     try:
-        futures = [await producer.send(topic, value, key=key) for topic, key, value in messages]
+        futures = [await producer.send(kafka.topic(topic), value, key=key) for topic, key, value in messages]
         return [(m.topic, m.partition) for m in await asyncio.gather(*futures)]
     finally:
         await producer.stop()
 
 
-async def _baseline(bootstrap: str, topic: str, kind: str, starts: dict[int, int], count: int, registry: SchemaRegistry) -> float:
+async def _baseline(kafka: KafkaSettings, topic: str, kind: str, starts: dict[int, int], count: int,
+                    registry: SchemaRegistry) -> float:
     """Seconds a bare consumer takes to read and decode `count` records of `topic` from `starts`."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 << 20, fetch_max_bytes=16 << 20)
+    consumer = clients.consumer(kafka, group_id=None, max_partition_fetch_bytes=4 << 20, fetch_max_bytes=16 << 20)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in range(TELEMETRY_PARTITIONS)]
+        tps = [TopicPartition(kafka.topic(topic), p) for p in range(PARTITIONS)]
         consumer.assign(tps)
         for tp in tps:
             consumer.seek(tp, starts.get(tp.partition, 0))
@@ -202,11 +203,11 @@ async def _baseline(bootstrap: str, topic: str, kind: str, starts: dict[int, int
         await consumer.stop()
 
 
-async def _ends(bootstrap: str, topic: str) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+async def _ends(kafka: KafkaSettings, topic: str) -> dict[int, int]:
+    consumer = clients.consumer(kafka, group_id=None)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in range(TELEMETRY_PARTITIONS)]
+        tps = [TopicPartition(kafka.topic(topic), p) for p in range(PARTITIONS)]
         return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
     finally:
         await consumer.stop()
@@ -224,7 +225,7 @@ async def _throughput(opts: Options, worker: _Workers, path: str, registry: Sche
     kind = "heartbeat" if path == "heartbeat" else "system_event"
     topic = topic_for(kind)
     encoded = registry.encode_many(kind, records)
-    starts = await _ends(opts.bootstrap, topic)
+    starts = await _ends(opts.kafka, topic)
     before = worker.applied()
     _log(f"  {path}: producing {len(records):,} records of {opts.printers:,} printers (worker paused)")
     # The worker is stopped (SIGSTOP) while the bench produces, so that it meets a backlog
@@ -232,13 +233,13 @@ async def _throughput(opts: Options, worker: _Workers, path: str, registry: Sche
     # is timed reading records that are all there. A few seconds, far within the session
     # timeout: the group does not notice.
     with worker.paused():
-        await _produce(opts.bootstrap, ((topic, str(r["device_id"]).encode(), v) for r, v in zip(records, encoded)))
+        await _produce(opts.kafka, ((topic, str(r["device_id"]).encode(), v) for r, v in zip(records, encoded)))
     # Timed from the first status line that shows records of this batch applied to the one
     # that shows all of them, counting only what was applied in between.
     first, first_count = await worker.applied_at_least(before + 1)
     last, last_count = await worker.applied_at_least(before + len(records))
     _log(f"  {path}: applied in {last - first:.1f} s; baseline consumer...")
-    baseline_s = await _baseline(opts.bootstrap, topic, kind, starts, len(records), registry)
+    baseline_s = await _baseline(opts.kafka, topic, kind, starts, len(records), registry)
     return Throughput(path, len(records), last - first, baseline_s, last_count - first_count)
 
 
@@ -247,9 +248,10 @@ async def _latency(opts: Options, registry: SchemaRegistry) -> list[float]:
     run = uuid.uuid4().hex[:8]
     devices = device_ids(opts.printers, run)
     site = f"bench-{run}"
-    producer = AIOKafkaProducer(bootstrap_servers=opts.bootstrap, acks="all", enable_idempotence=True, linger_ms=0)
-    consumer = AIOKafkaConsumer(topic_for("alert"), bootstrap_servers=opts.bootstrap, group_id=None,
-                                auto_offset_reset="latest", fetch_max_wait_ms=10)
+    kafka = opts.kafka
+    producer = clients.producer(kafka, linger_ms=0)
+    consumer = clients.consumer(kafka, kafka.topic(topic_for("alert")), group_id=None, auto_offset_reset="latest",
+                                fetch_max_wait_ms=10)
     await producer.start()
     await consumer.start()
     await consumer.getmany(timeout_ms=500)  # positions resolved before anything is sent
@@ -274,13 +276,13 @@ async def _latency(opts: Options, registry: SchemaRegistry) -> list[float]:
             if now >= next_beat:  # one tenth of the fleet each second: every printer every 10 s
                 share = devices[(step % 10) * len(devices) // 10:((step % 10) + 1) * len(devices) // 10]
                 for r in heartbeats(share, site, 1, first_step=step):
-                    await producer.send(topic_for("heartbeat"), registry.encode("heartbeat", r), key=r["device_id"].encode())
+                    await producer.send(kafka.topic(topic_for("heartbeat")), registry.encode("heartbeat", r), key=r["device_id"].encode())
                 step, next_beat = step + 1, next_beat + 1.0
             if now >= next_error:
                 (error,) = events([devices[(n * 7919) % len(devices)]], site, 1, seed=n, severity="ERROR", at_ms=T0 + step * 1000)
                 error = {**error, "code": f"0057-{n // 10_000:04d}-{n % 10_000:04d}"}
                 sent[f"{error['device_id']}|{error['code']}"] = time.monotonic()
-                await (await producer.send(topic_for("system_event"), registry.encode("system_event", error),
+                await (await producer.send(kafka.topic(topic_for("system_event")), registry.encode("system_event", error),
                                            key=error["device_id"].encode()))
                 n, next_error = n + 1, next_error + 1.0 / opts.errors_per_s
             await asyncio.sleep(0.005)
@@ -304,9 +306,9 @@ def _pct(values: Sequence[float], q: float) -> float:
 async def _bench(opts: Options) -> int:
     registry = SchemaRegistry.load_default()
     folder = Path(tempfile.mkdtemp(prefix="printfleet-bench-streams-"))
-    _log(f"bench streams: Kafka {opts.bootstrap}, {opts.printers:,} printers, {opts.workers} worker(s), "
+    _log(f"bench streams: Kafka {opts.kafka.bootstrap_servers} (topics {opts.kafka.topic_prefix}*), {opts.printers:,} printers, {opts.workers} worker(s), "
          f"{opts.repeats} repeat(s), logs in {folder}")
-    worker = _Workers(opts.bootstrap, folder, opts.workers)
+    worker = _Workers(opts.kafka, folder, opts.workers)
     results: dict[str, list[Throughput]] = {"heartbeat": [], "event": []}
     try:
         await worker.ready()
@@ -355,7 +357,8 @@ def _report(opts: Options, results: dict[str, list[Throughput]], latencies: list
 def run(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="printfleet bench streams", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kafka-bootstrap", help="default: the local stack's")
+    parser.add_argument("--kafka-bootstrap", help="one broker (default: the local stack's); the run uses topics "
+                                                  "of its own (bench-<run>.)")
     parser.add_argument("--printers", type=int, default=1000)
     parser.add_argument("--records", type=int, default=120_000, help="records per throughput path")
     parser.add_argument("--latency-s", type=float, default=30.0, help="seconds of live traffic for the latency part")
@@ -365,11 +368,11 @@ def run(argv: Sequence[str]) -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="worker processes sharing the partitions (at most 6); the target is per process")
     args = parser.parse_args(argv)
-    if not 1 <= args.workers <= TELEMETRY_PARTITIONS:
-        parser.error(f"--workers must be between 1 and {TELEMETRY_PARTITIONS} (the telemetry's partitions)")
+    if not 1 <= args.workers <= PARTITIONS:
+        parser.error(f"--workers must be between 1 and {PARTITIONS} (the telemetry's partitions)")
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    opts = Options(args.kafka_bootstrap or StackSettings.from_env().kafka_bootstrap, args.printers, args.records,
+    opts = Options(isolation.kafka(args.kafka_bootstrap), args.printers, args.records,
                    args.latency_s, workers=args.workers, repeats=args.repeats)
     return asyncio.run(_bench(opts))
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.kafka.settings import KafkaSettings
 from common.settings import build
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +38,16 @@ class StackSettings:
     @property
     def kafka_bootstrap(self) -> str:
         return f"127.0.0.1:{self.kafka_port}"
+
+    def kafka(self, env: Mapping[str, str] | None = None, **flags: object) -> KafkaSettings:
+        """Kafka settings for this stack: its one broker holds one replica of each topic.
+
+        The one place the local stack overrides the production defaults of
+        `KafkaSettings` (replication factor 3, min.insync.replicas 2). `flags` that are
+        not None and `PRINTFLEET_KAFKA_*` variables still apply (e.g. a topic prefix).
+        """
+        local = {"bootstrap_servers": self.kafka_bootstrap, "replication_factor": 1, "min_insync_replicas": 1}
+        return build(KafkaSettings, "kafka", env, **{**local, **{k: v for k, v in flags.items() if v is not None}})
 
     @property
     def clickhouse_url(self) -> str:

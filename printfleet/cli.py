@@ -17,10 +17,12 @@ from printfleet import (
     cmd_simulate,
     cmd_sink,
     cmd_stack,
+    cmd_topics,
     cmd_worker,
 )
 
-COMMANDS = (cmd_stack, cmd_demo, cmd_simulate, cmd_collector, cmd_gateway, cmd_worker, cmd_sink, cmd_query, cmd_bench)
+COMMANDS = (cmd_stack, cmd_demo, cmd_simulate, cmd_collector, cmd_gateway, cmd_worker, cmd_sink, cmd_query, cmd_topics,
+            cmd_bench)
 
 
 def version() -> str:

@@ -113,21 +113,20 @@ async def _site_and_cloud(
     devices = [p["printer_uuid"] for p in sim.fleet.truth()["printers"]]
     sites_file = home / "sites.toml"
     sites_file.write_text(SiteDirectory.render([(site_id, token, devices)]))
+    kafka = stack_settings.kafka()
     gw_settings = GatewaySettings(
-        kafka_bootstrap=stack_settings.kafka_bootstrap, sites_file=sites_file, port=0,
+        kafka=kafka, sites_file=sites_file, port=0,
         tls_cert=cert.cert_file, tls_key=cert.key_file,
     )
-    sink_settings = SinkSettings(kafka_bootstrap=stack_settings.kafka_bootstrap, clickhouse_url=stack_settings.clickhouse_url)
+    sink_settings = SinkSettings(kafka=kafka, clickhouse_url=stack_settings.clickhouse_url)
     worker = demo_pipeline.WorkerProcess(
-        stack_settings.kafka_bootstrap, home / "worker", heartbeat_interval_s=DEMO_CADENCE.heartbeat_s * args.acceleration,
+        kafka, home / "worker", heartbeat_interval_s=DEMO_CADENCE.heartbeat_s * args.acceleration,
     )
-    # The gateway creates the telemetry topics as it starts; the worker must find them
-    # when it subscribes, and the sink the worker's output topics.
+    # Each of the three creates the registry's topics it uses as it starts.
     async with Gateway(gw_settings, registry, SiteDirectory.load(sites_file)) as gateway:
         await worker.start()
         try:
             sink = ClickHouseSink(sink_settings, registry)
-            await demo_pipeline.prepare_topics(stack_settings.kafka_bootstrap, sink.topics, worker, timeout_s=60.0)
             async with sink:
                 await _pipeline(stack_settings, args, home, sim, gateway, sink, worker, stop, site_id, token, cloud_dir)
         finally:

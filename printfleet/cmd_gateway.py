@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from deploy.settings import StackSettings
 from common.settings import build
+from printfleet import kafka_flags
 from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
@@ -23,21 +24,27 @@ def register(sub: Any) -> None:
         description="Every flag can also be set as PRINTFLEET_GATEWAY_<FLAG>, e.g. PRINTFLEET_GATEWAY_PORT.",
     )
     parser.add_argument("--sites-file", type=Path, help="TOML file of site tokens and enrolled devices (required)")
-    parser.add_argument("--kafka-bootstrap", help="Kafka bootstrap servers (default: the local stack's)")
     parser.add_argument("--host", help="listen address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (default 18444)")
     parser.add_argument("--tls-cert", type=Path, help="server certificate chain, PEM (no TLS without it)")
     parser.add_argument("--tls-key", type=Path, help="server private key, PEM")
     parser.add_argument("--max-body-bytes", type=int, help="largest compressed batch accepted (default 8 MiB)")
     parser.add_argument("--status-every-s", type=float, default=10.0, help="status line period (0: none)")
+    kafka_flags.add_arguments(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sites_file is None and not os.environ.get("PRINTFLEET_GATEWAY_SITES_FILE"):
+        print(
+            "printfleet gateway: --sites-file is required (or PRINTFLEET_GATEWAY_SITES_FILE), "
+            "e.g. --sites-file sites.toml", file=sys.stderr,
+        )
+        return 2
     try:
         settings = build(
             GatewaySettings, "gateway",
-            kafka_bootstrap=args.kafka_bootstrap or StackSettings.from_env().kafka_bootstrap,
+            kafka=kafka_flags.settings(args),
             sites_file=args.sites_file, host=args.host, port=args.port,
             tls_cert=args.tls_cert, tls_key=args.tls_key, max_body_bytes=args.max_body_bytes,
         )
@@ -54,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _serve(settings: GatewaySettings, sites: SiteDirectory, every_s: float) -> None:
     async with Gateway(settings, SchemaRegistry.load_default(), sites) as gateway:
-        print(f"gateway listening on {gateway.url} -> kafka {settings.kafka_bootstrap}", flush=True)
+        print(f"gateway listening on {gateway.url} -> kafka {settings.kafka.bootstrap_servers}", flush=True)
         last, last_t = 0, time.monotonic()
         while True:
             await asyncio.sleep(every_s or 3600)
@@ -64,7 +71,8 @@ async def _serve(settings: GatewaySettings, sites: SiteDirectory, every_s: float
                 print(
                     f"gateway: {c.records_produced} records produced ({rate:,.0f}/s), "
                     f"{c.batches_accepted} batches, {c.batches_duplicate} repeats, "
-                    f"{c.batches_refused} refused, {c.kafka_unavailable} while Kafka was away",
+                    f"{c.batches_refused} refused ({c.records_dead_lettered} records dead-lettered), "
+                    f"{c.kafka_unavailable} while Kafka was away",
                     flush=True,
                 )
                 last, last_t = c.records_produced, now

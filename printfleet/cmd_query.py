@@ -16,7 +16,7 @@ from typing import Any
 from deploy.settings import StackSettings
 from common.settings import build
 from sinks import queries
-from sinks.client import ClickHouseClient
+from sinks.client import ClickHouseClient, check_url
 from sinks.errors import SinkError
 
 
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
             QuerySettings, "query",
             clickhouse_url=args.clickhouse_url or StackSettings.from_env().clickhouse_url, database=args.database,
         )
+        source = "--clickhouse-url" if args.clickhouse_url else "PRINTFLEET_QUERY_CLICKHOUSE_URL"
+        check_url(settings.clickhouse_url, source)
     except (SinkError, ValueError) as exc:
         print(f"printfleet query: {exc}", file=sys.stderr)
         return 2

@@ -9,14 +9,15 @@ import signal
 import sys
 from typing import Any
 
-from deploy.settings import StackSettings
-from printfleet import cmd_query
+from common.errors import PrintfleetError
 from common.settings import build
+from deploy.settings import StackSettings
+from printfleet import cmd_query, kafka_flags
 from printfleet.runtime import relax_gc
 from schemas import SchemaRegistry
 from sinks import migrations
 from sinks.clickhouse import ClickHouseSink, SinkSettings, SinkStatus
-from sinks.errors import SinkError
+from sinks.client import check_url
 
 
 def register(sub: Any) -> None:
@@ -25,12 +26,11 @@ def register(sub: Any) -> None:
         help="run the ClickHouse sink: telemetry, aggregate and alert topics into ClickHouse",
         description="Every flag can also be set as PRINTFLEET_SINK_<FLAG>, e.g. PRINTFLEET_SINK_DATABASE.",
     )
-    parser.add_argument("--kafka-bootstrap", help="Kafka bootstrap servers (default: the local stack's)")
+    kafka_flags.add_arguments(parser)
     parser.add_argument("--clickhouse-url", help="ClickHouse HTTP(S) URL (default: the local stack's)")
     parser.add_argument("--database", help="ClickHouse database (default printfleet; created if missing)")
     parser.add_argument("--group-id", help="consumer group (default printfleet-sink)")
     parser.add_argument("--kinds", help="comma-separated record kinds to sink (default: all)")
-    parser.add_argument("--topic-prefix", help="prefix of every topic name (default none)")
     parser.add_argument("--batch-max-records", type=int, help="records per batch and partition (default 20000)")
     parser.add_argument("--batch-max-age-s", type=float, help="longest a record waits for its batch (default 2)")
     parser.add_argument("--status-every-s", type=float, default=10.0, help="status line period (0: none)")
@@ -43,9 +43,9 @@ def settings_from(args: argparse.Namespace) -> SinkSettings:
     stack = StackSettings.from_env()
     return build(
         SinkSettings, "sink",
-        kafka_bootstrap=args.kafka_bootstrap or stack.kafka_bootstrap,
+        kafka=kafka_flags.settings(args),
         clickhouse_url=args.clickhouse_url or stack.clickhouse_url,
-        database=args.database, group_id=args.group_id, kinds=args.kinds, topic_prefix=args.topic_prefix,
+        database=args.database, group_id=args.group_id, kinds=args.kinds,
         batch_max_records=args.batch_max_records, batch_max_age_s=args.batch_max_age_s,
     )
 
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
         settings.kind_list(registry)
+        source = "--clickhouse-url" if args.clickhouse_url else "PRINTFLEET_SINK_CLICKHOUSE_URL"
+        check_url(settings.clickhouse_url, source)
     except (TypeError, ValueError) as exc:
         print(f"printfleet sink: {exc}", file=sys.stderr)
         return 2
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         relax_gc()
         asyncio.run(serve(settings, registry, args.status_every_s))
-    except SinkError as exc:
+    except PrintfleetError as exc:
         print(f"printfleet sink: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -105,7 +107,7 @@ async def serve(settings: SinkSettings, registry: SchemaRegistry, every_s: float
     async with ClickHouseSink(settings, registry) as sink:
         print(
             f"sink: {len(sink.topics)} topics -> {settings.clickhouse_url} database {settings.database} "
-            f"(group {settings.group_id})", flush=True,
+            f"(group {settings.kafka.group(settings.group_id)})", flush=True,
         )
         runner = asyncio.create_task(sink.run(stop))
         last, last_t = 0, loop.time()

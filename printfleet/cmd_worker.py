@@ -8,16 +8,16 @@ import argparse
 import asyncio
 import logging
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import faust
 
-from deploy.settings import StackSettings
+from common.kafka import admin
+from common.kafka.errors import KafkaLayerError
 from common.settings import build
+from printfleet import kafka_flags
 from printfleet.runtime import relax_gc
-from streams import topic_setup
 from streams.app import create_app
 from streams.worker_settings import WorkerSettings
 
@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
         help="run a stream worker: fleet state, utilisation, alerts, advisories",
         description="Every flag can also be set as PRINTFLEET_WORKER_<FLAG>, e.g. PRINTFLEET_WORKER_APP_ID.",
     )
-    parser.add_argument("--kafka-bootstrap", help="Kafka bootstrap servers (default: the local stack's)")
+    kafka_flags.add_arguments(parser)
     parser.add_argument("--app-id", help="consumer group and internal topic prefix (default printfleet-streams)")
     parser.add_argument("--data-dir", type=Path, help="folder for the worker's own files (default .stack/worker)")
     parser.add_argument("--heartbeat-interval-s", type=float, help="the collectors' heartbeat period (default 10)")
@@ -47,26 +47,25 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = build(
             WorkerSettings, "worker",
-            kafka_bootstrap=args.kafka_bootstrap,
+            kafka=kafka_flags.settings(args),
             app_id=args.app_id, data_dir=args.data_dir, heartbeat_interval_s=args.heartbeat_interval_s,
             offline_after_intervals=args.offline_after_intervals, allowed_lateness_s=args.allowed_lateness_s,
             checkpoint_every_s=args.checkpoint_every_s, release_key_file=args.release_key_file, web_port=args.web_port,
             start_at=args.start_at, tick_every_s=args.tick_every_s,
         )
-        if not settings.kafka_bootstrap:
-            settings = replace(settings, kafka_bootstrap=StackSettings.from_env().kafka_bootstrap)
-        app, topics = create_app(settings)
+        worker = create_app(settings)
     except (TypeError, ValueError, OSError) as exc:
         print(f"printfleet worker: {exc}", file=sys.stderr)
         return 2
-    print(f"worker {settings.app_id} -> kafka {settings.kafka_bootstrap}", flush=True)
+    kafka = settings.kafka
+    print(f"worker {kafka.group(settings.app_id)} -> kafka {kafka.bootstrap_servers}", flush=True)
     try:
-        asyncio.run(topic_setup.create(settings.kafka_bootstrap, topics))
-    except topic_setup.TopicSetupError as exc:
+        asyncio.run(admin.apply(kafka, worker.topics))
+    except KafkaLayerError as exc:
         print(f"printfleet worker: {exc}", file=sys.stderr)
         return 1
     relax_gc()
-    worker = faust.Worker(app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
+    runner = faust.Worker(worker.app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
     logging.getLogger("faust").setLevel(args.loglevel.upper())
-    worker.execute_from_commandline()  # returns only by exiting the process
+    runner.execute_from_commandline()  # returns only by exiting the process
     return 0

@@ -14,14 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
-
 from common.errors import PrintfleetError
+from common.kafka.settings import KafkaSettings
 from printfleet import cmd_query
 from sinks import queries
 from sinks.clickhouse import ClickHouseSink, SinkSettings
-from sinks.errors import SinkError
 
 # What the summary shows, in this order: named queries of `printfleet query`.
 SUMMARY_QUERIES = ("kpi-trend", "top-event-codes", "job-durations", "alerts")
@@ -36,14 +33,21 @@ class WorkerFailed(PrintfleetError):
     retriable = False
 
 
+def worker_kafka_flags(kafka: KafkaSettings) -> list[str]:
+    """The flags that give `printfleet worker` exactly these Kafka settings."""
+    return ["--kafka-bootstrap", kafka.bootstrap_servers, "--topic-prefix", kafka.topic_prefix,
+            "--replication-factor", str(kafka.replication_factor),
+            "--min-insync-replicas", str(kafka.min_insync_replicas)]
+
+
 class WorkerProcess:
     """`python -m printfleet worker` on the stack's Kafka; its output lines are printed
     with a `worker |` prefix (its status line every 2 s, when it changed), and `lag` is
     the lag its last status line gave (None before one). `stop()` sends SIGTERM, waits
     for Faust's clean shutdown (SIGKILL after 60 s) and is safe to repeat."""
 
-    def __init__(self, bootstrap: str, data_dir: Path, *, heartbeat_interval_s: float, app_id: str = "printfleet-demo-streams") -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaSettings, data_dir: Path, *, heartbeat_interval_s: float, app_id: str = "printfleet-demo-streams") -> None:
+        self.kafka = kafka
         self.data_dir = data_dir
         self.app_id = app_id
         self.heartbeat_interval_s = heartbeat_interval_s
@@ -62,7 +66,7 @@ class WorkerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFLEET_WORKER_")}
         env["PRINTFLEET_WORKER_STATUS_EVERY_S"] = "2"  # its lag tells when the demo may sum up
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "printfleet", "worker", "--kafka-bootstrap", self.bootstrap,
+            sys.executable, "-m", "printfleet", "worker", *worker_kafka_flags(self.kafka),
             "--app-id", self.app_id, "--data-dir", str(self.data_dir),
             # Heartbeats are event time, and the demo's clock runs fast: the interval
             # between two of a printer's heartbeats is the cadence times the acceleration.
@@ -105,42 +109,6 @@ class WorkerProcess:
                 await proc.wait()
         if self._reader is not None:
             await self._reader
-
-
-async def prepare_topics(bootstrap: str, sink_topics: tuple[str, ...], worker: WorkerProcess, timeout_s: float) -> None:
-    """Wait until the worker has declared its output topics (Faust creates them with its
-    own settings as it starts), then create any other topic the sink reads that no one
-    has created yet, so that the sink joins its group with every partition known."""
-    from streams.app import OUTPUT_KINDS  # the worker's outputs: left for Faust to create
-
-    from schemas.topics import TELEMETRY_PARTITIONS, topic_for
-
-    outputs = {topic_for(k) for k in OUTPUT_KINDS}
-    deadline = time.monotonic() + timeout_s
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        while True:
-            worker.check()
-            try:
-                existing = set(await admin.list_topics())
-            except (KafkaError, OSError):
-                existing = set()
-            if outputs <= existing:
-                break
-            if time.monotonic() > deadline:
-                print(f"  (the worker has not created {', '.join(sorted(outputs - existing))} after "
-                      f"{timeout_s:.0f} s; going on)", flush=True)
-                break
-            await asyncio.sleep(0.5)
-        missing = [t for t in sink_topics if t not in existing and t not in outputs]
-        if missing:
-            try:
-                await admin.create_topics([NewTopic(t, TELEMETRY_PARTITIONS, 1) for t in missing])
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        await admin.close()
 
 
 async def wait_caught_up(
@@ -190,5 +158,5 @@ async def analytics_summary(settings: SinkSettings, days: int = 30) -> None:
             more = f" (first {SUMMARY_ROWS} of {len(rows)})" if len(rows) > SUMMARY_ROWS else ""
             print(f"\n{name}: {named.description}{more}  [printfleet query {name}]")
             print(cmd_query.render(columns, rows[:SUMMARY_ROWS], "table"), end="", flush=True)
-    except SinkError as exc:
+    except PrintfleetError as exc:
         print(f"analytics unavailable: {exc}", file=sys.stderr)

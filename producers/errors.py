@@ -262,3 +262,20 @@ class Refused(GatewayError):
         self.status, self.code, self.record = status, code, record
         self.retriable = status in _RETRIABLE_STATUSES
 
+
+# --- collector settings (producers/collector/config.py) ------------------------------------
+
+
+class CollectorConfigError(ProducerError, ValueError):
+    """The collector's site.toml cannot be used: missing or unreadable, not TOML, or a key
+    that is missing, unknown or of the wrong type. Raised by `CollectorSettings.load`; the
+    message is one line naming the file, the key (`[cadence] heartbeat_s`) and what was
+    expected. `path` is the file, `key` the key (None for the file as a whole). The same
+    file fails the same way again."""
+
+    retriable = False
+
+    def __init__(self, path: Path, problem: str, key: str | None = None) -> None:
+        self.path = path
+        self.key = key
+        super().__init__(f"config file {path}: {problem}")

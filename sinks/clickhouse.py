@@ -48,14 +48,17 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from common.backoff import Backoff
+from common.errors import PrintfleetError
+from common.kafka import admin, clients
+from common.kafka.errors import KafkaUnavailable
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import DEAD_LETTER, pipeline_topics, topic_for
 from schemas import SchemaRegistry
-from schemas.topics import DEAD_LETTER, topic_for
 from sinks import migrations
 from sinks.batch import Batch, Batcher, intent_metadata, parse_intent
 from sinks.client import ClickHouseClient
 from sinks.convert import Converter
 from sinks.deadletter import DeadLetterProducer
-from sinks.errors import KafkaUnavailable, SinkError
 from sinks.layout import layout
 from sinks.native_block import NativeInsert, native_decoder
 from sinks.prepare import Prepared, prepare, prepare_native
@@ -73,14 +76,13 @@ FETCH_MAX_RECORDS = 1_000
 class SinkSettings:
     """Everything `printfleet sink` can be told (flags, or PRINTFLEET_SINK_<FIELD>)."""
 
-    kafka_bootstrap: str
+    kafka: KafkaSettings
     clickhouse_url: str
     database: str = "printfleet"
     clickhouse_user: str = "default"
     clickhouse_password: str = field(default="", repr=False)
-    group_id: str = "printfleet-sink"
+    group_id: str = "printfleet-sink"  # the Kafka topic prefix goes before it
     kinds: str = ""  # comma-separated record kinds to sink; empty: every kind
-    topic_prefix: str = ""  # prepended to every topic name (tests, side-by-side setups)
     batch_max_records: int = 20_000
     batch_max_age_s: float = 2.0
     max_buffered_per_partition: int = 100_000
@@ -128,7 +130,7 @@ class ClickHouseSink:
     `start()` connects to ClickHouse, applies migrations, and joins the group; `run()`
     consumes until its stop event is set; `stop()` drains what is buffered (one attempt),
     commits, and leaves the group. `stop()` is idempotent and safe without `start()`.
-    Raises `SinkError` subclasses; retriable ones only from `start()`.
+    Raises `SinkError` and `KafkaLayerError` subclasses; retriable ones only from `start()`.
     """
 
     def __init__(self, settings: SinkSettings, registry: SchemaRegistry) -> None:
@@ -136,7 +138,7 @@ class ClickHouseSink:
         self.registry = registry
         self.counters = SinkCounters()
         kinds = settings.kind_list(registry)
-        self._kind_of = {settings.topic_prefix + topic_for(k): k for k in kinds}
+        self._kind_of = {settings.kafka.topic(topic_for(k)): k for k in kinds}
         self._converters = {k: Converter(layout(registry.reader(k))) for k in kinds}
         decoders = {k: native_decoder(c.layout, registry.reader(k)) for k, c in self._converters.items()}
         self._native = {k: d for k, d in decoders.items() if d is not None and settings.column_decode}
@@ -144,9 +146,7 @@ class ClickHouseSink:
             settings.clickhouse_url, settings.database, username=settings.clickhouse_user,
             password=settings.clickhouse_password, timeout_s=settings.clickhouse_timeout_s,
         )
-        self.dead_letters = DeadLetterProducer(
-            settings.kafka_bootstrap, settings.topic_prefix + DEAD_LETTER, timeout_s=settings.kafka_timeout_s
-        )
+        self.dead_letters = DeadLetterProducer(settings.kafka, timeout_s=settings.kafka_timeout_s)
         self._batcher = Batcher(settings.batch_max_records, settings.batch_max_age_s)
         self._backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
         self._consumer: AIOKafkaConsumer | None = None
@@ -183,25 +183,30 @@ class ClickHouseSink:
         applied = await migrations.migrate(self.client, migrations.plan(self.registry))
         if applied:
             log.info("event=migrated database=%s applied=%s", self.settings.database, ",".join(applied))
-        await self.dead_letters.start()
         s = self.settings
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap, request_timeout_ms=int(s.kafka_timeout_s * 1000))
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap, group_id=s.group_id, enable_auto_commit=False,
+        # Its topics exist before it joins: a group formed before a topic exists leaves
+        # that topic unassigned until the next metadata refresh.
+        read = {topic_for(k) for k in self._converters} | {DEAD_LETTER}
+        await admin.apply(s.kafka, [spec for spec in pipeline_topics() if spec.name in read], wait_s=s.kafka_timeout_s)
+        await self.dead_letters.start()
+        self._admin = clients.admin_client(s.kafka)
+        consumer = clients.consumer(
+            s.kafka, group_id=s.group_id,
             auto_offset_reset="earliest", isolation_level="read_committed",
             max_partition_fetch_bytes=8 << 20, fetch_max_bytes=64 << 20,
-            metadata_max_age_ms=30_000, request_timeout_ms=int(s.kafka_timeout_s * 1000) + 5000,
+            metadata_max_age_ms=30_000,
         )
         try:
             await self._admin.start()
             await consumer.start()
         except (KafkaError, OSError) as exc:
             await consumer.stop()
-            raise KafkaUnavailable(f"consumer on {s.kafka_bootstrap}: {exc!r}") from exc
+            raise KafkaUnavailable(f"consumer on {s.kafka.bootstrap_servers}: {exc!r}") from exc
         consumer.subscribe(list(self.topics), listener=_Listener(self))
         self._consumer = consumer
         self._started = True
-        log.info("event=sink_started topics=%d group=%s database=%s", len(self.topics), s.group_id, s.database)
+        log.info("event=sink_started topics=%d group=%s database=%s", len(self.topics), s.kafka.group(s.group_id),
+                 s.database)
 
     async def stop(self) -> None:
         """Drain (one attempt: what fails stays uncommitted and is re-read later), commit,
@@ -212,13 +217,13 @@ class ClickHouseSink:
             if flushing is not None:
                 try:
                     await flushing
-                except SinkError as exc:
+                except PrintfleetError as exc:
                     log.warning("event=write_failed_at_stop error=%s (uncommitted batches are re-read later)", exc)
                     self._retry_at = self._retry_at or time.monotonic()
             if consumer is not None and self._retry_at is None:
                 try:
                     await self._flush(drain=True)
-                except SinkError as exc:
+                except PrintfleetError as exc:
                     log.warning("event=drain_failed error=%s (uncommitted batches are re-read later)", exc)
         finally:
             self._consumer = None
@@ -235,7 +240,7 @@ class ClickHouseSink:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume, batch, write and commit until `stop` is set. Raises a non-retriable
-        `SinkError` (e.g. `ClickHouseRejected`); retriable ones are waited out."""
+        `SinkError` (e.g. `ClickHouseRejected`) or `KafkaLayerError`; retriable ones are waited out."""
         while not stop.is_set():
             await self.step()
 
@@ -266,7 +271,7 @@ class ClickHouseSink:
             self._flushing = None
             try:
                 flushing.result()
-            except SinkError as exc:
+            except PrintfleetError as exc:
                 if not exc.retriable:
                     raise
                 self._wait(consumer, exc)
@@ -290,7 +295,7 @@ class ClickHouseSink:
                 if tp in consumer.assignment():
                     consumer.resume(tp)
 
-    def _wait(self, consumer: AIOKafkaConsumer, exc: SinkError) -> None:
+    def _wait(self, consumer: AIOKafkaConsumer, exc: PrintfleetError) -> None:
         retry_after = getattr(exc, "retry_after", None)
         delay = float(retry_after) if retry_after else self._backoff.next_delay()
         now = time.monotonic()
@@ -421,7 +426,7 @@ class ClickHouseSink:
             return
         try:
             found = await asyncio.wait_for(
-                self._admin.list_consumer_group_offsets(self.settings.group_id, partitions=wanted),
+                self._admin.list_consumer_group_offsets(self.settings.kafka.group(self.settings.group_id), partitions=wanted),
                 self.settings.kafka_timeout_s,
             )
         except (KafkaError, OSError, asyncio.TimeoutError) as exc:

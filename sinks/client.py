@@ -71,6 +71,28 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
+def check_url(url: str, name: str = "ClickHouse URL") -> str:
+    """`url` if it is `http(s)://host[:port]`, else ValueError naming `name` (the flag or
+    variable it came from) with an example. `printfleet query` and `printfleet sink`
+    call it before connecting; `ClickHouseClient` too."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parses the port; ValueError when it is not a number
+        good = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        good = False
+    if not good:
+        example = "http://127.0.0.1:8123"
+        if name.startswith("--"):
+            example = f"{name} {example}"
+        elif name.isupper():
+            example = f"{name}={example}"
+        raise ValueError(
+            f"{name} {url!r} is not a ClickHouse URL: it needs http:// or https:// and a host, e.g. {example}"
+        )
+    return url
+
+
 class ClickHouseClient:
     """One database on one ClickHouse server, over HTTP(S).
 
@@ -83,9 +105,8 @@ class ClickHouseClient:
         self, url: str, database: str, *, username: str = "default", password: str = "",
         timeout_s: float = 30.0,
     ) -> None:
+        check_url(url)
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"ClickHouse URL must be http(s)://host[:port], got {url!r}")
         self.url = url
         self.database = database
         self._secure = parts.scheme == "https"

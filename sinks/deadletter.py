@@ -1,19 +1,10 @@
-"""The dead-letter topic: messages the sink cannot store, with why and where they came from.
+"""The sink's dead letters: messages it cannot store, with why and where they came from.
 
 The sink sends a batch's dead letters and waits for Kafka's acknowledgement *before* it
 inserts the batch and commits its offsets, so a dead letter is never lost. A batch retried
 after a crash may send its dead letters again: consumers of the topic recognise a repeat
-by its origin headers (topic, partition, offset).
-
-Each dead letter keeps the original key, value and headers, and adds:
-
-    deadletter.reason            what was wrong, in words
-    deadletter.error             the error class (e.g. UnknownFingerprintError)
-    deadletter.origin.topic      where the message was
-    deadletter.origin.partition
-    deadletter.origin.offset
-    deadletter.origin.timestamp  its Kafka timestamp, ms
-    deadletter.stage             decode | convert
+by its origin headers (topic, partition, offset). Headers: `common.kafka.deadletter`,
+with component `sink` and stage `decode` or `convert`.
 """
 
 from __future__ import annotations
@@ -25,10 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 
-from sinks.errors import KafkaUnavailable
+from common.kafka import clients, deadletter
+from common.kafka.errors import KafkaUnavailable
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import DEAD_LETTER
 
 log = logging.getLogger(__name__)
 
@@ -37,59 +30,38 @@ log = logging.getLogger(__name__)
 class DeadLetter:
     topic: str
     partition: int
-    message: Any  # an aiokafka record: offset, timestamp, key, value, headers (sinks.raw_records)
+    message: Any  # an aiokafka ConsumerRecord: offset, timestamp, key, value, headers
     reason: str
     error: str
     stage: str
 
     def headers(self) -> list[tuple[str, bytes]]:
         m = self.message
-        own = [
-            ("deadletter.reason", self.reason.encode()),
-            ("deadletter.error", self.error.encode()),
-            ("deadletter.origin.topic", self.topic.encode()),
-            ("deadletter.origin.partition", str(self.partition).encode()),
-            ("deadletter.origin.offset", str(m.offset).encode()),
-            ("deadletter.origin.timestamp", str(m.timestamp).encode()),
-            ("deadletter.stage", self.stage.encode()),
-        ]
-        return [(k, bytes(v)) for k, v in (m.headers or ())] + own
+        origin = deadletter.Origin("sink", self.stage, self.topic, self.partition, m.offset, m.timestamp)
+        return deadletter.headers(origin, self.reason, self.error, m.headers or ())
 
 
 class DeadLetterProducer:
-    """Produces dead letters with acks=all and idempotence. `start()` creates the topic
-    when missing; `stop()` is idempotent. Raises `KafkaUnavailable`."""
+    """Produces dead letters with acks=all and idempotence; `stop()` is idempotent.
+    The topic is created with the sink's others (`ClickHouseSink.start`). Raises
+    `KafkaUnavailable`."""
 
-    def __init__(self, bootstrap: str, topic: str, *, timeout_s: float = 15.0) -> None:
-        self.topic = topic
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaSettings, *, timeout_s: float = 15.0) -> None:
+        self.topic = kafka.topic(DEAD_LETTER)
+        self._kafka = kafka
         self._timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
         if self._producer is not None:
             return
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True,
-            request_timeout_ms=int(self._timeout_s * 1000),
-        )
+        producer = clients.producer(self._kafka, request_timeout_ms=int(self._timeout_s * 1000))
         try:
-            await asyncio.wait_for(self._ensure_topic(), self._timeout_s)
             await asyncio.wait_for(producer.start(), self._timeout_s)
         except (KafkaError, OSError, asyncio.TimeoutError) as exc:
             await producer.stop()
-            raise KafkaUnavailable(f"dead-letter producer to {self._bootstrap}: {exc!r}") from exc
+            raise KafkaUnavailable(f"dead-letter producer to {self._kafka.bootstrap_servers}: {exc!r}") from exc
         self._producer = producer
-
-    async def _ensure_topic(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(self.topic, num_partitions=1, replication_factor=1)])
-        except TopicAlreadyExistsError:
-            pass
-        finally:
-            await admin.close()
 
     async def send(self, letters: Sequence[DeadLetter]) -> None:
         """Produce every letter and wait until Kafka acknowledged all of them."""

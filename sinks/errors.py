@@ -4,7 +4,8 @@ Every error a sinks component raises on purpose is a `SinkError`, the package's 
 under printfleet's root `PrintfleetError` (common/errors.py draws the whole tree). Each
 leaf says whether trying again later can succeed (`retriable`); the sink's retry loop
 reads that attribute, never the type. Exceptions of clickhouse-connect are translated
-in `sinks/client.py`, those of aiokafka in `sinks/clickhouse.py` and `sinks/deadletter.py`.
+in `sinks/client.py`, those of aiokafka in `sinks/clickhouse.py` and `sinks/deadletter.py`
+as the Kafka layer's `common.kafka.errors.KafkaUnavailable` (retriable).
 
     SinkError                      root of the package; not retriable unless a leaf says so
     ├── SchemaMappingError         an Avro shape the table layout rules do not cover (a bug)
@@ -16,8 +17,6 @@ in `sinks/client.py`, those of aiokafka in `sinks/clickhouse.py` and `sinks/dead
     │                                         type mismatch, unknown table): a bug or a
     │                                         schema drift that retrying cannot fix
     ├── MigrationError             a migration could not be applied (wraps the cause)
-    ├── KafkaUnavailable           retriable  the broker did not answer (commit, dead-letter
-    │                                         produce, offsets); carries `retry_after`
     └── QueryError                 `printfleet query`: unknown name, bad parameter
 """
 
@@ -70,16 +69,6 @@ class ClickHouseRejected(ClickHouseError):
 class MigrationError(SinkError):
     """A schema migration failed; the sink does not start. Migrations are idempotent, so
     running the sink again after fixing the cause resumes where this one stopped."""
-
-
-class KafkaUnavailable(SinkError):
-    """Kafka did not answer a commit, a dead-letter produce or an offsets request."""
-
-    retriable = True
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class QueryError(SinkError):

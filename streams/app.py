@@ -1,7 +1,7 @@
 """The Faust app: topics, tables, agents and timers of a stream worker.
 
-    worker = create_app(WorkerSettings(...))
-    await topic_setup.create(bootstrap, worker.topics)   # before Faust's consumer joins
+    worker = create_app(WorkerSettings(kafka=...))
+    await admin.apply(settings.kafka, worker.topics)     # before Faust's consumer joins
     faust.Worker(worker.app).execute_from_commandline()
 
 Faust runs the group, the tables and the timers; the telemetry itself is read by a
@@ -25,10 +25,11 @@ from typing import Any, NamedTuple
 
 import faust
 
+from common.kafka import clients
+from common.kafka.topics import PARTITIONS, SITE_UTILISATION, TopicSpec, pipeline_topics, topic_for, worker_topics
 from schemas import SchemaRegistry
-from schemas.topics import DEAD_LETTER, SITE_UTILISATION, TELEMETRY_PARTITIONS, telemetry_topics, topic_for
-from streams import catalogue, site_rollup, topic_setup
 from streams import anonymous_benchmark as benchmarks
+from streams import catalogue, site_rollup
 from streams.advisories import Release
 from streams.anonymous_benchmark import BenchmarkSettings, Cohort
 from streams.site_rollup import SiteUtilisation, SiteWindows
@@ -38,27 +39,29 @@ from streams.output_producer import OutputProducer
 from streams.telemetry_reader import TelemetryReader
 from streams.worker_settings import WorkerSettings
 
-OUTPUT_KINDS = ("fleet_state", "alert", "utilisation", "update_advisory", "benchmark")
-
 
 class WorkerApp(NamedTuple):
     app: faust.App
-    topics: list[topic_setup.TopicSpec]  # every topic it reads or writes: create them first
+    # Every topic it reads or writes, from the registry: create them first
+    # (`common.kafka.admin.apply`). `declared` are the names Faust was told, for the check
+    # that they are all in the registry.
+    topics: tuple[TopicSpec, ...]
+    declared: dict[str, faust.TopicT]
 
 
 def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None) -> WorkerApp:
     registry = registry or SchemaRegistry.load_default()
     install(registry)
+    kafka = settings.kafka
+    app_id = kafka.group(settings.app_id)  # Faust names its own topics after it
     app = faust.App(
-        settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        app_id,
+        **clients.faust_options(kafka),
         store="memory://",  # state comes back from the changelog topics after a restart
         datadir=str(settings.data_dir),
-        topic_partitions=TELEMETRY_PARTITIONS,
-        topic_replication_factor=1,
+        topic_partitions=PARTITIONS,
         table_standby_replicas=0,  # one small machine: a standby would double the memory
         consumer_auto_offset_reset="earliest",  # its own topics only; the telemetry: see TelemetryReader
-        producer_acks=-1,
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
         web_host="127.0.0.1",
@@ -66,32 +69,26 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
     # Read by the TelemetryReader; here for `WorkerApp.topics`, which creates them all.
-    telemetry = app.topic(*telemetry_topics(), key_serializer="raw", value_serializer="raw", partitions=TELEMETRY_PARTITIONS)
+    # The telemetry is read by the TelemetryReader, the outputs written by the
+    # OutputProducer: Faust is told only of the topics it sends to or reads itself.
     outputs = {
-        topic_for(kind): app.topic(
-            topic_for(kind), key_serializer="raw", value_serializer=CODEC_NAME, partitions=TELEMETRY_PARTITIONS,
-            compacting=kind == "fleet_state",  # the fleet view: the newest state per printer
-        )
-        for kind in OUTPUT_KINDS
+        kind: app.topic(kafka.topic(topic_for(kind)), key_serializer="raw", value_serializer=CODEC_NAME)
+        for kind in ("benchmark",)
     }
-    dead_letters = app.topic(DEAD_LETTER, key_serializer="raw", value_serializer="raw", partitions=TELEMETRY_PARTITIONS)
-    releases = app.topic(settings.catalogue_topic, key_serializer="raw", value_serializer="raw", partitions=1, compacting=True)
-    ticks = app.topic(f"{settings.app_id}-ticks", value_serializer="json", partitions=TELEMETRY_PARTITIONS, internal=True)
-    provenance = [("app_id", settings.app_id.encode())]  # which pipeline made a record
+    ticks = app.topic(f"{app_id}-ticks", value_serializer="json", internal=True)
+    provenance = [("app_id", app_id.encode())]  # which pipeline made a record
     # Re-keyed copies of the printers' windows: by site (site roll-ups), and of the sites'
     # day roll-ups by model and day (benchmark cohorts). Internal, JSON.
-    by_site = app.topic(f"{settings.app_id}-windows-by-site", key_serializer="raw", value_serializer="json",
-                        partitions=TELEMETRY_PARTITIONS, internal=True)
-    by_cohort = app.topic(f"{settings.app_id}-sites-by-cohort", key_serializer="raw", value_serializer="json",
-                          partitions=TELEMETRY_PARTITIONS, internal=True)
-    site_out = app.topic(SITE_UTILISATION, key_serializer="raw", value_serializer=CODEC_NAME, partitions=TELEMETRY_PARTITIONS)
-    sites = app.Table("sites", partitions=TELEMETRY_PARTITIONS, key_type=str)
-    cohorts = app.Table("cohorts", partitions=TELEMETRY_PARTITIONS, key_type=str)
+    by_site = app.topic(f"{app_id}-windows-by-site", key_serializer="raw", value_serializer="json", internal=True)
+    by_cohort = app.topic(f"{app_id}-sites-by-cohort", key_serializer="raw", value_serializer="json", internal=True)
+    site_out = app.topic(kafka.topic(SITE_UTILISATION), key_serializer="raw", value_serializer=CODEC_NAME)
+    sites = app.Table("sites", key_type=str)
+    cohorts = app.Table("cohorts", key_type=str)
     # JSON text made by the states themselves (`PlainState.to_json`), stored as it is.
-    devices = app.Table("devices", partitions=TELEMETRY_PARTITIONS, key_type=str, value_type=bytes)
-    books = app.Table("books", partitions=TELEMETRY_PARTITIONS, key_type=str, value_type=bytes)
+    devices = app.Table("devices", key_type=str, value_type=bytes)
+    books = app.Table("books", key_type=str, value_type=bytes)
 
-    producer = OutputProducer(settings.kafka_bootstrap, registry, provenance)
+    producer = OutputProducer(kafka, registry, provenance)
 
     async def fan_out(site_id: str, window: dict[str, Any]) -> Any:
         return await by_site.send(key=site_id.encode(), value=window)
@@ -100,7 +97,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         settings.device(), devices, books, producer.send_many, producer.dead_letter,
         checkpoint_every_s=settings.checkpoint_every_s, fan_out=fan_out,
     )
-    reader = TelemetryReader(settings.kafka_bootstrap, registry, start_at=settings.start_at,
+    reader = TelemetryReader(kafka, registry, start_at=settings.start_at,
                              batch_max=settings.batch_max, batch_within_s=settings.batch_within_s)
     bench_settings = BenchmarkSettings(min_sites=settings.benchmark_min_sites)
 
@@ -143,7 +140,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
             cohort = Cohort(model, None, int(start), int(start) + benchmarks.DAY_MS)
             record = benchmarks.from_sites(cohort, [SiteUtilisation.from_dict(v) for _, v in sorted(members.items())], bench_settings)
             if record is not None:
-                await outputs[topic_for("benchmark")].send(key=key.encode(), value=("benchmark", record), headers=provenance)
+                await outputs["benchmark"].send(key=key.encode(), value=("benchmark", record), headers=provenance)
 
     async def read_telemetry() -> None:
         await producer.start()
@@ -158,7 +155,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
 
     async def send_ticks() -> None:
         wall_ms = int(time.time() * 1000)
-        for p in range(TELEMETRY_PARTITIONS):
+        for p in range(PARTITIONS):
             await ticks.send(value={"wall_ms": wall_ms}, partition=p)
 
     app.timer(settings.tick_every_s, on_leader=True)(send_ticks)
@@ -205,7 +202,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
             agent.set_catalogue(entries, key)
 
         async def follow_catalogue() -> None:
-            await catalogue.follow(settings.kafka_bootstrap, settings.catalogue_topic, on_catalogue)
+            await catalogue.follow(kafka, on_catalogue)
 
         app.task(follow_catalogue)
 
@@ -216,10 +213,8 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
               f"lag {reader.lag()}", flush=True)
 
     app.timer(settings.status_every_s)(status_line)
-    declared = [telemetry, *outputs.values(), dead_letters, releases, ticks, by_site, by_cohort, site_out,
-                *(table.changelog_topic for table in (sites, cohorts, devices, books))]
-    # Faust's leader topic (faust/assignor/leader_assignor.py): the member that gets its one
-    # partition runs the leader timer that sends the ticks.
-    leader = topic_setup.TopicSpec(f"{settings.app_id}-__assignor-__leader", 1, compacted=False)
-    return WorkerApp(app, [*topic_setup.specs(declared, TELEMETRY_PARTITIONS), leader])
+    declared = {name: topic for topic in (*outputs.values(), ticks, by_site, by_cohort, site_out,
+                                          *(table.changelog_topic for table in (sites, cohorts, devices, books)))
+                for name in topic.topics}
+    return WorkerApp(app, (*pipeline_topics(), *worker_topics(settings.app_id)), declared)
 

@@ -15,11 +15,13 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from common.kafka import clients
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import CATALOGUE
 from streams.advisories import Release
 
 log = logging.getLogger(__name__)
@@ -34,10 +36,10 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
-async def _partitions(bootstrap: str, topic: str) -> list[int]:
+async def _partitions(kafka: KafkaSettings, topic: str) -> list[int]:
     """The topic's partitions, once it exists (the worker creates it at start). Asked of
     the admin API: a consumer without a group does not learn them from `topics()`."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = clients.admin_client(kafka)
     await admin.start()
     try:
         while True:
@@ -50,11 +52,12 @@ async def _partitions(bootstrap: str, topic: str) -> list[int]:
         await admin.close()
 
 
-async def follow(bootstrap: str, topic: str, on_change: Callable[[Sequence[Release]], None]) -> None:
-    """Read `topic` from the beginning and call `on_change(all releases)` after every
-    batch that changed them. Runs until cancelled."""
-    partitions = await _partitions(bootstrap, topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+async def follow(kafka: KafkaSettings, on_change: Callable[[Sequence[Release]], None]) -> None:
+    """Read the catalogue topic from the beginning and call `on_change(all releases)`
+    after every batch that changed them. Runs until cancelled."""
+    topic = kafka.topic(CATALOGUE)
+    partitions = await _partitions(kafka, topic)
+    consumer = clients.consumer(kafka, group_id=None)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in partitions]

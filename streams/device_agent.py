@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, Protocol
 from aiokafka import TopicPartition
 
 from schemas import DEVICE_KINDS
-from schemas.topics import telemetry_topics, topic_for
+from common.kafka.topics import telemetry_topics, topic_for
 from streams import device, partition_book
 from streams.advisories import Release
 from streams.device import DeviceSettings, DeviceState, Output

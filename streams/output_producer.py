@@ -17,21 +17,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.partitioner import DefaultPartitioner
 
+from common.kafka import clients, deadletter
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import DEAD_LETTER
 from schemas import SchemaRegistry
-from schemas.topics import DEAD_LETTER
 
 log = logging.getLogger(__name__)
 
-Output = tuple[str, str, tuple[str, dict[str, Any]]]  # topic, key, (kind, record)
+Output = tuple[str, str, tuple[str, dict[str, Any]]]  # topic (registry name), key, (kind, record)
 
 
 class OutputProducer:
-    def __init__(self, bootstrap: str, registry: SchemaRegistry, headers: Sequence[tuple[str, bytes]]) -> None:
+    def __init__(self, kafka: KafkaSettings, registry: SchemaRegistry, headers: Sequence[tuple[str, bytes]]) -> None:
         """`headers` go on every output record (the app id: which pipeline made it)."""
-        self._bootstrap, self._registry, self._headers = bootstrap, registry, list(headers)
+        self._kafka, self._registry, self._headers = kafka, registry, list(headers)
         self._producer: AIOKafkaProducer | None = None
         self._started = asyncio.Event()
         # aiokafka's murmur2 is pure Python, about 10 us a key: a fifth of the cost of an
@@ -41,8 +42,7 @@ class OutputProducer:
         self._partition_of: dict[tuple[str, str], int] = {}
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True,
-                                          linger_ms=5, max_batch_size=1 << 20)
+        self._producer = clients.producer(self._kafka, linger_ms=5, max_batch_size=1 << 20)
         await self._producer.start()
         self._started.set()
 
@@ -56,7 +56,7 @@ class OutputProducer:
         """Encode `outputs` (topic, key, (kind, record)) and queue them, in order within
         each topic partition; returns the delivery futures of their record batches."""
         producer = await self._ready()
-        batches: dict[tuple[str, int], BatchBuilder] = {}
+        batches: dict[tuple[str, int], Any] = {}  # aiokafka's BatchBuilder
         futures = []
         for topic, key, (kind, record) in outputs:
             key_bytes = key.encode()
@@ -64,7 +64,7 @@ class OutputProducer:
             if partition is None:
                 if len(self._partition_of) > 1_000_000:
                     self._partition_of.clear()
-                partitions = sorted(await producer.partitions_for(topic))
+                partitions = sorted(await producer.partitions_for(self._kafka.topic(topic)))
                 partition = self._partition_of[(topic, key)] = self._partitioner(key_bytes, partitions, partitions)
             value = self._registry.encode(kind, record)
             batch = batches.get((topic, partition))
@@ -72,20 +72,22 @@ class OutputProducer:
                 batch = batches[(topic, partition)] = producer.create_batch()
             if batch.append(key=key_bytes, value=value, timestamp=None, headers=self._headers) is None:
                 # Full: send it and go on in a new one (an empty batch takes any record).
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                futures.append(await producer.send_batch(batch, self._kafka.topic(topic), partition=partition))
                 batch = batches[(topic, partition)] = producer.create_batch()
                 batch.append(key=key_bytes, value=value, timestamp=None, headers=self._headers)
         for (topic, partition), batch in batches.items():
-            futures.append(await producer.send_batch(batch, topic, partition=partition))
+            futures.append(await producer.send_batch(batch, self._kafka.topic(topic), partition=partition))
         return futures
 
-    async def dead_letter(self, key: bytes | None, raw: bytes, reason: str, topic: str, partition: int, offset: int) -> Any:
-        """Queue `raw` unchanged on the dead-letter topic with the reason and its origin."""
+    async def dead_letter(self, key: bytes | None, raw: bytes, reason: str, topic: str, partition: int, offset: int,
+                          error: str = "InvalidRecordError") -> Any:
+        """Queue `raw` unchanged on the dead-letter topic with the reason and its origin
+        (`topic`: its registry name); returns the delivery future."""
         log.debug("dead letter from %s[%d]@%d: %s", topic, partition, offset, reason)
-        headers = [("reason", reason.encode()), ("origin_topic", topic.encode()),
-                   ("origin_partition", str(partition).encode()), ("origin_offset", str(offset).encode())]
+        origin = deadletter.Origin("worker", "apply", self._kafka.topic(topic), partition, offset)
         producer = await self._ready()
-        return await producer.send(DEAD_LETTER, raw, key=key, headers=headers)
+        return await producer.send(self._kafka.topic(DEAD_LETTER), raw, key=key,
+                                   headers=deadletter.headers(origin, reason, error))
 
     async def _ready(self) -> AIOKafkaProducer:
         # Timer passes (ticks) can come before the worker's start-up task started us.

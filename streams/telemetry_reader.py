@@ -7,6 +7,8 @@ well (the group, the tables and their recovery, the timers) and the worker reads
 telemetry itself: partitions are assigned by hand, each starting at the next offset its
 partition book says was applied, and decoded a topic's batch at a time. Offsets are never
 committed to Kafka: the books, checkpointed with the state, are the only position.
+Topics are named as in the registry on both sides of this class (`assign`, `Input`,
+`began`); the Kafka topic prefix is added and removed here.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from common.kafka import clients
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import TELEMETRY_PREFIX, topic_for
 from schemas import SchemaError, SchemaRegistry
-from schemas.topics import TELEMETRY_PREFIX, topic_for
 from streams.faust_codec import AvroCodec, Undecodable
 
 log = logging.getLogger(__name__)
@@ -49,10 +53,10 @@ Began = Callable[[Mapping[TopicPartition, int]], Awaitable[None]]
 
 class TelemetryReader:
     def __init__(
-        self, bootstrap: str, registry: SchemaRegistry, *, start_at: str, batch_max: int, batch_within_s: float
+        self, kafka: KafkaSettings, registry: SchemaRegistry, *, start_at: str, batch_max: int, batch_within_s: float
     ) -> None:
         """`start_at` ("earliest" or "latest") is where a partition without a book starts."""
-        self._bootstrap, self._start_at = bootstrap, start_at
+        self._kafka, self._start_at = kafka, start_at
         self._batch_max, self._batch_within_ms = batch_max, max(1, int(batch_within_s * 1000))
         self._registry, self._codec = registry, AvroCodec(registry)
         self._consumer: AIOKafkaConsumer | None = None
@@ -98,8 +102,8 @@ class TelemetryReader:
         if self._stopping:
             self._stopped.set()
             return
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+        consumer = clients.consumer(
+            self._kafka, group_id=None,
             # Only where a position lost to retention restarts: the oldest record left.
             auto_offset_reset="earliest",
             # Room in one fetch for every partition a worker can own (10 topics x 6): the
@@ -141,6 +145,7 @@ class TelemetryReader:
         self, consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int | None]
     ) -> dict[TopicPartition, int]:
         """Read `starts` from their offsets; returns where those without one began."""
+        starts = {self._on_cluster(tp): offset for tp, offset in starts.items()}
         consumer.assign(list(starts))
         reading, self._next = self._next, {}
         fresh = {}
@@ -157,8 +162,15 @@ class TelemetryReader:
                 await consumer.seek_to_end(tp)
             else:
                 await consumer.seek_to_beginning(tp)
-            self._next[tp] = fresh[tp] = await consumer.position(tp)
+            self._next[tp] = await consumer.position(tp)
+            fresh[TopicPartition(self._in_registry(tp.topic), tp.partition)] = self._next[tp]
         return fresh
+
+    def _on_cluster(self, tp: TopicPartition) -> TopicPartition:
+        return TopicPartition(self._kafka.topic(tp.topic), tp.partition)
+
+    def _in_registry(self, topic: str) -> str:
+        return topic.removeprefix(self._kafka.topic_prefix)
 
     def _decode(self, fetched: Mapping[TopicPartition, Sequence[Any]]) -> list[Input]:
         """The fetched messages as inputs, a topic at a time across its partitions (a
@@ -168,7 +180,7 @@ class TelemetryReader:
         new = tuple.__new__  # builds a NamedTuple without its Python-level __new__: a third of the cost
         by_topic: dict[str, list[TopicPartition]] = {}
         for tp in fetched:
-            by_topic.setdefault(tp.topic, []).append(tp)
+            by_topic.setdefault(self._in_registry(tp.topic), []).append(tp)
         inputs: list[Input] = []
         for topic in sorted(by_topic, key=lambda t: t != _IDENTITY):
             kind = topic.removeprefix(TELEMETRY_PREFIX)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.kafka.settings import KafkaSettings
 from streams.alert_device import AlertDeviceSettings
 from streams.device import DeviceSettings
 from streams.fleet_state import FleetSettings
@@ -14,9 +15,10 @@ from streams.utilisation import UtilisationSettings
 
 @dataclass(frozen=True, slots=True)
 class WorkerSettings:
-    kafka_bootstrap: str = ""  # empty: the local stack's (deploy/settings.py)
-    # The consumer group and the prefix of the internal topics: workers with the same id
-    # share the partitions; another id is an independent copy of the pipeline.
+    kafka: KafkaSettings
+    # The consumer group and the prefix of the internal topics (the Kafka topic prefix
+    # goes before it): workers with the same id share the partitions; another id is an
+    # independent copy of the pipeline.
     app_id: str = "printfleet-streams"
     data_dir: Path = Path(".stack/worker")  # Faust's own bookkeeping, per worker
     heartbeat_interval_s: float = 10.0  # the collector's status poll (site.toml cadence)
@@ -30,7 +32,6 @@ class WorkerSettings:
     batch_within_s: float = 0.2  # a partial batch waits at most this long
     benchmark_min_sites: int = 5  # k: cohorts of fewer sites are never published
     release_key_file: Path | None = None  # Ed25519 public key (PEM) of the release catalogue
-    catalogue_topic: str = "catalogue.releases"
     # Where a new app id starts reading: "earliest" (all retained telemetry) or "latest"
     # (only what arrives from now on). A running group always resumes where it was.
     start_at: str = "earliest"

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from common.kafka.settings import KafkaSettings
 from benchmarks.ingest.report import cpu_percent, records_per_hour
 from benchmarks.ingest.site import BenchError, CloudSite, ProcessSample, SimulatorProcess
 from producers.collector.collector import Collector
@@ -77,7 +78,7 @@ def _collector_main(settings: CollectorSettings, stop: Any, results: Any) -> Non
     asyncio.run(main())
 
 
-async def measure(bootstrap: str, options: CollectorOptions, progress: Progress) -> tuple[CollectorRun, CollectorRun]:
+async def measure(kafka: KafkaSettings, options: CollectorOptions, progress: Progress) -> tuple[CollectorRun, CollectorRun]:
     """The main run (`printers`) and the baseline run (`baseline_printers`, the first ones
     of the same simulator). Raises BenchError when a helper process fails."""
     # In the past by more than the run will simulate: Kafka refuses records from the future.
@@ -91,7 +92,7 @@ async def measure(bootstrap: str, options: CollectorOptions, progress: Progress)
         async with SimulatorProcess(options.printers, options.acceleration, start=start, seed=options.seed) as sim:
             site = CloudSite.create(tmp, sim.devices)
             settings = GatewaySettings(
-                kafka_bootstrap=bootstrap, sites_file=site.sites_file, port=0,
+                kafka=kafka, sites_file=site.sites_file, port=0,
                 tls_cert=site.cert_file, tls_key=site.key_file,
             )
             async with Gateway(settings, registry, SiteDirectory.load(site.sites_file)) as gateway:

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiokafka import AIOKafkaProducer
 
+from common.kafka import clients
+from common.kafka.settings import KafkaSettings
 from producers import batch_format
 from benchmarks.ingest.site import BenchError, CloudSite, busy_fraction, machine_jiffies
 from producers.gateway.gateway import Gateway, GatewaySettings
@@ -39,7 +40,7 @@ from producers.gateway.publisher import OutRecord, Publisher
 from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
-from schemas.topics import TELEMETRY_PARTITIONS, telemetry_topics, topic_for
+from common.kafka.topics import pipeline_topics, topic_for
 
 Progress = Callable[[str], None]
 TOPIC = topic_for("heartbeat")
@@ -171,7 +172,7 @@ async def _post_for(args: dict[str, Any], bodies: list[bytes]) -> ClientReport:
     return report
 
 
-async def measure(bootstrap: str, options: GatewayOptions, progress: Progress) -> GatewayResult:
+async def measure(kafka: KafkaSettings, options: GatewayOptions, progress: Progress) -> GatewayResult:
     """Gateway run, then the two baselines. Raises BenchError when a client never got ready."""
     registry = SchemaRegistry.load_default()
     devices = [str(uuid.uuid4()) for _ in range(options.devices)]
@@ -179,7 +180,7 @@ async def measure(bootstrap: str, options: GatewayOptions, progress: Progress) -
         site = CloudSite.create(Path(tmp), devices)
         tls = not options.plain_http
         settings = GatewaySettings(
-            kafka_bootstrap=bootstrap, sites_file=site.sites_file, port=0,
+            kafka=kafka, sites_file=site.sites_file, port=0,
             tls_cert=site.cert_file if tls else None, tls_key=site.key_file if tls else None,
         )
         async with Gateway(settings, registry, SiteDirectory.load(site.sites_file)) as gateway:
@@ -188,9 +189,9 @@ async def measure(bootstrap: str, options: GatewayOptions, progress: Progress) -
     factory = HeartbeatFactory(registry, site.site_id, devices)
     enough = int(options.headroom_records_s * options.baseline_seconds)
     progress(f"gateway: baseline 1/2, bare aiokafka send() per record for {options.baseline_seconds:g} s")
-    raw = await _raw_send(bootstrap, factory.messages(enough), options)
+    raw = await _raw_send(kafka, factory.messages(enough), options)
     progress(f"gateway: baseline 2/2, the gateway's Publisher without HTTP for {options.baseline_seconds:g} s")
-    published = await _publisher(bootstrap, factory.messages(enough), options)
+    published = await _publisher(kafka, factory.messages(enough), options)
     mean_body = report.body_bytes / report.batches if report.batches else 0.0
     return GatewayResult(options, rate, cpu_pct, busy_pct, raw, published, report, mean_body, profile)
 
@@ -264,16 +265,15 @@ def _top(profiler: cProfile.Profile, n: int = 25) -> str:
     return out.getvalue()
 
 
-async def _raw_send(bootstrap: str, sample: list[tuple[bytes, bytes, int]], options: GatewayOptions) -> float:
+async def _raw_send(kafka: KafkaSettings, sample: list[tuple[bytes, bytes, int]], options: GatewayOptions) -> float:
     """A bare aiokafka producer (acks=all, idempotence, the Publisher's linger and batch
     size): send() per record, `concurrency x clients` tasks of `batch_records` each
     awaiting their acks, like the gateway's batches. Returns records/s."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                linger_ms=5, max_batch_size=1 << 20)
+    producer = clients.producer(kafka, linger_ms=5, max_batch_size=1 << 20)
     await producer.start()
     try:
         async def one(chunk: list[tuple[bytes, bytes, int]]) -> None:
-            futures = [await producer.send(TOPIC, value, key=key, timestamp_ms=ts) for key, value, ts in chunk]
+            futures = [await producer.send(kafka.topic(TOPIC), value, key=key, timestamp_ms=ts) for key, value, ts in chunk]
             await asyncio.gather(*futures)
 
         return await _for_seconds(one, sample, options)
@@ -281,9 +281,9 @@ async def _raw_send(bootstrap: str, sample: list[tuple[bytes, bytes, int]], opti
         await producer.stop()
 
 
-async def _publisher(bootstrap: str, sample: list[tuple[bytes, bytes, int]], options: GatewayOptions) -> float:
+async def _publisher(kafka: KafkaSettings, sample: list[tuple[bytes, bytes, int]], options: GatewayOptions) -> float:
     """The gateway's Publisher.publish on ready OutRecords: Kafka path only. Records/s."""
-    publisher = Publisher(bootstrap, topics=telemetry_topics(), partitions=TELEMETRY_PARTITIONS)
+    publisher = Publisher(kafka, topics=[spec for spec in pipeline_topics() if spec.name == TOPIC])
     await publisher.start()
     records = [OutRecord(TOPIC, key, value) for key, value, _ in sample]
     try:

@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from deploy.machine import describe
-from deploy.settings import StackSettings
+
+from benchmarks import isolation
 
 from benchmarks.ingest import collector as collector_part
 from benchmarks.ingest import gateway as gateway_part
@@ -67,7 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--part", default="all", metavar="P[,P...]", help="wire, gateway, collector or all (default)")
     p.add_argument("--quick", action="store_true", help="shorter runs of every part (defaults below change)")
-    p.add_argument("--bootstrap", help="Kafka bootstrap (default: StackSettings.from_env(), PRINTFLEET_KAFKA_PORT)")
+    p.add_argument("--bootstrap", help="Kafka bootstrap, one broker (default: the local stack's); "
+                                       "the run uses topics of its own (bench-<run>.)")
     w = p.add_argument_group("wire")
     w.add_argument("--printers", type=int, help="simulated printers (default 20)")
     w.add_argument("--hours", type=float, help="simulated hours measured (default 2, --quick 0.5)")
@@ -110,7 +112,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     bad = [f"--{name.replace('_', '-')}" for name in positive if (v := getattr(args, name)) is not None and v <= 0]
     if bad:
         parser.error(f"{', '.join(bad)} must be > 0")
-    bootstrap = args.bootstrap or StackSettings.from_env().kafka_bootstrap
+    kafka = isolation.kafka(args.bootstrap)
     quick = args.quick
     wire = _replace(QUICK_WIRE if quick else WireOptions(), printers=args.printers, hours=args.hours,
                     acceleration=args.acceleration)
@@ -124,16 +126,16 @@ def run(argv: Sequence[str] | None = None) -> int:
     if collector.baseline_printers >= collector.printers:
         parser.error("--collector-baseline-printers must be fewer than --collector-printers")
     print(f"# printfleet bench ingest ({', '.join(parts)}{', quick' if quick else ''})\n")
-    print(f"Machine: {describe()}; Kafka at {bootstrap}.\n")
+    print(f"Machine: {describe()}; Kafka at {kafka.bootstrap_servers}, topics {kafka.topic_prefix}*.\n")
     started, verdicts, failed = time.monotonic(), [], False
     for part in parts:
         try:
             if part == "wire":
-                verdicts += _print_wire(asyncio.run(wire_part.measure(bootstrap, wire, _progress)))
+                verdicts += _print_wire(asyncio.run(wire_part.measure(kafka, wire, _progress)))
             elif part == "gateway":
-                verdicts += _print_gateway(asyncio.run(gateway_part.measure(bootstrap, gateway, _progress)))
+                verdicts += _print_gateway(asyncio.run(gateway_part.measure(kafka, gateway, _progress)))
             else:
-                verdicts += _print_collector(*asyncio.run(collector_part.measure(bootstrap, collector, _progress)))
+                verdicts += _print_collector(*asyncio.run(collector_part.measure(kafka, collector, _progress)))
         except BenchError as exc:
             print(f"## {part}: could not run\n\n{exc}\n")
             failed = True

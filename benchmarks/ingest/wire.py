@@ -26,6 +26,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from common.kafka.settings import KafkaSettings
 from producers import batch_format
 from benchmarks.ingest.report import (
     Uploaded,
@@ -176,7 +177,7 @@ class WireResult:
         return rows
 
 
-async def measure(stack_bootstrap: str, options: WireOptions, progress: Progress) -> WireResult:
+async def measure(kafka: KafkaSettings, options: WireOptions, progress: Progress) -> WireResult:
     """Run the site for `options.hours` simulated hours and analyse what was uploaded.
     Raises BenchError when the simulator does not start."""
     acceleration = options.acceleration
@@ -190,7 +191,7 @@ async def measure(stack_bootstrap: str, options: WireOptions, progress: Progress
         async with SimulatorProcess(options.printers, acceleration, start=start, seed=options.seed) as sim:
             site = CloudSite.create(tmp, sim.devices)
             settings = GatewaySettings(
-                kafka_bootstrap=stack_bootstrap, sites_file=site.sites_file, port=0,
+                kafka=kafka, sites_file=site.sites_file, port=0,
                 tls_cert=site.cert_file, tls_key=site.key_file,
             )
             gateway = _KeepingGateway(settings, registry, SiteDirectory.load(site.sites_file))

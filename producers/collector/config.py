@@ -5,6 +5,9 @@
     state_dir = "/var/lib/printfleet"   # spool, cursors, rejected batches
     spool_max_bytes = 268435456
     status_port = 8080                  # local status page, http://127.0.0.1:8080/status
+    status_every_s = 10                 # status line period
+    request_timeout_s = 10              # per printer request (uploads: at least 30)
+    upload_max_records = 5000           # records per uploaded batch
 
     [gateway]
     url = "https://ingest.example.com"
@@ -21,15 +24,20 @@
     ...
 
 Relative paths are relative to the file. Unknown keys are an error, so a typo does not
-silently fall back to a default.
+silently fall back to a default; so are missing keys and values of the wrong type
+(`CollectorConfigError`, naming the file, the key and what was expected).
 """
 
 from __future__ import annotations
 
+import difflib
+import json
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from producers.errors import CollectorConfigError
 
 
 @dataclass(frozen=True)
@@ -62,45 +70,139 @@ class CollectorSettings:
 
     @classmethod
     def load(cls, path: Path, **overrides: Any) -> CollectorSettings:
-        """Parse `path`; `overrides` (flags) that are not None win. Raises ValueError."""
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ValueError(f"collector config {path}: {exc}") from None
+        """Parse `path`; `overrides` (flags) that are not None win.
+
+        Raises `CollectorConfigError` (a ValueError) naming the file and the first key
+        that is missing, unknown or of the wrong type, or why the file cannot be read.
+        """
+        data = _read(path)
+        _check(path, data)
+        gateway, printers = data["gateway"], data["printers"]
         base = path.parent
 
         def rel(value: str | None) -> Path | None:
             return None if value is None else (base / value).resolve()
 
-        try:
-            gateway = data.pop("gateway")
-            printers = data.pop("printers")
-            cadence = Cadence(**data.pop("cadence", {}))
-            values: dict[str, Any] = {
-                "site_id": data.pop("site_id"),
-                "site_secret": data.pop("site_secret"),
-                "state_dir": rel(data.pop("state_dir")),
-                "gateway_url": gateway.pop("url").rstrip("/"),
-                "gateway_token": gateway.pop("token"),
-                "gateway_ca_file": rel(gateway.pop("ca_file", None)),
-                "printer_urls": tuple(u if u.endswith("/") else u + "/" for u in printers.pop("urls")),
-                "printer_ca_file": rel(printers.pop("ca_file", None)),
-                "cadence": cadence,
-            }
-            known = {f.name for f in fields(cls)}
-            for key in list(data):
-                if key not in known:
-                    raise ValueError(f"unknown setting {key!r}")
-                values[key] = data.pop(key)
-            leftovers = [f"gateway.{k}" for k in gateway] + [f"printers.{k}" for k in printers]
-            if leftovers:
-                raise ValueError(f"unknown settings {leftovers}")
-        except KeyError as exc:
-            raise ValueError(f"collector config {path}: missing {exc}") from None
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"collector config {path}: {exc}") from None
+        values: dict[str, Any] = {key: data[key] for key in _TOP if key in data}
+        values.update(
+            state_dir=rel(data["state_dir"]),
+            gateway_url=gateway["url"].rstrip("/"),
+            gateway_token=gateway["token"],
+            gateway_ca_file=rel(gateway.get("ca_file")),
+            printer_urls=tuple(u if u.endswith("/") else u + "/" for u in printers["urls"]),
+            printer_ca_file=rel(printers.get("ca_file")),
+            cadence=Cadence(**{k: float(v) for k, v in data.get("cadence", {}).items()}),
+        )
+        for key, expected in _TOP.items():
+            if expected is _NUMBER and key in values:
+                values[key] = float(values[key])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+# What site.toml may hold: top-level keys, then one table of keys each. The values are
+# what `_check` requires; the error message quotes them.
+_STRING, _PATH, _INTEGER, _NUMBER, _STRINGS = (
+    "a string", "a path (string)", "an integer", "a number", "an array of strings",
+)
+_TOP: dict[str, str] = {
+    "site_id": _STRING,
+    "site_secret": _STRING,
+    "state_dir": _PATH,
+    "spool_max_bytes": _INTEGER,
+    "status_port": _INTEGER,
+    "status_every_s": _NUMBER,
+    "request_timeout_s": _NUMBER,
+    "upload_max_records": _INTEGER,
+}
+_TABLES: dict[str, dict[str, str]] = {
+    "gateway": {"url": _STRING, "token": _STRING, "ca_file": _PATH},
+    "printers": {"urls": _STRINGS, "ca_file": _PATH},
+    "cadence": {f.name: _NUMBER for f in fields(Cadence)},
+}
+_REQUIRED = {("", "site_id"), ("", "site_secret"), ("", "state_dir"),
+             ("gateway", "url"), ("gateway", "token"), ("printers", "urls")}
+_SECRET = {("", "site_secret"), ("gateway", "token")}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise CollectorConfigError(path, f"cannot read it: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise CollectorConfigError(path, "not valid TOML: not UTF-8 text") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CollectorConfigError(path, f"not valid TOML: {exc}") from None
+
+
+def _check(path: Path, data: dict[str, Any]) -> None:
+    """Raise `CollectorConfigError` for the first key that is unknown, missing or of the
+    wrong type."""
+    for key, value in data.items():
+        if key in _TABLES:
+            if not isinstance(value, dict):
+                raise CollectorConfigError(path, f"[{key}] must be a table, got {_toml_type(value)}", key)
+        elif key not in _TOP:
+            known = [*_TOP, *(f"[{t}]" for t in _TABLES)]
+            raise CollectorConfigError(
+                path, f"unknown key {key}{_did_you_mean(key, [*_TOP, *_TABLES])}; "
+                      f"known top-level keys: {', '.join(known)}", key,
+            )
+    tables: list[tuple[str, dict[str, Any], dict[str, str]]] = [("", data, _TOP)]
+    tables += [(name, data.get(name, {}), keys) for name, keys in _TABLES.items()]
+    for table, values, keys in tables:
+        if table:
+            for key in values:
+                if key not in keys:
+                    raise CollectorConfigError(
+                        path, f"unknown key [{table}] {key}{_did_you_mean(key, list(keys))}; "
+                              f"known keys in [{table}]: {', '.join(keys)}", f"[{table}] {key}",
+                    )
+        for key, expected in keys.items():
+            name = f"[{table}] {key}" if table else key
+            if key not in values:
+                if (table, key) in _REQUIRED:
+                    raise CollectorConfigError(path, f"missing key {name} ({expected})", name)
+                continue
+            value = values[key]
+            if not _fits(value, expected):
+                shown = "" if (table, key) in _SECRET else f" ({_short(value)})"
+                raise CollectorConfigError(
+                    path, f"{name} must be {expected}, got {_toml_type(value)}{shown}", name,
+                )
+
+
+def _fits(value: object, expected: str) -> bool:
+    if expected in (_STRING, _PATH):
+        return isinstance(value, str)
+    if expected == _INTEGER:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected == _NUMBER:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _toml_type(value: object) -> str:
+    """The TOML name of a value tomllib returned."""
+    for python, toml in ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
+                         (list, "an array"), (dict, "a table")):
+        if isinstance(value, python):
+            return toml
+    return "a date/time"
+
+
+def _short(value: object) -> str:
+    """`value` as TOML would write it (near enough), cut to 40 characters."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _did_you_mean(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def render(settings: CollectorSettings) -> str:

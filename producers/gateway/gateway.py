@@ -5,7 +5,8 @@ and produces them to Kafka, answering 2xx only after Kafka acknowledged every re
 application/vnd.printfleet.batch+gzip` (see producers/batch_format.py).
 A batch is all or nothing: the first bad record refuses the whole batch with a 4xx and a
 JSON body `{"error": CODE, "message": ..., "record": INDEX}`, and nothing of it is
-produced. Answers:
+produced; the record to blame also goes to the dead-letter topic, once per batch
+(`common.kafka.deadletter`), so the operator sees it in Kafka. Answers:
 
     200 accepted            {"accepted": N, "duplicate": false}
     400 bad_framing / not_single_object / unknown_fingerprint / corrupt_record /
@@ -33,18 +34,20 @@ from aiohttp import web
 
 from producers import batch_format
 from producers.errors import Refused as Refused  # defined there; importable here too
-from producers.gateway.publisher import KafkaUnavailable, OutRecord, Publisher
+from common.kafka.errors import KafkaUnavailable
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import DEAD_LETTER, by_name, pipeline_topics, telemetry_topics, topic_for
+from producers.gateway.publisher import OutRecord, Publisher
 from producers.gateway.sites import Site, SiteDirectory
 from schemas import DEVICE_KINDS, Decoded, DecodeError, SchemaRegistry, UnknownFingerprintError
 from schemas.errors import NotSingleObjectError
-from schemas.topics import TELEMETRY_PARTITIONS, telemetry_topics, topic_for
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class GatewaySettings:
-    kafka_bootstrap: str
+    kafka: KafkaSettings
     sites_file: Path
     host: str = "127.0.0.1"
     port: int = 18444
@@ -54,7 +57,6 @@ class GatewaySettings:
     max_decompressed_bytes: int = 64 << 20
     max_records_per_batch: int = 50_000
     max_batches_in_flight: int = 8
-    partitions: int = TELEMETRY_PARTITIONS
     kafka_timeout_s: float = 15.0
     retry_after_s: int = 5
     remembered_batches: int = 10_000
@@ -67,6 +69,7 @@ class GatewayCounters:
     batches_refused: int = 0
     records_produced: int = 0
     kafka_unavailable: int = 0
+    records_dead_lettered: int = 0
 
 
 _ACCEPTED_KINDS = frozenset(DEVICE_KINDS)
@@ -80,16 +83,19 @@ class Gateway:
         self.registry = registry
         self.sites = sites
         self.counters = GatewayCounters()
+        registry_topics = by_name(pipeline_topics())
         self.publisher = Publisher(
-            settings.kafka_bootstrap,
-            topics=telemetry_topics(),
-            partitions=settings.partitions,
+            settings.kafka,
+            topics=[registry_topics[name] for name in (*telemetry_topics(), DEAD_LETTER)],
             timeout_s=settings.kafka_timeout_s,
         )
         # Digests of batches Kafka acknowledged: a batch retried because its answer was
         # lost is answered again without producing it twice. Bounded, oldest forgotten;
         # beyond it, record ids let consumers drop the repeats.
         self._acked: OrderedDict[bytes, int] = OrderedDict()
+        # Batches whose refused record is dead-lettered: a resend is refused again, but
+        # its record is not dead-lettered twice.
+        self._dead_lettered: OrderedDict[bytes, int] = OrderedDict()
         self._publishing: dict[bytes, asyncio.Future[None]] = {}
         self._in_flight = asyncio.Semaphore(settings.max_batches_in_flight)
         self._runner: web.AppRunner | None = None
@@ -182,7 +188,13 @@ class Gateway:
         if digest in self._acked:
             self.counters.batches_duplicate += 1
             return web.json_response({"accepted": len(messages), "duplicate": True})
-        records = self._validate(messages, site)
+        try:
+            records = self._validate(messages, site)
+        except Refused as refused:
+            if refused.record is not None and digest not in self._dead_lettered:
+                await self._dead_letter(messages[refused.record], refused)
+                self._remember(self._dead_lettered, digest)
+            raise
         done = self._publishing[digest] = asyncio.get_running_loop().create_future()
         try:
             await self.publisher.publish(records)
@@ -192,7 +204,7 @@ class Gateway:
         finally:
             del self._publishing[digest]
             done.set_result(None)
-        self._remember(digest)
+        self._remember(self._acked, digest)
         self.counters.batches_accepted += 1
         self.counters.records_produced += len(records)
         return web.json_response({"accepted": len(records), "duplicate": False})
@@ -242,7 +254,24 @@ class Gateway:
         except DecodeError as exc:
             raise Refused(400, "corrupt_record", str(exc), index) from None
 
-    def _remember(self, digest: bytes) -> None:
-        self._acked[digest] = 1
-        while len(self._acked) > self.settings.remembered_batches:
-            self._acked.popitem(last=False)
+    async def _dead_letter(self, message: bytes, refused: Refused) -> None:
+        """Put the record that refused its batch on the dead-letter topic, so that what a
+        site cannot upload is visible in Kafka (the batch stays in the site's spool).
+        Kafka away: the upload is answered 503 instead, and retried."""
+        try:
+            decoded = self.registry.decode(message)
+            device_id = str(decoded.record.get("device_id", ""))
+            where = OutRecord(topic_for(decoded.kind), device_id.encode(), message) if decoded.kind in _ACCEPTED_KINDS else None
+        except DecodeError:
+            where = None
+        try:
+            await self.publisher.dead_letter(where, message, str(refused), refused.code)
+        except KafkaUnavailable as exc:
+            self.counters.kafka_unavailable += 1
+            raise Refused(503, "kafka_unavailable", str(exc)) from None
+        self.counters.records_dead_lettered += 1
+
+    def _remember(self, window: OrderedDict[bytes, int], digest: bytes) -> None:
+        window[digest] = 1
+        while len(window) > self.settings.remembered_batches:
+            window.popitem(last=False)

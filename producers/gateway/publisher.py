@@ -4,7 +4,7 @@ One aiokafka producer with acks=all and idempotence, so a broker retry never wri
 record twice. Records are grouped per topic-partition into aiokafka batches (the
 partition from the key with Kafka's own murmur2 partitioner, so Java and Python clients
 agree on where a device's records live); that is several times cheaper than one `send()`
-per record. This module is the one place aiokafka's errors are translated.
+per record. This module is the one place the gateway's aiokafka errors are translated.
 """
 
 from __future__ import annotations
@@ -17,22 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.partitioner import DefaultPartitioner
+
+from common.kafka import admin, clients, deadletter
+from common.kafka.errors import KafkaUnavailable
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import DEAD_LETTER, TopicSpec
 
 log = logging.getLogger(__name__)
 
 
-class KafkaUnavailable(Exception):
-    """Kafka did not acknowledge every record in time; the caller should retry later."""
-
-    retriable = True
-
-
 @dataclass(frozen=True, slots=True)
 class OutRecord:
-    """A record to produce. Its Kafka timestamp is the time the gateway produced it, not
+    """A record to produce (`topic`: its registry name). Its Kafka timestamp is the time the gateway produced it, not
     the record's event_time: the broker refuses timestamps more than an hour ahead of its
     clock (a printer with a wrong clock would block its site) and applies retention by
     timestamp (a backlog uploaded late would expire at once). Event time is in the record.
@@ -47,10 +45,9 @@ class Publisher:
     """The gateway's Kafka producer. `start()` may fail while Kafka is away; `publish()`
     then starts it lazily, so the gateway can answer 503 instead of refusing to run."""
 
-    def __init__(self, bootstrap: str, *, topics: Sequence[str], partitions: int, timeout_s: float = 15.0) -> None:
-        self._bootstrap = bootstrap
-        self._topics = tuple(topics)
-        self._partitions = partitions
+    def __init__(self, kafka: KafkaSettings, *, topics: Sequence[TopicSpec], timeout_s: float = 15.0) -> None:
+        self._kafka = kafka
+        self.topics = tuple(topics)  # registry entries, created or checked at start
         self._timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
@@ -65,33 +62,14 @@ class Publisher:
             if self._producer is not None:
                 return
             try:
-                await asyncio.wait_for(self._ensure_topics(), self._timeout_s)
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap,
-                    acks="all",
-                    enable_idempotence=True,
-                    linger_ms=5,
-                    max_batch_size=1 << 20,
-                    request_timeout_ms=int(self._timeout_s * 1000),
+                await admin.apply(self._kafka, self.topics, wait_s=self._timeout_s)
+                producer = clients.producer(
+                    self._kafka, linger_ms=5, max_batch_size=1 << 20, request_timeout_ms=int(self._timeout_s * 1000)
                 )
                 await asyncio.wait_for(producer.start(), self._timeout_s)
             except (KafkaError, OSError, asyncio.TimeoutError) as exc:
-                raise KafkaUnavailable(f"Kafka at {self._bootstrap} is unavailable: {exc!r}") from exc
+                raise KafkaUnavailable(f"Kafka at {self._kafka.bootstrap_servers} is unavailable: {exc!r}") from exc
             self._producer = producer
-
-    async def _ensure_topics(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=int(self._timeout_s * 1000))
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            missing = [t for t in self._topics if t not in existing]
-            if missing:
-                try:
-                    await admin.create_topics([NewTopic(t, self._partitions, 1) for t in missing])
-                except TopicAlreadyExistsError:
-                    pass  # another gateway created it between list and create
-        finally:
-            await admin.close()
 
     async def stop(self) -> None:
         """Flush and close; safe without start and safe to repeat."""
@@ -129,7 +107,7 @@ class Publisher:
         partitions: dict[str, list[int]] = {}
         for record in records:
             if record.topic not in partitions:
-                partitions[record.topic] = sorted(await producer.partitions_for(record.topic))
+                partitions[record.topic] = sorted(await producer.partitions_for(self._kafka.topic(record.topic)))
             parts = partitions[record.topic]
             cache_key = (record.topic, record.key, len(parts))
             partition = self._partition_of.get(cache_key)
@@ -139,7 +117,8 @@ class Publisher:
                 partition = self._partition_of[cache_key] = self._partitioner(record.key, parts, parts)
             by_tp[(record.topic, partition)].append(record)
         futures: list[asyncio.Future[object]] = []
-        for (topic, partition), group in by_tp.items():
+        for (name, partition), group in by_tp.items():
+            topic = self._kafka.topic(name)
             batch = producer.create_batch()
             now_ms = int(time.time() * 1000)
             for record in group:
@@ -148,6 +127,22 @@ class Publisher:
                     batch = producer.create_batch()
             futures.append(await producer.send_batch(batch, topic, partition=partition))
         return futures
+
+    async def dead_letter(self, record: OutRecord | None, raw: bytes, reason: str, error: str) -> None:
+        """Put one refused upload record on the dead-letter topic and wait for the ack.
+        `record` None: it did not decode far enough to know its topic. Raises KafkaUnavailable."""
+        if self._producer is None:
+            await self.start()
+        producer = self._producer
+        assert producer is not None
+        origin = deadletter.Origin("gateway", "upload", self._kafka.topic(record.topic) if record else "",
+                                   timestamp_ms=int(time.time() * 1000))
+        try:
+            future = await producer.send(self._kafka.topic(DEAD_LETTER), raw, key=record.key if record else None,
+                                         headers=deadletter.headers(origin, reason, error))
+            await asyncio.wait_for(future, self._timeout_s)
+        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            raise KafkaUnavailable(f"dead letter not acknowledged: {exc!r}") from exc
 
     async def _reset(self) -> None:
         async with self._lock:

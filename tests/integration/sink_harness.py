@@ -18,7 +18,7 @@ from deploy.settings import StackSettings
 from producers.simulator.replay import new_fleet, replay
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
-from schemas.topics import TELEMETRY_PARTITIONS, topic_for
+from common.kafka.topics import PARTITIONS, topic_for
 from sinks.clickhouse import ClickHouseSink, SinkSettings
 from sinks.client import ClickHouseClient
 
@@ -57,17 +57,18 @@ def simulated_heartbeats(count: int, *, printers: int = 10, site: str = "site-x"
 
 
 def settings(stack: StackSettings, unique: str, kinds: str, **overrides: Any) -> SinkSettings:
+    prefix = overrides.pop("topic_prefix", f"t{unique}.")
     values: dict[str, Any] = dict(
-        kafka_bootstrap=stack.kafka_bootstrap, clickhouse_url=stack.clickhouse_url,
+        kafka=stack.kafka(topic_prefix=prefix), clickhouse_url=stack.clickhouse_url,
         database=f"sinktest_{unique}", group_id=f"sink-{unique}", kinds=kinds,
-        topic_prefix=f"t{unique}.", batch_max_records=500, batch_max_age_s=0.3,
+        batch_max_records=500, batch_max_age_s=0.3,
         retry_initial_s=0.2, retry_max_s=1.0, clickhouse_timeout_s=5.0,
     )
     values.update(overrides)
     return SinkSettings(**values)
 
 
-async def create_topics(bootstrap: str, topics: Sequence[str], partitions: int = TELEMETRY_PARTITIONS) -> None:
+async def create_topics(bootstrap: str, topics: Sequence[str], partitions: int = PARTITIONS) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -92,7 +93,7 @@ async def produce(bootstrap: str, topic: str, messages: Sequence[tuple[bytes, by
 async def produce_records(
     bootstrap: str, registry: SchemaRegistry, settings: SinkSettings, kind: str, batch: Sequence[dict[str, Any]],
 ) -> str:
-    topic = settings.topic_prefix + topic_for(kind)
+    topic = settings.kafka.topic(topic_for(kind))
     await create_topics(bootstrap, [topic])
     encoded = registry.encode_many(kind, batch)
     await produce(bootstrap, topic, [(r["device_id"].encode(), m) for r, m in zip(batch, encoded)])

@@ -22,7 +22,7 @@ from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.simulator import SimulatorServer, SimulatorSettings, ensure_site_ca, issue_server_certificate
 from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
-from schemas.topics import TELEMETRY_PARTITIONS, telemetry_topics
+from common.kafka.topics import PARTITIONS, telemetry_topics
 
 DAY_MS = 86_400_000
 START_MS = 1_742_025_600_000  # 2025-03-15 08:00 UTC
@@ -51,7 +51,7 @@ async def start_site(stack: StackSettings, tmp_path: Path, gateway_port: int = 0
         sites_file = tmp_path / "sites.toml"
         sites_file.write_text(SiteDirectory.render([(site_id, token, devices)]))
         gw_settings = GatewaySettings(
-            kafka_bootstrap=stack.kafka_bootstrap, sites_file=sites_file, port=gateway_port,
+            kafka=stack.kafka(), sites_file=sites_file, port=gateway_port,
             tls_cert=cert.cert_file, tls_key=cert.key_file,
         )
         async with Gateway(gw_settings, SchemaRegistry.load_default(), SiteDirectory.load(sites_file)) as gateway:
@@ -92,7 +92,7 @@ async def site_messages(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"it-{uuid.uuid4().hex}", enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = [TopicPartition(t, p) for t in telemetry_topics() for p in range(TELEMETRY_PARTITIONS)]
+        tps = [TopicPartition(t, p) for t in telemetry_topics() for p in range(PARTITIONS)]
         consumer.assign(tps)
         end = await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)

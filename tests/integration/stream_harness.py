@@ -21,7 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from sink_harness import create_topics
 
 from schemas import SchemaRegistry
-from schemas.topics import DEAD_LETTER, SITE_UTILISATION, TELEMETRY_PARTITIONS, telemetry_topics, topic_for
+from common.kafka.topics import DEAD_LETTER, SITE_UTILISATION, PARTITIONS, telemetry_topics, topic_for
 
 REGISTRY = SchemaRegistry.load_default()
 OUTPUT_TOPICS = tuple(topic_for(k) for k in ("fleet_state", "alert", "utilisation", "update_advisory", "benchmark")) + (DEAD_LETTER,)
@@ -78,7 +78,7 @@ class Outputs:
         await ensure_topics(self.bootstrap)
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
         await self._consumer.start()
-        tps = [TopicPartition(t, p) for t in self.topics for p in range(TELEMETRY_PARTITIONS)]
+        tps = [TopicPartition(t, p) for t in self.topics for p in range(PARTITIONS)]
         self._consumer.assign(tps)
         for tp, end in (await self._consumer.end_offsets(tps)).items():
             self._consumer.seek(tp, end)
@@ -155,14 +155,16 @@ class Worker:
         n = len(list(folder.glob(f"{app_id}-*.log")))  # workers of one app id each get their own files
         self.log = folder / f"{app_id}-{n}.log"
         self.log.touch()
-        self.env = {**os.environ, "PRINTFLEET_WORKER_KAFKA_BOOTSTRAP": bootstrap, "PRINTFLEET_WORKER_APP_ID": app_id,
+        self.bootstrap = bootstrap
+        self.env = {**os.environ, "PRINTFLEET_WORKER_APP_ID": app_id,
                     "PRINTFLEET_WORKER_DATA_DIR": str(folder / f"data-{app_id}-{n}"), **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "printfleet", "worker", "--loglevel", "info"],
+                [sys.executable, "-m", "printfleet", "worker", "--loglevel", "info", "--kafka-bootstrap", self.bootstrap,
+                 "--replication-factor", "1", "--min-insync-replicas", "1"],
                 env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )
         return self

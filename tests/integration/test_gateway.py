@@ -15,13 +15,14 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from common.kafka.settings import KafkaSettings
 from deploy.settings import StackSettings
 from producers.batch_format import CONTENT_TYPE, encode_batch
 from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.gateway.sites import SiteDirectory
 from schemas import DEVICE_KINDS, SchemaRegistry
 from schemas.samples import sample_record
-from schemas.topics import TELEMETRY_PARTITIONS, telemetry_topics, topic_for
+from common.kafka.topics import PARTITIONS, telemetry_topics, topic_for
 
 SITE_A, TOKEN_A, DEVICES_A = "site-a", "token-of-site-a", ("dev-a1", "dev-a2", "dev-a3")
 SITE_B, TOKEN_B, DEVICES_B = "site-b", "token-of-site-b", ("dev-b1",)
@@ -32,15 +33,15 @@ def registry() -> SchemaRegistry:
     return SchemaRegistry.load_default()
 
 
-def _settings(tmp_path: Path, bootstrap: str, **overrides: Any) -> GatewaySettings:
+def _settings(tmp_path: Path, kafka: KafkaSettings, **overrides: Any) -> GatewaySettings:
     sites = tmp_path / "sites.toml"
     sites.write_text(SiteDirectory.render([(SITE_A, TOKEN_A, DEVICES_A), (SITE_B, TOKEN_B, DEVICES_B)]))
-    return GatewaySettings(kafka_bootstrap=bootstrap, sites_file=sites, port=0, **overrides)
+    return GatewaySettings(kafka=kafka, sites_file=sites, port=0, **overrides)
 
 
 @pytest.fixture
 async def gateway(stack: StackSettings, tmp_path: Path, registry: SchemaRegistry) -> AsyncIterator[Gateway]:
-    settings = _settings(tmp_path, stack.kafka_bootstrap, max_body_bytes=256 << 10)
+    settings = _settings(tmp_path, stack.kafka(), max_body_bytes=256 << 10)
     async with Gateway(settings, registry, SiteDirectory.load(settings.sites_file)) as gw:
         yield gw
 
@@ -70,7 +71,7 @@ async def _end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
     consumer = _reader(bootstrap)
     await consumer.start()
     try:
-        tps = [TopicPartition(t, p) for t in telemetry_topics() for p in range(TELEMETRY_PARTITIONS)]
+        tps = [TopicPartition(t, p) for t in telemetry_topics() for p in range(PARTITIONS)]
         return dict(await consumer.end_offsets(tps))
     finally:
         await consumer.stop()
@@ -187,7 +188,7 @@ def _closed_port() -> int:
 
 
 async def test_kafka_unavailable_answers_503_with_retry_after(tmp_path: Path, registry: SchemaRegistry) -> None:
-    settings = _settings(tmp_path, f"127.0.0.1:{_closed_port()}", kafka_timeout_s=2.0)
+    settings = _settings(tmp_path, KafkaSettings(f"127.0.0.1:{_closed_port()}"), kafka_timeout_s=2.0)
     async with Gateway(settings, registry, SiteDirectory.load(settings.sites_file)) as gw:
         ok = registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_A[0], 1))
         status, answer, retry_after = await _post(gw.url, TOKEN_A, encode_batch([ok]))

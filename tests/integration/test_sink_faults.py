@@ -15,7 +15,7 @@ import pytest
 
 from deploy.settings import StackSettings
 from schemas import SchemaRegistry
-from schemas.topics import DEAD_LETTER
+from common.kafka.topics import DEAD_LETTER
 from sinks.clickhouse import ClickHouseSink, SinkSettings
 import sink_harness as h
 
@@ -52,7 +52,7 @@ async def test_poison_records_are_dead_lettered_and_the_rest_stored(
     assert sink.counters.dead_lettered == 3
     assert await h.scalar(sink_settings, "SELECT count() FROM heartbeat") == 600
     assert await h.scalar(sink_settings, "SELECT uniqExact(record_id) FROM heartbeat") == 600
-    letters = await h.consume_all(stack.kafka_bootstrap, sink_settings.topic_prefix + DEAD_LETTER, 3)
+    letters = await h.consume_all(stack.kafka_bootstrap, sink_settings.kafka.topic(DEAD_LETTER), 3)
     assert len(letters) == 3
     headers = [dict((k, v.decode()) for k, v in m.headers) for m in letters]
     assert [hd["deadletter.error"] for hd in headers] == ["NotSingleObjectError", "UnexpectedKindError", "ConvertError"]

@@ -36,7 +36,7 @@ def _start(settings: SinkSettings, log: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update({
         "PRINTFLEET_SINK_DATABASE": settings.database, "PRINTFLEET_SINK_GROUP_ID": settings.group_id,
-        "PRINTFLEET_SINK_KINDS": settings.kinds, "PRINTFLEET_SINK_TOPIC_PREFIX": settings.topic_prefix,
+        "PRINTFLEET_SINK_KINDS": settings.kinds, "PRINTFLEET_KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
         "PRINTFLEET_SINK_BATCH_MAX_RECORDS": str(settings.batch_max_records),
         "PRINTFLEET_SINK_BATCH_MAX_AGE_S": "0.5",
     })

@@ -30,7 +30,7 @@ from deploy.clickhouse import ClickHouseServer
 from deploy.kafka import KafkaServer
 from deploy.settings import StackSettings
 from schemas import SchemaRegistry
-from schemas.topics import topic_for
+from common.kafka.topics import topic_for
 import sink_harness as h
 from ports import free_ports
 
@@ -162,7 +162,7 @@ def _start_sink(stack: StackSettings, unique: str, log: Path) -> subprocess.Pope
         "PRINTFLEET_KAFKA_PORT": str(stack.kafka_port),
         "PRINTFLEET_CLICKHOUSE_HTTP_PORT": str(stack.clickhouse_http_port),
         "PRINTFLEET_SINK_DATABASE": f"restart_{unique}", "PRINTFLEET_SINK_GROUP_ID": f"sink-{unique}",
-        "PRINTFLEET_SINK_KINDS": ",".join(KINDS), "PRINTFLEET_SINK_TOPIC_PREFIX": f"t{unique}.",
+        "PRINTFLEET_SINK_KINDS": ",".join(KINDS), "PRINTFLEET_KAFKA_TOPIC_PREFIX": f"t{unique}.",
         "PRINTFLEET_SINK_BATCH_MAX_RECORDS": "2000", "PRINTFLEET_SINK_BATCH_MAX_AGE_S": "0.3",
         "PRINTFLEET_SINK_RETRY_INITIAL_S": "0.2", "PRINTFLEET_SINK_RETRY_MAX_S": "1.0",
         "PRINTFLEET_SINK_CLICKHOUSE_TIMEOUT_S": "5", "PRINTFLEET_SINK_KAFKA_TIMEOUT_S": "5",

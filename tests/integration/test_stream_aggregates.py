@@ -14,7 +14,7 @@ from stream_scenarios import Printer
 
 from deploy.settings import StackSettings
 from schemas import ANONYMOUS, SchemaRegistry
-from schemas.topics import SITE_UTILISATION
+from common.kafka.topics import SITE_UTILISATION
 
 DAY_MS = 86_400_000
 T0 = 1_748_736_000_000  # 2025-06-01T00:00:00Z

@@ -14,7 +14,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from deploy.settings import StackSettings
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
-from schemas.topics import TELEMETRY_PARTITIONS
+from common.kafka.topics import PARTITIONS
 from streams.output_producer import OutputProducer
 
 
@@ -23,12 +23,12 @@ async def test_outputs_land_on_the_default_partition_of_their_key_every_time(sta
     admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, TELEMETRY_PARTITIONS, 1)])
+        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
     finally:
         await admin.close()
     registry = SchemaRegistry.load_default()
     devices = [uuid.uuid4().hex for _ in range(40)]
-    producer = OutputProducer(stack.kafka_bootstrap, registry, [("app_id", b"it")])
+    producer = OutputProducer(stack.kafka(), registry, [("app_id", b"it")])
     await producer.start()
     try:
         outputs = [(topic, device, ("fleet_state", {**sample_record("fleet_state", seed=n), "device_id": device}))
@@ -38,7 +38,7 @@ async def test_outputs_land_on_the_default_partition_of_their_key_every_time(sta
     finally:
         await producer.stop()
 
-    partitions = list(range(TELEMETRY_PARTITIONS))
+    partitions = list(range(PARTITIONS))
     expected = {device: DefaultPartitioner()(device.encode(), partitions, partitions) for device in devices}
     assert len(set(expected.values())) > 1  # the keys spread: a fixed partition would fail below
     # One record batch per topic partition and call.

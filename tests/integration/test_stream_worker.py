@@ -16,7 +16,7 @@ from stream_scenarios import Printer
 from deploy.settings import StackSettings
 from producers.simulator.replay import Replay, new_fleet, replay
 from schemas import SchemaRegistry
-from schemas.topics import topic_for
+from common.kafka.topics import topic_for
 from streams.timeline import BUCKETS, bucket_of
 
 HOUR_MS = 3_600_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.streams import Options, Throughput, _median_rate, _report
+from common.kafka.settings import KafkaSettings
 
 
 def _runs(path: str, *rates: float) -> list[Throughput]:
@@ -17,7 +18,7 @@ def test_the_verdict_is_on_the_median_of_the_repeats_and_every_repeat_is_shown(c
     assert _median_rate(results["heartbeat"]) == pytest.approx(21_000)
     assert _median_rate(results["event"]) == pytest.approx(19_500)
 
-    _report(Options("127.0.0.1:1", repeats=3), results, [0.01, 0.02])
+    _report(Options(KafkaSettings("127.0.0.1:1"), repeats=3), results, [0.01, 0.02])
 
     out = capsys.readouterr().out
     assert "each path measured 3 times" in out
@@ -29,6 +30,6 @@ def test_the_verdict_is_on_the_median_of_the_repeats_and_every_repeat_is_shown(c
 
 
 def test_per_worker_figures_divide_by_the_workers(capsys: pytest.CaptureFixture[str]) -> None:
-    _report(Options("127.0.0.1:1", workers=2, repeats=1), {"heartbeat": _runs("heartbeat", 36_000)}, [])
+    _report(Options(KafkaSettings("127.0.0.1:1"), workers=2, repeats=1), {"heartbeat": _runs("heartbeat", 36_000)}, [])
     heartbeat = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| heartbeat"))
     assert "| 36,000 (36,000) | 18,000 |" in heartbeat and "(MISSED)" in heartbeat

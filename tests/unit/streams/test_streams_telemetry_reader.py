@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aiokafka import TopicPartition
 from streams_sim import REGISTRY, run
 
+from common.kafka.settings import KafkaSettings
 from schemas import codec
 from streams.faust_codec import Undecodable
 from streams.telemetry_reader import Record, TelemetryReader
@@ -21,7 +22,7 @@ class _Message:  # what aiokafka hands over, as far as the reader reads it
 
 
 def _reader() -> TelemetryReader:
-    return TelemetryReader("127.0.0.1:9", REGISTRY, start_at="earliest", batch_max=100, batch_within_s=0.1)
+    return TelemetryReader(KafkaSettings("127.0.0.1:9"), REGISTRY, start_at="earliest", batch_max=100, batch_within_s=0.1)
 
 
 def test_a_batch_decodes_whole_and_keeps_where_each_record_came_from() -> None:
@@ -88,7 +89,7 @@ class _Consumer:  # the calls `_apply` makes; `end` is where every partition's l
 
 
 async def test_a_partition_kept_through_a_rebalance_goes_on_where_it_was_not_at_the_new_end() -> None:
-    reader = TelemetryReader("127.0.0.1:9", REGISTRY, start_at="latest", batch_max=100, batch_within_s=0.1)
+    reader = TelemetryReader(KafkaSettings("127.0.0.1:9"), REGISTRY, start_at="latest", batch_max=100, batch_within_s=0.1)
     consumer = _Consumer()
     kept, gone = TopicPartition("telemetry.heartbeat", 3), TopicPartition("telemetry.heartbeat", 0)
     await reader._apply(consumer, {kept: None, gone: None})  # a new app: starts at the end
@@ -100,7 +101,7 @@ async def test_a_partition_kept_through_a_rebalance_goes_on_where_it_was_not_at_
 
 
 async def test_the_reader_tells_where_partitions_without_a_position_began() -> None:
-    reader = TelemetryReader("127.0.0.1:9", REGISTRY, start_at="latest", batch_max=100, batch_within_s=0.1)
+    reader = TelemetryReader(KafkaSettings("127.0.0.1:9"), REGISTRY, start_at="latest", batch_max=100, batch_within_s=0.1)
     consumer = _Consumer()
     booked, new = TopicPartition("telemetry.heartbeat", 1), TopicPartition("telemetry.system_event", 1)
     assert await reader._apply(consumer, {booked: 42, new: None}) == {new: 100}

@@ -1,0 +1,45 @@
+"""Every Kafka client of printfleet is made here, from one `KafkaSettings`.
+
+Producers write with acks=all and idempotence unless told otherwise: a broker retry then
+never writes a record twice, and an acknowledged record is on every in-sync replica.
+Consumers never commit on their own (`enable_auto_commit=False`): each component commits
+what it has made durable. Options a component passes go on top of these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from common.kafka.settings import KafkaSettings
+
+
+def producer(settings: KafkaSettings, **options: Any) -> AIOKafkaProducer:
+    base: dict[str, Any] = {"acks": "all", "enable_idempotence": True, "request_timeout_ms": settings.request_timeout_ms}
+    return AIOKafkaProducer(**settings.connection(), **{**base, **options})
+
+
+def consumer(settings: KafkaSettings, *topics: str, **options: Any) -> AIOKafkaConsumer:
+    """A consumer of `topics` (cluster names). Give `group_id` as a registry name: it is
+    prefixed here, like the topics' are by `KafkaSettings.topic`."""
+    base: dict[str, Any] = {"enable_auto_commit": False, "request_timeout_ms": settings.request_timeout_ms + 5000}
+    if options.get("group_id") is not None:
+        options["group_id"] = settings.group(options["group_id"])
+    return AIOKafkaConsumer(*topics, **settings.connection(), **{**base, **options})
+
+
+def admin_client(settings: KafkaSettings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**settings.connection(), request_timeout_ms=settings.request_timeout_ms)
+
+
+def faust_options(settings: KafkaSettings) -> dict[str, Any]:
+    """What a `faust.App` needs to reach the same cluster as every other client."""
+    servers = ";".join(f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(","))
+    return {
+        "broker": servers,
+        "broker_client_id": settings.client_id,
+        "topic_replication_factor": settings.replication_factor,
+        "producer_acks": -1,
+    }

@@ -1,0 +1,103 @@
+"""The topic registry: every topic printfleet reads or writes, defined once.
+
+    telemetry.<kind>             one per device kind, keyed by device id, so a printer's
+                                 records land in one partition, in order
+    fleet.state                  compacted: the newest state per printer
+    alerts, aggregates.utilisation, aggregates.utilisation.site, aggregates.benchmark,
+    advisories                   the worker's outputs
+    catalogue.releases           compacted: the maker's signed release catalogue
+    deadletter                   what no component could process (`common.kafka.deadletter`)
+    <app id>-...                 a stream worker's own topics (`worker_topics`)
+
+Names here are the registry's; on the cluster each gets `KafkaSettings.topic_prefix`
+in front (`KafkaSettings.topic`). Replication comes from the settings, not from here.
+Topics are created or checked only by `common.kafka.admin`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from schemas.kinds import CLOUD_KINDS, DEVICE_KINDS, KINDS
+
+TELEMETRY_PREFIX: Final = "telemetry."
+DEAD_LETTER: Final = "deadletter"
+# Utilisation of whole sites: `utilisation` records whose device_id is "" (all printers of
+# the site), on their own topic so that summing the per-printer topic never counts twice.
+SITE_UTILISATION: Final = "aggregates.utilisation.site"
+CATALOGUE: Final = "catalogue.releases"
+# Partitions of every keyed topic: the unit of parallelism. Telemetry, the worker's
+# outputs and its internal topics must agree (a printer's records and its state meet on
+# one worker), so this is one number, fixed at creation.
+PARTITIONS: Final = 6
+
+DAY_MS: Final = 24 * 3600 * 1000
+
+_CLOUD_TOPICS: Final = {
+    "alert": "alerts",
+    "utilisation": "aggregates.utilisation",
+    "fleet_state": "fleet.state",
+    "benchmark": "aggregates.benchmark",
+    "update_advisory": "advisories",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One topic as the registry wants it. `retention_ms` None: the broker's default."""
+
+    name: str
+    partitions: int
+    compacted: bool = False
+    retention_ms: int | None = None
+
+    @property
+    def cleanup_policy(self) -> str:
+        return "compact" if self.compacted else "delete"
+
+
+def topic_for(kind: str) -> str:
+    """The registry name of the topic that carries records of `kind`. Raises KeyError."""
+    if kind in DEVICE_KINDS:
+        return TELEMETRY_PREFIX + kind
+    if kind in KINDS:
+        return _CLOUD_TOPICS[kind]
+    raise KeyError(f"unknown record kind {kind!r}")
+
+
+def telemetry_topics() -> tuple[str, ...]:
+    return tuple(topic_for(kind) for kind in DEVICE_KINDS)
+
+
+def pipeline_topics() -> tuple[TopicSpec, ...]:
+    """Every topic shared between components, whoever writes or reads it."""
+    telemetry = [TopicSpec(name, PARTITIONS, retention_ms=7 * DAY_MS) for name in telemetry_topics()]
+    outputs = [TopicSpec(topic_for(kind), PARTITIONS, compacted=kind == "fleet_state") for kind in CLOUD_KINDS]
+    return (
+        *telemetry,
+        *outputs,
+        TopicSpec(SITE_UTILISATION, PARTITIONS),
+        TopicSpec(CATALOGUE, 1, compacted=True),
+        TopicSpec(DEAD_LETTER, PARTITIONS, retention_ms=30 * DAY_MS),
+    )
+
+
+# A stream worker's own topics, named after its app id as Faust names them.
+WORKER_INTERNAL: Final = ("ticks", "windows-by-site", "sites-by-cohort")
+WORKER_TABLES: Final = ("sites", "cohorts", "devices", "books")
+# Faust's leader topic (faust/assignor/leader_assignor.py): the member that gets its one
+# partition runs the leader timers.
+FAUST_LEADER: Final = "__assignor-__leader"
+
+
+def worker_topics(app_id: str) -> tuple[TopicSpec, ...]:
+    """The topics a stream worker with this (prefixed) app id uses besides the pipeline's."""
+    internal = [TopicSpec(f"{app_id}-{name}", PARTITIONS) for name in WORKER_INTERNAL]
+    changelogs = [TopicSpec(f"{app_id}-{table}-changelog", PARTITIONS, compacted=True) for table in WORKER_TABLES]
+    return (*internal, *changelogs, TopicSpec(f"{app_id}-{FAUST_LEADER}", 1))
+
+
+def by_name(specs: Iterable[TopicSpec]) -> dict[str, TopicSpec]:
+    return {spec.name: spec for spec in specs}

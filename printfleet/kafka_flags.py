@@ -1,0 +1,39 @@
+"""The Kafka flags every cloud-side command shares, and the one `KafkaSettings` they make.
+
+Precedence: flags, then `PRINTFLEET_KAFKA_*` variables, then defaults. Without bootstrap
+servers from either, the command talks to the local stack (`printfleet stack up`), with
+the local stack's replication (deploy/settings.py); otherwise production defaults apply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+
+from common.kafka.settings import KafkaSettings
+from common.settings import build
+from deploy.settings import StackSettings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Kafka (also PRINTFLEET_KAFKA_<FLAG>)")
+    group.add_argument("--kafka-bootstrap", metavar="HOST:PORT[,...]",
+                       help="bootstrap servers (default: the local stack's)")
+    group.add_argument("--topic-prefix", help="put before every topic and group name (default none)")
+    group.add_argument("--replication-factor", type=int, help="of topics created (default 3; local stack 1)")
+    group.add_argument("--min-insync-replicas", type=int, help="of topics created (default 2; local stack 1)")
+
+
+def settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> KafkaSettings:
+    """Raises ValueError naming the flag or variable that is wrong."""
+    env = os.environ if env is None else env
+    flags = {
+        "bootstrap_servers": args.kafka_bootstrap,
+        "topic_prefix": args.topic_prefix,
+        "replication_factor": args.replication_factor,
+        "min_insync_replicas": args.min_insync_replicas,
+    }
+    if args.kafka_bootstrap or env.get("PRINTFLEET_KAFKA_BOOTSTRAP_SERVERS"):
+        return build(KafkaSettings, "kafka", env, **flags)
+    return StackSettings.from_env(env).kafka(env, **flags)

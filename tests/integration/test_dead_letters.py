@@ -1,0 +1,72 @@
+"""One dead-letter contract: the gateway, the worker and the sink each put a message they
+cannot process on the registry's dead-letter topic with the same headers
+(`common.kafka.deadletter`), read back from the real broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiokafka.structs import ConsumerRecord
+
+from common.kafka import admin, deadletter
+from common.kafka.topics import DEAD_LETTER, pipeline_topics
+from deploy.settings import StackSettings
+from producers.batch_format import encode_batch
+from producers.gateway.gateway import Gateway, GatewaySettings
+from producers.gateway.sites import SiteDirectory
+from schemas import SchemaRegistry
+from sinks.deadletter import DeadLetter, DeadLetterProducer
+from streams.output_producer import OutputProducer
+import sink_harness as h
+from test_gateway import DEVICES_A, SITE_A, TOKEN_A, _post, _record
+
+CONTRACT = {"reason", "error", "component", "stage", "origin.topic", "origin.partition", "origin.offset",
+            "origin.timestamp"}
+
+
+async def test_gateway_worker_and_sink_put_the_same_dead_letter_headers(
+    stack: StackSettings, unique: str, tmp_path: Path,
+) -> None:
+    kafka = stack.kafka(topic_prefix=f"dl-{unique}.")
+    registry = SchemaRegistry.load_default()
+    await admin.apply(kafka, pipeline_topics())
+    bad = b"\xc3\x01" + b"\x00" * 8 + b"not avro"  # an unknown fingerprint
+
+    # the gateway: the record that refuses its batch (sent twice: dead-lettered once)
+    sites = tmp_path / "sites.toml"
+    sites.write_text(SiteDirectory.render([(SITE_A, TOKEN_A, DEVICES_A)]))
+    settings = GatewaySettings(kafka=kafka, sites_file=sites, port=0)
+    async with Gateway(settings, registry, SiteDirectory.load(sites)) as gateway:
+        batch = encode_batch([registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_A[0], 1)), bad])
+        for _ in range(2):
+            status, answer, _ = await _post(gateway.url, TOKEN_A, batch)
+            assert (status, answer["error"], answer["record"]) == (400, "unknown_fingerprint", 1)
+    # the worker: its output producer's dead-letter path, as the device agent calls it
+    worker = OutputProducer(kafka, registry, [("app_id", b"it")])
+    await worker.start()
+    try:
+        await (await worker.dead_letter(b"dev-w", bad, "no such fingerprint", "telemetry.heartbeat", 3, 42))
+    finally:
+        await worker.stop()
+    # the sink
+    sink = DeadLetterProducer(kafka)
+    message = ConsumerRecord(kafka.topic("telemetry.heartbeat"), 4, 7, 1_700_000_000_000, 0, b"dev-s", bad, None,
+                             len(bad), 5, [("app_id", b"it")])
+    try:
+        await sink.send([DeadLetter(message.topic, 4, message, "no such fingerprint", "UnknownFingerprintError", "decode")])
+    finally:
+        await sink.stop()
+
+    letters = await h.consume_all(kafka.bootstrap_servers, kafka.topic(DEAD_LETTER), 3)
+    assert len(letters) == 3
+    read = {deadletter.read(m.headers)["component"]: (m, deadletter.read(m.headers)) for m in letters}
+    assert set(read) == {"gateway", "worker", "sink"}
+    for component, (m, headers) in read.items():
+        assert set(headers) == CONTRACT, component
+        assert m.value == bad, component
+        assert headers["reason"], component
+    assert read["gateway"][1]["error"] == "unknown_fingerprint"
+    assert read["gateway"][1]["origin.partition"] == "-1"  # it never was in Kafka
+    assert (read["worker"][1]["origin.topic"], read["worker"][1]["origin.offset"]) == (kafka.topic("telemetry.heartbeat"), "42")
+    assert (read["sink"][1]["origin.partition"], read["sink"][1]["origin.offset"], read["sink"][1]["stage"]) == ("4", "7", "decode")
+    assert ("app_id", b"it") in read["sink"][0].headers  # the original headers are kept
