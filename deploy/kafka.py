@@ -15,11 +15,10 @@ import shutil
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from aiokafka import AIOKafkaClient
-
+from common.kafka import clients
 from deploy.errors import NotInstalled, StartFailed
 from deploy.process import ServerProcess, check_port_free, is_alive, log_tail
 from deploy.settings import StackSettings
@@ -157,13 +156,13 @@ class KafkaServer:
 
     async def answers(self) -> bool:
         """True if a metadata request to the broker lists at least one broker."""
-        client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=2000)
+        client = clients.admin_client(replace(self.settings.kafka(), request_timeout_s=2.0))
         logger = logging.getLogger("aiokafka")
         level = logger.level
         logger.setLevel(logging.CRITICAL)  # connection refused is expected while it boots
         try:
-            await client.bootstrap()
-            return bool(client.cluster.brokers())
+            await client.start()
+            return bool((await client.describe_cluster()).get("brokers"))
         except Exception:
             return False
         finally:

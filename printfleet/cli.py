@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
 from importlib import metadata
+from typing import Any
 
-from printfleet import (
-    cmd_bench,
-    cmd_collector,
-    cmd_demo,
-    cmd_gateway,
-    cmd_query,
-    cmd_simulate,
-    cmd_sink,
-    cmd_stack,
-    cmd_topics,
-    cmd_worker,
-)
-
-COMMANDS = (cmd_stack, cmd_demo, cmd_simulate, cmd_collector, cmd_gateway, cmd_worker, cmd_sink, cmd_query, cmd_topics,
-            cmd_bench)
+# Subcommands in the order `--help` lists them. A site collector install has only the
+# collector's dependencies; a command whose extra is not installed says which it needs.
+COMMANDS = ("stack", "demo", "simulate", "collector", "gateway", "worker", "sink", "query", "topics", "bench")
+EXTRA_OF = {"chdb": "stack"}  # any other missing package comes with the cloud extra
 
 
 def version() -> str:
@@ -40,12 +31,34 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (also after the command)")
     parser.add_argument("--version", action="version", version=f"printfleet {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMANDS:
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"printfleet.cmd_{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name is None or exc.name.split(".")[0] in OWN_PACKAGES:
+                raise
+            _unavailable(sub, name, exc.name)
+            continue
         module.register(sub)
     for command in sub.choices.values():
         # SUPPRESS: a subcommand without -v must not reset the top-level one.
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
+
+
+OWN_PACKAGES = frozenset({"printfleet", "common", "schemas", "producers", "streams", "sinks", "deploy", "benchmarks"})
+
+
+def _unavailable(sub: Any, name: str, missing: str) -> None:
+    extra = EXTRA_OF.get(missing.split(".")[0], "cloud")
+    message = f"printfleet {name} needs the '{extra}' extra ({missing} is not installed): pip install 'printfleet[{extra}]'"
+    parser = sub.add_parser(name, help=f"(needs pip install 'printfleet[{extra}]')", add_help=False)
+    parser.set_defaults(handler=lambda args: _refuse(message), rest=[])
+
+
+def _refuse(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -107,8 +107,13 @@ def _refuse_mismatches(changes: Sequence[TopicChange]) -> None:
 
 async def _plan(admin: _Admin, settings: KafkaSettings, specs: Sequence[TopicSpec]) -> list[TopicChange]:
     names = [settings.topic(s.name) for s in specs]
-    described = {d["topic"]: d for d in await admin.call(admin.client.describe_topics(names))}
-    present = [n for n in names if described.get(n, {}).get("error_code", 3) == 0 and described[n].get("partitions")]
+    # Listed first, and only existing topics described: a metadata request naming a
+    # missing topic makes a broker with auto.create.topics.enable create it, with the
+    # broker's partitions and policy instead of the registry's.
+    existing = set(await admin.call(admin.client.list_topics()))
+    asked = [n for n in names if n in existing]
+    described = {d["topic"]: d for d in await admin.call(admin.client.describe_topics(asked))} if asked else {}
+    present = [n for n in asked if described.get(n, {}).get("error_code", 3) == 0 and described[n].get("partitions")]
     configs = await _configs(admin, present)
     changes = []
     for spec, name in zip(specs, names):
