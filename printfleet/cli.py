@@ -49,9 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
 OWN_PACKAGES = frozenset({"printfleet", "common", "schemas", "producers", "streams", "sinks", "deploy", "benchmarks"})
 
 
+def _needs_extra(command: str, missing: str) -> str:
+    extra = EXTRA_OF.get(missing.split(".")[0], "cloud")
+    return f"printfleet {command} needs the '{extra}' extra ({missing} is not installed): pip install 'printfleet[{extra}]'"
+
+
 def _unavailable(sub: Any, name: str, missing: str) -> None:
     extra = EXTRA_OF.get(missing.split(".")[0], "cloud")
-    message = f"printfleet {name} needs the '{extra}' extra ({missing} is not installed): pip install 'printfleet[{extra}]'"
+    message = _needs_extra(name, missing)
     parser = sub.add_parser(name, help=f"(needs pip install 'printfleet[{extra}]')", add_help=False)
     parser.set_defaults(handler=lambda args: _refuse(message), rest=[])
 
@@ -76,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as exc:  # a command that imports its extra's packages late
+        if exc.name is None or exc.name.split(".")[0] in OWN_PACKAGES:
+            raise
+        return _refuse(_needs_extra(args.command, exc.name))
 
 
 if __name__ == "__main__":
