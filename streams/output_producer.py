@@ -37,7 +37,7 @@ class OutputProducer:
         self._started = asyncio.Event()
         # aiokafka's murmur2 is pure Python, about 10 us a key: a fifth of the cost of an
         # output record. A printer's partition of a topic is worked out once (the worker
-        # creates its topics with fixed partition counts, see `topic_setup`).
+        # creates its topics with fixed partition counts, see `common.kafka.admin`).
         self._partitioner = DefaultPartitioner()
         self._partition_of: dict[tuple[str, str], int] = {}
 

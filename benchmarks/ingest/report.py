@@ -1,6 +1,6 @@
 """Pure helpers of `printfleet bench ingest`: targets, unit arithmetic, cadence scaling,
 the real-time upload-round model, verdicts and Markdown tables. No I/O; unit-tested in
-tests/unit/producers/test_bench_ingest.py."""
+tests/unit/benchmarks/test_ingest_bench.py."""
 
 from __future__ import annotations
 

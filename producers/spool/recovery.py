@@ -3,7 +3,7 @@
 Called by `Spool.open()` after it took the directory lock, before anything else touches
 the files. For each segment file it keeps every complete frame with a valid CRC, cuts a
 torn tail back to the last valid frame, rewrites the file without bad runs found between
-valid frames (resynchronising on the frame marker, see `spool_format.scan`), skips frames
+valid frames (resynchronising on the frame marker, see `producers.spool.frames.scan`), skips frames
 at or below the acked watermark, and deletes segments with nothing pending. It returns
 the segments and a `RecoveryReport`, and logs one line saying what it dropped.
 """
