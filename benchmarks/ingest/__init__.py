@@ -1,0 +1,1 @@
+"""`printfleet bench ingest` (`main`): wire bytes, gateway records/s, collector CPU."""
