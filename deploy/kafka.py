@@ -93,6 +93,10 @@ class KafkaServer:
                     "num.network.threads=2",
                     "num.io.threads=4",
                     "num.partitions=1",
+                    # Topics come from the registry only (common.kafka.admin): a client
+                    # naming a missing topic gets an error instead of a topic made with the
+                    # broker's defaults (how `deadletter` once got 1 partition or 6).
+                    "auto.create.topics.enable=false",
                     # Groups form at once instead of waiting 3 s for more members.
                     "group.initial.rebalance.delay.ms=0",
                     "log.retention.hours=168",

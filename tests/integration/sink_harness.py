@@ -14,11 +14,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from common.kafka import admin
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import PARTITIONS, pipeline_topics, topic_for
 from deploy.settings import StackSettings
 from producers.simulator.replay import new_fleet, replay
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
-from common.kafka.topics import PARTITIONS, topic_for
 from sinks.clickhouse import ClickHouseSink, SinkSettings
 from sinks.client import ClickHouseClient
 
@@ -79,6 +81,12 @@ async def create_topics(bootstrap: str, topics: Sequence[str], partitions: int =
         await admin.close()
 
 
+async def apply_topics(kafka: KafkaSettings, kinds: Sequence[str]) -> None:
+    """The registry's topics of these kinds, as every component creates them."""
+    names = {topic_for(kind) for kind in kinds}
+    await admin.apply(kafka, [spec for spec in pipeline_topics() if spec.name in names])
+
+
 async def produce(bootstrap: str, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
     """Produce (key, value) pairs and wait for every acknowledgement."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
@@ -94,7 +102,7 @@ async def produce_records(
     bootstrap: str, registry: SchemaRegistry, settings: SinkSettings, kind: str, batch: Sequence[dict[str, Any]],
 ) -> str:
     topic = settings.kafka.topic(topic_for(kind))
-    await create_topics(bootstrap, [topic])
+    await apply_topics(settings.kafka, [kind])
     encoded = registry.encode_many(kind, batch)
     await produce(bootstrap, topic, [(r["device_id"].encode(), m) for r, m in zip(batch, encoded)])
     return topic

@@ -17,27 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-from sink_harness import create_topics
 
+from common.kafka import admin
+from common.kafka.topics import DEAD_LETTER, PARTITIONS, pipeline_topics, telemetry_topics, topic_for
+from deploy.settings import StackSettings
 from schemas import SchemaRegistry
-from common.kafka.topics import DEAD_LETTER, SITE_UTILISATION, PARTITIONS, telemetry_topics, topic_for
 
 REGISTRY = SchemaRegistry.load_default()
 OUTPUT_TOPICS = tuple(topic_for(k) for k in ("fleet_state", "alert", "utilisation", "update_advisory", "benchmark")) + (DEAD_LETTER,)
 
 
 async def ensure_topics(bootstrap: str) -> None:
-    """Create the telemetry and output topics that do not exist yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-    finally:
-        await admin.close()
-    missing = [t for t in (*telemetry_topics(), *OUTPUT_TOPICS, SITE_UTILISATION) if t not in existing]
-    if missing:
-        await create_topics(bootstrap, missing)
+    """Create the registry's topics that do not exist yet, as the components do."""
+    await admin.apply(StackSettings.from_env().kafka(bootstrap_servers=bootstrap), pipeline_topics())
 
 
 async def produce(bootstrap: str, records: Iterable[tuple[str, dict[str, Any]]], *, raw: Iterable[tuple[str, bytes, bytes]] = ()) -> int:

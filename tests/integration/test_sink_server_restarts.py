@@ -28,9 +28,10 @@ from aiokafka.errors import KafkaError
 
 from deploy.clickhouse import ClickHouseServer
 from deploy.kafka import KafkaServer
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import topic_for
 from deploy.settings import StackSettings
 from schemas import SchemaRegistry
-from common.kafka.topics import topic_for
 import sink_harness as h
 from ports import free_ports
 
@@ -114,15 +115,16 @@ class _Flow:
 
     ROUND = 200
 
-    def __init__(self, bootstrap: str, registry: SchemaRegistry, prefix: str, records: list[tuple[str, Any]]) -> None:
-        self.bootstrap, self.registry, self.prefix, self.records = bootstrap, registry, prefix, records
+    def __init__(self, kafka: KafkaSettings, registry: SchemaRegistry, records: list[tuple[str, Any]]) -> None:
+        self.kafka, self.registry, self.records = kafka, registry, records
+        self.bootstrap, self.prefix = kafka.bootstrap_servers, kafka.topic_prefix
         self.rounds = 0
         self.failures = 0
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await h.create_topics(self.bootstrap, [self.prefix + topic_for(k) for k in KINDS])
+        await h.apply_topics(self.kafka, KINDS)
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
@@ -210,7 +212,7 @@ async def _ingest_through(
     unique = uuid.uuid4().hex[:10]
     prefix = f"t{unique}."
     settings = h.settings(private_stack, unique, ",".join(KINDS), database=f"restart_{unique}", topic_prefix=prefix)
-    flow = _Flow(private_stack.kafka_bootstrap, registry, prefix, records)
+    flow = _Flow(settings.kafka, registry, records)
     await flow.start()
     log = tmp_path / "sink.log"
     sink = _start_sink(private_stack, unique, log)
