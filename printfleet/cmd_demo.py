@@ -25,18 +25,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common.errors import PrintfleetError
 from deploy import stack
-from printfleet import demo_pipeline
 from deploy.errors import StackError
 from deploy.settings import StackSettings
+from printfleet import demo_pipeline
 from producers.collector.collector import Collector
 from producers.collector.config import Cadence, CollectorSettings, render
 from producers.gateway.gateway import Gateway, GatewaySettings
-from producers.simulator import SimulatorServer, SimulatorSettings, ensure_site_ca, issue_server_certificate
 from producers.gateway.sites import SiteDirectory
+from producers.simulator import SimulatorServer, SimulatorSettings, ensure_site_ca, issue_server_certificate
 from schemas import SchemaRegistry
 from sinks.clickhouse import ClickHouseSink, SinkSettings
-from sinks.errors import SinkError
 
 # Faster than the production defaults so that a minute shows every kind of record.
 DEMO_CADENCE = Cadence(heartbeat_s=2, events_s=2, jobs_s=5, logs_s=10, counters_s=10, consumables_s=10, identity_s=60)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         asyncio.run(_demo(settings, args))
-    except (SinkError, demo_pipeline.WorkerFailed) as exc:
+    except PrintfleetError as exc:  # the sink's, the Kafka layer's, the worker's end
         print(f"printfleet demo: {exc}", file=sys.stderr)
         return 1
     print("the stack keeps running; stop it with: .venv/bin/printfleet stack down")
@@ -145,7 +145,7 @@ async def _pipeline(
     sink_stop = asyncio.Event()
     sink_task = asyncio.create_task(sink.run(sink_stop))
     async with Collector(collector_settings, registry) as collector:
-        print(f"{args.printers} printers at {sim.url}, gateway {gateway.url}, Kafka {stack_settings.kafka_bootstrap}")
+        print(f"{args.printers} printers at {sim.url}, gateway {gateway.url}, Kafka {sink.settings.kafka.bootstrap_servers}")
         print(f"collector status page {collector.status_url}; site config {home / 'site.toml'}")
         print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink.settings.clickhouse_url} "
               f"database {sink.settings.database}", flush=True)
