@@ -32,7 +32,8 @@ and clickhouse-connect are translated at one boundary per client and never reach
     │   │   └── FrameError             internal to the spool, which raises SpoolBroken
     │   ├── CollectorError
     │   │   ├── PrinterUnavailable     retriable
-    │   │   └── MappingError
+    │   │   ├── MappingError
+    │   │   └── CollectorConfigError   (also a ValueError)
     │   ├── UploadFormatError
     │   │   ├── FramingError
     │   │   └── TooLarge

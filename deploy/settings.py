@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +47,10 @@ class StackSettings:
         `KafkaSettings` (replication factor 3, min.insync.replicas 2). `flags` that are
         not None and `PRINTFLEET_KAFKA_*` variables still apply (e.g. a topic prefix).
         """
+        env = os.environ if env is None else env
         local = {"bootstrap_servers": self.kafka_bootstrap, "replication_factor": 1, "min_insync_replicas": 1}
+        # Below the variables and the flags: they still say what the user set.
+        local = {k: v for k, v in local.items() if not env.get(f"PRINTFLEET_KAFKA_{k.upper()}")}
         return build(KafkaSettings, "kafka", env, **{**local, **{k: v for k, v in flags.items() if v is not None}})
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
@@ -81,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `printfleet query ... | head`: the reader has all it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout at exit
+        return 0
     except ModuleNotFoundError as exc:  # a command that imports its extra's packages late
         if exc.name is None or exc.name.split(".")[0] in OWN_PACKAGES:
             raise

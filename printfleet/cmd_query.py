@@ -9,6 +9,7 @@ import datetime as dt
 import decimal
 import io
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         named = queries.get(args.name) if args.name else None
         settings = build(
             QuerySettings, "query",
-            clickhouse_url=args.clickhouse_url or StackSettings.from_env().clickhouse_url, database=args.database,
+            clickhouse_url=args.clickhouse_url or os.environ.get("PRINTFLEET_QUERY_CLICKHOUSE_URL") or StackSettings.from_env().clickhouse_url, database=args.database,
         )
         source = "--clickhouse-url" if args.clickhouse_url else "PRINTFLEET_QUERY_CLICKHOUSE_URL"
         check_url(settings.clickhouse_url, source)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -44,7 +45,7 @@ def settings_from(args: argparse.Namespace) -> SinkSettings:
     return build(
         SinkSettings, "sink",
         kafka=kafka_flags.settings(args),
-        clickhouse_url=args.clickhouse_url or stack.clickhouse_url,
+        clickhouse_url=args.clickhouse_url or os.environ.get("PRINTFLEET_SINK_CLICKHOUSE_URL") or stack.clickhouse_url,
         database=args.database, group_id=args.group_id, kinds=args.kinds,
         batch_max_records=args.batch_max_records, batch_max_age_s=args.batch_max_age_s,
     )

@@ -21,7 +21,8 @@ type. Each component hangs its own subtree under the root:
         ├── CollectorError           the collector's pollers (producers/collector/)
         │   ├── PrinterUnavailable   retriable  the printer refused, timed out, or did not
         │   │                                   answer JSON; polled again next cycle
-        │   └── MappingError                    a printer's payload does not fit its record schema
+        │   ├── MappingError                    a printer's payload does not fit its record schema
+        │   └── CollectorConfigError            site.toml unusable (also a ValueError)
         ├── UploadFormatError        the upload body format (producers/batch_format.py)
         │   ├── FramingError                    not gzip, or not a sequence of whole frames
         │   └── TooLarge                        decompresses past the allowed size
@@ -266,7 +267,7 @@ class Refused(GatewayError):
 # --- collector settings (producers/collector/config.py) ------------------------------------
 
 
-class CollectorConfigError(ProducerError, ValueError):
+class CollectorConfigError(CollectorError, ValueError):
     """The collector's site.toml cannot be used: missing or unreadable, not TOML, or a key
     that is missing, unknown or of the wrong type. Raised by `CollectorSettings.load`; the
     message is one line naming the file, the key (`[cadence] heartbeat_s`) and what was
