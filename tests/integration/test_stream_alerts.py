@@ -20,6 +20,7 @@ from stream_scenarios import (
     printhead_wear, slow_layers,
 )
 
+from common.kafka.topics import CATALOGUE
 from deploy.settings import StackSettings
 from streams.advisories import Release, sign
 
@@ -53,16 +54,16 @@ async def test_rules_raise_and_clear_once_without_storms(stack: StackSettings, t
     context = [storm_steps[0], storm.identity(T0, firmware="5.8.2")]
     records = [*storm_steps[1:], *cleaning_roll_wear(roll), *slow_layers(layers, seed=4), storm.heartbeat(T0 + 2_000_000)]
     worker = Worker(stack.kafka_bootstrap, f"alerts-{site}", tmp_path, PRINTFLEET_WORKER_START_AT="latest",
-                    PRINTFLEET_WORKER_RELEASE_KEY_FILE=str(tmp_path / "release.pub"),
-                    PRINTFLEET_WORKER_CATALOGUE_TOPIC=f"catalogue-{site}").start()
+                    PRINTFLEET_WORKER_RELEASE_KEY_FILE=str(tmp_path / "release.pub")).start()
     try:
         await worker.ready()
         async with Outputs(stack.kafka_bootstrap, site) as out:
             await produce(stack.kafka_bootstrap, context)
             await out.until(lambda o: any(a["rule_id"] == "printhead-life" for a in o.of("alert")), worker)
             await produce(stack.kafka_bootstrap, records, raw=[
-                (f"catalogue-{site}", b"good", json.dumps(asdict(good)).encode()),
-                (f"catalogue-{site}", b"forged", json.dumps(asdict(forged)).encode()),
+                # The registry's one catalogue topic; keys of this test's own.
+                (CATALOGUE, f"good-{site}".encode(), json.dumps(asdict(good)).encode()),
+                (CATALOGUE, f"forged-{site}".encode(), json.dumps(asdict(forged)).encode()),
             ])
             def done(o: Outputs) -> bool:
                 keys = Counter(a["dedup_key"] for a in o.of("alert") if a["lifecycle"] == "CLEARED")

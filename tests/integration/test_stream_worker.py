@@ -16,6 +16,7 @@ from stream_scenarios import Printer
 from deploy.settings import StackSettings
 from producers.simulator.replay import Replay, new_fleet, replay
 from schemas import SchemaRegistry
+from common.kafka import deadletter
 from common.kafka.topics import topic_for
 from streams.timeline import BUCKETS, bucket_of
 
@@ -284,7 +285,9 @@ async def test_duplicate_late_and_undecodable_records(stack: StackSettings, tmp_
     assert len(first) == 1 and first[0]["printing_s"] == 0  # the record beyond the bound changed nothing
     assert len(second) == 2 and second[-1]["printing_s"] == 9.999  # once, not twice (from +1 ms to the next beat)
     assert len(out.of("utilisation")) == before + 1
-    reasons = {h["origin_offset"]: h["reason"] for _, h in out.dead_letters if h["origin_topic"] == topic_for("heartbeat")}
+    letters = [deadletter.read((k, v.encode()) for k, v in h.items()) for _, h in out.dead_letters]
+    reasons = {h["origin.offset"]: h["reason"] for h in letters if h["origin.topic"] == topic_for("heartbeat")}
+    assert all(h["component"] == "worker" for h in letters)
     assert sorted(r.split(":")[0] for r in reasons.values()) == ["NotSingleObjectError", "late"], reasons
     assert any(value == b"\x00not avro" for value, _ in out.dead_letters)
     assert worker.status()["repeats"] == 0  # duplicates are new offsets: recognised by content, not offset
