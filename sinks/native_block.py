@@ -59,9 +59,10 @@ class NativeInsert:
     """One table's rows of one batch, ready for `ClickHouseClient.insert_native`."""
 
     table: str
-    statement: str
+    statement: str  # INSERT INTO `table` (`columns`, ...) FORMAT Native
     body: bytes
     rows: int
+    columns: tuple[str, ...] = ()  # the statement's columns, in order
 
 
 def _leb128(n: int) -> bytes:
@@ -421,8 +422,9 @@ class NativeDecode:
             missing = [c.name for c in self._table_columns(table) if (table, c.name) not in self._leaves]
             if missing:
                 raise ValueError(f"{table}: columns {missing} are not read column by column")
+        self._columns = {t: tuple(c.name for c in layout.columns_of(t)) for t in layout.tables}
         self._statements = {
-            t: f"INSERT INTO `{t}` ({', '.join(f'`{c.name}`' for c in layout.columns_of(t))}) FORMAT Native"
+            t: f"INSERT INTO `{t}` ({', '.join(f'`{c}`' for c in self._columns[t])}) FORMAT Native"
             for t in layout.tables
         }
 
@@ -489,4 +491,4 @@ class NativeDecode:
         parts = [_leb128(len(columns)), _leb128(rows)]
         for name, native_type, column in columns:
             parts += [_name(name), _name(native_type), column.native()]
-        return NativeInsert(table, self._statements[table], b"".join(parts), rows)
+        return NativeInsert(table, self._statements[table], b"".join(parts), rows, self._columns[table])
