@@ -41,6 +41,7 @@ from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 from schemas import SchemaVersion
 from schemas.columns import Bytes, Positions, Refused, bodies, values_at, varints
@@ -92,11 +93,21 @@ def _native_strings(data: Bytes, starts: Positions, lengths: npt.NDArray[np.int6
         # string, its length byte in front; the rows cut to size are the column.
         window = np.empty((len(lengths), longest + 1), np.uint8)
         window[:, 0] = lengths
-        window[:, 1:] = data.take(starts[:, None] + np.arange(longest), mode="clip")
-        keep = np.arange(longest + 1) < lengths[:, None] + 1
-        column = window[keep]
+        if longest and len(starts) and int(starts.max()) + longest <= len(data):
+            # Rows of a view of every `longest` bytes from each position: copied straight
+            # from the data, without an index per byte.
+            window[:, 1:] = sliding_window_view(data, longest)[starts]
+        else:
+            window[:, 1:] = data.take(starts[:, None] + np.arange(longest), mode="clip")
+        if int(lengths.min(initial=longest)) == longest:  # all of one length (ids): every row whole
+            column = window.reshape(-1)
+            keep = None
+        else:
+            keep = np.arange(longest + 1) < lengths[:, None] + 1
+            column = window[keep]
         if utf8 and (column & 0x80).any():  # length bytes are < 0x80: a string has one
-            _check_utf8(data, starts, lengths, np.flatnonzero(((window & 0x80) * keep).any(axis=1)))
+            high = window & 0x80 if keep is None else (window & 0x80) * keep
+            _check_utf8(data, starts, lengths, np.flatnonzero(high.any(axis=1)))
         return column.tobytes()
     if longest >= 1 << 21:
         raise Refused("string longer than 2 MiB")
