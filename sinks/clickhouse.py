@@ -17,7 +17,9 @@ No loss, no duplicates — the scheme, step by step for each batch of one partit
    has the same token and rows, and ClickHouse drops the repeat (tables and rollup views;
    `sinks.ddl`, `sinks.rollups`). Chosen over a "max offset already in the table" lookup
    because one batch writes to several tables and views, which no single lookup covers;
-4. commit the batch's end offset. Only now is the batch done.
+4. commit the batch's end offset. Only now is the batch done. When the partition's next
+   batch is already buffered in full (a size cut), its intent goes in the same commit
+   (its start is this end): step 1 of that batch is then done.
 
 ClickHouse (or Kafka) away: a retriable error pauses every partition, the poll loop keeps
 the group membership alive, and the same batches are retried after a backoff
@@ -340,22 +342,44 @@ class ClickHouseSink:
             await self._commit(consumer, intents)
             for b in batches:
                 self._batcher.intent_written(b, tps[id(b)])
-        prepared = [self._prepare(b) for b in batches]
-        letters = [d for p in prepared if not p.dead_sent for d in p.dead]
-        if letters:
-            await self.dead_letters.send(letters)
-            self.counters.dead_lettered += len(letters)
-        for p in prepared:
-            p.dead_sent = True
-        await asyncio.gather(
-            *(self._insert_native(p, n) for p in prepared for n in p.native or () if n.table not in p.inserted),
-            *(self._insert(p, t) for p in prepared for t in p.tables if t.table not in p.inserted),
-        )
-        await self._commit(consumer, {tps[id(b)]: OffsetAndMetadata(b.end, "") for b in batches})
+        # A batch's inserts start as soon as it is prepared, so that ClickHouse stores one
+        # batch while this process decodes the next (preparing is CPU here, inserting
+        # is the server's). A batch's dead letters still go, acknowledged, before its rows.
+        prepared: list[Prepared] = []
+        inserts: list[asyncio.Future[None]] = []
+        try:
+            for b in batches:
+                p = self._prepare(b)
+                prepared.append(p)
+                if not p.dead_sent:
+                    if p.dead:
+                        await self.dead_letters.send(p.dead)
+                        self.counters.dead_lettered += len(p.dead)
+                    p.dead_sent = True
+                inserts += [asyncio.ensure_future(self._insert_native(p, n)) for n in p.native or () if n.table not in p.inserted]
+                inserts += [asyncio.ensure_future(self._insert(p, t)) for t in p.tables if t.table not in p.inserted]
+                await asyncio.sleep(0)  # the inserts' requests go out before the next batch is decoded
+        except BaseException:
+            await asyncio.gather(*inserts, return_exceptions=True)
+            raise
+        await asyncio.gather(*inserts)
+        # The end of each batch, and the intents of the next batches that are buffered in
+        # full already (a partition's next one starts at the end committed here): one
+        # commit to the broker a round instead of one for the ends and one for intents.
+        intents_next = self._batcher.full_intents()
+        ends = {tps[id(b)]: OffsetAndMetadata(b.end, "") for b in batches}
+        for tp, (start, end) in intents_next.items():
+            ends[tp] = OffsetAndMetadata(start, intent_metadata(end))
+        await self._commit(consumer, ends)
+        finished = set(tps.values())
+        for tp, (_, end) in intents_next.items():
+            if tp not in finished:
+                self._batcher.intend(tp, end)
         for p in prepared:
             b = p.batch
             self._prepared.pop(_key(b), None)
-            if self._batcher.done(b, tps[id(b)]):
+            following = intents_next.get(tps[id(b)])
+            if self._batcher.done(b, tps[id(b)], next_intent=following[1] if following else None):
                 self.counters.batches_written += 1
                 self.counters.records_stored += p.records
         return True

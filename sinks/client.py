@@ -221,7 +221,11 @@ class ClickHouseClient:
         like `insert_columns`."""
         settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
         try:
-            await self._ready().command(native.statement, data=native.body, settings=settings)
+            # `raw_insert` sends the statement and the block as they are. `command(statement,
+            # data=body)` decoded the whole block as text first, to tell whether the command
+            # only reads (about 5 % of the sink's time for heartbeats).
+            await self._ready().raw_insert(f"`{native.table}`", list(native.columns), native.body,
+                                           settings=settings, fmt="Native")
         except (ClickHouseUnavailable, ClickHouseRejected):
             raise
         except Exception as exc:  # noqa: BLE001 - translated at this boundary

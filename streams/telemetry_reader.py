@@ -184,14 +184,20 @@ class TelemetryReader:
         inputs: list[Input] = []
         for topic in sorted(by_topic, key=lambda t: t != _IDENTITY):
             kind = topic.removeprefix(TELEMETRY_PREFIX)
-            located = [(tp.partition, m) for tp in by_topic[topic] for m in fetched[tp]]
+            parts = [(tp.partition, fetched[tp]) for tp in by_topic[topic]]
+            raw = [m.value for _, messages in parts for m in messages]
             try:  # nearly always one writer schema, all good
-                values: list[Record | Undecodable] = [
-                    new(Record, (kind, r)) for r in self._registry.decode_records(kind, [m.value for _, m in located])
-                ]
+                records = self._registry.decode_records(kind, raw)
             except SchemaError:  # one is not: each on its own, the bad ones get their reason
-                values = [_plain(self._codec.decode(m.value)) for _, m in located]
-            inputs += [new(Input, (topic, p, m.offset, m.key, m.value, v)) for (p, m), v in zip(located, values)]
+                values = [_plain(self._codec.decode(r)) for r in raw]
+            else:
+                values = [new(Record, (kind, r)) for r in records]
+            # A partition's messages at a time: no (partition, message) pair per message.
+            at = 0
+            for p, messages in parts:
+                inputs += [new(Input, (topic, p, m.offset, m.key, m.value, v))
+                           for m, v in zip(messages, values[at:at + len(messages)])]
+                at += len(messages)
         return inputs
 
 

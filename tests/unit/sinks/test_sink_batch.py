@@ -87,6 +87,29 @@ def test_an_intent_over_missing_offsets_completes_at_the_position() -> None:
     assert (batch.start, batch.end, len(batch.messages)) == (100, 130, 20)
 
 
+def test_next_full_batches_are_known_at_the_end_commit_and_cut_at_their_intents() -> None:
+    b = Batcher(max_records=100, max_age_s=60)
+    tp1 = TP("telemetry.heartbeat", 1)
+    b.assign(TP0, committed=0)
+    b.assign(tp1, committed=None)
+    b.add(TP0, msgs(0, 150), now=0)
+    first = b.ready(now=0)[0]
+    assert b.full_intents() == {}  # 50 buffered behind the pending batch, none of tp1
+    b.add(TP0, msgs(150, 260), now=1)
+    b.add(tp1, msgs(7, 120), now=1)
+    assert b.full_intents() == {TP0: (100, 200), tp1: (7, 107)}
+    assert b.done(first, TP0, next_intent=200)
+    b.intend(tp1, 107)
+    b.add(TP0, msgs(260, 400), now=2)  # more arrives: the cuts stay where the intents said
+    second, other = sorted(b.ready(now=2), key=lambda x: x.partition)
+    assert (second.start, second.end, len(second.messages)) == (100, 200, 100)
+    assert (other.start, other.end, len(other.messages)) == (7, 107, 100)
+    assert not b.intent_needed(second, TP0) and not b.intent_needed(other, tp1)
+    assert b.done(second, TP0)
+    third = b.ready(now=2)[0]
+    assert (third.start, third.end) == (200, 300) and b.intent_needed(third, TP0)
+
+
 def test_revoke_forgets_and_done_after_revoke_is_refused() -> None:
     b = Batcher(max_records=5, max_age_s=1)
     b.assign(TP0, committed=0)
