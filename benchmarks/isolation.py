@@ -1,15 +1,16 @@
 """Benchmarks never write into the user's topics, groups or tables.
 
-Each run gets a topic (and consumer group) prefix of its own, `bench-<run>.`, and the
-benchmarks that write to ClickHouse use databases named `bench_<run>...`, dropped at
-the end. The stream worker's outputs of a bench run (fleet states a year back, repeated
-output ids) therefore never reach a sink that serves the user's data.
+Each run gets a topic (and consumer group) prefix of its own, `bench-<run>.`, deleted at
+the end, and the benchmarks that write to ClickHouse use databases named `bench_<run>...`,
+dropped at the end. The stream worker's outputs of a bench run (fleet states a year back,
+repeated output ids) therefore never reach a sink that serves the user's data.
 """
 
 from __future__ import annotations
 
 import uuid
 
+from common.kafka import clients
 from common.kafka.settings import KafkaSettings
 from deploy.settings import StackSettings
 
@@ -32,3 +33,17 @@ def environment(settings: KafkaSettings) -> dict[str, str]:
         "PRINTFLEET_KAFKA_REPLICATION_FACTOR": str(settings.replication_factor),
         "PRINTFLEET_KAFKA_MIN_INSYNC_REPLICAS": str(settings.min_insync_replicas),
     }
+
+
+async def drop_topics(settings: KafkaSettings) -> None:
+    """Delete every topic of this run (its prefix); refuses any prefix not a bench run's."""
+    if not settings.topic_prefix.startswith("bench-"):
+        raise ValueError(f"not a bench run's prefix: {settings.topic_prefix!r}")
+    client = clients.admin_client(settings)
+    await client.start()
+    try:
+        ours = [name for name in await client.list_topics() if name.startswith(settings.topic_prefix)]
+        if ours:
+            await client.delete_topics(ours)
+    finally:
+        await client.close()

@@ -306,8 +306,8 @@ def _pct(values: Sequence[float], q: float) -> float:
 async def _bench(opts: Options) -> int:
     registry = SchemaRegistry.load_default()
     folder = Path(tempfile.mkdtemp(prefix="printfleet-bench-streams-"))
-    _log(f"bench streams: Kafka {opts.kafka.bootstrap_servers} (topics {opts.kafka.topic_prefix}*), {opts.printers:,} printers, {opts.workers} worker(s), "
-         f"{opts.repeats} repeat(s), logs in {folder}")
+    _log(f"bench streams: Kafka {opts.kafka.bootstrap_servers} (topics {opts.kafka.topic_prefix}*, deleted at the end), "
+         f"{opts.printers:,} printers, {opts.workers} worker(s), {opts.repeats} repeat(s), logs in {folder}")
     worker = _Workers(opts.kafka, folder, opts.workers)
     results: dict[str, list[Throughput]] = {"heartbeat": [], "event": []}
     try:
@@ -321,6 +321,7 @@ async def _bench(opts: Options) -> int:
         latencies = await _latency(opts, registry)
     finally:
         await worker.stop()
+        await isolation.drop_topics(opts.kafka)
     _report(opts, results, latencies)
     met = all(_median_rate(runs) / opts.workers >= TARGET_RECORDS_S for runs in results.values())
     return 0 if met and latencies and _pct(latencies, 99) <= TARGET_P99_S else 1
