@@ -32,11 +32,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from producers import batch_format
-from producers.errors import Refused as Refused  # defined there; importable here too
 from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import DEAD_LETTER, by_name, pipeline_topics, telemetry_topics, topic_for
+from producers import batch_format
+from producers.errors import Refused as Refused  # defined there; importable here too
 from producers.gateway.publisher import OutRecord, Publisher
 from producers.gateway.sites import Site, SiteDirectory
 from schemas import DEVICE_KINDS, Decoded, DecodeError, SchemaRegistry, UnknownFingerprintError
