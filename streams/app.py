@@ -68,13 +68,9 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
-    # Read by the TelemetryReader; here for `WorkerApp.topics`, which creates them all.
-    # The telemetry is read by the TelemetryReader, the outputs written by the
+    # The telemetry is read by the TelemetryReader, the device outputs written by the
     # OutputProducer: Faust is told only of the topics it sends to or reads itself.
-    outputs = {
-        kind: app.topic(kafka.topic(topic_for(kind)), key_serializer="raw", value_serializer=CODEC_NAME)
-        for kind in ("benchmark",)
-    }
+    benchmark_out = app.topic(kafka.topic(topic_for("benchmark")), key_serializer="raw", value_serializer=CODEC_NAME)
     ticks = app.topic(f"{app_id}-ticks", value_serializer="json", internal=True)
     provenance = [("app_id", app_id.encode())]  # which pipeline made a record
     # Re-keyed copies of the printers' windows: by site (site roll-ups), and of the sites'
@@ -140,7 +136,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
             cohort = Cohort(model, None, int(start), int(start) + benchmarks.DAY_MS)
             record = benchmarks.from_sites(cohort, [SiteUtilisation.from_dict(v) for _, v in sorted(members.items())], bench_settings)
             if record is not None:
-                await outputs["benchmark"].send(key=key.encode(), value=("benchmark", record), headers=provenance)
+                await benchmark_out.send(key=key.encode(), value=("benchmark", record), headers=provenance)
 
     async def read_telemetry() -> None:
         await producer.start()
@@ -213,7 +209,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
               f"lag {reader.lag()}", flush=True)
 
     app.timer(settings.status_every_s)(status_line)
-    declared = {name: topic for topic in (*outputs.values(), ticks, by_site, by_cohort, site_out,
+    declared = {name: topic for topic in (benchmark_out, ticks, by_site, by_cohort, site_out,
                                           *(table.changelog_topic for table in (sites, cohorts, devices, books)))
                 for name in topic.topics}
     return WorkerApp(app, (*pipeline_topics(), *worker_topics(settings.app_id)), declared)
