@@ -126,7 +126,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if collector.baseline_printers >= collector.printers:
         parser.error("--collector-baseline-printers must be fewer than --collector-printers")
     print(f"# printfleet bench ingest ({', '.join(parts)}{', quick' if quick else ''})\n")
-    print(f"Machine: {describe()}; Kafka at {kafka.bootstrap_servers}, topics {kafka.topic_prefix}*.\n")
+    print(f"Machine: {describe()}; Kafka at {kafka.bootstrap_servers}, topics {kafka.topic_prefix}* (deleted at the end).\n")
     started, verdicts, failed = time.monotonic(), [], False
     for part in parts:
         try:
@@ -140,6 +140,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(f"## {part}: could not run\n\n{exc}\n")
             failed = True
         sys.stdout.flush()
+    asyncio.run(isolation.drop_topics(kafka))
     print(f"Total {time.monotonic() - started:.0f} s.")
     return 1 if failed or (args.strict and MISSED in verdicts) else 0
 
