@@ -42,7 +42,7 @@ _TOPIC_OF = {kind: topic_for(kind) for kind in DEVICE_KINDS}  # the topic a devi
 # (topic, key, (kind, record)) of a batch -> the delivery futures (`OutputProducer.send_many`)
 SendMany = Callable[[list[tuple[str, str, Output]]], Awaitable[list[Awaitable[Any]]]]
 FanOut = Callable[[str, dict[str, Any]], Awaitable[Awaitable[Any]]]
-DeadLetter = Callable[[bytes | None, bytes, str, str, int, int], Awaitable[Awaitable[Any]]]
+DeadLetter = Callable[[bytes | None, bytes, str, str, int, int, int], Awaitable[Awaitable[Any]]]
 
 
 class Table(Protocol):
@@ -281,7 +281,8 @@ class DeviceAgent:
             elif isinstance(send, _Reject):
                 self.counters.dead_letters += 1
                 i = send.input
-                part.pending.append(await self._dead_letter(i.key, i.raw, send.reason, i.topic, i.partition, i.offset))
+                part.pending.append(await self._dead_letter(i.key, i.raw, send.reason, i.topic, i.partition, i.offset,
+                                                               i.timestamp))
             elif self._fan_out is not None:
                 part.pending.append(await self._fan_out(send.site_id, send.message))
         if outputs:

@@ -80,11 +80,11 @@ class OutputProducer:
         return futures
 
     async def dead_letter(self, key: bytes | None, raw: bytes, reason: str, topic: str, partition: int, offset: int,
-                          error: str = "InvalidRecordError") -> Any:
+                          timestamp_ms: int = -1, error: str = "InvalidRecordError") -> Any:
         """Queue `raw` unchanged on the dead-letter topic with the reason and its origin
         (`topic`: its registry name); returns the delivery future."""
         log.debug("dead letter from %s[%d]@%d: %s", topic, partition, offset, reason)
-        origin = deadletter.Origin("worker", "apply", self._kafka.topic(topic), partition, offset)
+        origin = deadletter.Origin("worker", "apply", self._kafka.topic(topic), partition, offset, timestamp_ms)
         producer = await self._ready()
         return await producer.send(self._kafka.topic(DEAD_LETTER), raw, key=key,
                                    headers=deadletter.headers(origin, reason, error))

@@ -45,6 +45,7 @@ class Input(NamedTuple):
     key: bytes | None
     raw: bytes
     value: Record | Undecodable
+    timestamp: int = -1  # the message's Kafka timestamp, ms (for its dead letter)
 
 
 Handle = Callable[[Sequence[Input]], Awaitable[None]]
@@ -195,7 +196,7 @@ class TelemetryReader:
             # A partition's messages at a time: no (partition, message) pair per message.
             at = 0
             for p, messages in parts:
-                inputs += [new(Input, (topic, p, m.offset, m.key, m.value, v))
+                inputs += [new(Input, (topic, p, m.offset, m.key, m.value, v, m.timestamp))
                            for m, v in zip(messages, values[at:at + len(messages)])]
                 at += len(messages)
         return inputs

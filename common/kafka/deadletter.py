@@ -1,8 +1,8 @@
 """The dead-letter contract: one topic, one header scheme, for every component.
 
 A message no component can process goes to the `deadletter` topic (registry name; the
-prefix applies) unchanged: same key, same value, and these headers added (the gateway
-and the sink keep the message's own headers too; the worker's reader does not read them):
+prefix applies) unchanged: same key, same value, its own headers kept (telemetry as the
+gateway writes it has none, so the worker has none to keep), and these added:
 
     deadletter.reason            what was wrong, in words
     deadletter.error             the error class, e.g. UnknownFingerprintError
@@ -11,8 +11,7 @@ and the sink keep the message's own headers too; the worker's reader does not re
     deadletter.origin.topic      where the message was (the gateway: where it was headed)
     deadletter.origin.partition  -1 when it never was in Kafka (the gateway)
     deadletter.origin.offset     -1 when it never was in Kafka
-    deadletter.origin.timestamp  its Kafka timestamp in ms; for the gateway, when refused;
-                                 -1 from the worker (its reader does not keep it)
+    deadletter.origin.timestamp  its Kafka timestamp in ms; for the gateway, when refused
 
 Each component sends its dead letters with acks=all and waits for the acknowledgement
 before it moves past the message (commits its offset, answers the upload). A replay may

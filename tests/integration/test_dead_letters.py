@@ -45,7 +45,7 @@ async def test_gateway_worker_and_sink_put_the_same_dead_letter_headers(
     worker = OutputProducer(kafka, registry, [("app_id", b"it")])
     await worker.start()
     try:
-        await (await worker.dead_letter(b"dev-w", bad, "no such fingerprint", "telemetry.heartbeat", 3, 42))
+        await (await worker.dead_letter(b"dev-w", bad, "no such fingerprint", "telemetry.heartbeat", 3, 42, 1_700_000_000_000))
     finally:
         await worker.stop()
     # the sink
@@ -67,6 +67,7 @@ async def test_gateway_worker_and_sink_put_the_same_dead_letter_headers(
         assert headers["reason"], component
     assert read["gateway"][1]["error"] == "unknown_fingerprint"
     assert read["gateway"][1]["origin.partition"] == "-1"  # it never was in Kafka
-    assert (read["worker"][1]["origin.topic"], read["worker"][1]["origin.offset"]) == (kafka.topic("telemetry.heartbeat"), "42")
+    worker_origin = tuple(read["worker"][1][k] for k in ("origin.topic", "origin.offset", "origin.timestamp"))
+    assert worker_origin == (kafka.topic("telemetry.heartbeat"), "42", "1700000000000")
     assert (read["sink"][1]["origin.partition"], read["sink"][1]["origin.offset"], read["sink"][1]["stage"]) == ("4", "7", "decode")
     assert ("app_id", b"it") in read["sink"][0].headers  # the original headers are kept

@@ -60,7 +60,8 @@ class _Outputs:  # the producer's side: what the agent hands over, call by call
         self.calls.append(outputs)
         return [_done()]
 
-    async def dead_letter(self, key: bytes | None, raw: bytes, reason: str, topic: str, partition: int, offset: int) -> Any:
+    async def dead_letter(self, key: bytes | None, raw: bytes, reason: str, topic: str, partition: int, offset: int,
+                          timestamp_ms: int) -> Any:
         self.dead.append((reason, partition, offset))
         return _done()
 

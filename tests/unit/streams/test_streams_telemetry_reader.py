@@ -19,6 +19,7 @@ class _Message:  # what aiokafka hands over, as far as the reader reads it
     offset: int
     key: bytes | None
     value: bytes
+    timestamp: int = 1_700_000_000_000
 
 
 def _reader() -> TelemetryReader:
@@ -27,10 +28,11 @@ def _reader() -> TelemetryReader:
 
 def test_a_batch_decodes_whole_and_keeps_where_each_record_came_from() -> None:
     beats = run().of("heartbeat")[:5]
-    messages = [_Message(40 + n, r["device_id"].encode(), REGISTRY.encode("heartbeat", r)) for n, r in enumerate(beats)]
+    messages = [_Message(40 + n, r["device_id"].encode(), REGISTRY.encode("heartbeat", r), 1_700_000_000_000 + n)
+                for n, r in enumerate(beats)]
     inputs = _reader()._decode({TopicPartition("telemetry.heartbeat", 3): messages})
-    assert [(i.topic, i.partition, i.offset, i.key) for i in inputs] == [
-        ("telemetry.heartbeat", 3, m.offset, m.key) for m in messages]
+    assert [(i.topic, i.partition, i.offset, i.key, i.timestamp) for i in inputs] == [
+        ("telemetry.heartbeat", 3, m.offset, m.key, m.timestamp) for m in messages]
     assert [i.value for i in inputs] == [Record("heartbeat", REGISTRY.decode(m.value).record) for m in messages]
     assert all(i.raw is m.value for i, m in zip(inputs, messages))
 
