@@ -72,8 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     if rest and not hasattr(args, "rest"):
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    if hasattr(args, "rest"):
-        args.rest = [*args.rest, *rest]
+    if hasattr(args, "rest"):  # a benchmark's own options; -v stays ours
+        args.verbose = args.verbose or any(a in ("-v", "--verbose") for a in rest)
+        args.rest = [*args.rest, *(a for a in rest if a not in ("-v", "--verbose"))]
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",

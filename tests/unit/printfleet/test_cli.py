@@ -270,3 +270,22 @@ def test_version_as_a_user_sees_it() -> None:
     done = script("--version")
     assert done.returncode == 0
     assert done.stdout.startswith("printfleet ") and len(done.stdout.split()) == 2
+
+
+def test_a_benchmark_gets_its_own_options_and_verbose_stays_ours(
+    monkeypatch: pytest.MonkeyPatch, log_levels: list[int],
+) -> None:
+    from types import SimpleNamespace
+
+    from printfleet import cmd_bench
+
+    seen: list[list[str]] = []
+
+    def run(argv: list[str]) -> int:
+        seen.append(argv)
+        return 0
+
+    monkeypatch.setattr(cmd_bench, "load", lambda name: SimpleNamespace(run=run))
+    assert main(["bench", "codec", "--records", "5", "-v", "--strict"]) == 0
+    assert seen == [["--records", "5", "--strict"]]
+    assert log_levels == [logging.DEBUG]
