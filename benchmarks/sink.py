@@ -33,7 +33,7 @@ from benchmarks import isolation
 from benchmarks.ingest.report import fmt_int, fmt_num, markdown_table, ratio
 from common.kafka import admin, clients
 from common.kafka.settings import KafkaSettings
-from common.kafka.topics import DEAD_LETTER, PARTITIONS, pipeline_topics, topic_for
+from common.kafka.topics import DEAD_LETTER, PARTITIONS, pipeline_specs, topic_for
 from deploy.machine import describe
 from deploy.settings import StackSettings
 from schemas import SchemaRegistry
@@ -151,7 +151,7 @@ async def produce(kafka: KafkaSettings, topic: str, encoded: Sequence[bytes], ke
 
 
 async def create_topic(kafka: KafkaSettings, kind: str) -> None:
-    await admin.apply(kafka, [spec for spec in pipeline_topics() if spec.name == topic_for(kind)])
+    await admin.apply(kafka, pipeline_specs([topic_for(kind)]))
 
 
 # -- measurements ---------------------------------------------------------------------

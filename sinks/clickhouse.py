@@ -54,7 +54,7 @@ from common.errors import PrintfleetError
 from common.kafka import admin, clients
 from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
-from common.kafka.topics import DEAD_LETTER, pipeline_topics, topic_for
+from common.kafka.topics import DEAD_LETTER, pipeline_specs, topic_for
 from schemas import SchemaRegistry
 from sinks import migrations
 from sinks.batch import Batch, Batcher, intent_metadata, parse_intent
@@ -188,8 +188,8 @@ class ClickHouseSink:
         s = self.settings
         # Its topics exist before it joins: a group formed before a topic exists leaves
         # that topic unassigned until the next metadata refresh.
-        read = {topic_for(k) for k in self._converters} | {DEAD_LETTER}
-        await admin.apply(s.kafka, [spec for spec in pipeline_topics() if spec.name in read], wait_s=s.kafka_timeout_s)
+        read = [*(topic_for(k) for k in self._converters), DEAD_LETTER]
+        await admin.apply(s.kafka, pipeline_specs(read), wait_s=s.kafka_timeout_s)
         await self.dead_letters.start()
         self._admin = clients.admin_client(s.kafka)
         consumer = clients.consumer(

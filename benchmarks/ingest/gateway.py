@@ -40,7 +40,7 @@ from producers.gateway.publisher import OutRecord, Publisher
 from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
-from common.kafka.topics import pipeline_topics, topic_for
+from common.kafka.topics import pipeline_specs, topic_for
 
 Progress = Callable[[str], None]
 TOPIC = topic_for("heartbeat")
@@ -283,7 +283,7 @@ async def _raw_send(kafka: KafkaSettings, sample: list[tuple[bytes, bytes, int]]
 
 async def _publisher(kafka: KafkaSettings, sample: list[tuple[bytes, bytes, int]], options: GatewayOptions) -> float:
     """The gateway's Publisher.publish on ready OutRecords: Kafka path only. Records/s."""
-    publisher = Publisher(kafka, topics=[spec for spec in pipeline_topics() if spec.name == TOPIC])
+    publisher = Publisher(kafka, topics=pipeline_specs([TOPIC]))
     await publisher.start()
     records = [OutRecord(TOPIC, key, value) for key, value, _ in sample]
     try:

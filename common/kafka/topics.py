@@ -99,5 +99,7 @@ def worker_topics(app_id: str) -> tuple[TopicSpec, ...]:
     return (*internal, *changelogs, TopicSpec(f"{app_id}-{FAUST_LEADER}", 1))
 
 
-def by_name(specs: Iterable[TopicSpec]) -> dict[str, TopicSpec]:
-    return {spec.name: spec for spec in specs}
+def pipeline_specs(names: Iterable[str]) -> tuple[TopicSpec, ...]:
+    """The registry's entries of these shared topics. Raises KeyError for a name it lacks."""
+    registered = {spec.name: spec for spec in pipeline_topics()}
+    return tuple(registered[name] for name in dict.fromkeys(names))

@@ -34,7 +34,7 @@ from aiohttp import web
 
 from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
-from common.kafka.topics import DEAD_LETTER, by_name, pipeline_topics, telemetry_topics, topic_for
+from common.kafka.topics import DEAD_LETTER, pipeline_specs, telemetry_topics, topic_for
 from producers import batch_format
 from producers.errors import Refused as Refused  # defined there; importable here too
 from producers.gateway.publisher import OutRecord, Publisher
@@ -83,10 +83,9 @@ class Gateway:
         self.registry = registry
         self.sites = sites
         self.counters = GatewayCounters()
-        registry_topics = by_name(pipeline_topics())
         self.publisher = Publisher(
             settings.kafka,
-            topics=[registry_topics[name] for name in (*telemetry_topics(), DEAD_LETTER)],
+            topics=pipeline_specs([*telemetry_topics(), DEAD_LETTER]),
             timeout_s=settings.kafka_timeout_s,
         )
         # Digests of batches Kafka acknowledged: a batch retried because its answer was

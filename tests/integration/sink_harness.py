@@ -11,12 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from common.kafka import admin
 from common.kafka.settings import KafkaSettings
-from common.kafka.topics import PARTITIONS, pipeline_topics, topic_for
+from common.kafka.topics import pipeline_specs, topic_for
 from deploy.settings import StackSettings
 from producers.simulator.replay import new_fleet, replay
 from schemas import SchemaRegistry
@@ -70,21 +68,9 @@ def settings(stack: StackSettings, unique: str, kinds: str, **overrides: Any) ->
     return SinkSettings(**values)
 
 
-async def create_topics(bootstrap: str, topics: Sequence[str], partitions: int = PARTITIONS) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics])
-    except TopicAlreadyExistsError:
-        pass
-    finally:
-        await admin.close()
-
-
 async def apply_topics(kafka: KafkaSettings, kinds: Sequence[str]) -> None:
     """The registry's topics of these kinds, as every component creates them."""
-    names = {topic_for(kind) for kind in kinds}
-    await admin.apply(kafka, [spec for spec in pipeline_topics() if spec.name in names])
+    await admin.apply(kafka, pipeline_specs(topic_for(kind) for kind in kinds))
 
 
 async def produce(bootstrap: str, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
