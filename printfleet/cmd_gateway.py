@@ -29,6 +29,8 @@ def register(sub: Any) -> None:
     parser.add_argument("--tls-cert", type=Path, help="server certificate chain, PEM (no TLS without it)")
     parser.add_argument("--tls-key", type=Path, help="server private key, PEM")
     parser.add_argument("--max-body-bytes", type=int, help="largest compressed batch accepted (default 8 MiB)")
+    parser.add_argument("--instance-id", help="this instance's name in Kafka transactions: the same across its "
+                        "restarts, unique among instances (default <host name>-<port>)")
     parser.add_argument("--status-every-s", type=float, default=10.0, help="status line period (0: none)")
     kafka_flags.add_arguments(parser)
     parser.set_defaults(handler=run)
@@ -47,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
             kafka=kafka_flags.settings(args),
             sites_file=args.sites_file, host=args.host, port=args.port,
             tls_cert=args.tls_cert, tls_key=args.tls_key, max_body_bytes=args.max_body_bytes,
+            instance_id=args.instance_id,
         )
         sites = SiteDirectory.load(settings.sites_file)
     except (TypeError, ValueError) as exc:
@@ -70,7 +73,8 @@ async def _serve(settings: GatewaySettings, sites: SiteDirectory, every_s: float
                 rate = (c.records_produced - last) / (now - last_t)
                 print(
                     f"gateway: {c.records_produced} records produced ({rate:,.0f}/s), "
-                    f"{c.batches_accepted} batches, {c.batches_duplicate} repeats, "
+                    f"{c.batches_accepted} batches, {c.batches_duplicate} repeated batches "
+                    f"({c.records_repeated} records), "
                     f"{c.batches_refused} refused ({c.records_dead_lettered} records dead-lettered), "
                     f"{c.kafka_unavailable} while Kafka was away",
                     flush=True,

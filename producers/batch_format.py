@@ -6,6 +6,12 @@ Avro single-object record; the whole body is gzip-compressed, and the media type
 aiohttp would inflate that before the gateway could bound the inflated size. Length-prefixed frames let the gateway split a batch without
 decoding it, and compressing the batch as a whole is what makes small heartbeats cheap:
 their envelopes repeat from record to record.
+
+Two headers name what a batch is, so that any gateway recognises a batch sent again:
+`Printfleet-Uploader` (the collector's id, made once per spool) and `Printfleet-Sequence`
+(the spool's sequence number of each record, in order, as ranges: `7-9,12`). An
+uploader's numbers only grow, so a record at or below the highest number a gateway
+acknowledged for that uploader is a repeat (see producers/gateway/uploads.py).
 """
 
 from __future__ import annotations
@@ -18,8 +24,12 @@ from collections.abc import Iterable
 
 from producers.errors import FramingError as FramingError  # defined there; importable here too
 from producers.errors import TooLarge as TooLarge
+from producers.errors import UploadFormatError
 
 CONTENT_TYPE = "application/vnd.printfleet.batch+gzip"
+UPLOADER_HEADER = "Printfleet-Uploader"
+SEQUENCE_HEADER = "Printfleet-Sequence"
+_UPLOADER_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-")
 _LENGTH = struct.Struct(">I")
 
 
@@ -72,3 +82,48 @@ def split_frames(data: bytes, max_records: int) -> list[bytes]:
 def batch_digest(frames: bytes) -> bytes:
     """A digest naming a batch by its decompressed frames, for recognising a retry."""
     return hashlib.blake2b(frames, digest_size=16).digest()
+
+
+def format_sequence(seqs: Iterable[int]) -> str:
+    """`[7, 8, 9, 12]` -> `"7-9,12"`: the header of a batch's sequence numbers (ascending)."""
+    parts: list[str] = []
+    start = previous = None
+    for seq in seqs:
+        if previous is not None and seq == previous + 1:
+            previous = seq
+            continue
+        if start is not None:
+            parts.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = seq
+    if start is not None:
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+    return ",".join(parts)
+
+
+def parse_sequence(text: str, count: int) -> list[int]:
+    """The sequence numbers of a batch of `count` records, strictly ascending and positive.
+    Raises UploadFormatError."""
+    seqs: list[int] = []
+    try:
+        for part in text.split(","):
+            first, _, last = part.strip().partition("-")
+            low = int(first)
+            high = int(last) if last else low
+            if high < low or high - low >= count:
+                raise ValueError(part)
+            seqs.extend(range(low, high + 1))
+            if len(seqs) > count:
+                raise ValueError("too many")
+    except ValueError:
+        raise UploadFormatError(f"{SEQUENCE_HEADER} {text[:80]!r} does not give {count} sequence numbers") from None
+    if len(seqs) != count or seqs[0] < 1 or any(b <= a for a, b in zip(seqs, seqs[1:])):
+        raise UploadFormatError(f"{SEQUENCE_HEADER} must give {count} ascending numbers from 1 on, one per record")
+    return seqs
+
+
+def check_uploader(uploader: str) -> str:
+    """An uploader id as the collector makes it (lowercase letters, digits, '-'; 8 to 64).
+    Raises UploadFormatError."""
+    if not 8 <= len(uploader) <= 64 or not set(uploader) <= _UPLOADER_CHARS:
+        raise UploadFormatError(f"{UPLOADER_HEADER} must be 8 to 64 of a-z, 0-9 and '-'")
+    return uploader

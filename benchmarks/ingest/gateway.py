@@ -40,7 +40,7 @@ from producers.gateway.publisher import OutRecord, Publisher
 from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
-from common.kafka.topics import pipeline_specs, topic_for
+from common.kafka.topics import GATEWAY_UPLOADS, pipeline_specs, topic_for
 
 Progress = Callable[[str], None]
 TOPIC = topic_for("heartbeat")
@@ -136,18 +136,23 @@ def _client_main(args: dict[str, Any], ready: Any, go: Any, results: Any) -> Non
 
 async def _post_for(args: dict[str, Any], bodies: list[bytes]) -> ClientReport:
     report, statuses = ClientReport(), Counter[int]()
-    headers = {"Authorization": f"Bearer {args['token']}", "Content-Type": batch_format.CONTENT_TYPE}
+    base_headers = {"Authorization": f"Bearer {args['token']}", "Content-Type": batch_format.CONTENT_TYPE}
     context: ssl.SSLContext | bool = ssl.create_default_context(cafile=args["ca_file"]) if args["tls"] else False
     pending = iter(bodies)
     deadline = time.monotonic() + args["seconds"]
     url = args["url"] + "/v1/records"
 
     async def worker(session: aiohttp.ClientSession) -> None:
+        # Each task uploads in order like one collector: its own id, its numbers rising.
+        uploader, sent = uuid.uuid4().hex, 0
         while time.monotonic() < deadline:
             body = next(pending, None)
             if body is None:
                 report.ran_out = True
                 return
+            headers = {**base_headers, batch_format.UPLOADER_HEADER: uploader,
+                       batch_format.SEQUENCE_HEADER: f"{sent + 1}-{sent + args['batch_records']}"}
+            sent += args["batch_records"]
             try:
                 async with session.post(url, data=body, headers=headers, ssl=context) as resp:
                     await resp.read()
@@ -282,13 +287,14 @@ async def _raw_send(kafka: KafkaSettings, sample: list[tuple[bytes, bytes, int]]
 
 
 async def _publisher(kafka: KafkaSettings, sample: list[tuple[bytes, bytes, int]], options: GatewayOptions) -> float:
-    """The gateway's Publisher.publish on ready OutRecords: Kafka path only. Records/s."""
-    publisher = Publisher(kafka, topics=pipeline_specs([TOPIC]))
+    """The gateway's Publisher.commit on ready OutRecords: Kafka path only (one
+    transaction per chunk, no group commit). Records/s."""
+    publisher = Publisher(kafka, topics=pipeline_specs([TOPIC, GATEWAY_UPLOADS]), instance_id=f"bench-{uuid.uuid4().hex}")
     await publisher.start()
     records = [OutRecord(TOPIC, key, value) for key, value, _ in sample]
     try:
         async def one(chunk: list[OutRecord]) -> None:
-            await publisher.publish(chunk)
+            await publisher.commit(chunk, {})
 
         return await _for_seconds(one, records, options)
     finally:

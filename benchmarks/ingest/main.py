@@ -215,7 +215,7 @@ def _print_gateway(r: GatewayResult) -> list[str]:
          f"{r.gateway_cpu_pct:.0f} % of a core; machine {r.machine_busy_pct:.0f} % of {os.cpu_count()} cores"),
         ("baseline: bare aiokafka producer, send() per record (acks=all, idempotent)", r.raw_send_records_s,
          f"{o.baseline_seconds:g} s, same records, {o.clients * o.concurrency} tasks"),
-        ("baseline: the gateway's Publisher.publish, no HTTP, no decoding", r.publisher_records_s,
+        ("baseline: the gateway's Publisher.commit, no HTTP, no decoding", r.publisher_records_s,
          f"{o.baseline_seconds:g} s, same records, {o.clients * o.concurrency} tasks"),
     ]
     print("## gateway: records/s into Kafka\n")

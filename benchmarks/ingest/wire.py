@@ -321,7 +321,8 @@ async def _probe(site: CloudSite, bodies: Sequence[bytes], registry: SchemaRegis
     tcp = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ssl)
     await tcp.start()
     port = int(runner.addresses[0][1])
-    batch_headers = {"Authorization": f"Bearer {site.token}", "Content-Type": batch_format.CONTENT_TYPE}
+    batch_headers = {"Authorization": f"Bearer {site.token}", "Content-Type": batch_format.CONTENT_TYPE,
+                     batch_format.UPLOADER_HEADER: "0" * 32, batch_format.SEQUENCE_HEADER: "100001-100500"}
     json_headers = {"Authorization": f"Bearer {site.token}", "Content-Type": "application/json"}
     small = [b for b in bodies if len(b) < 4096][:20] or [batch_format.encode_batch([b"x" * 100])] * 20
     payloads = _json_sample(bodies, registry)

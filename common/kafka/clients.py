@@ -3,7 +3,9 @@
 Producers write with acks=all and idempotence unless told otherwise: a broker retry then
 never writes a record twice, and an acknowledged record is on every in-sync replica.
 Consumers never commit on their own (`enable_auto_commit=False`): each component commits
-what it has made durable. Options a component passes go on top of these.
+what it has made durable. They read committed records only (`read_committed`): the
+gateway writes in transactions, and a record of an aborted one was never acknowledged.
+A transactional producer's id is a registry name like a group's, prefixed here. Options a component passes go on top of these.
 """
 
 from __future__ import annotations
@@ -18,13 +20,19 @@ from common.kafka.settings import KafkaSettings
 
 def producer(settings: KafkaSettings, **options: Any) -> AIOKafkaProducer:
     base: dict[str, Any] = {"acks": "all", "enable_idempotence": True, "request_timeout_ms": settings.request_timeout_ms}
+    if options.get("transactional_id") is not None:
+        options["transactional_id"] = settings.group(options["transactional_id"])
     return AIOKafkaProducer(**settings.connection(), **{**base, **options})
 
 
 def consumer(settings: KafkaSettings, *topics: str, **options: Any) -> AIOKafkaConsumer:
     """A consumer of `topics` (cluster names). Give `group_id` as a registry name: it is
     prefixed here, like the topics' are by `KafkaSettings.topic`."""
-    base: dict[str, Any] = {"enable_auto_commit": False, "request_timeout_ms": settings.request_timeout_ms + 5000}
+    base: dict[str, Any] = {
+        "enable_auto_commit": False,
+        "isolation_level": "read_committed",
+        "request_timeout_ms": settings.request_timeout_ms + 5000,
+    }
     if options.get("group_id") is not None:
         options["group_id"] = settings.group(options["group_id"])
     return AIOKafkaConsumer(*topics, **settings.connection(), **{**base, **options})

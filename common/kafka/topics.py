@@ -7,6 +7,8 @@
     advisories                   the worker's outputs
     catalogue.releases           compacted: the maker's signed release catalogue
     deadletter                   what no component could process (`common.kafka.deadletter`)
+    gateway.uploads              compacted: per site collector, the highest sequence number
+                                 any gateway produced (`producers.gateway.uploads`)
     <app id>-...                 a stream worker's own topics (`worker_topics`)
 
 Names here are the registry's; on the cluster each gets `KafkaSettings.topic_prefix`
@@ -28,6 +30,7 @@ DEAD_LETTER: Final = "deadletter"
 # the site), on their own topic so that summing the per-printer topic never counts twice.
 SITE_UTILISATION: Final = "aggregates.utilisation.site"
 CATALOGUE: Final = "catalogue.releases"
+GATEWAY_UPLOADS: Final = "gateway.uploads"
 # Partitions of every keyed topic: the unit of parallelism. Telemetry, the worker's
 # outputs and its internal topics must agree (a printer's records and its state meet on
 # one worker), so this is one number, fixed at creation.
@@ -81,6 +84,8 @@ def pipeline_topics() -> tuple[TopicSpec, ...]:
         TopicSpec(SITE_UTILISATION, PARTITIONS),
         TopicSpec(CATALOGUE, 1, compacted=True),
         TopicSpec(DEAD_LETTER, PARTITIONS, retention_ms=30 * DAY_MS),
+        # One small record per site collector, read whole by every gateway at start.
+        TopicSpec(GATEWAY_UPLOADS, 1, compacted=True),
     )
 
 

@@ -42,7 +42,7 @@ class Collector:
                 gateway_url=settings.gateway_url,
                 token=settings.gateway_token,
                 rejected_dir=settings.state_dir / "rejected",
-                inflight_file=settings.state_dir / "inflight.json",
+                state_file=settings.state_dir / "upload.json",
                 ca_file=settings.gateway_ca_file,
                 max_records=settings.upload_max_records,
                 timeout_s=max(30.0, settings.request_timeout_s),
@@ -67,6 +67,7 @@ class Collector:
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         report = await asyncio.to_thread(self._spool.open)
         log.info("event=spool_opened records=%d dropped_records=%d dropped_bytes=%d", report.records, report.dropped_records, report.dropped_bytes)
+        await self.uploader.open()  # before any poll appends: new records numbered past all sent
         ssl_context: ssl.SSLContext | bool = True
         if self.settings.printer_ca_file is not None:
             ssl_context = ssl.create_default_context(cafile=str(self.settings.printer_ca_file))

@@ -4,9 +4,13 @@ acknowledged them.
 Each round peeks the oldest pending records, sends them as one gzip batch over outbound
 HTTPS and acks them in the spool on a 2xx. While the gateway is away (network error, 429,
 503, 5xx) the batch stays in the spool and the uploader backs off, honouring Retry-After.
-Before a batch is sent, its bounds go to `inflight.json`; after a crash the uploader first
-sends exactly that batch again (same records, same bytes), which the gateway recognises as
-a repeat and does not produce twice. A 401/403 is a configuration problem at this site: retried slowly and logged loudly, never
+Every batch names its uploader (an id made once, kept in `upload.json` beside the spool)
+and each record's spool sequence number: any gateway recognises records it produced
+before (their numbers are at or below the uploader's mark) and does not produce them
+twice. Before a batch is sent, its bounds go to `upload.json`; after a crash the uploader
+first sends exactly that batch again. The highest number ever sent is kept there too, and
+the spool numbers new records above it, so a number is never reused, even for records
+lost from the spool after they were sent. A 401/403 is a configuration problem at this site: retried slowly and logged loudly, never
 dropped. Any other 4xx means the gateway will never take this batch: it is written to
 `rejected/` beside the spool with the gateway's answer, then acked, so one bad batch cannot
 stop a site forever and nothing disappears unseen.
@@ -19,13 +23,14 @@ import json
 import logging
 import ssl
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
 from common.backoff import Backoff
-from producers.batch_format import CONTENT_TYPE, encode_batch
+from producers.batch_format import CONTENT_TYPE, SEQUENCE_HEADER, UPLOADER_HEADER, encode_batch, format_sequence
 from producers.spool.spool import Batch
 from producers.spool.async_spool import AsyncSpool
 
@@ -37,13 +42,44 @@ class UploaderSettings:
     gateway_url: str
     token: str = field(repr=False)
     rejected_dir: Path
-    inflight_file: Path
+    state_file: Path  # upload.json: the uploader id, the highest number sent, the batch in flight
     ca_file: Path | None = None
     max_records: int = 5_000
     max_bytes: int = 1 << 20
     idle_poll_s: float = 1.0
     timeout_s: float = 30.0
     drain_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class UploadState:
+    """What `upload.json` keeps. `inflight`: (first, last, count) of the batch being sent."""
+
+    uploader: str
+    sent_through: int = 0
+    inflight: tuple[int, int, int] | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> UploadState:
+        """The state in `path`; a new uploader id when it is missing or unreadable."""
+        try:
+            raw = json.loads(path.read_text())
+            inflight = raw.get("inflight")
+            return cls(str(raw["uploader"]), int(raw["sent_through"]),
+                       (int(inflight[0]), int(inflight[1]), int(inflight[2])) if inflight else None)
+        except FileNotFoundError:
+            pass
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            # A new id means the gateway cannot recognise a repeat of the batch that was in
+            # flight: it may arrive twice. Never does an old number get reused.
+            log.error("event=upload_state_unreadable path=%s error=%r: a new uploader id", path, exc)
+        return cls(uuid.uuid4().hex)
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"uploader": self.uploader, "sent_through": self.sent_through,
+                                   "inflight": list(self.inflight) if self.inflight else None}))
+        tmp.replace(path)
 
 
 @dataclass
@@ -63,6 +99,19 @@ class Uploader:
         self.spool = spool
         self.counters = UploaderCounters()
         self._backoff = Backoff(initial_s=0.5, maximum_s=30.0)
+        self._state: UploadState | None = None
+
+    async def open(self) -> None:
+        """Load `upload.json` and make the spool number new records past every number sent.
+        Called after the spool is opened, before anything is appended; `run` calls it too."""
+        await self._upload_state()
+
+    async def _upload_state(self) -> UploadState:
+        if self._state is None:
+            state = await asyncio.to_thread(UploadState.load, self.settings.state_file)
+            await self.spool.number_past(state.sent_through)
+            self._state = state
+        return self._state
 
     def _ssl(self) -> ssl.SSLContext | bool:
         if self.settings.ca_file is None:
@@ -94,8 +143,17 @@ class Uploader:
         if not batch.records:
             return self.settings.idle_poll_s
         body = encode_batch(r.payload for r in batch.records)
-        await asyncio.to_thread(self._write_inflight, batch.first_seq, batch.last_seq, len(batch.records))
-        headers = {"Authorization": f"Bearer {self.settings.token}", "Content-Type": CONTENT_TYPE}
+        first, last = batch.records[0].seq, batch.records[-1].seq
+        state = await self._upload_state()
+        sending = UploadState(state.uploader, max(state.sent_through, last), (first, last, len(batch.records)))
+        await asyncio.to_thread(sending.save, self.settings.state_file)
+        self._state = sending
+        headers = {
+            "Authorization": f"Bearer {self.settings.token}",
+            "Content-Type": CONTENT_TYPE,
+            UPLOADER_HEADER: state.uploader,
+            SEQUENCE_HEADER: format_sequence(r.seq for r in batch.records),
+        }
         try:
             async with session.post(
                 f"{self.settings.gateway_url}/v1/records", data=body, headers=headers, ssl=ssl_context
@@ -107,7 +165,7 @@ class Uploader:
         self.counters.wire_bytes += len(body)
         if 200 <= status < 300:
             await self.spool.ack(batch)
-            self.settings.inflight_file.unlink(missing_ok=True)
+            await self._sent()
             self._backoff.reset()
             self.counters.batches += 1
             self.counters.records += len(batch.records)
@@ -120,26 +178,25 @@ class Uploader:
             return self._failed(f"gateway answered {status}: {answer[:200]}", retry_after)
         await self._reject(batch.first_seq, batch.last_seq, body, status, answer)
         await self.spool.ack(batch)
-        self.settings.inflight_file.unlink(missing_ok=True)
+        await self._sent()
         return 0.0
+
+    async def _sent(self) -> None:
+        """The batch in flight is answered: a restart need not send it first."""
+        state = await self._upload_state()
+        self._state = UploadState(state.uploader, state.sent_through)
+        await asyncio.to_thread(self._state.save, self.settings.state_file)
 
     async def _next_batch(self) -> Batch:
         """The batch that was in flight when the last run ended, if it is still pending
         unchanged; otherwise the oldest pending records."""
-        try:
-            inflight = json.loads(self.settings.inflight_file.read_text())
-        except (FileNotFoundError, ValueError):
-            inflight = None
+        inflight = (await self._upload_state()).inflight
         if inflight:
-            batch = await self.spool.peek(int(inflight["count"]), 1 << 40)
-            if (batch.first_seq, batch.last_seq) == (inflight["first"], inflight["last"]):
+            first, last, count = inflight
+            batch = await self.spool.peek(count, 1 << 40)
+            if (batch.first_seq, batch.last_seq) == (first, last):
                 return batch
         return await self.spool.peek(self.settings.max_records, self.settings.max_bytes)
-
-    def _write_inflight(self, first: int | None, last: int | None, count: int) -> None:
-        tmp = self.settings.inflight_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"first": first, "last": last, "count": count}))
-        tmp.replace(self.settings.inflight_file)
 
     def _failed(self, error: str, retry_after: str | None, slow: bool = False) -> float:
         self.counters.failures += 1

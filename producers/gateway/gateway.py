@@ -1,15 +1,19 @@
 """The ingestion gateway: sites upload record batches over HTTPS, the gateway checks them
 and produces them to Kafka, answering 2xx only after Kafka acknowledged every record.
 
-`POST /v1/records` with `Authorization: Bearer <site token>` and `Content-Type:
-application/vnd.printfleet.batch+gzip` (see producers/batch_format.py).
+`POST /v1/records` with `Authorization: Bearer <site token>`, `Content-Type:
+application/vnd.printfleet.batch+gzip`, and the collector's id and the records' sequence
+numbers in `Printfleet-Uploader` and `Printfleet-Sequence` (see producers/batch_format.py).
+Records at or below the highest sequence number any gateway produced for that collector
+are repeats: acknowledged, not produced again (producers/gateway/uploads.py).
 A batch is all or nothing: the first bad record refuses the whole batch with a 4xx and a
 JSON body `{"error": CODE, "message": ..., "record": INDEX}`, and nothing of it is
 produced; the record to blame also goes to the dead-letter topic, once per batch
 (`common.kafka.deadletter`), so the operator sees it in Kafka. Answers:
 
-    200 accepted            {"accepted": N, "duplicate": false}
-    400 bad_framing / not_single_object / unknown_fingerprint / corrupt_record /
+    200 accepted            {"accepted": N, "produced": P, "duplicate": P == 0}; N - P
+                            records were repeats
+    400 bad_framing / bad_sequence / not_single_object / unknown_fingerprint / corrupt_record /
         kind_not_accepted
     401 unauthorized        no or unknown bearer token
     403 wrong_site / foreign_device   record of another site, or of a device not enrolled
@@ -25,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +40,13 @@ from aiohttp import web
 
 from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
-from common.kafka.topics import DEAD_LETTER, pipeline_specs, telemetry_topics, topic_for
+from common.kafka.topics import DEAD_LETTER, GATEWAY_UPLOADS, pipeline_specs, telemetry_topics, topic_for
 from producers import batch_format
 from producers.errors import Refused as Refused  # defined there; importable here too
+from producers.errors import UploadFormatError
+from producers.gateway.committer import Committer, Upload
 from producers.gateway.publisher import OutRecord, Publisher
+from producers.gateway.uploads import UploadMarks, upload_key
 from producers.gateway.sites import Site, SiteDirectory
 from schemas import DEVICE_KINDS, Decoded, DecodeError, SchemaRegistry, UnknownFingerprintError
 from schemas.errors import NotSingleObjectError
@@ -59,13 +68,18 @@ class GatewaySettings:
     max_batches_in_flight: int = 8
     kafka_timeout_s: float = 15.0
     retry_after_s: int = 5
-    remembered_batches: int = 10_000
+    # Names this instance's Kafka transactions: keep it across restarts (a restart then
+    # aborts what the crashed run left open at once) and unique among instances.
+    # "": <host name>-<port>.
+    instance_id: str = ""
+    remembered_batches: int = 10_000  # refused batches whose record was dead-lettered
 
 
 @dataclass
 class GatewayCounters:
     batches_accepted: int = 0
     batches_duplicate: int = 0
+    records_repeated: int = 0
     batches_refused: int = 0
     records_produced: int = 0
     kafka_unavailable: int = 0
@@ -85,17 +99,15 @@ class Gateway:
         self.counters = GatewayCounters()
         self.publisher = Publisher(
             settings.kafka,
-            topics=pipeline_specs([*telemetry_topics(), DEAD_LETTER]),
+            topics=pipeline_specs([*telemetry_topics(), DEAD_LETTER, GATEWAY_UPLOADS]),
+            instance_id=settings.instance_id or _default_instance_id(settings.port),
             timeout_s=settings.kafka_timeout_s,
         )
-        # Digests of batches Kafka acknowledged: a batch retried because its answer was
-        # lost is answered again without producing it twice. Bounded, oldest forgotten;
-        # beyond it, record ids let consumers drop the repeats.
-        self._acked: OrderedDict[bytes, int] = OrderedDict()
+        self.marks = UploadMarks(settings.kafka, timeout_s=settings.kafka_timeout_s)
+        self.committer = Committer(self.publisher, self.marks, max_records=settings.max_records_per_batch)
         # Batches whose refused record is dead-lettered: a resend is refused again, but
         # its record is not dead-lettered twice.
         self._dead_lettered: OrderedDict[bytes, int] = OrderedDict()
-        self._publishing: dict[bytes, asyncio.Future[None]] = {}
         self._in_flight = asyncio.Semaphore(settings.max_batches_in_flight)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -117,8 +129,10 @@ class Gateway:
         """Listen; connect to Kafka now if it is there (else on the first batch)."""
         try:
             await self.publisher.start()
+            await self.marks.catch_up()
         except KafkaUnavailable as exc:
             log.warning("event=kafka_unavailable_at_start error=%s", exc)
+        self.committer.start()
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port, ssl_context=self._ssl())
@@ -129,11 +143,13 @@ class Gateway:
         log.info("event=gateway_listening url=%s", self.url)
 
     async def stop(self) -> None:
-        """Stop listening, then flush and close the producer. Idempotent."""
+        """Stop listening, finish the transaction under way, then close. Idempotent."""
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self.committer.stop()
         await self.publisher.stop()
+        await self.marks.stop()
 
     def _ssl(self) -> ssl.SSLContext | None:
         if self.settings.tls_cert is None:
@@ -178,35 +194,41 @@ class Gateway:
         except web.HTTPRequestEntityTooLarge:
             raise Refused(413, "body_too_large", f"body over {self.settings.max_body_bytes} bytes") from None
         frames, messages = self._unpack(body, request.content_type)
-        digest = batch_format.batch_digest(frames)
-        publishing = self._publishing.get(digest)
-        if publishing is not None:
-            # The same batch again while its first upload is still being produced (the
-            # collector was restarted meanwhile): wait for that one instead of producing twice.
-            await asyncio.shield(publishing)
-        if digest in self._acked:
-            self.counters.batches_duplicate += 1
-            return web.json_response({"accepted": len(messages), "duplicate": True})
+        key, seqs = self._identify(request, site, len(messages))
+        if seqs[-1] <= self.marks.acked(key):  # known here as a repeat: no need to ask Kafka
+            return self._answer(len(messages), 0)
         try:
             records = self._validate(messages, site)
         except Refused as refused:
+            digest = batch_format.batch_digest(frames)
             if refused.record is not None and digest not in self._dead_lettered:
                 await self._dead_letter(messages[refused.record], refused)
                 self._remember(self._dead_lettered, digest)
             raise
-        done = self._publishing[digest] = asyncio.get_running_loop().create_future()
         try:
-            await self.publisher.publish(records)
+            produced = await self.committer.submit(Upload(key, seqs, records))
         except KafkaUnavailable as exc:
             self.counters.kafka_unavailable += 1
             raise Refused(503, "kafka_unavailable", str(exc)) from None
-        finally:
-            del self._publishing[digest]
-            done.set_result(None)
-        self._remember(self._acked, digest)
-        self.counters.batches_accepted += 1
-        self.counters.records_produced += len(records)
-        return web.json_response({"accepted": len(records), "duplicate": False})
+        return self._answer(len(records), produced)
+
+    def _answer(self, accepted: int, produced: int) -> web.Response:
+        if produced:
+            self.counters.batches_accepted += 1
+            self.counters.records_produced += produced
+        else:
+            self.counters.batches_duplicate += 1
+        self.counters.records_repeated += accepted - produced
+        return web.json_response({"accepted": accepted, "produced": produced, "duplicate": produced == 0})
+
+    def _identify(self, request: web.Request, site: Site, count: int) -> tuple[str, list[int]]:
+        """The batch's collector key and its records' sequence numbers, from the headers."""
+        try:
+            uploader = batch_format.check_uploader(request.headers.get(batch_format.UPLOADER_HEADER, ""))
+            seqs = batch_format.parse_sequence(request.headers.get(batch_format.SEQUENCE_HEADER, ""), count)
+        except UploadFormatError as exc:
+            raise Refused(400, "bad_sequence", str(exc)) from None
+        return upload_key(site.site_id, uploader), seqs
 
     def _unpack(self, body: bytes, content_type: str) -> tuple[bytes, list[bytes]]:
         """The decompressed frames and the messages they hold."""
@@ -274,3 +296,8 @@ class Gateway:
         window[digest] = 1
         while len(window) > self.settings.remembered_batches:
             window.popitem(last=False)
+
+
+def _default_instance_id(port: int) -> str:
+    # Port 0 (tests): a new port each run, so a name of its own each run.
+    return f"{socket.gethostname()}-{port}" if port else f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"

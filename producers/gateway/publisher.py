@@ -1,10 +1,15 @@
-"""Produces validated records to Kafka for the gateway, and answers only once all are acked.
+"""Produces validated records to Kafka for the gateway, and answers only once all are committed.
 
-One aiokafka producer with acks=all and idempotence, so a broker retry never writes a
-record twice. Records are grouped per topic-partition into aiokafka batches (the
-partition from the key with Kafka's own murmur2 partitioner, so Java and Python clients
-agree on where a device's records live); that is several times cheaper than one `send()`
-per record. This module is the one place the gateway's aiokafka errors are translated.
+One transactional aiokafka producer (acks=all, idempotent): each `commit` writes its
+records and the collectors' new sequence marks (`producers.gateway.uploads`) in one Kafka
+transaction, so a batch and the mark that says it arrived are in Kafka together or not
+at all, and consumers (reading committed records only) never see a half of it. The
+transactional id is the gateway instance's: a restarted instance fences its previous
+self, whose open transaction is aborted at once. Records are grouped per
+topic-partition into aiokafka batches (the partition from the key with Kafka's own
+murmur2 partitioner, so Java and Python clients agree on where a device's records live);
+that is several times cheaper than one `send()` per record. This module is the one place
+the gateway's aiokafka errors are translated.
 """
 
 from __future__ import annotations
@@ -13,17 +18,18 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from common.kafka import admin, clients, deadletter
 from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
-from common.kafka.topics import DEAD_LETTER, TopicSpec
+from common.kafka.topics import DEAD_LETTER, GATEWAY_UPLOADS, TopicSpec
+from producers.gateway.uploads import encode_mark
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +48,14 @@ class OutRecord:
 
 
 class Publisher:
-    """The gateway's Kafka producer. `start()` may fail while Kafka is away; `publish()`
+    """The gateway's Kafka producer. `start()` may fail while Kafka is away; `commit()`
     then starts it lazily, so the gateway can answer 503 instead of refusing to run."""
 
-    def __init__(self, kafka: KafkaSettings, *, topics: Sequence[TopicSpec], timeout_s: float = 15.0) -> None:
+    def __init__(self, kafka: KafkaSettings, *, topics: Sequence[TopicSpec], instance_id: str,
+                 timeout_s: float = 15.0) -> None:
         self._kafka = kafka
         self.topics = tuple(topics)  # registry entries, created or checked at start
+        self._instance_id = instance_id
         self._timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
@@ -55,6 +63,7 @@ class Publisher:
         # device's partition only changes with the partition count, part of the key.
         self._partition_of: dict[tuple[str, bytes, int], int] = {}
         self._lock = asyncio.Lock()
+        self._transaction = asyncio.Lock()  # one transaction at a time per producer
 
     async def start(self) -> None:
         """Create missing topics and connect. Raises KafkaUnavailable."""
@@ -64,7 +73,11 @@ class Publisher:
             try:
                 await admin.apply(self._kafka, self.topics, wait_s=self._timeout_s)
                 producer = clients.producer(
-                    self._kafka, linger_ms=5, max_batch_size=1 << 20, request_timeout_ms=int(self._timeout_s * 1000)
+                    self._kafka, linger_ms=5, max_batch_size=1 << 20, request_timeout_ms=int(self._timeout_s * 1000),
+                    transactional_id=f"gateway.{self._instance_id}",
+                    # The broker aborts a transaction left open this long (its gateway
+                    # died): until then consumers of committed data wait at it.
+                    transaction_timeout_ms=int(self._timeout_s * 1000),
                 )
                 await asyncio.wait_for(producer.start(), self._timeout_s)
             except (KafkaError, OSError, asyncio.TimeoutError) as exc:
@@ -72,35 +85,43 @@ class Publisher:
             self._producer = producer
 
     async def stop(self) -> None:
-        """Flush and close; safe without start and safe to repeat."""
+        """Close; safe without start and safe to repeat."""
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
 
-    async def publish(self, records: Sequence[OutRecord]) -> None:
-        """Produce every record; return once Kafka acknowledged all of them.
+    async def commit(self, records: Sequence[OutRecord], marks: Mapping[str, int]) -> None:
+        """Produce every record and the collectors' `marks` in one transaction; return
+        once it is committed.
 
-        Raises KafkaUnavailable when that does not happen within the timeout; some of the
-        records may still have been written, which is why every record carries a
-        record_id that consumers deduplicate on.
+        Raises KafkaUnavailable when that does not happen within the timeout. Whether the
+        transaction then committed is unknown to this call; the marks tell the next one.
         """
+        async with self._transaction:
+            producer = await self._ready()
+            try:
+                await asyncio.wait_for(self._commit(producer, records, marks), self._timeout_s)
+            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                # The transaction's state is not known: a new producer with the same
+                # transactional id fences this one and aborts what it left open.
+                log.warning("event=commit_failed records=%d error=%r", len(records), exc)
+                await self._reset()
+                raise KafkaUnavailable(f"Kafka did not commit the batch: {exc!r}") from exc
+
+    async def _commit(self, producer: AIOKafkaProducer, records: Sequence[OutRecord], marks: Mapping[str, int]) -> None:
+        await producer.begin_transaction()
+        futures = await self._send(producer, records)
+        uploads = self._kafka.topic(GATEWAY_UPLOADS)
+        for key, seq in marks.items():
+            futures.append(await producer.send(uploads, encode_mark(seq), key=key.encode(), partition=0))
+        await asyncio.gather(*futures)
+        await producer.commit_transaction()
+
+    async def _ready(self) -> AIOKafkaProducer:
         if self._producer is None:
             await self.start()
-        producer = self._producer
-        assert producer is not None
-        try:
-            futures = await asyncio.wait_for(self._send(producer, records), self._timeout_s)
-            await asyncio.wait_for(asyncio.gather(*futures), self._timeout_s)
-        except (KafkaTimeoutError, asyncio.TimeoutError) as exc:
-            # Only this batch waited too long (aiokafka's accumulator gives up early under
-            # load): the producer is sound and other batches are in flight on it.
-            log.warning("event=publish_timeout records=%d error=%r", len(records), exc)
-            raise KafkaUnavailable(f"Kafka did not acknowledge the batch in time: {exc!r}") from exc
-        except KafkaError as exc:
-            # Anything else may leave the idempotent producer's state broken: start anew.
-            log.warning("event=publish_failed records=%d error=%r", len(records), exc)
-            await self._reset()
-            raise KafkaUnavailable(f"Kafka did not acknowledge the batch: {exc!r}") from exc
+        assert self._producer is not None
+        return self._producer
 
     async def _send(self, producer: AIOKafkaProducer, records: Sequence[OutRecord]) -> list[asyncio.Future[object]]:
         by_tp: dict[tuple[str, int], list[OutRecord]] = defaultdict(list)
@@ -129,20 +150,26 @@ class Publisher:
         return futures
 
     async def dead_letter(self, record: OutRecord | None, raw: bytes, reason: str, error: str) -> None:
-        """Put one refused upload record on the dead-letter topic and wait for the ack.
-        `record` None: it did not decode far enough to know its topic. Raises KafkaUnavailable."""
-        if self._producer is None:
-            await self.start()
-        producer = self._producer
-        assert producer is not None
+        """Put one refused upload record on the dead-letter topic (a transaction of its
+        own) and wait for the commit. `record` None: it did not decode far enough to
+        know its topic. Raises KafkaUnavailable."""
         origin = deadletter.Origin("gateway", "upload", self._kafka.topic(record.topic) if record else "",
                                    timestamp_ms=int(time.time() * 1000))
-        try:
-            future = await producer.send(self._kafka.topic(DEAD_LETTER), raw, key=record.key if record else None,
-                                         headers=deadletter.headers(origin, reason, error))
-            await asyncio.wait_for(future, self._timeout_s)
-        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
-            raise KafkaUnavailable(f"dead letter not acknowledged: {exc!r}") from exc
+        async with self._transaction:
+            producer = await self._ready()
+            try:
+                await asyncio.wait_for(self._dead_letter(producer, record, raw, origin, reason, error), self._timeout_s)
+            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                await self._reset()
+                raise KafkaUnavailable(f"dead letter not acknowledged: {exc!r}") from exc
+
+    async def _dead_letter(self, producer: AIOKafkaProducer, record: OutRecord | None, raw: bytes,
+                           origin: deadletter.Origin, reason: str, error: str) -> None:
+        await producer.begin_transaction()
+        future = await producer.send(self._kafka.topic(DEAD_LETTER), raw, key=record.key if record else None,
+                                     headers=deadletter.headers(origin, reason, error))
+        await future
+        await producer.commit_transaction()
 
     async def _reset(self) -> None:
         async with self._lock:
@@ -150,5 +177,5 @@ class Publisher:
         if producer is not None:
             try:
                 await asyncio.wait_for(producer.stop(), 5)
-            except (KafkaError, asyncio.TimeoutError):
+            except (KafkaError, OSError, asyncio.TimeoutError):
                 pass

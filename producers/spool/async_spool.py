@@ -29,5 +29,8 @@ class AsyncSpool:
     async def ack(self, batch: Batch) -> int:
         return await asyncio.to_thread(self._spool.ack, batch)
 
+    async def number_past(self, seq: int) -> None:
+        await asyncio.to_thread(self._spool.number_past, seq)
+
     def stats(self) -> SpoolStats:
         return self._spool.stats()  # a snapshot without I/O: fine on the event loop

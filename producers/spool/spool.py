@@ -339,6 +339,24 @@ class Spool:
             finally:
                 self._publish()
 
+    def number_past(self, seq: int) -> None:
+        """Number every record appended from now on above `seq`, durably.
+
+        The uploader calls it at start with the highest number it ever sent: records lost
+        from the spool after they were sent (a cut or torn tail) leave no number free for
+        reuse, which the gateway would take for a repeat. Raises SpoolWriteFailed.
+        """
+        with self._mutex:
+            self._check_open()
+            if seq < self._next_seq:
+                return
+            try:
+                write_state(self._dir, self._acked_seq, seq + 1, fsync=self._fsync)
+            except OSError as exc:
+                raise SpoolWriteFailed(f"ack state: {exc}", exc.errno) from exc
+            self._next_seq = seq + 1
+            self._publish()
+
     # --- metrics ---------------------------------------------------------------------
 
     def stats(self) -> SpoolStats:

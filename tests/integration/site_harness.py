@@ -89,7 +89,8 @@ async def site_messages(
     bootstrap: str, site_id: str, registry: SchemaRegistry, devices: set[bytes] | None = None
 ) -> list[tuple[Any, Any]]:
     """Every telemetry message of `site_id`; `devices` (Kafka keys) narrows the decoding."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"it-{uuid.uuid4().hex}", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"it-{uuid.uuid4().hex}", enable_auto_commit=False,
+                                isolation_level="read_committed")
     await consumer.start()
     try:
         tps = [TopicPartition(t, p) for t in telemetry_topics() for p in range(PARTITIONS)]

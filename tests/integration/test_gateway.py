@@ -17,7 +17,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from common.kafka.settings import KafkaSettings
 from deploy.settings import StackSettings
-from producers.batch_format import CONTENT_TYPE, encode_batch
+from producers.batch_format import (
+    CONTENT_TYPE, SEQUENCE_HEADER, UPLOADER_HEADER, FramingError, encode_batch, format_sequence, split_frames,
+)
 from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.gateway.sites import SiteDirectory
 from schemas import DEVICE_KINDS, SchemaRegistry
@@ -52,8 +54,24 @@ def _record(kind: str, site: str, device: str, seed: int) -> dict[str, Any]:
     return record
 
 
-async def _post(url: str, token: str | None, body: bytes, content_type: str = CONTENT_TYPE) -> tuple[int, dict[str, Any], str]:
-    headers = {"Content-Type": content_type}
+def _count(body: bytes) -> int:
+    try:
+        return len(split_frames(gzip.decompress(body), 1 << 20))
+    except (OSError, EOFError, FramingError):
+        return 1  # not a batch: the gateway refuses it before it looks at the numbers
+
+
+async def _post(
+    url: str, token: str | None, body: bytes, content_type: str = CONTENT_TYPE, *,
+    uploader: str | None = None, seqs: str | None = None,
+) -> tuple[int, dict[str, Any], str]:
+    """POST a batch; without `uploader` as a collector never seen before, numbering its
+    records from 1 (`seqs`: the Printfleet-Sequence header)."""
+    headers = {
+        "Content-Type": content_type,
+        UPLOADER_HEADER: uploader or uuid.uuid4().hex,
+        SEQUENCE_HEADER: seqs or format_sequence(range(1, _count(body) + 1)),
+    }
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     async with aiohttp.ClientSession(auto_decompress=False) as session:
@@ -64,7 +82,8 @@ async def _post(url: str, token: str | None, body: bytes, content_type: str = CO
 def _reader(bootstrap: str) -> AIOKafkaConsumer:
     # A group id although nothing is committed: without one, aiokafka 0.14 may raise
     # CancelledError from stop() (its NoGroupCoordinator task is cancelled before it ran).
-    return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"it-reader-{uuid.uuid4().hex}", enable_auto_commit=False)
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=f"it-reader-{uuid.uuid4().hex}", enable_auto_commit=False,
+                            isolation_level="read_committed")
 
 
 async def _end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
@@ -77,19 +96,23 @@ async def _end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
         await consumer.stop()
 
 
-async def _read_new(bootstrap: str, since: dict[TopicPartition, int]) -> list[Any]:
+async def _read_new(bootstrap: str, since: dict[TopicPartition, int], count: int) -> list[Any]:
+    """The committed messages after `since`: at least `count` of them, and whatever more
+    arrives within half a second (a repeat would). Kafka makes a commit visible a moment
+    after it answered the producer (the markers are written after the commit)."""
     consumer = _reader(bootstrap)
     await consumer.start()
     try:
-        tps = list(since)
-        consumer.assign(tps)
-        end = await consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, since[tp])
-        out = []
-        while any([await consumer.position(tp) < end[tp] for tp in tps]):
-            for records in (await consumer.getmany(timeout_ms=500)).values():
+        consumer.assign(list(since))
+        for tp, offset in since.items():
+            consumer.seek(tp, offset)
+        out: list[Any] = []
+        deadline = time.monotonic() + 15
+        while len(out) < count and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
                 out.extend(records)
+        for records in (await consumer.getmany(timeout_ms=500)).values():
+            out.extend(records)
         return out
     finally:
         await consumer.stop()
@@ -102,11 +125,12 @@ async def test_accepted_batch_lands_in_kafka_per_kind_keyed_by_device(
         _record(kind, SITE_A, DEVICES_A[i % 3], seed=i) for i, kind in enumerate(DEVICE_KINDS * 3)
     ]
     messages = [registry.encode(r_kind, r) for r_kind, r in zip(DEVICE_KINDS * 3, records)]
+    collector = uuid.uuid4().hex
     before = await _end_offsets(stack.kafka_bootstrap)
-    status, body, _ = await _post(gateway.url, TOKEN_A, encode_batch(messages))
-    assert (status, body) == (200, {"accepted": len(messages), "duplicate": False})
+    status, body, _ = await _post(gateway.url, TOKEN_A, encode_batch(messages), uploader=collector)
+    assert (status, body) == (200, {"accepted": len(messages), "produced": len(messages), "duplicate": False})
 
-    landed = await _read_new(stack.kafka_bootstrap, before)
+    landed = await _read_new(stack.kafka_bootstrap, before, len(messages))
     assert sorted(m.value for m in landed) == sorted(messages)
     for m in landed:
         decoded = registry.decode(m.value)
@@ -122,8 +146,8 @@ async def test_accepted_batch_lands_in_kafka_per_kind_keyed_by_device(
 
     # The same batch again (its answer was lost, say): acknowledged, not produced twice.
     again = await _end_offsets(stack.kafka_bootstrap)
-    status, body, _ = await _post(gateway.url, TOKEN_A, encode_batch(messages))
-    assert (status, body) == (200, {"accepted": len(messages), "duplicate": True})
+    status, body, _ = await _post(gateway.url, TOKEN_A, encode_batch(messages), uploader=collector)
+    assert (status, body) == (200, {"accepted": len(messages), "produced": 0, "duplicate": True})
     assert await _end_offsets(stack.kafka_bootstrap) == again
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from common.kafka.settings import KafkaSettings
-from common.kafka.topics import CATALOGUE, DEAD_LETTER, SITE_UTILISATION, pipeline_topics, topic_for, worker_topics
+from common.kafka.topics import (
+    CATALOGUE, DEAD_LETTER, GATEWAY_UPLOADS, SITE_UTILISATION, pipeline_topics, topic_for, worker_topics,
+)
 from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
@@ -30,7 +32,7 @@ def registry() -> SchemaRegistry:
 def test_every_record_kind_and_shared_topic_has_one_registry_entry() -> None:
     names = [spec.name for spec in pipeline_topics()]
     assert len(names) == len(set(names))
-    assert {topic_for(kind) for kind in KINDS} | {DEAD_LETTER, SITE_UTILISATION, CATALOGUE} == set(names)
+    assert {topic_for(kind) for kind in KINDS} | {DEAD_LETTER, SITE_UTILISATION, CATALOGUE, GATEWAY_UPLOADS} == set(names)
 
 
 def test_the_worker_uses_only_registry_topics_as_registered(tmp_path: Path, registry: SchemaRegistry) -> None:
@@ -55,7 +57,7 @@ def test_the_gateway_creates_its_topics_from_the_registry(tmp_path: Path, regist
     sites.write_text(SiteDirectory.render([("s", "t", ["d"])]))
     gateway = Gateway(GatewaySettings(kafka=KAFKA, sites_file=sites), registry, SiteDirectory.load(sites))
     assert set(gateway.publisher.topics) <= set(pipeline_topics())
-    assert {spec.name for spec in gateway.publisher.topics} >= {DEAD_LETTER, topic_for("heartbeat")}
+    assert {spec.name for spec in gateway.publisher.topics} >= {DEAD_LETTER, GATEWAY_UPLOADS, topic_for("heartbeat")}
 
 
 def test_topics_are_created_in_one_module_only() -> None:

@@ -1,0 +1,114 @@
+"""Group commit: the gateway's uploads go to Kafka in transactions, several at a time.
+
+A producer runs one transaction at a time. Uploads that arrive while one commits wait
+and go together in the next, so the cost of a commit is shared by everything that came
+during the last. Before each transaction the committer catches up with what every
+gateway has committed (`UploadMarks.catch_up`) and leaves out each record at or below its
+collector's mark: a batch resent after a lost answer, or to another gateway instance, is
+acknowledged without being produced again, also when only a part of it is a repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from common.kafka.errors import KafkaUnavailable
+from producers.gateway.publisher import OutRecord, Publisher
+from producers.gateway.uploads import UploadMarks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A validated batch: its collector's key, and each record with its sequence number."""
+
+    key: str
+    seqs: Sequence[int]  # ascending, one per record
+    records: Sequence[OutRecord]
+
+
+def fresh(upload: Upload, acked: int) -> list[OutRecord]:
+    """The records of `upload` above its collector's mark `acked`."""
+    if upload.seqs[0] > acked:
+        return list(upload.records)
+    return [record for seq, record in zip(upload.seqs, upload.records) if seq > acked]
+
+
+class Committer:
+    def __init__(self, publisher: Publisher, marks: UploadMarks, *, max_records: int = 50_000) -> None:
+        self._publisher, self._marks = publisher, marks
+        self._max_records = max_records
+        self._queue: asyncio.Queue[tuple[Upload, asyncio.Future[int]]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._current: asyncio.Future[None] | None = None  # the round being committed
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="gateway-committer")
+
+    async def stop(self) -> None:
+        """Finish the transaction under way; uploads still waiting get KafkaUnavailable."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._current is not None:
+            await self._current
+        while not self._queue.empty():
+            _, future = self._queue.get_nowait()
+            if not future.done():
+                future.set_exception(KafkaUnavailable("the gateway is stopping"))
+
+    async def submit(self, upload: Upload) -> int:
+        """Produce what of `upload` is new; return how many records that was (0: all of it
+        was a repeat). Raises KafkaUnavailable."""
+        if self._task is None:
+            raise KafkaUnavailable("the gateway is not started")
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((upload, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            round_ = [await self._queue.get()]
+            size = len(round_[0][0].records)
+            while size < self._max_records and not self._queue.empty():
+                round_.append(self._queue.get_nowait())
+                size += len(round_[-1][0].records)
+            # Shielded: a transaction that has begun is finished (`stop` waits for it).
+            self._current = asyncio.ensure_future(self._commit(round_))
+            await asyncio.shield(self._current)
+            self._current = None
+
+    async def _commit(self, round_: list[tuple[Upload, asyncio.Future[int]]]) -> None:
+        try:
+            await self._marks.catch_up()
+            tops: dict[str, int] = {}
+            records: list[OutRecord] = []
+            counts: list[int] = []
+            for upload, _ in round_:
+                new = fresh(upload, max(self._marks.acked(upload.key), tops.get(upload.key, 0)))
+                counts.append(len(new))
+                if new:
+                    records.extend(new)
+                    tops[upload.key] = max(tops.get(upload.key, 0), upload.seqs[-1])
+            if records:
+                await self._publisher.commit(records, tops)
+            for key, top in tops.items():
+                self._marks.note(key, top)
+        except Exception as exc:  # noqa: BLE001 - each upload's handler raises it; the loop goes on
+            if not isinstance(exc, KafkaUnavailable):
+                log.exception("event=commit_crashed uploads=%d", len(round_))
+            for _, future in round_:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), count in zip(round_, counts):
+            if not future.done():
+                future.set_result(count)
