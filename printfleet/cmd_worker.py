@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--heartbeat-interval-s", type=float, help="the collectors' heartbeat period (default 10)")
     parser.add_argument("--offline-after-intervals", type=int, help="missed heartbeats before offline (default 3)")
     parser.add_argument("--allowed-lateness-s", type=float, help="utilisation: how late a record still counts (default 600)")
-    parser.add_argument("--checkpoint-every-s", type=float, help="state to the changelog at most this often (default 10)")
+    parser.add_argument("--checkpoint-every-s", type=float, help="commit a partition's outputs, states and position at most this often; outputs are seen by readers at a commit (default 1)")
     parser.add_argument("--release-key-file", type=Path, help="Ed25519 public key (PEM) that signs the release catalogue")
     parser.add_argument("--start-at", choices=["earliest", "latest"], help="a new app id reads from (default earliest)")
     parser.add_argument("--tick-every-s", type=float, help="wall seconds between offline/window checks (default 5)")

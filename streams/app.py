@@ -13,7 +13,9 @@ and its state meet on one worker). A leader timer sends a tick to every partitio
 topic, so the owner of a partition also gets its ticks: offline detection and window
 closing run even when no record arrives.
 Outputs: fleet.state (compacted), alerts, aggregates.utilisation, advisories, all Avro
-through the codec; records that cannot be applied go to the dead-letter topic.
+through the codec; records that cannot be applied go to the dead-letter topic. The device
+agent's outputs, states and books go to Kafka in one transaction per partition and
+checkpoint (`streams.partition_transactions`): exactly once for readers of committed data.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from streams.anonymous_benchmark import BenchmarkSettings, Cohort
 from streams.site_rollup import SiteUtilisation, SiteWindows
 from streams.device_agent import DeviceAgent
 from streams.faust_codec import CODEC_NAME, install
-from streams.output_producer import OutputProducer
+from streams.partition_transactions import PartitionTransactions
 from streams.telemetry_reader import TelemetryReader
 from streams.worker_settings import WorkerSettings
 
@@ -69,7 +71,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
     # The telemetry is read by the TelemetryReader, the device outputs written by the
-    # OutputProducer: Faust is told only of the topics it sends to or reads itself.
+    # partition transactions: Faust is told only of the topics it sends to or reads itself.
     benchmark_out = app.topic(kafka.topic(topic_for("benchmark")), key_serializer="raw", value_serializer=CODEC_NAME)
     ticks = app.topic(f"{app_id}-ticks", value_serializer="json", internal=True)
     provenance = [("app_id", app_id.encode())]  # which pipeline made a record
@@ -80,19 +82,10 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
     site_out = app.topic(kafka.topic(SITE_UTILISATION), key_serializer="raw", value_serializer=CODEC_NAME)
     sites = app.Table("sites", key_type=str)
     cohorts = app.Table("cohorts", key_type=str)
-    # JSON text made by the states themselves (`PlainState.to_json`), stored as it is.
-    devices = app.Table("devices", key_type=str, value_type=bytes)
-    books = app.Table("books", key_type=str, value_type=bytes)
 
-    producer = OutputProducer(kafka, registry, provenance)
-
-    async def fan_out(site_id: str, window: dict[str, Any]) -> Any:
-        return await by_site.send(key=site_id.encode(), value=window)
-
-    agent = DeviceAgent(
-        settings.device(), devices, books, producer.send_many, producer.dead_letter,
-        checkpoint_every_s=settings.checkpoint_every_s, fan_out=fan_out,
-    )
+    transactions = PartitionTransactions(kafka, registry, provenance, app_id=settings.app_id,
+                                         site_windows_topic=by_site.get_topic_name())
+    agent = DeviceAgent(settings.device(), transactions, checkpoint_every_s=settings.checkpoint_every_s)
     reader = TelemetryReader(kafka, registry, start_at=settings.start_at,
                              batch_max=settings.batch_max, batch_within_s=settings.batch_within_s)
     bench_settings = BenchmarkSettings(min_sites=settings.benchmark_min_sites)
@@ -139,7 +132,6 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
                 await benchmark_out.send(key=key.encode(), value=("benchmark", record), headers=provenance)
 
     async def read_telemetry() -> None:
-        await producer.start()
         await reader.run(agent.handle, agent.began)
 
     app.task(read_telemetry)
@@ -169,10 +161,9 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         revoked = args[0] if args else kwargs.get("revoked", ())
         reader.assign({})
         await agent.checkpoint_all()
-        # The partitions' next owner recovers from the changelogs: the states must be in
-        # them before it starts reading, or a late write could land after its own.
+        # The site agents' tables go to their changelogs through Faust's producer.
         await app.producer.flush()
-        agent.forget(sorted({tp.partition for tp in revoked}))
+        await agent.forget(sorted({tp.partition for tp in revoked}))
 
     async def on_recovered(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         # The tables (the books among them) are recovered: read what the ticks say we own.
@@ -181,10 +172,10 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
 
     async def on_shutdown(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Faust stops its consumer, then sends this, then flushes and stops its producer:
-        # the last moment the reader can stop and the state be written with its outputs.
+        # the last moment the reader can stop and the state be committed with its outputs.
         await reader.stop()
         await agent.checkpoint_all()
-        await producer.stop()
+        await transactions.stop()
 
     # type: ignore: faust's stubs want sync receivers
     app.on_partitions_revoked.connect(on_revoked)  # type: ignore[arg-type]
@@ -210,7 +201,7 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
 
     app.timer(settings.status_every_s)(status_line)
     declared = {name: topic for topic in (benchmark_out, ticks, by_site, by_cohort, site_out,
-                                          *(table.changelog_topic for table in (sites, cohorts, devices, books)))
+                                          *(table.changelog_topic for table in (sites, cohorts)))
                 for name in topic.topics}
     return WorkerApp(app, (*pipeline_topics(), *worker_topics(settings.app_id)), declared)
 

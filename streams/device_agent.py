@@ -2,16 +2,13 @@
 `streams.app` feeds it batches from the `TelemetryReader` and the ticks of Faust's timer;
 the logic per record is `streams.device` (no I/O).
 
-State lives in two Faust tables whose changelog partition is the input partition (every
-telemetry topic is keyed by device and has the same partition count): `devices` (one
-`DeviceState` per device) and `books` (one `PartitionBook` per partition). Live states
-are kept as objects in memory and written to the tables at a checkpoint, at most every
-`checkpoint_every_s` per partition and when partitions are revoked, in this order:
-output records acknowledged by Kafka, then device states, then the book. So the book
-never claims more than the states and outputs hold; whatever the worker did after its
-last checkpoint is done again after a crash, and the idempotent logic makes that a no-op.
-The books are also where the reader starts a partition (`own`), so they are the only
-position the worker has in its input.
+Each owned partition has a transaction (`streams.partition_transactions`): the outputs,
+dead letters and site windows made from its records are sent in it as they are made,
+and at a checkpoint (at most every `checkpoint_every_s` per partition, and when
+partitions are revoked) the changed device states and the partition book are written and
+the transaction committed. So the book, the states and the outputs are in Kafka together
+or not at all: after a crash the next owner starts from the committed book and makes the
+aborted outputs again, once. The books are the only position the worker has in its input.
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -33,24 +30,29 @@ from streams.device import DeviceSettings, DeviceState, Output
 from streams.errors import StreamsError
 from streams.faust_codec import Undecodable
 from streams.partition_book import PartitionBook
+from streams.partition_transactions import Outgoing, Recovered
 from streams.telemetry_reader import Input
 
 log = logging.getLogger(__name__)
 
 _TOPIC_OF = {kind: topic_for(kind) for kind in DEVICE_KINDS}  # the topic a device record must come on
 
-# (topic, key, (kind, record)) of a batch -> the delivery futures (`OutputProducer.send_many`)
-SendMany = Callable[[list[tuple[str, str, Output]]], Awaitable[list[Awaitable[Any]]]]
-FanOut = Callable[[str, dict[str, Any]], Awaitable[Awaitable[Any]]]
-DeadLetter = Callable[[bytes | None, bytes, str, str, int, int, int], Awaitable[Awaitable[Any]]]
+class Transactions(Protocol):
+    """What the agent needs of `PartitionTransactions`: per partition, sends in its open
+    transaction and a commit of it with the states and the book."""
 
+    async def own(self, partitions: Sequence[int]) -> dict[int, Recovered]: ...
 
-class Table(Protocol):
-    """What the agent needs of a Faust table: its local store and its changelog."""
+    async def release(self, partitions: Sequence[int]) -> None: ...
 
-    data: Any
+    async def send_many(self, p: int, outputs: Sequence[Outgoing]) -> None: ...
 
-    def send_changelog(self, partition: int | None, key: Any, value: Any) -> Any: ...
+    async def dead_letter(self, p: int, key: bytes | None, raw: bytes, reason: str, topic: str, partition: int,
+                          offset: int, timestamp_ms: int = -1) -> None: ...
+
+    async def fan_out(self, p: int, site_id: str, message: dict[str, Any]) -> None: ...
+
+    async def commit(self, p: int, states: Mapping[str, bytes], book: bytes) -> None: ...
 
 
 @dataclass(slots=True)
@@ -66,25 +68,24 @@ class Counters:
 
 @dataclass(slots=True)
 class _Partition:
+    number: int
     book: PartitionBook
+    stored: dict[str, bytes]  # device id -> committed state JSON, decoded when first needed
     dirty: set[str] = field(default_factory=set)
-    pending: list[Awaitable[Any]] = field(default_factory=list)
     checkpointed_at: float = 0.0
 
 
 class DeviceAgent:
     def __init__(
-        self, settings: DeviceSettings, devices: Table, books: Table, send_many: SendMany, dead_letter: DeadLetter,
-        *, checkpoint_every_s: float, wall_clock: Callable[[], float] = time.time, fan_out: FanOut | None = None,
+        self, settings: DeviceSettings, transactions: Transactions,
+        *, checkpoint_every_s: float, wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        """`fan_out(site_id, window)` also receives every utilisation record, with the
-        printer's model in it, for the site and benchmark agents; and, when a printer's
-        model changes, `{"site_id", "device_id", "model_number"}` (no window)."""
+        """`transactions.fan_out(p, site_id, window)` receives every utilisation record,
+        with the printer's model in it, for the site and benchmark agents; and, when a
+        printer's model changes, `{"site_id", "device_id", "model_number"}` (no window)."""
         self.settings = settings
-        self.devices, self.books = devices, books
-        self._send_many, self._dead_letter = send_many, dead_letter
+        self._tx = transactions
         self._checkpoint_every_s = checkpoint_every_s
-        self._fan_out = fan_out
         self._wall = wall_clock
         self._states: dict[str, DeviceState] = {}
         self._partitions: dict[int, _Partition] = {}  # the partitions this worker owns
@@ -102,14 +103,14 @@ class DeviceAgent:
         the reader starts each telemetry topic partition: the book's next offset, None
         where the book has never seen the topic."""
         async with self.lock:
-            for p in set(self._partitions) - set(partitions):
+            gone = [p for p in self._partitions if p not in partitions]
+            for p in gone:
                 await self._checkpoint(p)
-            self.forget([p for p in self._partitions if p not in partitions])
-            for p in partitions:
-                if p not in self._partitions:
-                    stored = self.books.data.get(str(p))
-                    book = PartitionBook.from_json(stored) if stored is not None else PartitionBook()
-                    self._partitions[p] = _Partition(book, checkpointed_at=time.monotonic())
+            await self._forget(gone)
+            recovered = await self._tx.own([p for p in partitions if p not in self._partitions])
+            for p, found in recovered.items():
+                book = PartitionBook.from_json(found.book) if found.book is not None else PartitionBook()
+                self._partitions[p] = _Partition(p, book, found.states, checkpointed_at=time.monotonic())
             return {TopicPartition(t, p): self._partitions[p].book.next_offsets.get(t)
                     for p in partitions for t in telemetry_topics()}
 
@@ -172,7 +173,7 @@ class DeviceAgent:
                 return
             sends: list[_Send] = []
             for device_id in list(part.book.devices):
-                state = self._state(device_id)
+                state = self._state(part, device_id)
                 if state is None:
                     continue
                 mark = part.book.watermarks.get(state.fleet.site_id)
@@ -204,15 +205,21 @@ class DeviceAgent:
             for p in list(self._partitions):
                 await self._checkpoint(p)
 
-    def forget(self, partitions: Sequence[int]) -> None:
-        """Drop the cached state of partitions this worker no longer owns: if they come
-        back, their state must be read again from the (then recovered) tables."""
+    async def forget(self, partitions: Sequence[int]) -> None:
+        """Drop partitions this worker no longer owns, uncommitted work included (call
+        `checkpoint_all` first to keep it): if they come back, their state is read again
+        from what is committed."""
+        async with self.lock:
+            await self._forget(partitions)
+
+    async def _forget(self, partitions: Sequence[int]) -> None:
         for p in partitions:
             part = self._partitions.pop(p, None)
             if part is not None:
                 for device_id in part.book.devices:
                     self._states.pop(device_id, None)
                     self._advised.pop(device_id, None)
+        await self._tx.release(partitions)
 
     def set_catalogue(self, releases: Sequence[Release], key: Any) -> None:
         self.catalogue, self._public_key = releases, key
@@ -220,10 +227,10 @@ class DeviceAgent:
 
     # -- internals ---------------------------------------------------------------
 
-    def _state(self, device_id: str) -> DeviceState | None:
+    def _state(self, part: _Partition, device_id: str) -> DeviceState | None:
         state = self._states.get(device_id)
         if state is None:
-            stored = self.devices.data.get(device_id)
+            stored = part.stored.pop(device_id, None)
             if stored is None:
                 return None
             state = self._states[device_id] = DeviceState.from_json(stored)
@@ -240,7 +247,7 @@ class DeviceAgent:
             if _TOPIC_OF.get(kind) != i.topic:
                 raise _Refused(f"a {kind} record on topic {i.topic}")
             device_id = str(record["device_id"])
-            state = self._states.get(device_id) or self._state(device_id) or DeviceState()
+            state = self._states.get(device_id) or self._state(part, device_id) or DeviceState()
             model_before = state.fleet.model_number  # (apply changes `state` in place)
             outcome = device.apply(state, kind, record, self.settings)
             model = outcome.state.fleet.model_number
@@ -256,52 +263,43 @@ class DeviceAgent:
                                int(record["event_time"]) if kind == "heartbeat" else None, wall_ms)
             if outcome.outputs:
                 sends.append(_Emit(part, device_id, outcome.outputs, model))
-            if model != model_before and self._fan_out is not None:
+            if model != model_before:
                 # Windows rolled up before the identity was read wait for it in no cohort.
                 site = str(record["site_id"])
                 sends.append(_FanOut(part, site, {"site_id": site, "device_id": device_id, "model_number": model}))
             self.counters.applied += 1
 
     async def _flush(self, sends: Sequence[_Send]) -> None:
-        """Queue what a batch or a timer pass made, in its order: the outputs in one call
-        to the producer, dead letters and fan-outs one by one. Utilisation records also
-        go to the site and benchmark agents with the printer's model as of them. Every
-        partition that made outputs waits for all of their futures at its checkpoint."""
-        outputs: list[tuple[str, str, Output]] = []
-        makers: dict[int, _Partition] = {}
+        """Send what a batch or a timer pass made, in its order, each in its partition's
+        transaction: the outputs in one call per partition, dead letters and fan-outs one
+        by one. Utilisation records also go to the site and benchmark agents with the
+        printer's model as of them."""
+        outputs: dict[int, list[Outgoing]] = {}
         for send in sends:
-            part = send.part
+            p = send.part.number
             if isinstance(send, _Emit):
-                makers[id(part)] = part
+                into = outputs.setdefault(p, [])
                 for kind, record in send.outputs:
-                    outputs.append((topic_for(kind), send.device_id, (kind, record)))
-                    if kind == "utilisation" and self._fan_out is not None:
-                        part.pending.append(await self._fan_out(str(record["site_id"]), {**record, "model_number": send.model}))
+                    into.append((topic_for(kind), send.device_id, (kind, record)))
+                    if kind == "utilisation":
+                        await self._tx.fan_out(p, str(record["site_id"]), {**record, "model_number": send.model})
                 self.counters.outputs += len(send.outputs)
             elif isinstance(send, _Reject):
                 self.counters.dead_letters += 1
                 i = send.input
-                part.pending.append(await self._dead_letter(i.key, i.raw, send.reason, i.topic, i.partition, i.offset,
-                                                               i.timestamp))
-            elif self._fan_out is not None:
-                part.pending.append(await self._fan_out(send.site_id, send.message))
-        if outputs:
-            futures = await self._send_many(outputs)
-            for part in makers.values():
-                part.pending += futures
+                await self._tx.dead_letter(p, i.key, i.raw, send.reason, i.topic, i.partition, i.offset, i.timestamp)
+            else:
+                await self._tx.fan_out(p, send.site_id, send.message)
+        for p, batch in outputs.items():
+            await self._tx.send_many(p, batch)
 
     async def _checkpoint(self, p: int) -> None:
         part = self._partitions.get(p)
         if part is None:
             return
-        pending, part.pending = part.pending, []
-        await asyncio.gather(*pending)  # outputs acknowledged before the state claims them
-        for device_id in part.dirty:
-            self.devices.data[device_id] = data = self._states[device_id].to_json()
-            self.devices.send_changelog(p, device_id, data)
+        states = {device_id: self._states[device_id].to_json() for device_id in part.dirty}
+        await self._tx.commit(p, states, part.book.to_json())
         part.dirty.clear()
-        self.books.data[str(p)] = data = part.book.to_json()
-        self.books.send_changelog(p, str(p), data)
         part.checkpointed_at = time.monotonic()
         self.counters.checkpoints += 1
 

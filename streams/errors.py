@@ -7,16 +7,19 @@
         ├── StateDecodeError         a table value (a state's plain dict) does not decode
         │                            (not retriable: the changelog holds something this code
         │                            never wrote, e.g. after an incompatible change)
-        └── InvalidVersionError      a firmware or parameter version string does not parse
-                                     (not retriable: the advisory is skipped for that device)
+        ├── InvalidVersionError      a firmware or parameter version string does not parse
+        │                            (not retriable: the advisory is skipped for that device)
+        └── TransactionFailed        a partition's Kafka transaction did not commit, or the
+                                     partition could not be taken (retriable: the worker
+                                     stops, and a restart replays from the committed book)
 
-Each leaf is also a ValueError.
+Each leaf but TransactionFailed is also a ValueError.
 
 The logic modules raise these (`record_boundary` turns a KeyError/TypeError/ValueError
 from a malformed record into InvalidRecordError where records enter the logic:
 `device.apply`, not each step inside it, whose wrappers cost a twentieth of a
 heartbeat); the device agent catches them at one boundary, counts them, and
-dead-letters the record that caused them. Nothing here is retriable: the logic is
+dead-letters the record that caused them. Nothing of the logic is retriable: it is
 deterministic, so the same input fails the same way again.
 """
 
@@ -51,6 +54,12 @@ class InvalidVersionError(StreamsError, ValueError):
     """A version string is not dotted numbers with an optional `-suffix`."""
 
     retriable = False
+
+
+class TransactionFailed(StreamsError):
+    """A partition's transaction (outputs, states, book) is not in Kafka."""
+
+    retriable = True
 
 
 P = ParamSpec("P")

@@ -27,7 +27,7 @@ class WorkerSettings:
     tick_every_s: float = 5.0  # wall time between timer passes (offline, windows)
     # State goes to the changelog at most this often per partition; after a crash the
     # worker re-reads its input from the last checkpoint (a replay changes nothing).
-    checkpoint_every_s: float = 10.0
+    checkpoint_every_s: float = 1.0
     batch_max: int = 2000  # records handled per batch
     batch_within_s: float = 0.2  # a partial batch waits at most this long
     benchmark_min_sites: int = 5  # k: cohorts of fewer sites are never published

@@ -172,7 +172,8 @@ async def consume_all(bootstrap: str, topic: str, expected: int, timeout_s: floa
     """Every message of `topic` from the beginning, waiting until `expected` are there."""
     from aiokafka import AIOKafkaConsumer
 
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
+                                isolation_level="read_committed")
     await consumer.start()
     out: list[Any] = []
     deadline = time.monotonic() + timeout_s

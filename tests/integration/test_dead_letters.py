@@ -9,14 +9,14 @@ from pathlib import Path
 from aiokafka.structs import ConsumerRecord
 
 from common.kafka import admin, deadletter
-from common.kafka.topics import DEAD_LETTER, pipeline_topics
+from common.kafka.topics import DEAD_LETTER, pipeline_topics, worker_topics
 from deploy.settings import StackSettings
 from producers.batch_format import encode_batch
 from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
 from sinks.deadletter import DeadLetter, DeadLetterProducer
-from streams.output_producer import OutputProducer
+from streams.partition_transactions import PartitionTransactions
 import sink_harness as h
 from test_gateway import DEVICES_A, SITE_A, TOKEN_A, _post, _record
 
@@ -29,7 +29,7 @@ async def test_gateway_worker_and_sink_put_the_same_dead_letter_headers(
 ) -> None:
     kafka = stack.kafka(topic_prefix=f"dl-{unique}.")
     registry = SchemaRegistry.load_default()
-    await admin.apply(kafka, pipeline_topics())
+    await admin.apply(kafka, (*pipeline_topics(), *worker_topics("it")))
     bad = b"\xc3\x01" + b"\x00" * 8 + b"not avro"  # an unknown fingerprint
 
     # the gateway: the record that refuses its batch (sent twice: dead-lettered once)
@@ -41,11 +41,12 @@ async def test_gateway_worker_and_sink_put_the_same_dead_letter_headers(
         for _ in range(2):
             status, answer, _ = await _post(gateway.url, TOKEN_A, batch)
             assert (status, answer["error"], answer["record"]) == (400, "unknown_fingerprint", 1)
-    # the worker: its output producer's dead-letter path, as the device agent calls it
-    worker = OutputProducer(kafka, registry, [("app_id", b"it")])
-    await worker.start()
+    # the worker: its partition transaction's dead-letter path, as the device agent calls it
+    worker = PartitionTransactions(kafka, registry, [("app_id", b"it")], app_id="it")
+    await worker.own([3])
     try:
-        await (await worker.dead_letter(b"dev-w", bad, "no such fingerprint", "telemetry.heartbeat", 3, 42, 1_700_000_000_000))
+        await worker.dead_letter(3, b"dev-w", bad, "no such fingerprint", "telemetry.heartbeat", 3, 42, 1_700_000_000_000)
+        await worker.commit(3, {}, b"{}")
     finally:
         await worker.stop()
     # the sink

@@ -1,63 +1,111 @@
-"""The worker's output producer puts a printer's records where Kafka's default partitioner
-would (murmur2 of the key, as Java clients and Faust compute it), though it works that
-partition out once per printer instead of per record (streams/output_producer.py)."""
+"""The worker's partition transactions on the real broker (streams/partition_transactions.py):
+outputs land where Kafka's default partitioner puts their key, readers of committed data
+see them only with the states and book of their checkpoint, a new owner recovers exactly
+what was committed, and fences the old one."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
+from common.kafka import admin
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import PARTITIONS, pipeline_topics, topic_for, worker_topics
 from deploy.settings import StackSettings
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
-from common.kafka.topics import PARTITIONS
-from streams.output_producer import OutputProducer
+from streams.errors import TransactionFailed
+from streams.partition_transactions import PartitionTransactions
+
+APP = "it-worker"
 
 
-async def test_outputs_land_on_the_default_partition_of_their_key_every_time(stack: StackSettings) -> None:
-    topic = f"it-outputs-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
-    await admin.start()
+async def _kafka(stack: StackSettings, unique: str) -> KafkaSettings:
+    kafka = stack.kafka(topic_prefix=f"tx-{unique}.")
+    await admin.apply(kafka, (*pipeline_topics(), *worker_topics(APP)))
+    return kafka
+
+
+async def _committed(kafka: KafkaSettings, topic: str, at_least: int, wait_s: float = 20) -> list[Any]:
+    """The committed messages of `topic` (registry name): at least `at_least` of them, or
+    whatever is there after `wait_s`."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None, auto_offset_reset="earliest",
+                                isolation_level="read_committed")
+    await consumer.start()
     try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+        consumer.assign([TopicPartition(kafka.topic(topic), p) for p in range(PARTITIONS)])
+        seen: list[Any] = []
+        deadline = time.monotonic() + wait_s
+        while len(seen) < at_least and time.monotonic() < deadline:
+            for messages in (await consumer.getmany(timeout_ms=200)).values():
+                seen += messages
+        return seen
     finally:
-        await admin.close()
+        await consumer.stop()
+
+
+def _fleet_state(device: str, seed: int) -> tuple[str, str, tuple[str, dict[str, Any]]]:
+    return topic_for("fleet_state"), device, ("fleet_state", {**sample_record("fleet_state", seed=seed), "device_id": device})
+
+
+async def test_outputs_land_on_the_default_partition_of_their_key_in_order(stack: StackSettings, unique: str) -> None:
+    kafka = await _kafka(stack, unique)
     registry = SchemaRegistry.load_default()
     devices = [uuid.uuid4().hex for _ in range(40)]
-    producer = OutputProducer(stack.kafka(), registry, [("app_id", b"it")])
-    await producer.start()
-    try:
-        outputs = [(topic, device, ("fleet_state", {**sample_record("fleet_state", seed=n), "device_id": device}))
-                   for n in range(3) for device in devices]  # each printer three times: the cached partition too
-        futures = await producer.send_many(outputs[:50]) + await producer.send_many(outputs[50:])
-        sent = [await f for f in futures]
-    finally:
-        await producer.stop()
-
     partitions = list(range(PARTITIONS))
     expected = {device: DefaultPartitioner()(device.encode(), partitions, partitions) for device in devices}
     assert len(set(expected.values())) > 1  # the keys spread: a fixed partition would fail below
-    # One record batch per topic partition and call.
-    assert len(futures) == len({expected[d] for _, d, _ in outputs[:50]}) + len({expected[d] for _, d, _ in outputs[50:]})
-    assert all(m.topic == topic for m in sent)
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap, group_id=None, auto_offset_reset="earliest")
-    await consumer.start()
+    tx = PartitionTransactions(kafka, registry, [("app_id", b"it")], app_id=APP)
+    await tx.own(partitions)
+    outputs = [_fleet_state(device, n) for n in range(3) for device in devices]  # the cached partition too
     try:
-        consumer.assign([TopicPartition(topic, p) for p in partitions])
-        seen: list[tuple[int, str]] = []
-        deadline = time.monotonic() + 60
-        while len(seen) < len(futures):
-            assert time.monotonic() < deadline, f"read {len(seen)} of {len(futures)}"
-            for tp, messages in (await consumer.getmany(timeout_ms=1000)).items():
-                seen += [(tp.partition, registry.decode(m.value).record["device_id"]) for m in messages]
+        for p in partitions:  # each partition's outputs in its own transaction, as the agent sends them
+            mine = [o for o in outputs if expected[o[1]] == p]
+            await tx.send_many(p, mine[:5])
+            await tx.send_many(p, mine[5:])
+            await tx.commit(p, {}, b"{}")
     finally:
-        await consumer.stop()
-    assert sorted(seen) == sorted((expected[d], d) for _ in range(3) for d in devices)
-    # A printer's records keep their order: within a partition, as they were handed over.
-    for p in partitions:
-        assert [d for q, d in seen if q == p] == [d for _, d, _ in outputs if expected[d] == p]
+        await tx.stop()
+    seen = await _committed(kafka, topic_for("fleet_state"), len(outputs))
+    got = [(m.partition, registry.decode(m.value).record["device_id"]) for m in seen]
+    assert sorted(got) == sorted((expected[d], d) for _, d, _ in outputs)
+    for p in partitions:  # a printer's records keep their order within its partition
+        assert [d for q, d in got if q == p] == [d for _, d, _ in outputs if expected[d] == p]
+
+
+async def test_a_checkpoint_is_seen_whole_and_an_uncommitted_one_not_at_all(stack: StackSettings, unique: str) -> None:
+    kafka = await _kafka(stack, unique)
+    registry = SchemaRegistry.load_default()
+    first = PartitionTransactions(kafka, registry, [], app_id=APP)
+    assert await first.own([2]) == {2: await _fresh()}  # nothing committed yet
+    await first.send_many(2, [_fleet_state("dev-committed", 1)])
+    await first.commit(2, {"dev-committed": b'{"v": 1}'}, b'{"book": 1}')
+    # Made after the checkpoint, then the worker dies: never committed.
+    await first.send_many(2, [_fleet_state("dev-lost", 2)])
+    await first.dead_letter(2, b"dev-lost", b"raw", "why", topic_for("heartbeat"), 2, 7)
+
+    # The next owner fences the first (its transaction is aborted) and recovers the checkpoint.
+    second = PartitionTransactions(kafka, registry, [], app_id=APP)
+    recovered = await second.own([2])
+    assert recovered[2].states == {"dev-committed": b'{"v": 1}'} and recovered[2].book == b'{"book": 1}'
+    with pytest.raises(TransactionFailed):
+        await first.commit(2, {"dev-lost": b'{"v": 2}'}, b'{"book": 2}')
+    await first.stop()
+    await second.commit(2, {}, b'{"book": 3}')
+    await second.stop()
+    seen = await _committed(kafka, topic_for("fleet_state"), 2, wait_s=3)
+    assert [registry.decode(m.value).record["device_id"] for m in seen] == ["dev-committed"]
+    assert await _committed(kafka, "deadletter", 1, wait_s=2) == []
+    third = PartitionTransactions(kafka, registry, [], app_id=APP)
+    assert (await third.own([2]))[2].book == b'{"book": 3}'
+    await third.stop()
+
+
+async def _fresh() -> Any:
+    from streams.partition_transactions import Recovered
+    return Recovered()

@@ -1,9 +1,9 @@
-"""The device agent's partition books and batches (no Kafka: stand-ins for the tables
-record what goes to their changelogs, and for the producer what it is handed)."""
+"""The device agent's partition books, batches and checkpoints (no Kafka: a stand-in for
+the partition transactions records what is sent in them and keeps what is committed)."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -13,26 +13,54 @@ from streams.device import DeviceSettings
 from streams.device_agent import DeviceAgent
 from streams.faust_codec import Undecodable
 from streams.partition_book import PartitionBook
+from streams.partition_transactions import Outgoing, Recovered
 from streams.telemetry_reader import Input, Record
 
 
-class _Table:
+class _Transactions:
+    """Per partition: what was sent in the open transaction, and what is committed."""
+
     def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-        self.changelog: list[tuple[int | None, Any, Any]] = []
+        self.committed: dict[int, Recovered] = {}
+        self.open: dict[int, list[Any]] = {}
+        self.calls: list[tuple[int, list[Outgoing]]] = []
+        self.dead: list[tuple[str, int, int]] = []
+        self.commits: list[int] = []
 
-    def send_changelog(self, partition: int | None, key: Any, value: Any) -> None:
-        self.changelog.append((partition, key, value))
+    async def own(self, partitions: Sequence[int]) -> dict[int, Recovered]:
+        for p in partitions:
+            self.open[p] = []
+        return {p: Recovered(dict(self.committed.get(p, Recovered()).states), self.committed.get(p, Recovered()).book)
+                for p in partitions}
+
+    async def release(self, partitions: Sequence[int]) -> None:
+        for p in partitions:
+            self.open.pop(p, None)  # what was not committed is aborted
+
+    async def send_many(self, p: int, outputs: Sequence[Outgoing]) -> None:
+        self.calls.append((p, list(outputs)))
+        self.open[p] += outputs
+
+    async def dead_letter(self, p: int, key: bytes | None, raw: bytes, reason: str, topic: str, partition: int,
+                          offset: int, timestamp_ms: int = -1) -> None:
+        self.dead.append((reason, partition, offset))
+        self.open[p].append(reason)
+
+    async def fan_out(self, p: int, site_id: str, message: dict[str, Any]) -> None:
+        self.open[p].append(message)
+
+    async def commit(self, p: int, states: Mapping[str, bytes], book: bytes) -> None:
+        into = self.committed.setdefault(p, Recovered())
+        into.states.update(states)
+        into.book = book
+        self.open[p] = []
+        self.commits.append(p)
 
 
-async def _nothing(*args: Any) -> Any:
-    raise AssertionError("nothing is produced here")
-
-
-async def test_where_reading_began_is_booked_and_checkpointed_at_once() -> None:
-    books = _Table()
-    books.data["2"] = PartitionBook(next_offsets={"telemetry.heartbeat": 7}).to_json()
-    agent = DeviceAgent(DeviceSettings(), _Table(), books, _nothing, _nothing, checkpoint_every_s=3600)
+async def test_where_reading_began_is_booked_and_committed_at_once() -> None:
+    tx = _Transactions()
+    tx.committed[2] = Recovered(book=PartitionBook(next_offsets={"telemetry.heartbeat": 7}).to_json())
+    agent = DeviceAgent(DeviceSettings(), tx, checkpoint_every_s=3600)
     await agent.own([1, 2])
     await agent.began({
         TopicPartition("telemetry.heartbeat", 1): 500,
@@ -40,36 +68,15 @@ async def test_where_reading_began_is_booked_and_checkpointed_at_once() -> None:
         TopicPartition("telemetry.system_event", 2): 30,
         TopicPartition("telemetry.heartbeat", 4): 10,  # not this worker's partition
     })
-    written = {key: PartitionBook.from_json(value).next_offsets for _, key, value in books.changelog}
-    assert written == {"1": {"telemetry.heartbeat": 500}, "2": {"telemetry.heartbeat": 7, "telemetry.system_event": 30}}
-    assert [p for p, _, _ in books.changelog] == [1, 2]  # each book on its own changelog partition
+    assert tx.commits == [1, 2]  # each book in its own partition's transaction
+    written = {p: PartitionBook.from_json(r.book or b"").next_offsets for p, r in tx.committed.items()}
+    assert written == {1: {"telemetry.heartbeat": 500}, 2: {"telemetry.heartbeat": 7, "telemetry.system_event": 30}}
     # The next owner of the partitions (or this worker after a crash) starts there.
-    successor = DeviceAgent(DeviceSettings(), _Table(), books, _nothing, _nothing, checkpoint_every_s=3600)
+    successor = DeviceAgent(DeviceSettings(), tx, checkpoint_every_s=3600)
     starts = await successor.own([1, 2])
     assert starts[TopicPartition("telemetry.heartbeat", 1)] == 500
     assert starts[TopicPartition("telemetry.system_event", 2)] == 30
     assert starts[TopicPartition("telemetry.system_event", 1)] is None
-
-
-class _Outputs:  # the producer's side: what the agent hands over, call by call
-    def __init__(self) -> None:
-        self.calls: list[list[tuple[str, str, Any]]] = []
-        self.dead: list[tuple[str, int, int]] = []
-
-    async def send_many(self, outputs: list[tuple[str, str, Any]]) -> list[Any]:
-        self.calls.append(outputs)
-        return [_done()]
-
-    async def dead_letter(self, key: bytes | None, raw: bytes, reason: str, topic: str, partition: int, offset: int,
-                          timestamp_ms: int) -> Any:
-        self.dead.append((reason, partition, offset))
-        return _done()
-
-
-def _done() -> asyncio.Future[None]:
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    future.set_result(None)
-    return future
 
 
 def _inputs(records: list[dict[str, Any]], first_offset: int, partition: int = 0) -> list[Input]:
@@ -77,10 +84,9 @@ def _inputs(records: list[dict[str, Any]], first_offset: int, partition: int = 0
             for n, r in enumerate(records)]
 
 
-async def test_a_batch_is_applied_then_its_outputs_handed_over_in_one_call_in_order() -> None:
-    out = _Outputs()
-    devices = _Table()
-    agent = DeviceAgent(DeviceSettings(), devices, _Table(), out.send_many, out.dead_letter, checkpoint_every_s=3600)
+async def test_a_batch_is_applied_then_its_outputs_sent_in_one_call_in_order() -> None:
+    tx = _Transactions()
+    agent = DeviceAgent(DeviceSettings(), tx, checkpoint_every_s=3600)
     await agent.own([0])
     printers = device_ids(3, "agent")
     beats = list(heartbeats(printers, "site-a", 2))
@@ -90,14 +96,45 @@ async def test_a_batch_is_applied_then_its_outputs_handed_over_in_one_call_in_or
     batch.append(Input("telemetry.heartbeat", 5, 0, None, b"", Record("heartbeat", beats[0])))  # not owned: left alone
     await agent.handle(batch)
 
-    assert len(out.calls) == 1  # every output of the batch at once
-    assert [(topic, key) for topic, key, _ in out.calls[0]] == [("fleet.state", p) for p in printers]  # first heartbeats
-    assert [kind for _, _, (kind, _) in out.calls[0]] == ["fleet_state"] * 3
-    assert out.dead == [("garbled", 0, 102)]
+    assert len(tx.calls) == 1  # every output of the batch at once
+    p, outputs = tx.calls[0]
+    assert p == 0
+    assert [(topic, key) for topic, key, _ in outputs] == [("fleet.state", d) for d in printers]  # first heartbeats
+    assert [kind for _, _, (kind, _) in outputs] == ["fleet_state"] * 3
+    assert tx.dead == [("garbled", 0, 102)]
     c = agent.counters
     assert (c.applied, c.dead_letters, c.outputs, c.repeats) == (6, 1, 3, 0)
 
     await agent.handle(_inputs(beats[-2:], 105))  # already applied: repeats, nothing new
-    assert (agent.counters.applied, agent.counters.repeats, len(out.calls)) == (6, 2, 1)
+    assert (agent.counters.applied, agent.counters.repeats, len(tx.calls)) == (6, 2, 1)
+    assert tx.committed == {}  # nothing committed before the checkpoint
     await agent.checkpoint_all()
-    assert sorted(devices.data) == sorted(printers)
+    assert sorted(tx.committed[0].states) == sorted(printers)
+    assert PartitionBook.from_json(tx.committed[0].book or b"").next_offsets == {"telemetry.heartbeat": 107}
+
+
+async def test_after_a_crash_the_next_owner_replays_from_the_commit_and_makes_the_outputs_once_more() -> None:
+    tx = _Transactions()
+    printers = device_ids(2, "crash")
+    beats = list(heartbeats(printers, "site-a", 40))
+    first = DeviceAgent(DeviceSettings(), tx, checkpoint_every_s=3600)
+    starts = await first.own([0])
+    assert starts[TopicPartition("telemetry.heartbeat", 0)] is None
+    await first.handle(_inputs(beats[:40], 0))
+    await first.checkpoint_all()
+    committed_calls = len(tx.calls)
+    await first.handle(_inputs(beats[40:], 40))  # made, sent in the open transaction, never committed
+    aborted = [o for _, call in tx.calls[committed_calls:] for o in call]
+    await tx.release([0])  # the crash: the transaction is aborted
+    assert aborted, "the test needs outputs after the checkpoint"
+
+    second = DeviceAgent(DeviceSettings(), tx, checkpoint_every_s=3600)
+    starts = await second.own([0])
+    assert starts[TopicPartition("telemetry.heartbeat", 0)] == 40  # the committed book
+    replay_from = len(tx.calls)
+    await second.handle(_inputs(beats[40:], 40))
+    assert second.counters.applied == len(beats) - 40 and second.counters.repeats == 0
+    # The replay makes what the aborted run made, with the same ids: once in committed data.
+    replayed = [o for _, call in tx.calls[replay_from:] for o in call]
+    assert [(topic, record["record_id"]) for topic, _, (_, record) in replayed] == \
+        [(topic, record["record_id"]) for topic, _, (_, record) in aborted]
