@@ -1,14 +1,15 @@
 """Stream processing: the Faust worker (`printfleet worker`) and the logic it calls (no I/O).
 
-The worker: `app` (Faust: group, tables, timers, the site and cohort agents),
-`telemetry_reader` (the owned telemetry partitions, read with a plain aiokafka consumer
-from the partition books), `device_agent` (state cache, checkpoints, outputs),
-`partition_book` (where each input partition stands: none lost, none applied twice),
-`faust_codec` (Avro as Faust's serializer), `catalogue` (signed releases),
-`worker_settings`, `bench` and `bench_records`.
+The worker: `app` (Faust: group, ticks, timers), `telemetry_reader` (the owned telemetry
+and roll-up partitions, read with a plain aiokafka consumer from the partition books),
+`device_agent` (state cache, checkpoints, outputs), `rollups` (site and cohort states),
+`partition_transactions` (a partition's outputs, states and book in one Kafka
+transaction), `partition_book` (where each input partition stands: none lost, none
+applied twice), `decoding` (a message that does not decode, kept with its reason),
+`catalogue` (signed releases), `worker_settings`.
 
 The logic: no Kafka, no Faust and no I/O in these modules; every state is a dataclass with
-`to_dict()`/`from_dict()` for a Faust table, every step returns a new state plus the
+`to_dict()`/`from_dict()` for its changelog, every step returns a new state plus the
 records to produce, and every output record has a deterministic id (replays are normal,
 STYLE convention 8). Modules, one job each:
 

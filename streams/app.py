@@ -1,21 +1,22 @@
-"""The Faust app: topics, tables, agents and timers of a stream worker.
+"""The Faust app: the group, the ticks and the timers of a stream worker.
 
     worker = create_app(WorkerSettings(kafka=...))
     await admin.apply(settings.kafka, worker.topics)     # before Faust's consumer joins
     faust.Worker(worker.app).execute_from_commandline()
 
-Faust runs the group, the tables and the timers; the telemetry itself is read by a
+Faust runs the group and the timers; the telemetry and the roll-up topics are read by a
 `TelemetryReader` (a plain aiokafka consumer, ten times cheaper per record than a Faust
-stream) and handed in batches to `DeviceAgent`. Which telemetry partitions a worker reads
-follows Faust's assignment of an internal ticks topic that is co-partitioned with the
-telemetry (all keyed by device, all with the same partition count, so a printer's records
-and its state meet on one worker). A leader timer sends a tick to every partition of that
-topic, so the owner of a partition also gets its ticks: offline detection and window
-closing run even when no record arrives.
-Outputs: fleet.state (compacted), alerts, aggregates.utilisation, advisories, all Avro
-through the codec; records that cannot be applied go to the dead-letter topic. The device
-agent's outputs, states and books go to Kafka in one transaction per partition and
-checkpoint (`streams.partition_transactions`): exactly once for readers of committed data.
+stream) and handed in batches to `DeviceAgent`. Which partitions a worker reads follows
+Faust's assignment of an internal ticks topic that is co-partitioned with the telemetry
+(all keyed topics have the same partition count, so a printer's records and its state
+meet on one worker, and so do a site's windows and its roll-up). A leader timer sends a
+tick to every partition of that topic, so the owner of a partition also gets its ticks:
+offline detection and window closing run even when no record arrives.
+Outputs: fleet.state (compacted), alerts, aggregates.utilisation (per printer and per
+site), aggregates.benchmark, advisories, all Avro; records that cannot be applied go to
+the dead-letter topic. Per partition, the outputs, states and books go to Kafka in one
+transaction per checkpoint (`streams.partition_transactions`): exactly once for readers
+of committed data.
 """
 
 from __future__ import annotations
@@ -28,15 +29,12 @@ from typing import Any, NamedTuple
 import faust
 
 from common.kafka import clients
-from common.kafka.topics import PARTITIONS, SITE_UTILISATION, TopicSpec, pipeline_topics, topic_for, worker_topics
+from common.kafka.topics import PARTITIONS, TopicSpec, pipeline_topics, worker_internal, worker_topics
 from schemas import SchemaRegistry
-from streams import anonymous_benchmark as benchmarks
-from streams import catalogue, site_rollup
+from streams import catalogue
 from streams.advisories import Release
-from streams.anonymous_benchmark import BenchmarkSettings, Cohort
-from streams.site_rollup import SiteUtilisation, SiteWindows
-from streams.device_agent import DeviceAgent
-from streams.faust_codec import CODEC_NAME, install
+from streams.anonymous_benchmark import BenchmarkSettings
+from streams.device_agent import DeviceAgent, RollupTopics
 from streams.partition_transactions import PartitionTransactions
 from streams.telemetry_reader import TelemetryReader
 from streams.worker_settings import WorkerSettings
@@ -53,16 +51,13 @@ class WorkerApp(NamedTuple):
 
 def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None) -> WorkerApp:
     registry = registry or SchemaRegistry.load_default()
-    install(registry)
     kafka = settings.kafka
     app_id = kafka.group(settings.app_id)  # Faust names its own topics after it
     app = faust.App(
         app_id,
         **clients.faust_options(kafka),
-        store="memory://",  # state comes back from the changelog topics after a restart
         datadir=str(settings.data_dir),
         topic_partitions=PARTITIONS,
-        table_standby_replicas=0,  # one small machine: a standby would double the memory
         consumer_auto_offset_reset="earliest",  # its own topics only; the telemetry: see TelemetryReader
         web_enabled=settings.web_port > 0,
         web_port=settings.web_port or 6066,
@@ -70,66 +65,18 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     )
-    # The telemetry is read by the TelemetryReader, the device outputs written by the
-    # partition transactions: Faust is told only of the topics it sends to or reads itself.
-    benchmark_out = app.topic(kafka.topic(topic_for("benchmark")), key_serializer="raw", value_serializer=CODEC_NAME)
-    ticks = app.topic(f"{app_id}-ticks", value_serializer="json", internal=True)
+    # The telemetry and the roll-up topics are read by the TelemetryReader, everything the
+    # agent makes is written by the partition transactions: Faust runs the group (through
+    # the ticks topic), the timers and the catalogue task.
+    ticks_name, windows_topic, cohorts_topic = worker_internal(settings.app_id)
+    ticks = app.topic(kafka.topic(ticks_name), value_serializer="json", internal=True)
     provenance = [("app_id", app_id.encode())]  # which pipeline made a record
-    # Re-keyed copies of the printers' windows: by site (site roll-ups), and of the sites'
-    # day roll-ups by model and day (benchmark cohorts). Internal, JSON.
-    by_site = app.topic(f"{app_id}-windows-by-site", key_serializer="raw", value_serializer="json", internal=True)
-    by_cohort = app.topic(f"{app_id}-sites-by-cohort", key_serializer="raw", value_serializer="json", internal=True)
-    site_out = app.topic(kafka.topic(SITE_UTILISATION), key_serializer="raw", value_serializer=CODEC_NAME)
-    sites = app.Table("sites", key_type=str)
-    cohorts = app.Table("cohorts", key_type=str)
-
-    transactions = PartitionTransactions(kafka, registry, provenance, app_id=settings.app_id,
-                                         site_windows_topic=by_site.get_topic_name())
-    agent = DeviceAgent(settings.device(), transactions, checkpoint_every_s=settings.checkpoint_every_s)
-    reader = TelemetryReader(kafka, registry, start_at=settings.start_at,
+    transactions = PartitionTransactions(kafka, registry, provenance, app_id=settings.app_id)
+    agent = DeviceAgent(settings.device(), transactions, checkpoint_every_s=settings.checkpoint_every_s,
+                        rollups=RollupTopics(windows_topic, cohorts_topic,
+                                             BenchmarkSettings(min_sites=settings.benchmark_min_sites)))
+    reader = TelemetryReader(kafka, registry, start_at=settings.start_at, json_topics=(windows_topic, cohorts_topic),
                              batch_max=settings.batch_max, batch_within_s=settings.batch_within_s)
-    bench_settings = BenchmarkSettings(min_sites=settings.benchmark_min_sites)
-
-    async def to_cohorts(models: Sequence[tuple[str, SiteUtilisation]]) -> None:
-        for model, rolled in models:
-            if rolled.window_end - rolled.window_start == benchmarks.DAY_MS:
-                key = f"{model}|{rolled.window_start}"
-                await by_cohort.send(key=key.encode(), value={"cohort": key, "site": rolled.to_dict()})
-
-    @app.agent(by_site, name="printfleet-sites")
-    async def site_windows(stream: faust.StreamT[Any]) -> None:
-        """Per site: the printers' windows summed (idempotent: a printer's newer version of
-        a window replaces its older one), and per model the site's day for the cohorts.
-        A printer's model, when it becomes known (`{"model_number", "device_id"}` without
-        a window), moves its windows into their cohorts."""
-        async for event in stream.events():
-            record = event.value
-            site = str(record["site_id"])
-            stored = sites.get(site)
-            state = SiteWindows.from_dict(stored) if stored is not None else SiteWindows()
-            if "window_start" not in record:
-                state, changed = site_rollup.set_model(state, str(record["device_id"]), str(record["model_number"]))
-                sites[site] = state.to_dict()
-                for start, end in changed:
-                    await to_cohorts(site_rollup.by_model(state, start, end))
-                continue
-            state, site_record, models = site_rollup.step(state, record)
-            sites[site] = state.to_dict()
-            await site_out.send(key=site.encode(), value=("utilisation", site_record), headers=provenance)
-            await to_cohorts(models)
-
-    @app.agent(by_cohort, name="printfleet-cohorts")
-    async def cohort_benchmarks(stream: faust.StreamT[Any]) -> None:
-        """Per model and day: each site's roll-up; the benchmark once k sites are in."""
-        async for event in stream.events():
-            key, site = str(event.value["cohort"]), event.value["site"]
-            members = {**(cohorts.get(key) or {}), str(site["site_id"]): site}
-            cohorts[key] = members
-            model, start = key.rsplit("|", 1)
-            cohort = Cohort(model, None, int(start), int(start) + benchmarks.DAY_MS)
-            record = benchmarks.from_sites(cohort, [SiteUtilisation.from_dict(v) for _, v in sorted(members.items())], bench_settings)
-            if record is not None:
-                await benchmark_out.send(key=key.encode(), value=("benchmark", record), headers=provenance)
 
     async def read_telemetry() -> None:
         await reader.run(agent.handle, agent.began)
@@ -160,13 +107,11 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
     async def on_revoked(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked = args[0] if args else kwargs.get("revoked", ())
         reader.assign({})
-        await agent.checkpoint_all()
-        # The site agents' tables go to their changelogs through Faust's producer.
-        await app.producer.flush()
+        await agent.checkpoint_all()  # the next owner starts from these commits
         await agent.forget(sorted({tp.partition for tp in revoked}))
 
     async def on_recovered(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # The tables (the books among them) are recovered: read what the ticks say we own.
+        # Read what the ticks say we own (the agent recovers the partitions' states first).
         owned = sorted({tp.partition for tp in app.consumer.assignment() if tp.topic == ticks.get_topic_name()})
         reader.assign(await agent.own(owned))
 
@@ -200,8 +145,6 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
               f"lag {reader.lag()}", flush=True)
 
     app.timer(settings.status_every_s)(status_line)
-    declared = {name: topic for topic in (benchmark_out, ticks, by_site, by_cohort, site_out,
-                                          *(table.changelog_topic for table in (sites, cohorts)))
-                for name in topic.topics}
+    declared = {name: ticks for name in ticks.topics}
     return WorkerApp(app, (*pipeline_topics(), *worker_topics(settings.app_id)), declared)
 

@@ -9,6 +9,12 @@ partitions are revoked) the changed device states and the partition book are wri
 the transaction committed. So the book, the states and the outputs are in Kafka together
 or not at all: after a crash the next owner starts from the committed book and makes the
 aborted outputs again, once. The books are the only position the worker has in its input.
+
+The site and benchmark roll-ups (`streams.rollups`) run here too: the device agent hands
+utilisation windows to the windows-by-site topic, the owner of that topic's partition
+rolls them up per site and hands each site's day to the sites-by-cohort topic, whose
+owner makes the benchmarks. Each hop is a transaction of the partition it was made in,
+read with read_committed by the next, so the roll-ups are exactly once as well.
 """
 
 from __future__ import annotations
@@ -28,14 +34,17 @@ from streams import device, partition_book
 from streams.advisories import Release
 from streams.device import DeviceSettings, DeviceState, Output
 from streams.errors import StreamsError
-from streams.faust_codec import Undecodable
+from streams.decoding import Undecodable
 from streams.partition_book import PartitionBook
+from streams.anonymous_benchmark import BenchmarkSettings
 from streams.partition_transactions import Outgoing, Recovered
+from streams.rollups import Rollups
 from streams.telemetry_reader import Input
 
 log = logging.getLogger(__name__)
 
 _TOPIC_OF = {kind: topic_for(kind) for kind in DEVICE_KINDS}  # the topic a device record must come on
+_TELEMETRY = frozenset(_TOPIC_OF.values())
 
 class Transactions(Protocol):
     """What the agent needs of `PartitionTransactions`: per partition, sends in its open
@@ -50,9 +59,21 @@ class Transactions(Protocol):
     async def dead_letter(self, p: int, key: bytes | None, raw: bytes, reason: str, topic: str, partition: int,
                           offset: int, timestamp_ms: int = -1) -> None: ...
 
-    async def fan_out(self, p: int, site_id: str, message: dict[str, Any]) -> None: ...
+    async def send_json(self, p: int, topic: str, key: str, message: dict[str, Any]) -> None: ...
 
     async def commit(self, p: int, states: Mapping[str, bytes], book: bytes) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RollupTopics:
+    """Registry names of the roll-ups' input topics (`streams.rollups`)."""
+
+    windows: str
+    cohorts: str
+    benchmark: BenchmarkSettings = BenchmarkSettings()
+
+
+DEVICE_KEY = "device/"
 
 
 @dataclass(slots=True)
@@ -71,6 +92,7 @@ class _Partition:
     number: int
     book: PartitionBook
     stored: dict[str, bytes]  # device id -> committed state JSON, decoded when first needed
+    rollups: Rollups
     dirty: set[str] = field(default_factory=set)
     checkpointed_at: float = 0.0
 
@@ -78,13 +100,14 @@ class _Partition:
 class DeviceAgent:
     def __init__(
         self, settings: DeviceSettings, transactions: Transactions,
-        *, checkpoint_every_s: float, wall_clock: Callable[[], float] = time.time,
+        *, checkpoint_every_s: float, wall_clock: Callable[[], float] = time.time, rollups: RollupTopics | None = None,
     ) -> None:
-        """`transactions.fan_out(p, site_id, window)` receives every utilisation record,
-        with the printer's model in it, for the site and benchmark agents; and, when a
-        printer's model changes, `{"site_id", "device_id", "model_number"}` (no window)."""
+        """`rollups`: where utilisation windows go to be rolled up per site (and read back
+        from, with the sites' days per cohort); None: no roll-ups."""
         self.settings = settings
         self._tx = transactions
+        self._rollups = rollups
+        self._inputs = (*telemetry_topics(), *((rollups.windows, rollups.cohorts) if rollups else ()))
         self._checkpoint_every_s = checkpoint_every_s
         self._wall = wall_clock
         self._states: dict[str, DeviceState] = {}
@@ -108,11 +131,14 @@ class DeviceAgent:
                 await self._checkpoint(p)
             await self._forget(gone)
             recovered = await self._tx.own([p for p in partitions if p not in self._partitions])
+            bench = self._rollups.benchmark if self._rollups else BenchmarkSettings()
             for p, found in recovered.items():
                 book = PartitionBook.from_json(found.book) if found.book is not None else PartitionBook()
-                self._partitions[p] = _Partition(p, book, found.states, checkpointed_at=time.monotonic())
+                devices = {k.removeprefix(DEVICE_KEY): v for k, v in found.states.items() if k.startswith(DEVICE_KEY)}
+                self._partitions[p] = _Partition(p, book, devices, Rollups(found.states, bench),
+                                                 checkpointed_at=time.monotonic())
             return {TopicPartition(t, p): self._partitions[p].book.next_offsets.get(t)
-                    for p in partitions for t in telemetry_topics()}
+                    for p in partitions for t in self._inputs}
 
     async def began(self, positions: Mapping[TopicPartition, int]) -> None:
         """Where the reader began topics the books had never seen (`start_at`): noted in
@@ -153,7 +179,10 @@ class DeviceAgent:
                         log.warning("%s[%d]: offsets %d..%d are no longer in Kafka (retention); they were never applied",
                                     i.topic, i.partition, pos.gap_from, i.offset - 1)
                         self.counters.missing += i.offset - pos.gap_from
-                self._apply(part, i, wall_ms, sends)
+                if i.topic in _TELEMETRY:
+                    self._apply(part, i, wall_ms, sends)
+                else:
+                    self._roll_up(part, i, sends)
                 partition_book.applied(part.book, i.topic, i.offset)  # (or dead-lettered)
                 touched.add(i.partition)
             self.counters.repeats += repeats
@@ -263,11 +292,31 @@ class DeviceAgent:
                                int(record["event_time"]) if kind == "heartbeat" else None, wall_ms)
             if outcome.outputs:
                 sends.append(_Emit(part, device_id, outcome.outputs, model))
-            if model != model_before:
+            if model != model_before and self._rollups is not None:
                 # Windows rolled up before the identity was read wait for it in no cohort.
                 site = str(record["site_id"])
-                sends.append(_FanOut(part, site, {"site_id": site, "device_id": device_id, "model_number": model}))
+                sends.append(_Hand(part, self._rollups.windows, site,
+                                   {"site_id": site, "device_id": device_id, "model_number": model}))
             self.counters.applied += 1
+
+    def _roll_up(self, part: _Partition, i: Input, sends: list[_Send]) -> None:
+        """A message of a roll-up topic: a printer's window for its site, or a site's day
+        for its cohort."""
+        assert self._rollups is not None  # (only then are these topics read)
+        try:
+            value = i.value
+            if isinstance(value, Undecodable):
+                raise _Refused(value.reason)
+            if i.topic == self._rollups.windows:
+                outputs, handed = part.rollups.site_window(value.record)
+            else:
+                outputs, handed = part.rollups.cohort_site(value.record), []
+        except (_Refused, StreamsError, KeyError, TypeError, ValueError) as exc:
+            sends.append(_Reject(part, i, f"roll-up: {exc!r}"))
+            return
+        if outputs:
+            sends.append(_Out(part, outputs))
+        sends += [_Hand(part, self._rollups.cohorts, key, message) for key, message in handed]
 
     async def _flush(self, sends: Sequence[_Send]) -> None:
         """Send what a batch or a timer pass made, in its order, each in its partition's
@@ -275,21 +324,26 @@ class DeviceAgent:
         by one. Utilisation records also go to the site and benchmark agents with the
         printer's model as of them."""
         outputs: dict[int, list[Outgoing]] = {}
+        windows = self._rollups.windows if self._rollups else None
         for send in sends:
             p = send.part.number
             if isinstance(send, _Emit):
                 into = outputs.setdefault(p, [])
                 for kind, record in send.outputs:
                     into.append((topic_for(kind), send.device_id, (kind, record)))
-                    if kind == "utilisation":
-                        await self._tx.fan_out(p, str(record["site_id"]), {**record, "model_number": send.model})
+                    if kind == "utilisation" and windows is not None:
+                        site = str(record["site_id"])
+                        await self._tx.send_json(p, windows, site, {**record, "model_number": send.model})
+                self.counters.outputs += len(send.outputs)
+            elif isinstance(send, _Out):
+                outputs.setdefault(p, []).extend(send.outputs)
                 self.counters.outputs += len(send.outputs)
             elif isinstance(send, _Reject):
                 self.counters.dead_letters += 1
                 i = send.input
                 await self._tx.dead_letter(p, i.key, i.raw, send.reason, i.topic, i.partition, i.offset, i.timestamp)
             else:
-                await self._tx.fan_out(p, send.site_id, send.message)
+                await self._tx.send_json(p, send.topic, send.key, send.message)
         for p, batch in outputs.items():
             await self._tx.send_many(p, batch)
 
@@ -297,8 +351,8 @@ class DeviceAgent:
         part = self._partitions.get(p)
         if part is None:
             return
-        states = {device_id: self._states[device_id].to_json() for device_id in part.dirty}
-        await self._tx.commit(p, states, part.book.to_json())
+        states = {DEVICE_KEY + device_id: self._states[device_id].to_json() for device_id in part.dirty}
+        await self._tx.commit(p, {**states, **part.rollups.take_dirty()}, part.book.to_json())
         part.dirty.clear()
         part.checkpointed_at = time.monotonic()
         self.counters.checkpoints += 1
@@ -317,13 +371,19 @@ class _Reject(NamedTuple):
     reason: str
 
 
-class _FanOut(NamedTuple):
+class _Out(NamedTuple):  # outputs of a roll-up: (topic, key, (kind, record)) each
     part: _Partition
-    site_id: str
+    outputs: list[Outgoing]
+
+
+class _Hand(NamedTuple):  # a message for a roll-up topic (JSON)
+    part: _Partition
+    topic: str
+    key: str
     message: dict[str, Any]
 
 
-_Send = _Emit | _Reject | _FanOut
+_Send = _Emit | _Out | _Reject | _Hand
 
 
 class _Refused(Exception):

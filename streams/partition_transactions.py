@@ -3,8 +3,8 @@
 A worker owns input partitions (the ticks topic's assignment, see `streams.app`). For each
 it holds one transactional producer, `transactional_id = <app id>.partition-<p>`, and an
 open transaction. Everything the device agent makes from the partition's records (output
-records, dead letters, windows for the site agent) is sent inside it; at a checkpoint the
-changed device states and the partition book (the input position) are written to their
+records, dead letters, messages for the roll-ups) is sent inside it; at a checkpoint the
+changed states (printers, sites, cohorts) and the partition book (the input position) are written to their
 changelog topics and the transaction is committed. Consumers that read committed records
 (every printfleet consumer) see a checkpoint's outputs exactly when the states and the
 position that produced them are in Kafka: after a crash the next owner replays from the
@@ -49,7 +49,8 @@ Outgoing = tuple[str, str, tuple[str, dict[str, Any]]]  # topic (registry name),
 
 @dataclass(slots=True)
 class Recovered:
-    """A partition's committed state: device id -> state JSON, and its book's JSON."""
+    """A partition's committed state: key (`device/<id>`, `site/<id>`, `cohort/<key>`)
+    -> state JSON, and its book's JSON."""
 
     states: dict[str, bytes] = field(default_factory=dict)
     book: bytes | None = None
@@ -63,13 +64,11 @@ def changelog_topics(app_id: str) -> tuple[str, str]:
 
 class PartitionTransactions:
     def __init__(self, kafka: KafkaSettings, registry: SchemaRegistry, headers: Sequence[tuple[str, bytes]], *,
-                 app_id: str, site_windows_topic: str | None = None) -> None:
-        """`app_id`: the worker's (registry) app id; `headers` go on every output record;
-        `site_windows_topic`: the cluster name of the site agent's input (`fan_out`)."""
+                 app_id: str) -> None:
+        """`app_id`: the worker's (registry) app id; `headers` go on every output record."""
         self._kafka, self._registry, self._headers = kafka, registry, list(headers)
         self._app_id = app_id
         self._states_topic, self._books_topic = (kafka.topic(t) for t in changelog_topics(app_id))
-        self._site_windows = site_windows_topic
         self._producers: dict[int, AIOKafkaProducer] = {}
         # Delivery futures of what was sent in each open transaction: collected at commit,
         # so that a failed transaction's errors are read, not left to the event loop.
@@ -148,15 +147,14 @@ class PartitionTransactions:
         self._sent[p].append(await self._producer(p).send(self._kafka.topic(DEAD_LETTER), raw, key=key,
                                                           headers=deadletter.headers(origin, reason, error)))
 
-    async def fan_out(self, p: int, site_id: str, message: dict[str, Any]) -> None:
-        """A window (or a printer's model) for the site agent, in partition `p`'s transaction."""
-        if self._site_windows is None:
-            return
-        key = site_id.encode()
+    async def send_json(self, p: int, topic: str, key: str, message: dict[str, Any]) -> None:
+        """A message for one of the worker's internal topics (registry name), as JSON,
+        in partition `p`'s transaction."""
+        cluster, key_bytes = self._kafka.topic(topic), key.encode()
         producer = self._producer(p)
-        partition = await self._partition(producer, self._site_windows, key)
+        partition = await self._partition(producer, cluster, key_bytes)
         self._sent[p].append(
-            await producer.send(self._site_windows, json.dumps(message).encode(), key=key, partition=partition))
+            await producer.send(cluster, json.dumps(message).encode(), key=key_bytes, partition=partition))
 
     async def commit(self, p: int, states: Mapping[str, bytes], book: bytes) -> None:
         """Write the changed `states` and the `book` of partition `p` and commit its

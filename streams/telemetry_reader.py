@@ -8,12 +8,15 @@ telemetry itself: partitions are assigned by hand, each starting at the next off
 partition book says was applied, and decoded a topic's batch at a time. Offsets are never
 committed to Kafka: the books, checkpointed with the state, are the only position.
 Topics are named as in the registry on both sides of this class (`assign`, `Input`,
-`began`); the Kafka topic prefix is added and removed here.
+`began`); the Kafka topic prefix is added and removed here. Besides the telemetry it
+reads the worker's roll-up topics (`json_topics`, JSON), partitioned the same way.
+Everything is read committed: the gateway and the worker write in transactions.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -24,7 +27,7 @@ from common.kafka import clients
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import TELEMETRY_PREFIX, topic_for
 from schemas import SchemaError, SchemaRegistry
-from streams.faust_codec import AvroCodec, Undecodable
+from streams.decoding import Undecodable, decode
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +57,15 @@ Began = Callable[[Mapping[TopicPartition, int]], Awaitable[None]]
 
 class TelemetryReader:
     def __init__(
-        self, kafka: KafkaSettings, registry: SchemaRegistry, *, start_at: str, batch_max: int, batch_within_s: float
+        self, kafka: KafkaSettings, registry: SchemaRegistry, *, start_at: str, batch_max: int, batch_within_s: float,
+        json_topics: Sequence[str] = (),
     ) -> None:
-        """`start_at` ("earliest" or "latest") is where a partition without a book starts."""
+        """`start_at` ("earliest" or "latest") is where a partition without a book starts;
+        `json_topics` (registry names) carry JSON objects, decoded as `Record("json", ...)`."""
         self._kafka, self._start_at = kafka, start_at
+        self._json_topics = frozenset(json_topics)
         self._batch_max, self._batch_within_ms = batch_max, max(1, int(batch_within_s * 1000))
-        self._registry, self._codec = registry, AvroCodec(registry)
+        self._registry = registry
         self._consumer: AIOKafkaConsumer | None = None
         self._wanted: dict[TopicPartition, int | None] | None = None  # set by assign(), applied by run()
         self._assigned = asyncio.Event()
@@ -187,12 +193,15 @@ class TelemetryReader:
             kind = topic.removeprefix(TELEMETRY_PREFIX)
             parts = [(tp.partition, fetched[tp]) for tp in by_topic[topic]]
             raw = [m.value for _, messages in parts for m in messages]
-            try:  # nearly always one writer schema, all good
-                records = self._registry.decode_records(kind, raw)
-            except SchemaError:  # one is not: each on its own, the bad ones get their reason
-                values = [_plain(self._codec.decode(r)) for r in raw]
+            if topic in self._json_topics:
+                values = [_json(r) for r in raw]
             else:
-                values = [new(Record, (kind, r)) for r in records]
+                try:  # nearly always one writer schema, all good
+                    records = self._registry.decode_records(kind, raw)
+                except SchemaError:  # one is not: each on its own, the bad ones get their reason
+                    values = [_plain(decode(self._registry, r)) for r in raw]
+                else:
+                    values = [new(Record, (kind, r)) for r in records]
             # A partition's messages at a time: no (partition, message) pair per message.
             at = 0
             for p, messages in parts:
@@ -208,6 +217,14 @@ def _log_assignment(starts: Mapping[TopicPartition, int | None]) -> None:
         log.info("Reading telemetry partitions %s (%d topic partitions)", partitions, len(starts))
     else:
         log.info("Telemetry reading paused: no partitions assigned")
+
+
+def _json(raw: bytes | None) -> Record | Undecodable:
+    try:
+        value = json.loads(raw or b"")
+    except ValueError as exc:
+        return Undecodable(raw or b"", f"not JSON: {exc}")
+    return Record("json", value) if isinstance(value, dict) else Undecodable(raw or b"", "not a JSON object")
 
 
 def _plain(decoded: Any) -> Record | Undecodable:

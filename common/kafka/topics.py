@@ -91,19 +91,23 @@ def pipeline_topics() -> tuple[TopicSpec, ...]:
 
 # A stream worker's own topics, named after its app id as Faust names them.
 WORKER_INTERNAL: Final = ("ticks", "windows-by-site", "sites-by-cohort")
-WORKER_TABLES: Final = ("sites", "cohorts")  # Faust's tables, with Faust's changelog names
-# The device agent's changelogs, written in its transactions (streams/partition_transactions.py).
-WORKER_CHANGELOGS: Final = ("device-states", "partition-books")
+# The worker's changelogs, written in its transactions (streams/partition_transactions.py).
+WORKER_CHANGELOGS: Final = ("partition-states", "partition-books")
 # Faust's leader topic (faust/assignor/leader_assignor.py): the member that gets its one
 # partition runs the leader timers.
 FAUST_LEADER: Final = "__assignor-__leader"
 
 
+def worker_internal(app_id: str) -> tuple[str, str, str]:
+    """Registry names of a worker's ticks, windows-by-site and sites-by-cohort topics."""
+    ticks, by_site, by_cohort = (f"{app_id}-{name}" for name in WORKER_INTERNAL)
+    return ticks, by_site, by_cohort
+
+
 def worker_topics(app_id: str) -> tuple[TopicSpec, ...]:
     """The topics a stream worker with this (prefixed) app id uses besides the pipeline's."""
     internal = [TopicSpec(f"{app_id}-{name}", PARTITIONS) for name in WORKER_INTERNAL]
-    changelogs = [TopicSpec(f"{app_id}-{table}-changelog", PARTITIONS, compacted=True) for table in WORKER_TABLES]
-    changelogs += [TopicSpec(f"{app_id}-{name}", PARTITIONS, compacted=True) for name in WORKER_CHANGELOGS]
+    changelogs = [TopicSpec(f"{app_id}-{name}", PARTITIONS, compacted=True) for name in WORKER_CHANGELOGS]
     return (*internal, *changelogs, TopicSpec(f"{app_id}-{FAUST_LEADER}", 1))
 
 

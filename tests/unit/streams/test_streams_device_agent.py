@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 from benchmarks.streams_records import device_ids, heartbeats
 from streams.device import DeviceSettings
 from streams.device_agent import DeviceAgent
-from streams.faust_codec import Undecodable
+from streams.decoding import Undecodable
 from streams.partition_book import PartitionBook
 from streams.partition_transactions import Outgoing, Recovered
 from streams.telemetry_reader import Input, Record
@@ -46,7 +46,7 @@ class _Transactions:
         self.dead.append((reason, partition, offset))
         self.open[p].append(reason)
 
-    async def fan_out(self, p: int, site_id: str, message: dict[str, Any]) -> None:
+    async def send_json(self, p: int, topic: str, key: str, message: dict[str, Any]) -> None:
         self.open[p].append(message)
 
     async def commit(self, p: int, states: Mapping[str, bytes], book: bytes) -> None:
@@ -109,7 +109,7 @@ async def test_a_batch_is_applied_then_its_outputs_sent_in_one_call_in_order() -
     assert (agent.counters.applied, agent.counters.repeats, len(tx.calls)) == (6, 2, 1)
     assert tx.committed == {}  # nothing committed before the checkpoint
     await agent.checkpoint_all()
-    assert sorted(tx.committed[0].states) == sorted(printers)
+    assert sorted(tx.committed[0].states) == sorted(f"device/{d}" for d in printers)
     assert PartitionBook.from_json(tx.committed[0].book or b"").next_offsets == {"telemetry.heartbeat": 107}
 
 

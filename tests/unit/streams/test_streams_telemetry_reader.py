@@ -10,7 +10,7 @@ from streams_sim import REGISTRY, run
 
 from common.kafka.settings import KafkaSettings
 from schemas import codec
-from streams.faust_codec import Undecodable
+from streams.decoding import Undecodable
 from streams.telemetry_reader import Record, TelemetryReader
 
 
