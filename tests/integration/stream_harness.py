@@ -68,7 +68,9 @@ class Outputs:
 
     async def __aenter__(self) -> Outputs:
         await ensure_topics(self.bootstrap)
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        # Committed records only, as every printfleet consumer reads them.
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                          isolation_level="read_committed")
         await self._consumer.start()
         tps = [TopicPartition(t, p) for t in self.topics for p in range(PARTITIONS)]
         self._consumer.assign(tps)
@@ -119,6 +121,11 @@ class Outputs:
             now = sum(map(len, self.records.values()))
             if now != count:
                 count, since = now, loop.time()
+
+    def repeated_ids(self) -> dict[str, int]:
+        """Per topic, how many records carry an id already seen on it (0 everywhere:
+        every output reached Kafka once)."""
+        return {t: len(rs) - len({r["record_id"] for r in rs}) for t, rs in self.records.items()}
 
     def summary(self) -> str:
         return ", ".join(f"{t}: {len(v)}" for t, v in self.records.items()) + f", dead letters: {len(self.dead_letters)}"

@@ -152,7 +152,8 @@ async def test_restarts_with_a_backlog_lose_nothing(stack: StackSettings, tmp_pa
     """Regression for docs/findings.md: Faust skipped records that waited while a restarted
     worker restored its tables. Every event is counted exactly once across a crash
     (SIGKILL) and a graceful stop, with backlogs produced while the worker was down and
-    while it was recovering."""
+    while it was recovering; and every output reaches readers of committed data once
+    (before transactions, the outputs since the last checkpoint were sent again)."""
     site = f"site-{uuid.uuid4().hex[:8]}"
     printers = [Printer(site, f"dev-{uuid.uuid4().hex[:12]}", START_MS) for _ in range(8)]
     worker = Worker(stack.kafka_bootstrap, f"restart-{site}", tmp_path, **FAST).start()
@@ -182,6 +183,7 @@ async def test_restarts_with_a_backlog_lose_nothing(stack: StackSettings, tmp_pa
     finally:
         await worker.stop()
     assert _cleared(out) == {p.device_id: sent for p in printers}, worker.tail()
+    assert set(out.repeated_ids().values()) == {0}, out.repeated_ids()
 
 
 async def test_a_new_group_restarted_before_its_first_record_reads_what_came_meanwhile(
