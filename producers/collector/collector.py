@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import ssl
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
@@ -26,7 +27,7 @@ from producers.collector.poller import CursorStore, PrinterPoller, SpooledIds
 from producers.spool.spool import RecordClass, Spool
 from producers.spool.async_spool import AsyncSpool
 from producers.collector.uploader import Uploader, UploaderSettings
-from schemas import SchemaRegistry
+from schemas import SchemaError, SchemaRegistry
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Collector:
             self.spool,
         )
         self.pollers: list[PrinterPoller] = []
+        self.spool_lost: dict[str, int] = {}  # kind -> records the spool lost (recovery at start)
         self._session: aiohttp.ClientSession | None = None
         self._status_runner: web.AppRunner | None = None
         self.status_url = ""
@@ -66,7 +68,14 @@ class Collector:
         """Open the spool (recovering it), build the pollers, serve the status page."""
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         report = await asyncio.to_thread(self._spool.open)
-        log.info("event=spool_opened records=%d dropped_records=%d dropped_bytes=%d", report.records, report.dropped_records, report.dropped_bytes)
+        self.spool_lost = lost_by_kind(self.registry, report.lost_by_prefix)
+        if report.dropped_records:
+            log.error("event=spool_records_lost records=%d by_kind=%s dropped_bytes=%d: the spool lost records "
+                      "before they were uploaded (a cut or damaged file)", report.dropped_records,
+                      ",".join(f"{k}:{n}" for k, n in sorted(self.spool_lost.items())) or "unknown",
+                      report.dropped_bytes)
+        else:
+            log.info("event=spool_opened records=%d", report.records)
         await self.uploader.open()  # before any poll appends: new records numbered past all sent
         ssl_context: ssl.SSLContext | bool = True
         if self.settings.printer_ca_file is not None:
@@ -139,6 +148,7 @@ class Collector:
                 "dropped_records": spool.dropped_records,
                 "recovered_records": spool.recovery.records,
                 "recovery_dropped_records": spool.recovery.dropped_records,
+                "recovery_lost_by_kind": self.spool_lost,
             },
             "uploader": dataclasses.asdict(self.uploader.counters),
             "printers": [dataclasses.asdict(p.status) for p in self.pollers],
@@ -168,3 +178,16 @@ class Collector:
         await site.start()
         port = self._status_runner.addresses[0][1]
         self.status_url = f"http://127.0.0.1:{port}/status"
+
+
+def lost_by_kind(registry: SchemaRegistry, lost: Sequence[tuple[bytes, int]]) -> dict[str, int]:
+    """The spool's lost records (payload prefix -> count) per record kind, by the schema
+    fingerprint in the prefix; "unknown" where it names no schema."""
+    out: dict[str, int] = {}
+    for prefix, count in lost:
+        try:
+            kind = registry.identify(prefix).kind
+        except SchemaError:
+            kind = "unknown"
+        out[kind] = out.get(kind, 0) + count
+    return out

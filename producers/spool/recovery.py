@@ -5,16 +5,23 @@ the files. For each segment file it keeps every complete frame with a valid CRC,
 torn tail back to the last valid frame, rewrites the file without bad runs found between
 valid frames (resynchronising on the frame marker, see `producers.spool.frames.scan`), skips frames
 at or below the acked watermark, and deletes segments with nothing pending. It returns
-the segments and a `RecoveryReport`, and logs one line saying what it dropped.
+the segments and a `RecoveryReport`, and logs one line saying what it dropped. Each
+segment's index (`producers.spool.index`) says which records the segment was given: those
+above the watermark without a valid frame are counted as lost, exactly, with their kind's
+prefix; then the index is written anew from the frames that survived.
 """
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from producers.spool import index
 
 from producers.spool.files import (
     TMP_SUFFIX,
@@ -23,7 +30,7 @@ from producers.spool.files import (
     parse_segment_name,
     read_state,
 )
-from producers.spool.frames import Frame, scan
+from producers.spool.frames import HEADER_BYTES, Frame, scan
 from producers.spool.types import RecordClass, RecoveryReport
 
 log = logging.getLogger("producers.spool.spool")
@@ -50,6 +57,7 @@ class _Tally:
     corrupt_regions: int = 0
     max_seq: int = 0
     dir_changed: bool = False
+    lost: Counter[builtins.bytes] = field(default_factory=Counter)  # payload prefix -> records lost
 
 
 def recover(directory: Path, *, fsync: bool) -> Recovered:
@@ -64,6 +72,8 @@ def recover(directory: Path, *, fsync: bool) -> Recovered:
         parsed = parse_segment_name(path.name)
         if parsed is not None:
             found.append((parsed[0], parsed[1], path))
+        elif path.name.endswith(index.SUFFIX) and not path.with_name(path.name.removesuffix(index.SUFFIX)).exists():
+            _orphan_index(path, acked, tally)
     segments: dict[RecordClass, list[Segment]] = {c: [] for c in RecordClass}
     max_base = 0
     for cls, base, path in sorted(found, key=lambda f: (f[0], f[1])):
@@ -84,6 +94,7 @@ def recover(directory: Path, *, fsync: bool) -> Recovered:
         torn_tails=tally.torn_tails,
         corrupt_regions=tally.corrupt_regions,
         state_reset=reset,
+        lost_by_prefix=tuple(sorted(tally.lost.items())),
         acked_seq=acked,
         next_seq=next_seq,
         duration_s=time.perf_counter() - started,
@@ -98,16 +109,29 @@ def _recover_segment(
     data = path.read_bytes()
     result = scan(data, base, int(cls))
     frames = result.frames
-    tally.dropped_records += result.dropped_records
+    entries = index.read(index.index_path(path))
+    if entries is None:
+        tally.dropped_records += result.dropped_records
+    else:
+        survived = {f.seq for f in frames}
+        lost = [prefix for seq, prefix in entries.items() if seq > acked and seq not in survived]
+        tally.dropped_records += len(lost)
+        tally.lost.update(lost)
+        tally.max_seq = max(tally.max_seq, max(entries, default=0))
     tally.dropped_bytes += result.dropped_bytes
     if frames:
         tally.max_seq = max(tally.max_seq, frames[-1].seq)
     pending = [f for f in frames if f.seq > acked]
     tally.acked_skipped += len(frames) - len(pending)
     if not pending:
+        index.index_path(path).unlink(missing_ok=True)
         path.unlink()
         tally.dir_changed = True
         return None
+    if entries is None or len(entries) != len(frames) or set(entries) != {f.seq for f in frames}:
+        rebuilt = index.encode((f.seq, data[f.offset + HEADER_BYTES : f.end]) for f in frames)
+        index.write(index.index_path(path), rebuilt, fsync=fsync)
+        tally.dir_changed = True
     if result.corrupt:
         tally.corrupt_regions += len(result.corrupt)
         tally.torn_tails += result.tail is not None
@@ -136,6 +160,18 @@ def _recover_segment(
         head_seq=head.seq,
         head_ms=head.appended_ms,
     )
+
+
+def _orphan_index(path: Path, acked: int, tally: _Tally) -> None:
+    """An index whose segment is gone (a crash between their deletions, or a lost file):
+    its records above the watermark are lost."""
+    entries = index.read(path) or {}
+    lost = [prefix for seq, prefix in entries.items() if seq > acked]
+    tally.dropped_records += len(lost)
+    tally.lost.update(lost)
+    tally.max_seq = max(tally.max_seq, max(entries, default=0))
+    path.unlink()
+    tally.dir_changed = True
 
 
 def _rewrite(path: Path, data: bytes, frames: list[Frame], *, fsync: bool) -> list[Frame]:

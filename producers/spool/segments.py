@@ -12,12 +12,14 @@ import os
 from collections.abc import Generator, Sequence
 from pathlib import Path
 
+from producers.spool import index
 from producers.spool.files import Segment, fsync_dir, segment_path
 from producers.spool.frames import Frame, read_frames, read_header
 from producers.spool.types import ClassDepth, Location, RecordClass
 
 log = logging.getLogger("producers.spool.spool")
-Undo = tuple[Segment, int, bool]  # segment, its size before the append, created by it
+# segment, its size and its index's size before the append, created by it
+Undo = tuple[Segment, int, int, bool]
 Read = tuple[Frame, bytes, Segment]
 
 
@@ -37,7 +39,7 @@ class SegmentChains:
         self._fsync = fsync
         self._chains = {cls: list(segments.get(cls, ())) for cls in RecordClass}
         self._index = {(s.record_class, s.base): s for c in self._chains.values() for s in c}
-        self._write_fds: dict[RecordClass, tuple[int, Segment]] = {}
+        self._write_fds: dict[RecordClass, tuple[int, Segment, int]] = {}  # segment fd, segment, index fd
         self.disk_bytes = sum(s.size for s in self._index.values())
         self._records = {c: sum(s.pending_records for s in v) for c, v in self._chains.items()}
         self._bytes = {c: sum(s.pending_bytes for s in v) for c, v in self._chains.items()}
@@ -69,10 +71,11 @@ class SegmentChains:
             free += segment.size
         return chosen if free >= needed else None
 
-    def write(self, cls: RecordClass, first_seq: int, data: bytes, undo: list[Undo]) -> None:
+    def write(self, cls: RecordClass, first_seq: int, data: bytes, entries: bytes, undo: list[Undo]) -> None:
         """Append `data` (whole frames) to the class's active segment, starting a new
-        segment named `first_seq` when it would grow past `segment_bytes`; fsync it (and
-        the directory for a new file). Records what to undo in `undo` before writing."""
+        segment named `first_seq` when it would grow past `segment_bytes`, then their
+        index `entries` to its index (`producers.spool.index`); fsync both (and the
+        directory for a new file). Records what to undo in `undo` before writing."""
         chain = self._chains[cls]
         last = chain[-1] if chain else None
         created = last is None or (last.size > 0 and last.size + len(data) > self._segment_bytes)
@@ -84,24 +87,30 @@ class SegmentChains:
             last = Segment(cls, first_seq, path, 0, 0, 0, 0, None, None)
             chain.append(last)
             self._index[(cls, first_seq)] = last
-            self._write_fds[cls] = (fd, last)
+            self._write_fds[cls] = (fd, last, self._open_index(path))
         assert last is not None
         if cls not in self._write_fds:
             fd = os.open(last.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-            self._write_fds[cls] = (fd, last)
-        undo.append((last, last.size, created))
-        fd = self._write_fds[cls][0]
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+            self._write_fds[cls] = (fd, last, self._open_index(last.path))
+        fd, _, index_fd = self._write_fds[cls]
+        undo.append((last, last.size, os.fstat(index_fd).st_size, created))
+        _write_all(fd, data)
         if self._fsync:
             os.fsync(fd)
+        # After the frames are durable: an entry always names a frame the spool held.
+        _write_all(index_fd, entries)
+        if self._fsync:
+            os.fsync(index_fd)
             if created:
                 fsync_dir(self._dir)
 
+    @staticmethod
+    def _open_index(segment: Path) -> int:
+        return os.open(index.index_path(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+
     def commit(self, undo: Undo, first_seq: int, appended_ms: int, data: bytes, n: int) -> None:
         """Account for `n` frames (`data`) that `write` made durable."""
-        segment, old_size, _ = undo
+        segment, old_size, _, _ = undo
         if segment.pending_records == 0:
             segment.head_offset = old_size
             segment.head_seq = first_seq
@@ -115,13 +124,16 @@ class SegmentChains:
 
     def rollback(self, undo: Sequence[Undo]) -> None:
         """Cut the segments back to their size before a failed append (OSError if not)."""
-        for segment, old_size, created in undo:
+        for segment, old_size, old_index_size, created in undo:
             if created:
                 self.delete(segment)
             else:
                 os.truncate(segment.path, old_size)
+                os.truncate(index.index_path(segment.path), old_index_size)
                 if self._fsync:
-                    os.fsync(self._write_fds[segment.record_class][0])
+                    fd, _, index_fd = self._write_fds[segment.record_class]
+                    os.fsync(fd)
+                    os.fsync(index_fd)
         if self._fsync:
             fsync_dir(self._dir)
 
@@ -192,6 +204,9 @@ class SegmentChains:
         self._records[cls] -= segment.pending_records
         self._bytes[cls] -= segment.pending_bytes
         try:
+            # The index first: a segment without one is recovered whole, an index without
+            # its segment would count the segment's records as lost.
+            index.index_path(segment.path).unlink(missing_ok=True)
             segment.path.unlink()
         except OSError as exc:
             log.warning("spool could not delete segment path=%s error=%s", segment.path, exc)
@@ -204,7 +219,14 @@ class SegmentChains:
     def _close_fd(self, cls: RecordClass) -> None:
         entry = self._write_fds.pop(cls, None)
         if entry is not None:
-            try:
-                os.close(entry[0])
-            except OSError:
-                pass
+            for fd in (entry[0], entry[2]):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -36,6 +36,7 @@ from producers.errors import (
     SpoolFull,
     SpoolWriteFailed,
 )
+from producers.spool import index
 from producers.spool.files import acquire_lock, fsync_dir, release_lock, write_state
 from producers.spool.frames import HEADER_BYTES, MAX_PAYLOAD, FrameError, encode_frames
 from producers.spool.recovery import recover
@@ -215,6 +216,7 @@ class Spool:
             lanes.setdefault(cls, []).append((seq, cls.value, payload))
             seq += 1
         encoded = {cls: encode_frames(entries, appended_ms) for cls, entries in lanes.items()}
+        entries = {cls: index.encode((seq, payload) for seq, _, payload in lane) for cls, lane in lanes.items()}
         needed = sum(len(data) for data, _ in encoded.values())
         if needed > self._max_bytes:
             raise RecordTooLarge(needed, self._max_bytes)
@@ -223,7 +225,7 @@ class Spool:
         undo: list[Undo] = []
         try:
             for cls, (data, _) in encoded.items():
-                self._chains.write(cls, lanes[cls][0][0], data, undo)
+                self._chains.write(cls, lanes[cls][0][0], data, entries[cls], undo)
         except OSError as exc:
             self._rollback(undo, exc)
             raise SpoolWriteFailed(str(exc), exc.errno) from exc

@@ -7,6 +7,7 @@ taken when `Spool.append_many()` wrote the record.
 
 from __future__ import annotations
 
+import builtins
 import enum
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -76,9 +77,13 @@ class RecoveryReport:
     acked_skipped: records found on disk that were already acknowledged (a crash between
       writing the ack state and deleting the segment, or a partly acked segment); never
       returned again, deleted with their segment.
-    dropped_records/dropped_bytes: frames lost to torn writes or corruption. Bytes are
-      exact; records count the frame starts seen in the dropped bytes, at least one per
-      dropped run, so they are an estimate when the bytes are garbage.
+    dropped_records/dropped_bytes: pending records lost to a cut, a torn write or
+      corruption, and the bytes skipped. Records are exact where the segment's index
+      knows them (`producers.spool.index`: every segment written by this version);
+      otherwise the frame starts seen in the dropped bytes, at least one per run.
+    lost_by_prefix: the lost records the indexes know, as (first 10 payload bytes,
+      count) pairs: for Avro records the schema fingerprint, so the caller can say of
+      which kind.
     torn_tails: segments whose tail was cut back to the last valid frame.
     corrupt_regions: runs of bad bytes between valid frames that were skipped by
       resynchronising on the next frame marker; those segments were rewritten.
@@ -94,6 +99,7 @@ class RecoveryReport:
     torn_tails: int = 0
     corrupt_regions: int = 0
     state_reset: bool = False
+    lost_by_prefix: tuple[tuple[builtins.bytes, int], ...] = ()
     acked_seq: int = 0
     next_seq: int = 1
     duration_s: float = 0.0

@@ -95,6 +95,47 @@ def test_a_flipped_byte_loses_only_its_own_record(tmp_path: Path) -> None:
         shutil.rmtree(work)
 
 
+KINDS = [b"heartbeat-", b"event-----", b"job-------"]  # ten bytes each: the prefix kept
+TAGGED = [KINDS[i % 3] + b"%03d" % i + b"x" * (i % 5) for i in range(9)]
+
+
+def test_a_cut_at_every_byte_is_counted_exactly_and_by_kind(tmp_path: Path) -> None:
+    """The spool's index says what a cut segment held: every record lost is counted,
+    with the first bytes of its payload (for Avro records, the kind)."""
+    segment, data, ends = one_segment(tmp_path / "orig", TAGGED)
+    entries = (tmp_path / "orig" / (segment.name + ".idx")).read_bytes()
+    for cut in range(len(data) + 1):
+        work = tmp_path / f"cut{cut}"
+        work.mkdir()
+        (work / segment.name).write_bytes(data[:cut])
+        (work / (segment.name + ".idx")).write_bytes(entries)
+        report, records = reopen(work)
+        complete = sum(1 for e in ends if e <= cut)
+        assert [r.payload for r in records] == TAGGED[:complete], cut
+        lost = TAGGED[complete:]
+        assert report.dropped_records == len(lost), cut
+        want = {k[:10]: sum(1 for p in lost if p[:10] == k[:10]) for k in KINDS}
+        assert dict(report.lost_by_prefix) == {k: n for k, n in want.items() if n}, cut
+        again, same = reopen(work)  # the index was written anew: nothing is counted twice
+        assert again.dropped_records == 0 and same == records, cut
+        shutil.rmtree(work)
+
+
+def test_a_segment_lost_whole_is_counted_from_its_index(tmp_path: Path) -> None:
+    spool = make(tmp_path, segment_bytes=128)
+    spool.append_many([(K, p) for p in TAGGED[:3]])
+    spool.append_many([(K, p) for p in TAGGED[3:6]])  # a second segment
+    spool.ack(spool.peek(max_records=1))
+    spool.close()
+    first = sorted(tmp_path.glob("keep-*.seg"))[0]
+    first.unlink()  # bad storage: the file is gone, its index is not
+    report, records = reopen(tmp_path)
+    assert [r.payload for r in records] == TAGGED[3:6]
+    assert report.dropped_records == 2  # the first was acked before: not lost
+    assert dict(report.lost_by_prefix) == {TAGGED[1][:10]: 1, TAGGED[2][:10]: 1}
+    assert not (tmp_path / (first.name + ".idx")).exists()
+
+
 def test_garbage_runs_between_and_after_frames(tmp_path: Path) -> None:
     segment, data, ends = one_segment(tmp_path, PAYLOADS[:4])
     junk = b"\x00" * 100 + MAGIC + b"\x07" * 40  # a fake frame start inside the junk
@@ -103,7 +144,7 @@ def test_garbage_runs_between_and_after_frames(tmp_path: Path) -> None:
     assert [r.payload for r in records] == PAYLOADS[:4]
     assert report.corrupt_regions == 1 and report.torn_tails == 1
     assert report.dropped_bytes == len(junk) + 4096
-    assert report.dropped_records == 2  # one marker in the junk, at least one for the zeros
+    assert report.dropped_records == 0  # the index knows every record is still there: only junk
     spool = make(tmp_path)
     assert spool.append_many([(K, b"after")]) == 5
     spool.close()
