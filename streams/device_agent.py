@@ -95,6 +95,7 @@ class _Partition:
     rollups: Rollups
     dirty: set[str] = field(default_factory=set)
     checkpointed_at: float = 0.0
+    due: asyncio.TimerHandle | None = None  # the checkpoint scheduled for what is not committed yet
 
 
 class DeviceAgent:
@@ -119,6 +120,8 @@ class DeviceAgent:
         self.catalogue_version = 0
         self._public_key: Any = None
         self._advised: dict[str, tuple[int, str]] = {}  # device -> (catalogue version, firmware) checked
+        self._checkpoints: set[asyncio.Task[None]] = set()  # scheduled ones, running
+        self._failure: BaseException | None = None  # of a scheduled checkpoint: raised by the next call
 
     async def own(self, partitions: Sequence[int]) -> dict[TopicPartition, int | None]:
         """Take these input partitions (their tables recovered): their books are read, and
@@ -161,6 +164,7 @@ class DeviceAgent:
         batch first, then its outputs and dead letters are queued in the same order: a
         coroutine per record was a tenth of a heartbeat's cost."""
         async with self.lock:
+            self._raise_failure()
             touched: set[int] = set()
             sends: list[_Send] = []
             wall_ms = int(self._wall() * 1000)  # when the batch came: the watermarks' wall clock
@@ -192,11 +196,14 @@ class DeviceAgent:
             due = [p for p in touched if time.monotonic() - self._partitions[p].checkpointed_at >= self._checkpoint_every_s]
             if due:
                 await self._checkpoint(min(due, key=lambda p: self._partitions[p].checkpointed_at))
+            for p in touched:
+                self._checkpoint_later(p)
 
     async def tick(self, partition: int, wall_ms: int) -> None:
         """Timer pass over the devices of `partition`: offline detection, windows closing,
         quiet alerts clearing, advisories for a new catalogue or firmware."""
         async with self.lock:
+            self._raise_failure()
             part = self._partitions.get(partition)
             if part is None:
                 return
@@ -227,6 +234,8 @@ class DeviceAgent:
             await self._flush(sends)
             if time.monotonic() - part.checkpointed_at >= self._checkpoint_every_s:
                 await self._checkpoint(partition)
+            elif sends or part.dirty:
+                self._checkpoint_later(partition)
 
     async def checkpoint_all(self) -> None:
         """Write every partition's state now (partitions being revoked, shutdown)."""
@@ -245,6 +254,8 @@ class DeviceAgent:
         for p in partitions:
             part = self._partitions.pop(p, None)
             if part is not None:
+                if part.due is not None:
+                    part.due.cancel()
                 for device_id in part.book.devices:
                     self._states.pop(device_id, None)
                     self._advised.pop(device_id, None)
@@ -347,10 +358,43 @@ class DeviceAgent:
         for p, batch in outputs.items():
             await self._tx.send_many(p, batch)
 
+    def _checkpoint_later(self, p: int) -> None:
+        """Make sure what partition `p` sent since its last commit is committed within
+        `checkpoint_every_s`, also when nothing more arrives: readers see outputs only then."""
+        part = self._partitions.get(p)
+        if part is None or part.due is not None:
+            return
+        delay = max(0.0, self._checkpoint_every_s - (time.monotonic() - part.checkpointed_at))
+        part.due = asyncio.get_running_loop().call_later(delay, self._start_checkpoint, p)
+
+    def _start_checkpoint(self, p: int) -> None:
+        task = asyncio.ensure_future(self._scheduled_checkpoint(p))
+        self._checkpoints.add(task)
+        task.add_done_callback(self._checkpoints.discard)
+
+    async def _scheduled_checkpoint(self, p: int) -> None:
+        async with self.lock:
+            part = self._partitions.get(p)
+            if part is None or part.due is None:
+                return  # checkpointed meanwhile, or no longer ours
+            part.due = None
+            try:
+                await self._checkpoint(p)
+            except Exception as exc:  # noqa: BLE001 - nothing awaits this task: the next call raises it
+                log.critical("partition %d: the scheduled checkpoint failed: %r", p, exc)
+                self._failure = exc
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
     async def _checkpoint(self, p: int) -> None:
         part = self._partitions.get(p)
         if part is None:
             return
+        if part.due is not None:
+            part.due.cancel()
+            part.due = None
         states = {DEVICE_KEY + device_id: self._states[device_id].to_json() for device_id in part.dirty}
         await self._tx.commit(p, {**states, **part.rollups.take_dirty()}, part.book.to_json())
         part.dirty.clear()
