@@ -11,11 +11,14 @@ Topics are named as in the registry on both sides of this class (`assign`, `Inpu
 `began`); the Kafka topic prefix is added and removed here. Besides the telemetry it
 reads the worker's roll-up topics (`json_topics`, JSON), partitioned the same way.
 Everything is read committed: the gateway and the worker write in transactions.
+Records are handed over in upload order across topics (`streams.upload_order`): in a
+backlog, a printer's records of one hour come together whatever their topic.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -28,6 +31,7 @@ from common.kafka.settings import KafkaSettings
 from common.kafka.topics import TELEMETRY_PREFIX, topic_for
 from schemas import SchemaError, SchemaRegistry
 from streams.decoding import Undecodable, decode
+from streams.upload_order import UploadOrder
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,8 @@ class TelemetryReader:
         self._wanted: dict[TopicPartition, int | None] | None = None  # set by assign(), applied by run()
         self._assigned = asyncio.Event()
         self._next: dict[TopicPartition, int] = {}  # next offset to hand over, per partition read
+        self._order = UploadOrder(max_buffered=2 * batch_max)
+        self._paused: set[TopicPartition] = set()
         self._stopping = False
         self._stopped = asyncio.Event()
 
@@ -136,10 +142,16 @@ class TelemetryReader:
                     await self._assigned.wait()
                     continue
                 fetched = await consumer.getmany(timeout_ms=self._batch_within_ms, max_records=self._batch_max)
-                if fetched:
-                    for tp, messages in fetched.items():
+                for tp, messages in fetched.items():
+                    self._order.add(tp, messages)
+                self._pace(consumer)
+                released = self._order.release(consumer.assignment(), await self._behind(consumer))
+                if released:
+                    for tp, messages in released.items():
                         self._next[tp] = messages[-1].offset + 1
-                    await handle(self._decode(fetched))
+                    inputs = _in_upload_order(self._decode(released))
+                    for at in range(0, len(inputs), self._batch_max):
+                        await handle(inputs[at:at + self._batch_max])
                 # A fetch from a full buffer and a batch without outputs never suspend: let
                 # the timers and the other agents run between batches of a backlog.
                 await asyncio.sleep(0)
@@ -148,11 +160,35 @@ class TelemetryReader:
             await consumer.stop()
             self._stopped.set()
 
+    async def _behind(self, consumer: AIOKafkaConsumer) -> dict[TopicPartition, bool]:
+        """Per assigned topic partition: are there committed records not fetched yet
+        (True too while that is not known)?"""
+        behind = {}
+        for tp in consumer.assignment():
+            stable = consumer.last_stable_offset(tp)
+            behind[tp] = stable is None or await consumer.position(tp) < stable
+        return behind
+
+    def _pace(self, consumer: AIOKafkaConsumer) -> None:
+        """Pause fetching topic partitions whose buffers are full, resume drained ones."""
+        full = set(self._order.too_full())
+        if full - self._paused:
+            consumer.pause(*(full - self._paused))
+        drained = self._paused - full
+        if drained:
+            consumer.resume(*drained)
+        self._paused = full
+
     async def _apply(
         self, consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int | None]
     ) -> dict[TopicPartition, int]:
-        """Read `starts` from their offsets; returns where those without one began."""
+        """Read `starts` from their offsets; returns where those without one began.
+        What was fetched but not handed over is dropped and read again."""
         starts = {self._on_cluster(tp): offset for tp, offset in starts.items()}
+        self._order.forget()
+        if self._paused:
+            consumer.resume(*(self._paused & consumer.assignment()))
+            self._paused = set()
         consumer.assign(list(starts))
         reading, self._next = self._next, {}
         fresh = {}
@@ -181,15 +217,13 @@ class TelemetryReader:
 
     def _decode(self, fetched: Mapping[TopicPartition, Sequence[Any]]) -> list[Input]:
         """The fetched messages as inputs, a topic at a time across its partitions (a
-        large batch decodes cheaper per message, see `schemas.columns`). Identities come
-        first: a printer's model must be known when its windows are rolled up into the
-        model's cohort (topics have no order among them)."""
+        large batch decodes cheaper per message, see `schemas.columns`)."""
         new = tuple.__new__  # builds a NamedTuple without its Python-level __new__: a third of the cost
         by_topic: dict[str, list[TopicPartition]] = {}
         for tp in fetched:
             by_topic.setdefault(self._in_registry(tp.topic), []).append(tp)
         inputs: list[Input] = []
-        for topic in sorted(by_topic, key=lambda t: t != _IDENTITY):
+        for topic in by_topic:
             kind = topic.removeprefix(TELEMETRY_PREFIX)
             parts = [(tp.partition, fetched[tp]) for tp in by_topic[topic]]
             raw = [m.value for _, messages in parts for m in messages]
@@ -217,6 +251,23 @@ def _log_assignment(starts: Mapping[TopicPartition, int | None]) -> None:
         log.info("Reading telemetry partitions %s (%d topic partitions)", partitions, len(starts))
     else:
         log.info("Telemetry reading paused: no partitions assigned")
+
+
+def _in_upload_order(inputs: list[Input]) -> list[Input]:
+    """Topic partitions' inputs merged by (Kafka timestamp, event time), each partition's
+    in its offset order: upload order across topics, event time within an upload."""
+    runs: dict[tuple[str, int], list[Input]] = {}
+    for i in inputs:
+        runs.setdefault((i.topic, i.partition), []).append(i)
+    if len(runs) < 2:
+        return inputs
+    return list(heapq.merge(*runs.values(), key=_upload_key))
+
+
+def _upload_key(i: Input) -> tuple[int, int]:
+    value = i.value
+    at = value.record.get("event_time", 0) if isinstance(value, Record) else 0
+    return i.timestamp, at if isinstance(at, int) else 0
 
 
 def _json(raw: bytes | None) -> Record | Undecodable:

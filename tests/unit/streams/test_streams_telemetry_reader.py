@@ -11,7 +11,7 @@ from streams_sim import REGISTRY, run
 from common.kafka.settings import KafkaSettings
 from schemas import codec
 from streams.decoding import Undecodable
-from streams.telemetry_reader import Record, TelemetryReader
+from streams.telemetry_reader import Record, TelemetryReader, _in_upload_order
 
 
 @dataclass
@@ -37,7 +37,7 @@ def test_a_batch_decodes_whole_and_keeps_where_each_record_came_from() -> None:
     assert all(i.raw is m.value for i, m in zip(inputs, messages))
 
 
-def test_a_fetch_of_many_partitions_decodes_a_topic_at_a_time_identities_first() -> None:
+def test_a_fetch_of_many_partitions_decodes_a_topic_at_a_time() -> None:
     sim = run()
     beats, identities = sim.of("heartbeat"), sim.of("device_identity")
     assert len(beats) >= 2 * codec.COLUMNS_FROM  # enough for the column-by-column path
@@ -49,12 +49,34 @@ def test_a_fetch_of_many_partitions_decodes_a_topic_at_a_time_identities_first()
     fetched[TopicPartition("telemetry.device_identity", 1)] = [
         _Message(7, None, REGISTRY.encode("device_identity", identities[0]))]
     inputs = _reader()._decode(fetched)
-    order = [(tp.topic, tp.partition, m.offset) for tp in sorted(fetched, key=lambda tp: tp.topic != "telemetry.device_identity")
-             for m in fetched[tp]]
-    assert [(i.topic, i.partition, i.offset) for i in inputs] == order
-    assert inputs[0].value == Record("device_identity", REGISTRY.decode(fetched[TopicPartition("telemetry.device_identity", 1)][0].value).record)
-    assert [i.value for i in inputs[1:]] == [Record("heartbeat", REGISTRY.decode(m.value).record)
-                                             for p in range(3) for m in fetched[TopicPartition("telemetry.heartbeat", p)]]
+    assert [(i.topic, i.partition, i.offset) for i in inputs] == [
+        (tp.topic, tp.partition, m.offset) for tp in fetched for m in fetched[tp]]
+    assert [i.value for i in inputs] == [Record(tp.topic.removeprefix("telemetry."), REGISTRY.decode(m.value).record)
+                                         for tp in fetched for m in fetched[tp]]
+
+
+def test_inputs_go_in_upload_order_across_topics_and_offset_order_within_one() -> None:
+    """A backlog: the heartbeats of two uploads fetched before the jobs of the first. In
+    upload (timestamp) order, and by event time within an upload, each partition's
+    records still in offset order."""
+    sim = run()
+    beats, jobs = sim.of("heartbeat")[:6], sim.of("device_identity")[:2]
+    first, second = 1_700_000_000_000, 1_700_000_060_000
+    fetched = {
+        TopicPartition("telemetry.heartbeat", 0): [
+            _Message(n, None, REGISTRY.encode("heartbeat", r), first if n < 3 else second) for n, r in enumerate(beats)],
+        TopicPartition("telemetry.device_identity", 0): [
+            _Message(n, None, REGISTRY.encode("device_identity", r), first) for n, r in enumerate(jobs)],
+    }
+    ordered = _in_upload_order(_reader()._decode(fetched))
+    assert [i.timestamp for i in ordered] == sorted(i.timestamp for i in ordered)
+    uploaded_first = [i for i in ordered if i.timestamp == first]
+    assert len(uploaded_first) == 5
+    times = [i.value.record["event_time"] for i in uploaded_first if isinstance(i.value, Record)]
+    assert times == sorted(times)
+    for topic in ("telemetry.heartbeat", "telemetry.device_identity"):
+        offsets = [i.offset for i in ordered if i.topic == topic]
+        assert offsets == sorted(offsets)
 
 
 def test_one_bad_message_is_undecodable_with_its_reason_and_the_others_decode() -> None:
