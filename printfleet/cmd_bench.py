@@ -21,6 +21,7 @@ BENCHES = {
     "ingest": ("benchmarks.ingest.main", "wire bytes, gateway records/s, collector CPU"),
     "streams": ("benchmarks.streams", "worker records/s against a bare consumer, alert latency"),
     "sink": ("benchmarks.sink", "sink rows/s against a direct insert"),
+    "chaos": ("benchmarks.chaos", "the pipeline under random faults, compared record by record"),
 }
 
 

@@ -140,6 +140,13 @@ class Batcher:
         part = self._parts.get(tp)
         return len(part.messages) if part else 0
 
+    def unwritten(self, tp: Any) -> int:
+        """Messages fetched and not yet written: waiting, and in the pending batch."""
+        part = self._parts.get(tp)
+        if part is None:
+            return 0
+        return len(part.messages) + (len(part.pending.messages) if part.pending else 0)
+
     def next_start(self, tp: Any) -> int | None:
         """Where the partition's next unwritten batch starts: its committed position."""
         part = self._parts.get(tp)

@@ -484,8 +484,13 @@ class ClickHouseSink:
             except (KafkaError, OSError, asyncio.TimeoutError):
                 ends = {}
             for tp, end in ends.items():
-                start = self._batcher.next_start(tp)
-                lag[tp.topic] += max(0, end - (start if start is not None else 0))
+                # Fetched records not written yet, and what is not fetched: the consumer's
+                # position skips the transaction markers an offset count would include.
+                try:
+                    position = await consumer.position(tp)
+                except (KafkaError, OSError, AssertionError):  # revoked meanwhile
+                    continue
+                lag[tp.topic] += self._batcher.unwritten(tp) + max(0, end - position)
         paused = time.monotonic() - self._paused_since if self._paused_since is not None else 0.0
         return SinkStatus(self.counters, dict(lag), paused, self._last_error, len(self._batcher.assigned))
 

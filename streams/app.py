@@ -141,8 +141,8 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
     async def status_line() -> None:
         c = agent.counters
         print(f"worker: applied {c.applied} records, {c.outputs} outputs, repeats {c.repeats}, "
-              f"missing {c.missing}, dead letters {c.dead_letters} (late {c.late}), checkpoints {c.checkpoints}, "
-              f"lag {reader.lag()}", flush=True)
+              f"missing {reader.missing}, dead letters {c.dead_letters} (late {c.late}), checkpoints {c.checkpoints}, "
+              f"lag {await reader.lag()}", flush=True)
 
     app.timer(settings.status_every_s)(status_line)
     declared = {name: ticks for name in ticks.topics}

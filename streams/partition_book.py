@@ -4,8 +4,9 @@ Faust delivers at least once and, after a restart with a backlog, can skip recor
 (docs/findings.md). The device agent therefore does not trust the consumer's position:
 for every input partition it owns, the book (kept in a table, on the changelog partition
 of that input partition) holds the next offset to apply per topic. A record below it is
-a repeat and is dropped; a record above it means records were skipped, and the agent
-reads the gap itself before going on. The book also lists the devices of the partition
+a repeat and is dropped; a record above it is normal (transaction markers and aborted
+records take offsets; records deleted by retention before they were applied are counted
+by the reader when it starts a partition). The book also lists the devices of the partition
 (for the timer) and each site's event-time watermark (for offline detection).
 """
 

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from common.kafka import clients
 from common.kafka.settings import KafkaSettings
@@ -75,6 +76,7 @@ class TelemetryReader:
         self._assigned = asyncio.Event()
         self._next: dict[TopicPartition, int] = {}  # next offset to hand over, per partition read
         self._order = UploadOrder(max_buffered=2 * batch_max)
+        self.missing = 0  # records deleted by retention before they were applied (at most)
         self._paused: set[TopicPartition] = set()
         self._stopping = False
         self._stopped = asyncio.Event()
@@ -86,18 +88,24 @@ class TelemetryReader:
         self._wanted = dict(starts)
         self._assigned.set()
 
-    def lag(self) -> int | None:
+    async def lag(self) -> int | None:
         """Records in the assigned partitions not handed over yet, as of the last fetch
-        (None while unknown: nothing assigned, or a partition not fetched yet)."""
+        (None while unknown: nothing assigned, or a partition not fetched yet): those
+        fetched and held, and those not fetched (the consumer's position skips the
+        transaction markers an offset count would include)."""
         consumer = self._consumer
         if consumer is None or not self._next:
             return None
         lag = 0
-        for tp, n in self._next.items():
-            end: int | None = consumer.highwater(tp)
+        for tp in self._next:
+            end: int | None = consumer.last_stable_offset(tp)
             if end is None:
                 return None
-            lag += max(0, end - n)
+            try:
+                position = await consumer.position(tp)
+            except (KafkaError, AssertionError):  # no longer assigned
+                continue
+            lag += self._order.held(tp) + max(0, end - position)
         return lag
 
     async def stop(self) -> None:
@@ -192,6 +200,7 @@ class TelemetryReader:
         consumer.assign(list(starts))
         reading, self._next = self._next, {}
         fresh = {}
+        await self._count_missing(consumer, starts)
         for tp, offset in starts.items():
             if offset is None and tp in reading:
                 # Kept through a rebalance with nothing applied yet: go on from where this
@@ -208,6 +217,22 @@ class TelemetryReader:
             self._next[tp] = await consumer.position(tp)
             fresh[TopicPartition(self._in_registry(tp.topic), tp.partition)] = self._next[tp]
         return fresh
+
+    async def _count_missing(self, consumer: AIOKafkaConsumer, starts: Mapping[TopicPartition, int | None]) -> None:
+        """Where a book's position is below the oldest record Kafka still has, retention
+        deleted records before they were applied: say so (the count includes the offsets
+        of transaction markers, so it is at most that many records)."""
+        known = [tp for tp, offset in starts.items() if offset is not None]
+        if not known:
+            return
+        oldest = await consumer.beginning_offsets(known)
+        for tp in known:
+            start = starts[tp]
+            assert start is not None
+            if oldest[tp] > start:
+                self.missing += oldest[tp] - start
+                log.warning("%s[%d]: offsets %d..%d are no longer in Kafka (retention); they were never applied",
+                            tp.topic, tp.partition, start, oldest[tp] - 1)
 
     def _on_cluster(self, tp: TopicPartition) -> TopicPartition:
         return TopicPartition(self._kafka.topic(tp.topic), tp.partition)

@@ -64,6 +64,10 @@ class UploadOrder:
     def buffered(self) -> int:
         return sum(len(b) for b in self._buffers.values())
 
+    def held(self, tp: TopicPartition) -> int:
+        """Records of `tp` fetched and not handed over yet."""
+        return len(self._buffers.get(tp, ()))
+
     def too_full(self) -> list[TopicPartition]:
         """Topic partitions to pause: their buffers hold more than `max_buffered`."""
         return [tp for tp, b in self._buffers.items() if len(b) > self._max_buffered]

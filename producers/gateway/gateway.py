@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import socket
 import ssl
 import uuid
@@ -73,6 +75,9 @@ class GatewaySettings:
     # "": <host name>-<port>.
     instance_id: str = ""
     remembered_batches: int = 10_000  # refused batches whose record was dead-lettered
+    # A fault test's hook (`printfleet bench chaos`), only from the environment: the
+    # process kills itself after its first commit, before answering: the lost answer.
+    crash_after_commit: bool = False
 
 
 @dataclass
@@ -210,6 +215,9 @@ class Gateway:
         except KafkaUnavailable as exc:
             self.counters.kafka_unavailable += 1
             raise Refused(503, "kafka_unavailable", str(exc)) from None
+        if produced and self.settings.crash_after_commit:
+            log.warning("event=crash_after_commit records=%d: the fault test's hook", produced)
+            os.kill(os.getpid(), signal.SIGKILL)
         return self._answer(len(records), produced)
 
     def _answer(self, accepted: int, produced: int) -> web.Response:

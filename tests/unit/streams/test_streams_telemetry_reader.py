@@ -95,6 +95,7 @@ class _Consumer:  # the calls `_apply` makes; `end` is where every partition's l
     def __init__(self) -> None:
         self.positions: dict[TopicPartition, int] = {}
         self.end = 100
+        self.oldest = 0  # what retention left
 
     def assign(self, tps: list[TopicPartition]) -> None:
         self.positions = {tp: self.positions.get(tp, 0) for tp in tps}
@@ -110,6 +111,9 @@ class _Consumer:  # the calls `_apply` makes; `end` is where every partition's l
 
     async def position(self, tp: TopicPartition) -> int:
         return self.positions[tp]
+
+    async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.oldest for tp in tps}
 
 
 async def test_a_partition_kept_through_a_rebalance_goes_on_where_it_was_not_at_the_new_end() -> None:
@@ -132,3 +136,12 @@ async def test_the_reader_tells_where_partitions_without_a_position_began() -> N
     assert consumer.positions == {booked: 42, new: 100}
     # kept through a rebalance: it goes on where it was, which is not news
     assert await reader._apply(consumer, {new: None}) == {}
+
+
+async def test_a_position_below_what_retention_left_is_counted_as_missing() -> None:
+    reader = TelemetryReader(KafkaSettings("127.0.0.1:9"), REGISTRY, start_at="earliest", batch_max=100, batch_within_s=0.1)
+    consumer = _Consumer()
+    consumer.oldest = 50
+    booked, fine = TopicPartition("telemetry.heartbeat", 1), TopicPartition("telemetry.job", 1)
+    await reader._apply(consumer, {booked: 42, fine: 60})
+    assert reader.missing == 8
