@@ -94,6 +94,7 @@ class _Partition:
     rollups: Rollups
     dirty: set[str] = field(default_factory=set)
     checkpointed_at: float = 0.0
+    changed: bool = False  # anything applied or sent since the last commit
     due: asyncio.TimerHandle | None = None  # the checkpoint scheduled for what is not committed yet
 
 
@@ -184,12 +185,17 @@ class DeviceAgent:
                 else:
                     self._roll_up(part, i, sends)
                 partition_book.applied(part.book, i.topic, i.offset)  # (or dead-lettered)
+                part.changed = True
                 touched.add(i.partition)
             self.counters.repeats += repeats
-            await self._flush(sends)
-            # At most one partition's checkpoint per batch: writing every partition's state
-            # at once held the stream up for seconds (the alert latency's p99).
-            due = [p for p in touched if time.monotonic() - self._partitions[p].checkpointed_at >= self._checkpoint_every_s]
+            alerted = await self._flush(sends)
+            # Alerts are seen at their partition's commit: those partitions commit now.
+            # Otherwise at most one partition's checkpoint per batch: writing every
+            # partition's state at once held the stream up for seconds.
+            for p in sorted(alerted):
+                await self._checkpoint(p)
+            due = [p for p in touched - alerted
+                   if time.monotonic() - self._partitions[p].checkpointed_at >= self._checkpoint_every_s]
             if due:
                 await self._checkpoint(min(due, key=lambda p: self._partitions[p].checkpointed_at))
             for p in touched:
@@ -227,10 +233,11 @@ class DeviceAgent:
                     part.dirty.add(device_id)
                 if outputs:
                     sends.append(_Emit(part, device_id, outputs, state.fleet.model_number))
-            await self._flush(sends)
-            if time.monotonic() - part.checkpointed_at >= self._checkpoint_every_s:
+            alerted = await self._flush(sends)
+            part.changed = part.changed or bool(sends or part.dirty)
+            if alerted or (part.changed and time.monotonic() - part.checkpointed_at >= self._checkpoint_every_s):
                 await self._checkpoint(partition)
-            elif sends or part.dirty:
+            elif part.changed:
                 self._checkpoint_later(partition)
 
     async def checkpoint_all(self) -> None:
@@ -325,12 +332,13 @@ class DeviceAgent:
             sends.append(_Out(part, outputs))
         sends += [_Hand(part, self._rollups.cohorts, key, message) for key, message in handed]
 
-    async def _flush(self, sends: Sequence[_Send]) -> None:
+    async def _flush(self, sends: Sequence[_Send]) -> set[int]:
         """Send what a batch or a timer pass made, in its order, each in its partition's
         transaction: the outputs in one call per partition, dead letters and fan-outs one
         by one. Utilisation records also go to the site and benchmark agents with the
-        printer's model as of them."""
+        printer's model as of them. Returns the partitions that sent an alert."""
         outputs: dict[int, list[Outgoing]] = {}
+        alerted: set[int] = set()
         windows = self._rollups.windows if self._rollups else None
         for send in sends:
             p = send.part.number
@@ -338,6 +346,8 @@ class DeviceAgent:
                 into = outputs.setdefault(p, [])
                 for kind, record in send.outputs:
                     into.append((topic_for(kind), send.device_id, (kind, record)))
+                    if kind == "alert":
+                        alerted.add(p)
                     if kind == "utilisation" and windows is not None:
                         site = str(record["site_id"])
                         await self._tx.send_json(p, windows, site, {**record, "model_number": send.model})
@@ -353,6 +363,7 @@ class DeviceAgent:
                 await self._tx.send_json(p, send.topic, send.key, send.message)
         for p, batch in outputs.items():
             await self._tx.send_many(p, batch)
+        return alerted
 
     def _checkpoint_later(self, p: int) -> None:
         """Make sure what partition `p` sent since its last commit is committed within
@@ -394,6 +405,7 @@ class DeviceAgent:
         states = {DEVICE_KEY + device_id: self._states[device_id].to_json() for device_id in part.dirty}
         await self._tx.commit(p, {**states, **part.rollups.take_dirty()}, part.book.to_json())
         part.dirty.clear()
+        part.changed = False
         part.checkpointed_at = time.monotonic()
         self.counters.checkpoints += 1
 

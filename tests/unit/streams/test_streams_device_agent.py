@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from benchmarks.streams_records import device_ids, heartbeats
+from benchmarks.streams_records import device_ids, events, heartbeats
 from streams.device import DeviceSettings
 from streams.device_agent import DeviceAgent
 from streams.decoding import Undecodable
@@ -138,3 +138,18 @@ async def test_after_a_crash_the_next_owner_replays_from_the_commit_and_makes_th
     replayed = [o for _, call in tx.calls[replay_from:] for o in call]
     assert [(topic, record["record_id"]) for topic, _, (_, record) in replayed] == \
         [(topic, record["record_id"]) for topic, _, (_, record) in aborted]
+
+
+async def test_a_partition_that_raised_an_alert_commits_at_once() -> None:
+    """Readers see outputs at a commit: an alert does not wait for `checkpoint_every_s`."""
+    tx = _Transactions()
+    agent = DeviceAgent(DeviceSettings(), tx, checkpoint_every_s=3600)
+    await agent.own([0])
+    printers = device_ids(2, "alerting")
+    await agent.handle(_inputs(list(heartbeats(printers, "site-a", 2)), 0))
+    assert tx.commits == []  # heartbeats' fleet states wait for the next checkpoint
+    errors = [Input("telemetry.system_event", 0, n, None, b"", Record("system_event", r))
+              for n, r in enumerate(events(printers, "site-a", 2, seed=1, severity="ERROR"))]
+    await agent.handle(errors)
+    assert tx.commits == [0]
+    assert any(kind == "alert" for _, call in tx.calls for _, _, (kind, _) in call)
