@@ -29,14 +29,12 @@ from aiokafka.errors import KafkaError
 
 from common.kafka import clients
 from common.kafka.settings import KafkaSettings
-from common.kafka.topics import TELEMETRY_PREFIX, topic_for
+from common.kafka.topics import TELEMETRY_PREFIX
 from schemas import SchemaError, SchemaRegistry
 from streams.decoding import Undecodable, decode
 from streams.upload_order import UploadOrder
 
 log = logging.getLogger(__name__)
-
-_IDENTITY = topic_for("device_identity")
 
 
 class Record(NamedTuple):
