@@ -227,7 +227,9 @@ async def _run(parts: dict[str, Component], stack: StackSettings, options: Chaos
         deadline = time.monotonic() + options.minutes * 60
         faults = [f for f in FAULTS if options.servers or not f.startswith("restart")]
         queue: list[str] = []
-        while time.monotonic() < deadline:
+        # A run ends with the round under way: every kind of fault at least once, however
+        # slow the machine.
+        while time.monotonic() < deadline or queue:
             await asyncio.sleep(options.fault_every_s * rng.uniform(0.5, 1.5))
             if not queue:  # every kind of fault once per round, in a random order
                 queue = rng.sample(faults, len(faults))
