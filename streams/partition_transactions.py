@@ -78,7 +78,6 @@ class PartitionTransactions:
         # topic is worked out once (topics have fixed partition counts, see common.kafka.admin).
         self._partitioner = DefaultPartitioner()
         self._partition_of: dict[tuple[str, bytes], int] = {}
-        self.commits = 0
 
     async def own(self, partitions: Sequence[int]) -> dict[int, Recovered]:
         """Take these partitions: fence their previous owners, then read their committed
@@ -173,7 +172,6 @@ class PartitionTransactions:
         except KafkaError as exc:
             self._failed.add(p)
             raise TransactionFailed(f"partition {p}: the transaction did not commit: {exc!r}") from exc
-        self.commits += 1
 
     def _producer(self, p: int) -> AIOKafkaProducer:
         producer = self._producers.get(p)

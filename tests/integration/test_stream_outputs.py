@@ -20,7 +20,7 @@ from deploy.settings import StackSettings
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
 from streams.errors import TransactionFailed
-from streams.partition_transactions import PartitionTransactions
+from streams.partition_transactions import PartitionTransactions, Recovered
 
 APP = "it-worker"
 
@@ -82,7 +82,7 @@ async def test_a_checkpoint_is_seen_whole_and_an_uncommitted_one_not_at_all(stac
     kafka = await _kafka(stack, unique)
     registry = SchemaRegistry.load_default()
     first = PartitionTransactions(kafka, registry, [], app_id=APP)
-    assert await first.own([2]) == {2: await _fresh()}  # nothing committed yet
+    assert await first.own([2]) == {2: Recovered()}  # nothing committed yet
     await first.send_many(2, [_fleet_state("dev-committed", 1)])
     await first.commit(2, {"dev-committed": b'{"v": 1}'}, b'{"book": 1}')
     # Made after the checkpoint, then the worker dies: never committed.
@@ -104,8 +104,3 @@ async def test_a_checkpoint_is_seen_whole_and_an_uncommitted_one_not_at_all(stac
     third = PartitionTransactions(kafka, registry, [], app_id=APP)
     assert (await third.own([2]))[2].book == b'{"book": 3}'
     await third.stop()
-
-
-async def _fresh() -> Any:
-    from streams.partition_transactions import Recovered
-    return Recovered()
