@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -99,9 +100,17 @@ async def up(settings: StackSettings) -> list[Started]:
         try:
             for server, address in servers:
                 launched.append((server, address, server.launch()))
-            waits = await asyncio.gather(
-                *(s.wait_ready(pid, settings.start_timeout_s) for s, _, pid in launched)
-            )
+            # Nodes of a cluster list each other before all listen: connection refused
+            # then is expected, not worth aiokafka's ERROR lines.
+            logger = logging.getLogger("aiokafka")
+            level = logger.level
+            logger.setLevel(logging.CRITICAL)
+            try:
+                waits = await asyncio.gather(
+                    *(s.wait_ready(pid, settings.start_timeout_s) for s, _, pid in launched)
+                )
+            finally:
+                logger.setLevel(level)
         except BaseException:
             await asyncio.gather(*(s.process.stop(settings.stop_timeout_s, pid) for s, _, pid in launched))
             raise

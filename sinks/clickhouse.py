@@ -171,7 +171,11 @@ class ClickHouseSink:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def __aenter__(self) -> ClickHouseSink:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()  # what started before the failure (the ClickHouse client)
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:

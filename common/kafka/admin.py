@@ -24,7 +24,7 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, for_code
 
 from common.kafka.clients import admin_client
 from common.kafka.diagnose import DENIED_CODES, denied, failure
@@ -83,7 +83,7 @@ async def apply(settings: KafkaSettings, specs: Sequence[TopicSpec], *, wait_s: 
             response = await admin.call(admin.client.create_topics(new))
             for name, code, *rest in getattr(response, "topic_errors", ()):
                 if code in DENIED_CODES:
-                    raise KafkaRefused(f"creating topic {name}: {denied(settings, f'error code {code}')}")
+                    raise KafkaRefused(f"creating topic {name}: {denied(settings, for_code(code).__name__)}")
                 if code not in (0, _TOPIC_ALREADY_EXISTS):
                     message = rest[0] if rest and rest[0] else f"error code {code}"
                     raise TopicMismatch(f"creating topic {name}: {message}")
