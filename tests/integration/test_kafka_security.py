@@ -1,0 +1,121 @@
+"""Every component over the test stack's SASL_SSL listener (SCRAM, certificates and users
+made by `printfleet stack up`, deploy/kafka_secrets.py), and the one line each gives when
+the cluster refuses it: a wrong password, a CA that did not sign the brokers' certificate,
+a user without ACLs. The gateway answers 503 then, so the collector keeps its spool."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from benchmarks import isolation
+from benchmarks.chaos import ChaosOptions, format_report, run_chaos
+from common.kafka import admin
+from common.kafka.errors import KafkaRefused
+from common.kafka.settings import KafkaSettings
+from common.kafka.topics import pipeline_topics
+from deploy.settings import StackSettings
+from producers.batch_format import encode_batch
+from producers.gateway.gateway import Gateway
+from producers.gateway.sites import SiteDirectory
+from producers.simulator.ca import ensure_site_ca
+from schemas import SchemaRegistry
+from tests.integration.test_gateway import DEVICES_A, SITE_A, TOKEN_A, _post, _record, _settings
+
+WRONG_PASSWORD = "refused the SCRAM-SHA-512 credentials of user 'printfleet': wrong user name or password"
+UNTRUSTED = "is not trusted by the CA in"
+NO_ACL = "denied user 'reader'"
+
+
+async def test_gateway_worker_and_sink_run_over_sasl_ssl_with_scram(stack: StackSettings) -> None:
+    options = ChaosOptions(minutes=0.4, seed=5, printers=3, faults=(), drain_timeout_s=180)
+    report = await run_chaos(stack, options, print, kafka=stack.kafka_sasl_ssl())
+    table = format_report(report)
+    assert report.ok, table
+    assert report.kafka["heartbeat"][0] > 0 and report.clickhouse["heartbeat"][0] == report.kafka["heartbeat"][0], table
+    assert report.clickhouse["fleet_state"][0] > 0, table  # the worker (and its Faust app) ran over SASL_SSL
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "PLAIN"])
+async def test_the_other_mechanisms_connect(stack: StackSettings, mechanism: str) -> None:
+    changes = await admin.plan(stack.kafka_sasl_ssl(mechanism=mechanism), pipeline_topics())
+    assert len(changes) == len(pipeline_topics())
+
+
+def _wrong_password(stack: StackSettings, tmp_path: Path) -> KafkaSettings:
+    secret = tmp_path / "wrong.password"
+    secret.write_text("not-the-password\n")
+    return dataclasses.replace(stack.kafka_sasl_ssl(), sasl_password_file=secret)
+
+
+def _untrusted(stack: StackSettings, tmp_path: Path) -> KafkaSettings:
+    other = ensure_site_ca(tmp_path / "other-ca", "not the brokers' CA")
+    return dataclasses.replace(stack.kafka_sasl_ssl(), ssl_ca_file=other.cert_file)
+
+
+def _command(name: str, tmp_path: Path) -> list[str]:
+    run = uuid.uuid4().hex[:8]
+    return {
+        "topics": ["topics", "apply"],
+        "worker": ["worker", "--app-id", f"it-{run}", "--data-dir", str(tmp_path / "worker")],
+        "sink": ["sink", "--database", f"it_{run}", "--group-id", f"it-{run}"],
+    }[name]
+
+
+def _run(command: list[str], kafka: KafkaSettings) -> subprocess.CompletedProcess[str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PRINTFLEET_KAFKA_")
+              or k in ("PRINTFLEET_KAFKA_PORT", "PRINTFLEET_KAFKA_CONTROLLER_PORT", "PRINTFLEET_KAFKA_SASL_SSL_PORT")},
+           **isolation.environment(kafka)}
+    return subprocess.run([sys.executable, "-m", "printfleet", *command], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+@pytest.mark.parametrize(("name", "cause", "expected"), [
+    ("topics", _wrong_password, WRONG_PASSWORD),
+    ("worker", _wrong_password, WRONG_PASSWORD),
+    ("sink", _wrong_password, WRONG_PASSWORD),
+    ("worker", _untrusted, UNTRUSTED),
+    ("sink", _untrusted, UNTRUSTED),
+])
+def test_a_refusal_ends_the_command_with_one_line_naming_the_cause(
+    stack: StackSettings, tmp_path: Path, name: str, cause: object, expected: str,
+) -> None:
+    kafka = cause(stack, tmp_path)  # type: ignore[operator]
+    done = _run(_command(name, tmp_path), kafka)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert last.startswith(f"printfleet {name}") and expected in last, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_a_user_without_acls_is_told_which_right_is_missing(stack: StackSettings, tmp_path: Path) -> None:
+    done = _run(_command("topics", tmp_path), stack.kafka_sasl_ssl(user="reader"))
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 1 and NO_ACL in last and "AuthorizationFailed" in last, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("cause", [_wrong_password, _untrusted])
+async def test_the_gateway_answers_503_with_the_cause_so_the_collector_keeps_its_records(
+    stack: StackSettings, tmp_path: Path, cause: object,
+) -> None:
+    registry = SchemaRegistry.load_default()
+    kafka = cause(stack, tmp_path)  # type: ignore[operator]
+    settings = _settings(tmp_path, kafka, kafka_timeout_s=5.0)
+    async with Gateway(settings, registry, SiteDirectory.load(settings.sites_file)) as gw:
+        record = registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_A[0], 1))
+        status, answer, retry_after = await _post(gw.url, TOKEN_A, encode_batch([record]))
+    assert (status, answer["error"]) == (503, "kafka_unavailable")
+    assert (WRONG_PASSWORD if cause is _wrong_password else UNTRUSTED) in answer["message"]
+    assert int(retry_after) > 0
+
+
+async def test_a_refusal_is_not_retriable(stack: StackSettings, tmp_path: Path) -> None:
+    with pytest.raises(KafkaRefused, match=WRONG_PASSWORD) as refused:
+        await admin.plan(_wrong_password(stack, tmp_path), pipeline_topics())
+    assert refused.value.retriable is False
