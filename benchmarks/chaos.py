@@ -133,6 +133,7 @@ class ChaosReport:
     spool_lost: Counter[str] = field(default_factory=Counter)  # what the collector counted lost
     mismatched: dict[str, int] = field(default_factory=dict)  # kind -> ids in Kafka xor ClickHouse
     site_rollups: tuple[int, int] = (0, 0)  # aggregates.utilisation.site: messages, distinct ids
+    printers_with_state: int = 0  # distinct printers in ClickHouse's fleet_state
     # Per leader kill: seconds from the SIGKILL to the first write acknowledged (acks=all).
     leader_recovery_s: list[float] = field(default_factory=list)
     seconds: float = 0.0
@@ -501,6 +502,7 @@ async def _compare(kafka: KafkaSettings, stack: StackSettings, database: str, re
             if kind in truth:
                 report.truth[kind] = len(truth[kind])
                 report.missing[kind] = len(truth[kind] - set(ids))
+        report.printers_with_state = int((await client.rows("SELECT uniqExact(device_id) FROM fleet_state"))[0][0])
     finally:
         await client.close()
 
@@ -528,7 +530,8 @@ def format_report(report: ChaosReport) -> str:
                      f"{report.spool_lost.get(kind, '')} |")
     lines += [
         "",
-        f"aggregates.utilisation.site: {report.site_rollups[0]} messages, {report.site_rollups[1]} ids",
+        f"aggregates.utilisation.site: {report.site_rollups[0]} messages, {report.site_rollups[1]} ids; "
+        f"printers in fleet_state: {report.printers_with_state} of {o.printers}",
         *([f"leader killed -> first write acknowledged again: "
            f"{', '.join(f'{s:.2f} s' for s in report.leader_recovery_s)}"] if report.leader_recovery_s else []),
         f"duplicated: {report.duplicated}; missing beyond the spool's count: {report.unexplained}; "

@@ -26,7 +26,7 @@ from producers.gateway.gateway import Gateway
 from producers.gateway.sites import SiteDirectory
 from producers.simulator.ca import ensure_site_ca
 from schemas import SchemaRegistry
-from tests.integration.test_gateway import DEVICES_A, SITE_A, TOKEN_A, _post, _record, _settings
+from test_gateway import DEVICES_A, SITE_A, TOKEN_A, _post, _record, _settings
 
 WRONG_PASSWORD = "refused the SCRAM-SHA-512 credentials of user 'printfleet': wrong user name or password"
 UNTRUSTED = "is not trusted by the CA in"
