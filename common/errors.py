@@ -40,7 +40,6 @@ and clickhouse-connect are translated at one boundary per client and never reach
     │   ├── GatewayError
     │   │   └── Refused                retriable when its status is 429 or 503
     │   └── SimulatorError             producers/simulator/errors.py
-    │       ├── CertificateError
     │       ├── NotFoundError
     │       │   ├── UnknownPrinterError
     │       │   └── UnknownLogError
@@ -65,7 +64,9 @@ and clickhouse-connect are translated at one boundary per client and never reach
     │   └── StartFailed                retriable
     ├── KafkaLayerError                common/kafka/errors.py
     │   ├── KafkaUnavailable           retriable
+    │   │   └── KafkaRefused
     │   └── TopicMismatch
+    ├── CertificateError               common/tls.py
     ├── WorkerFailed                   printfleet/demo_pipeline.py (`printfleet demo`)
     └── BenchError                     benchmarks/ingest/site.py (`printfleet bench`)
 

@@ -10,7 +10,7 @@ shown by `printfleet stack status`:
 Users: `printfleet` (a super user) and `reader` (no ACL: every request is refused), with
 SCRAM-SHA-256 and -512 credentials (made at the storage format) and PLAIN (in the
 broker's JAAS line). The certificates come from the same CA code as the simulator's
-printers (`producers.simulator.ca`). Passwords are random and kept: the formatted
+printers (`common.tls`). Passwords are random and kept: the formatted
 storage holds their SCRAM hashes.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from producers.simulator.ca import CA_CERT, ensure_site_ca, issue_server_certificate
+from common.tls import CA_CERT, ensure_site_ca, issue_server_certificate
 
 SUPER_USER: Final = "printfleet"
 NO_ACL_USER: Final = "reader"

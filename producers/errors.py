@@ -30,7 +30,6 @@ type. Each component hangs its own subtree under the root:
         │   └── Refused              by status  a batch the gateway answers with an HTTP error;
         │                                       retriable for 429 (busy) and 503 (no Kafka)
         └── SimulatorError           the printer simulator (producers/simulator/errors.py)
-            ├── CertificateError                the site CA folder cannot be read or written
             ├── NotFoundError                   no such thing on the simulator (HTTP 404)
             │   ├── UnknownPrinterError         no simulated printer has that id
             │   └── UnknownLogError             the printer has no (or no longer a) log with that id

@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 
 from common.errors import PrintfleetError
-from producers.simulator.ca import ensure_site_ca, issue_server_certificate
+from common.tls import ensure_site_ca, issue_server_certificate
 from producers.gateway.sites import SiteDirectory
 
 

@@ -52,7 +52,7 @@ class TopicChange:
 
 
 def wanted_configs(spec: TopicSpec, settings: KafkaSettings) -> dict[str, str]:
-    configs = {"cleanup.policy": spec.cleanup_policy, "min.insync.replicas": str(settings.min_insync_replicas)}
+    configs = {"cleanup.policy": spec.cleanup_policy, "min.insync.replicas": str(spec.replicas(settings)[1])}
     if spec.retention_ms is not None:
         configs["retention.ms"] = str(spec.retention_ms)
     return configs
@@ -74,9 +74,9 @@ async def apply(settings: KafkaSettings, specs: Sequence[TopicSpec], *, wait_s: 
         _refuse_mismatches(changes)
         missing = {c.name for c in changes if c.action == "create"}
         if missing:
-            await _require_brokers(admin, settings)
+            await _require_brokers(admin, settings, [s for s in specs if settings.topic(s.name) in missing])
             new = [
-                NewTopic(settings.topic(s.name), s.partitions, settings.replication_factor,
+                NewTopic(settings.topic(s.name), s.partitions, s.replicas(settings)[0],
                          topic_configs=wanted_configs(s, settings))
                 for s in specs if settings.topic(s.name) in missing
             ]
@@ -122,7 +122,7 @@ async def _plan(admin: _Admin, settings: KafkaSettings, specs: Sequence[TopicSpe
     for spec, name in zip(specs, names):
         if name not in present:
             changes.append(TopicChange(name, "create", f"{spec.partitions} partitions, {spec.cleanup_policy}, "
-                                                       f"replication {settings.replication_factor}"))
+                                                       f"replication {spec.replicas(settings)[0]}"))
             continue
         partitions = len(described[name]["partitions"])
         have = configs.get(name, {})
@@ -136,6 +136,11 @@ async def _plan(admin: _Admin, settings: KafkaSettings, specs: Sequence[TopicSpe
             continue
         soft = [f"{key} {have.get(key)}, registry {value}" for key, value in wanted_configs(spec, settings).items()
                 if key != "cleanup.policy" and have.get(key) != value]
+        # Fewer replicas than wanted is reported: adding them is a partition reassignment
+        # (kafka-reassign-partitions), an operator's move, not a create.
+        replicas = min(len(p.get("replicas", ())) for p in described[name]["partitions"])
+        if replicas != spec.replicas(settings)[0]:
+            soft.append(f"replication {replicas}, registry {spec.replicas(settings)[0]}")
         changes.append(TopicChange(name, "differs", "; ".join(soft)) if soft else TopicChange(name, "ok"))
     return changes
 
@@ -151,12 +156,13 @@ async def _configs(admin: _Admin, names: Sequence[str]) -> dict[str, dict[str, s
     return out
 
 
-async def _require_brokers(admin: _Admin, settings: KafkaSettings) -> None:
+async def _require_brokers(admin: _Admin, settings: KafkaSettings, specs: Sequence[TopicSpec]) -> None:
     cluster = await admin.call(admin.client.describe_cluster())
     brokers = len(cluster.get("brokers", ()))
-    if brokers < settings.replication_factor:
+    factor = max(s.replicas(settings)[0] for s in specs)
+    if brokers < factor:
         raise TopicMismatch(
-            f"replication factor {settings.replication_factor} needs as many brokers; {settings.bootstrap_servers} "
+            f"replication factor {factor} needs as many brokers; {settings.bootstrap_servers} "
             f"has {brokers} (set PRINTFLEET_KAFKA_REPLICATION_FACTOR and PRINTFLEET_KAFKA_MIN_INSYNC_REPLICAS, "
             f"or --replication-factor)"
         )

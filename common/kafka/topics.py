@@ -12,7 +12,9 @@
     <app id>-...                 a stream worker's own topics (`worker_topics`)
 
 Names here are the registry's; on the cluster each gets `KafkaSettings.topic_prefix`
-in front (`KafkaSettings.topic`). Replication comes from the settings, not from here.
+in front (`KafkaSettings.topic`). Replication: a topic takes the cluster's (the
+settings': production 3 replicas and min.insync.replicas 2, the local single-node stack
+1 and 1, `deploy.settings.StackSettings.kafka`) unless its entry here says otherwise.
 Topics are created or checked only by `common.kafka.admin`.
 """
 
@@ -22,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from common.kafka.settings import KafkaSettings
 from schemas.kinds import CLOUD_KINDS, DEVICE_KINDS, KINDS
 
 TELEMETRY_PREFIX: Final = "telemetry."
@@ -49,16 +52,24 @@ _CLOUD_TOPICS: Final = {
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
-    """One topic as the registry wants it. `retention_ms` None: the broker's default."""
+    """One topic as the registry wants it. `retention_ms` None: the broker's default;
+    `replication_factor`/`min_insync_replicas` None: the cluster's (`replicas()`)."""
 
     name: str
     partitions: int
     compacted: bool = False
     retention_ms: int | None = None
+    replication_factor: int | None = None
+    min_insync_replicas: int | None = None
 
     @property
     def cleanup_policy(self) -> str:
         return "compact" if self.compacted else "delete"
+
+    def replicas(self, settings: KafkaSettings) -> tuple[int, int]:
+        """(replication factor, min.insync.replicas) of this topic on `settings`' cluster."""
+        factor = self.replication_factor or settings.replication_factor
+        return factor, min(self.min_insync_replicas or settings.min_insync_replicas, factor)
 
 
 def topic_for(kind: str) -> str:

@@ -17,11 +17,10 @@ printer (state and engine), lifecycle and upkeep (transitions), history (ring bu
 views, jobview and logtext (JSON and log text), fleet, clock, server, errors.
 """
 
-from producers.simulator.ca import ServerCertificate, SiteCa, ensure_site_ca, issue_server_certificate
+from common.tls import CertificateError, ServerCertificate, SiteCa, ensure_site_ca, issue_server_certificate
 from producers.simulator.clock import SimClock
 from producers.simulator.errors import (
     BadRequestError,
-    CertificateError,
     NotFoundError,
     ServerStartError,
     SimulatorError,

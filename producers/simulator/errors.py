@@ -6,7 +6,6 @@ so every error here is also a `ProducerError` and a `PrintfleetError` (common/er
     PrintfleetError                    common/errors.py
     └── ProducerError                  producers/errors.py
         └── SimulatorError             root of the simulator's errors
-            ├── CertificateError       the site CA in the CA folder cannot be read or written
             ├── NotFoundError          no such thing on the simulator (HTTP 404)
             │   ├── UnknownPrinterError    no simulated printer has that id
             │   └── UnknownLogError        the printer has no (or no longer a) log with that id
@@ -29,11 +28,6 @@ class SimulatorError(ProducerError):
     retriable: bool = False
 
 
-class CertificateError(SimulatorError):
-    """The CA folder holds unreadable or half-written files, or cannot be written.
-    Not retriable: fix or delete the folder."""
-
-    retriable = False
 
 
 class NotFoundError(SimulatorError):

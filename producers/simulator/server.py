@@ -23,11 +23,10 @@ from typing import Any, Awaitable, Callable, Final
 
 from aiohttp import web
 
-from producers.simulator.ca import ensure_site_ca, issue_server_certificate
+from common.tls import CertificateError, ensure_site_ca, issue_server_certificate
 from producers.simulator.clock import SimClock
 from producers.simulator.errors import (
     BadRequestError,
-    CertificateError,
     NotFoundError,
     ServerStartError,
     SimulatorError,

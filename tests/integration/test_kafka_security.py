@@ -24,7 +24,7 @@ from deploy.settings import StackSettings
 from producers.batch_format import encode_batch
 from producers.gateway.gateway import Gateway
 from producers.gateway.sites import SiteDirectory
-from producers.simulator.ca import ensure_site_ca
+from common.tls import ensure_site_ca
 from schemas import SchemaRegistry
 from test_gateway import DEVICES_A, SITE_A, TOKEN_A, _post, _record, _settings
 

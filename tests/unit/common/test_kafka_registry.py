@@ -3,6 +3,7 @@ under the settings' prefix; no component creates topics but `common.kafka.admin`
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -68,3 +69,13 @@ def test_topics_are_created_in_one_module_only() -> None:
         if re.search(r"create_topics\(|NewTopic\(", path.read_text())
     )
     assert creators == ["common/kafka/admin.py"]
+
+
+def test_a_topic_takes_the_clusters_replication_unless_its_entry_says_otherwise() -> None:
+    production, local = KafkaSettings("h:1"), KafkaSettings("h:1", replication_factor=1, min_insync_replicas=1)
+    spec = pipeline_topics()[0]
+    assert (spec.replicas(production), spec.replicas(local)) == ((3, 2), (1, 1))
+    pinned = dataclasses.replace(spec, replication_factor=5, min_insync_replicas=3)
+    assert (pinned.replicas(production), pinned.replicas(local)) == ((5, 3), (5, 3))
+    # A min.insync.replicas above a topic's own replication factor could never be met.
+    assert dataclasses.replace(spec, replication_factor=1).replicas(production) == (1, 1)

@@ -15,7 +15,7 @@ from common.kafka.clients import faust_options
 from common.kafka.settings import KafkaSettings
 from common.settings import build
 from printfleet import kafka_flags
-from producers.simulator.ca import ensure_site_ca, issue_server_certificate
+from common.tls import ensure_site_ca, issue_server_certificate
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
-"""The site CA and the simulator's server certificate (files in the CA folder).
+"""A small private CA and the server certificates it issues (files in the CA folder).
 
-`SimulatorServer.start()` calls `ensure_site_ca` then `issue_server_certificate`. The
-collector is configured with `SiteCa.cert_file` and verifies every printer against it,
-as a real site verifies printers whose certificates its own CA issued.
+Used where printfleet makes its own TLS: the simulator's printers (`SimulatorServer.start()`
+calls `ensure_site_ca` then `issue_server_certificate`; the collector verifies every
+printer against `SiteCa.cert_file`, as a real site verifies printers its own CA
+certified), the demo's gateway, and the local Kafka stack's SASL_SSL listener
+(deploy/kafka_secrets.py).
 
 Files in the CA folder:
     ca.pem, ca-key.pem          the site CA; created once, reused while valid
@@ -27,7 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from producers.simulator.errors import CertificateError
+from common.errors import PrintfleetError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,13 @@ CA_LIFETIME: Final = dt.timedelta(days=3650)
 SERVER_LIFETIME: Final = dt.timedelta(days=90)
 # A CA this close to expiry is replaced: a collector started now must not see it expire.
 CA_MIN_REMAINING: Final = dt.timedelta(days=7)
+
+
+class CertificateError(PrintfleetError):
+    """The CA folder holds unreadable or half-written files, or cannot be written.
+    Not retriable: fix or delete the folder."""
+
+    retriable = False
 
 
 @dataclass(frozen=True, slots=True)
