@@ -58,6 +58,7 @@ _ACCESS_CODES: Final = frozenset({
 })
 _LOGIN_CODES: Final = frozenset({192, 193, 194, 516})
 _UNKNOWN_DATABASE: Final = 81
+_SERVER_SAID: Final = re.compile(r"DB::Exception: (?:\w+: )?(.+?)\.? \(READONLY\)")
 _MISSING_GRANT: Final = re.compile(r"necessary to have the grant (.+?)\.? \(ACCESS_DENIED\)")
 
 # Settings of every insert the sink makes; see `ClickHouseClient.insert_columns`.
@@ -100,8 +101,10 @@ def _access_message(code: int, text: str, what: str, user: str) -> str:
         return (f"ClickHouse user {user!r} could not log in ({what}): wrong password, no such user, "
                 f"or not allowed from this address (ClickHouse error {code})")
     if code == 164:
-        return (f"ClickHouse user {user!r} is read-only (readonly in its settings profile), so it may not run "
-                f"{what}; the sink needs a user with CREATE, ALTER, INSERT and SELECT on its database")
+        said = _SERVER_SAID.search(" ".join(text.split()))
+        reason = f": {said.group(1)}" if said else ""
+        return (f"ClickHouse user {user!r} is read-only (its settings profile sets readonly), which forbids "
+                f"{what}{reason}")
     grant = _MISSING_GRANT.search(" ".join(text.split()))
     right = f"the grant {grant.group(1)}" if grant else "a right this statement needs"
     return f"ClickHouse user {user!r} lacks {right} ({what}); GRANT it, or use a user that has it"
