@@ -2,6 +2,17 @@
 
 Project code reaches it only through clickhouse-connect and a URL, so a production
 ClickHouse server behaves the same for everything above `deploy/`.
+
+Its configuration, beside the ports:
+- users (users.xml): `default` (no password, loopback only, every right) and `reader`
+  (password `reader`, a read-only profile, SELECT on every database) to try and test
+  `printfleet query` with SELECT rights only. chdb reads users only from users.xml: like
+  clickhouse-local it has no writable access storage, so `CREATE USER` fails with
+  ACCESS_STORAGE_FOR_INSERTION_NOT_FOUND even with `<user_directories>` configured;
+- a cluster `printfleet_local` of one shard with one replica, this server itself (over
+  its native TCP port), and the macros `{shard}` and `{replica}`, so Distributed tables
+  can be tried. There is no Keeper: ON CLUSTER statements and Replicated tables fail here
+  (docs/sink.md, "Cluster mode").
 """
 
 from __future__ import annotations
@@ -18,10 +29,49 @@ from deploy.errors import StartFailed
 from deploy.process import ServerProcess, check_port_free, is_alive, log_tail
 from deploy.settings import StackSettings
 
+LOCAL_CLUSTER = "printfleet_local"
+READER_USER = "reader"
+READER_PASSWORD = "reader"
+
 _CONFIG = """<clickhouse>
   <listen_host>127.0.0.1</listen_host>
   <http_port>{http_port}</http_port>
   <tcp_port>{tcp_port}</tcp_port>
+  <users_config>users.xml</users_config>
+  <remote_servers>
+    <{cluster}>
+      <shard>
+        <internal_replication>true</internal_replication>
+        <replica><host>127.0.0.1</host><port>{tcp_port}</port></replica>
+      </shard>
+    </{cluster}>
+  </remote_servers>
+  <macros><shard>01</shard><replica>local</replica></macros>
+</clickhouse>
+"""
+
+_USERS = """<clickhouse>
+  <profiles>
+    <default/>
+    <readonly><readonly>1</readonly></readonly>
+  </profiles>
+  <users>
+    <default>
+      <password></password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+      <access_management>1</access_management>
+    </default>
+    <{reader}>
+      <password>{reader_password}</password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>readonly</profile>
+      <quota>default</quota>
+      <grants><query>GRANT SELECT ON *.*</query></grants>
+    </{reader}>
+  </users>
+  <quotas><default/></quotas>
 </clickhouse>
 """
 
@@ -59,8 +109,10 @@ class ClickHouseServer:
             _CONFIG.format(
                 http_port=self.settings.clickhouse_http_port,
                 tcp_port=self.settings.clickhouse_tcp_port,
+                cluster=LOCAL_CLUSTER,
             )
         )
+        (run_dir / "users.xml").write_text(_USERS.format(reader=READER_USER, reader_password=READER_PASSWORD))
         argv = [sys.executable, "-m", "deploy.clickhouse_serve", str(self.data_dir)]
         return self.process.launch(argv, cwd=run_dir, log_file=self.log_file)
 
