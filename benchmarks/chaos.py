@@ -4,7 +4,8 @@ The pipeline as separate processes (`printfleet collector`, `gateway`, `worker`,
 the simulated printers in this process) under seeded random faults: SIGKILL of the
 collector, the gateway (also right after a commit, before its answer), the worker and the
 sink; the collector's spool cut at a random byte; Kafka and ClickHouse stopped and started
-again. A supervisor restarts any component that ends on its own, as systemd or Kubernetes
+again; on a cluster (`printfleet stack up --brokers 3`), SIGKILL of the broker that leads
+the heartbeat topic's partitions, timed until a write is acknowledged again. A supervisor restarts any component that ends on its own, as systemd or Kubernetes
 would. Then everything drains, and truth, Kafka and ClickHouse are compared record by
 record:
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -40,11 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 
 from benchmarks import isolation
-from common.kafka import clients
+from common.kafka import admin, clients
 from common.kafka.settings import KafkaSettings
-from common.kafka.topics import PARTITIONS, SITE_UTILISATION, topic_for
+from common.kafka.topics import PARTITIONS, SITE_UTILISATION, TopicSpec, topic_for
 from deploy.settings import StackSettings
 from producers.collector.config import Cadence, CollectorSettings, render
 from producers.collector.pseudonym import record_id
@@ -60,6 +63,8 @@ CADENCE = Cadence(heartbeat_s=1, events_s=1, jobs_s=2, logs_s=5, counters_s=5, c
 PAGED = (("events", "system_event"), ("jobs", "job"), ("logs", "device_log"))
 FAULTS = ("kill collector", "kill gateway", "kill gateway after commit", "kill worker", "kill sink",
           "cut spool", "restart kafka", "restart clickhouse")
+KILL_LEADER = "kill kafka leader"  # on a cluster of three or more brokers only
+PROBE_TOPIC = "leader-probe"
 _LOST = re.compile(r"event=spool_records_lost records=(\d+) by_kind=(\S+)")
 
 
@@ -70,8 +75,8 @@ class ChaosOptions:
     printers: int = 8
     acceleration: float = 60.0
     fault_every_s: float = 15.0
-    servers: bool = True  # Kafka and ClickHouse restarts among the faults
     drain_timeout_s: float = 300.0
+    faults: tuple[str, ...] = FAULTS  # each comes once per round, in a random order
 
 
 @dataclass
@@ -128,6 +133,8 @@ class ChaosReport:
     spool_lost: Counter[str] = field(default_factory=Counter)  # what the collector counted lost
     mismatched: dict[str, int] = field(default_factory=dict)  # kind -> ids in Kafka xor ClickHouse
     site_rollups: tuple[int, int] = (0, 0)  # aggregates.utilisation.site: messages, distinct ids
+    # Per leader kill: seconds from the SIGKILL to the first write acknowledged (acks=all).
+    leader_recovery_s: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -151,11 +158,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def run_chaos(stack: StackSettings, options: ChaosOptions, progress: Progress) -> ChaosReport:
+async def run_chaos(stack: StackSettings, options: ChaosOptions, progress: Progress,
+                    kafka: KafkaSettings | None = None) -> ChaosReport:
+    """Faults on the pipeline over `kafka` (default: the stack's PLAINTEXT listener; e.g.
+    `stack.kafka_sasl_ssl()` to run every component over SASL_SSL)."""
     report = ChaosReport(options)
     started = time.monotonic()
     run = isolation.run_id()
-    kafka = stack.kafka(topic_prefix=f"bench-{run}.")
+    kafka = dataclasses.replace(kafka or stack.kafka(), topic_prefix=f"bench-{run}.")
     database = f"bench_{run}_chaos"
     home = Path(tempfile.mkdtemp(prefix=f"chaos-{run}-"))
     rng = random.Random(options.seed)
@@ -165,7 +175,7 @@ async def run_chaos(stack: StackSettings, options: ChaosOptions, progress: Progr
     try:
         async with SimulatorServer(sim_settings) as sim:
             parts = _components(stack, kafka, database, home, sim, options)
-            await _run(parts, stack, options, rng, report, progress, home)
+            await _run(parts, stack, kafka, options, rng, report, progress, home)
             secret = "chaos-secret"
             devices = {p["printer_id"]: p["printer_uuid"] for p in sim.fleet.truth()["printers"]}
             truth = _truth(sim, devices, home / "collector" / "cursors.json", secret)
@@ -218,24 +228,30 @@ def _components(stack: StackSettings, kafka: KafkaSettings, database: str, home:
     }
 
 
-async def _run(parts: dict[str, Component], stack: StackSettings, options: ChaosOptions, rng: random.Random,
+async def _run(parts: dict[str, Component], stack: StackSettings, kafka: KafkaSettings, options: ChaosOptions,
+               rng: random.Random,
                report: ChaosReport, progress: Progress, home: Path) -> None:
     for part in parts.values():
         await part.start()
     supervisor = asyncio.create_task(_supervise(parts))
     try:
         deadline = time.monotonic() + options.minutes * 60
-        faults = [f for f in FAULTS if options.servers or not f.startswith("restart")]
+        faults = list(options.faults)
         queue: list[str] = []
+        if not faults:  # the pipeline only, e.g. over SASL_SSL
+            await asyncio.sleep(options.minutes * 60)
         # A run ends with the round under way: every kind of fault at least once, however
         # slow the machine.
-        while time.monotonic() < deadline or queue:
+        while faults and (time.monotonic() < deadline or queue):
             await asyncio.sleep(options.fault_every_s * rng.uniform(0.5, 1.5))
             if not queue:  # every kind of fault once per round, in a random order
                 queue = rng.sample(faults, len(faults))
             fault = queue.pop()
             progress(f"chaos: {fault} ({time.monotonic() - deadline + options.minutes * 60:.0f} s)")
-            await _inject(fault, parts, stack, rng, home)
+            if fault == KILL_LEADER:
+                report.leader_recovery_s.append(await _kill_leader(stack, kafka, rng))
+            else:
+                await _inject(fault, parts, stack, rng, home)
             report.faults[fault] += 1
         progress("chaos: faults over; draining")
         await _drain(parts, options, progress, home)
@@ -299,25 +315,82 @@ _LAUNCH = """
 import asyncio
 from deploy.settings import StackSettings
 from deploy.{module} import {cls}
-server = {cls}(StackSettings.from_env())
+server = {cls}(StackSettings.from_env(){node})
 asyncio.run(server.wait_ready(server.launch(), 90))
 """
 
 
 async def _restart_server(stack: StackSettings, module: str, down_s: float) -> None:
-    """Stop a stack server as `printfleet stack down` does, start it again after `down_s`,
-    from a process of its own (so it outlives this one)."""
+    """Stop a stack server as `printfleet stack down` does and start it again after `down_s`."""
     from deploy.clickhouse import ClickHouseServer
     from deploy.kafka import KafkaServer
 
     server: KafkaServer | ClickHouseServer = KafkaServer(stack) if module == "kafka" else ClickHouseServer(stack)
     await server.process.stop(stack.stop_timeout_s)
     await asyncio.sleep(down_s)
-    env = {**os.environ, "PRINTFLEET_STATE_DIR": str(stack.state_dir)}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _LAUNCH.format(module=module, cls=type(server).__name__), env=env)
+    await _launch_server(stack, module)
+
+
+async def _launch_server(stack: StackSettings, module: str, node: int = 1) -> None:
+    """Start a stack server from a process of its own (so it outlives this one)."""
+    env = {**os.environ, **{f"PRINTFLEET_{f.name.upper()}": str(getattr(stack, f.name))
+                            for f in dataclasses.fields(stack) if getattr(stack, f.name) is not None}}
+    code = _LAUNCH.format(module=module, cls="KafkaServer" if module == "kafka" else "ClickHouseServer",
+                          node=f", {node}" if module == "kafka" else "")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, env=env)
     if await proc.wait() != 0:
         raise RuntimeError(f"{module} did not start again")
+
+
+async def _kill_leader(stack: StackSettings, kafka: KafkaSettings, rng: random.Random) -> float:
+    """SIGKILL the broker leading partition 0 of the heartbeat topic, mid-traffic; return
+    the seconds until a partition it led accepts a write again (acks=all: a new leader
+    elected and min.insync.replicas still met); start it again a little later.
+
+    The probe writes to a topic of its own (`leader-probe`, replicated like the rest, one
+    partition per broker), at a partition the victim led: a pipeline topic would carry
+    the probe to the worker and the sink.
+    """
+    from deploy.kafka import KafkaServer
+
+    probe = TopicSpec(PROBE_TOPIC, stack.kafka_brokers)
+    await admin.apply(kafka, [probe])
+    leaders = await _leaders(kafka, [topic_for("heartbeat"), PROBE_TOPIC])
+    victim = leaders[topic_for("heartbeat")][0]
+    partition = next(p for p, leader in leaders[PROBE_TOPIC].items() if leader == victim) \
+        if victim in leaders[PROBE_TOPIC].values() else None
+    pid = KafkaServer(stack, victim).process.pid()
+    if pid is None or partition is None:
+        raise RuntimeError(f"broker {victim} leads no probe partition or has no process in {stack.state_dir}")
+    producer = clients.producer(kafka, request_timeout_ms=5000)
+    await producer.start()
+    try:
+        killed = time.monotonic()
+        os.kill(pid, signal.SIGKILL)
+        while True:
+            try:
+                await asyncio.wait_for(producer.send_and_wait(kafka.topic(PROBE_TOPIC), b"probe", partition=partition), 6)
+                break
+            except (KafkaError, asyncio.TimeoutError):
+                await asyncio.sleep(0.05)
+        recovered = time.monotonic() - killed
+    finally:
+        await producer.stop()
+    await asyncio.sleep(rng.uniform(2, 5))
+    await _launch_server(stack, "kafka", victim)
+    return recovered
+
+
+async def _leaders(kafka: KafkaSettings, topics: list[str]) -> dict[str, dict[int, int]]:
+    """Registry topic -> partition -> the node id of its leader."""
+    client = clients.admin_client(kafka)
+    await client.start()
+    try:
+        described = await client.describe_topics([kafka.topic(t) for t in topics])
+    finally:
+        await client.close()
+    return {d["topic"].removeprefix(kafka.topic_prefix): {p["partition"]: p["leader"] for p in d["partitions"]}
+            for d in described}
 
 
 async def _drain(parts: dict[str, Component], options: ChaosOptions, progress: Progress, home: Path) -> None:
@@ -439,7 +512,7 @@ def format_report(report: ChaosReport) -> str:
         f"a fault every ~{o.fault_every_s:g} s",
         "",
         "| fault | injected |", "|---|---:|",
-        *(f"| {fault} | {report.faults.get(fault, 0)} |" for fault in FAULTS),
+        *(f"| {fault} | {report.faults.get(fault, 0)} |" for fault in o.faults),
         "",
         "restarts (faults and the supervisor): " + ", ".join(f"{k} {v}" for k, v in report.restarts.items()),
         "",
@@ -456,6 +529,8 @@ def format_report(report: ChaosReport) -> str:
     lines += [
         "",
         f"aggregates.utilisation.site: {report.site_rollups[0]} messages, {report.site_rollups[1]} ids",
+        *([f"leader killed -> first write acknowledged again: "
+           f"{', '.join(f'{s:.2f} s' for s in report.leader_recovery_s)}"] if report.leader_recovery_s else []),
         f"duplicated: {report.duplicated}; missing beyond the spool's count: {report.unexplained}; "
         f"verdict: {'PASS' if report.ok else 'FAIL'} ({report.seconds:.0f} s)",
     ]
@@ -471,9 +546,12 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--fault-every-s", type=float, default=15.0, help="mean seconds between faults (default 15)")
     parser.add_argument("--no-server-restarts", action="store_true", help="no Kafka or ClickHouse restarts")
     args = parser.parse_args(argv)
-    options = ChaosOptions(minutes=args.minutes, seed=args.seed, printers=args.printers,
-                           fault_every_s=args.fault_every_s, servers=not args.no_server_restarts)
     stack = StackSettings.from_env()
+    faults = tuple(f for f in FAULTS if not (args.no_server_restarts and f.startswith("restart")))
+    if stack.kafka_brokers >= 3:
+        faults += (KILL_LEADER,)
+    options = ChaosOptions(minutes=args.minutes, seed=args.seed, printers=args.printers,
+                           fault_every_s=args.fault_every_s, faults=faults)
 
     def progress(line: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)

@@ -8,6 +8,7 @@ repeated output ids) therefore never reach a sink that serves the user's data.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from common.kafka import clients
@@ -26,13 +27,10 @@ def kafka(bootstrap: str | None = None, run: str | None = None) -> KafkaSettings
 
 
 def environment(settings: KafkaSettings) -> dict[str, str]:
-    """`PRINTFLEET_KAFKA_*` variables that give a child `printfleet` command these settings."""
-    return {
-        "PRINTFLEET_KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "PRINTFLEET_KAFKA_TOPIC_PREFIX": settings.topic_prefix,
-        "PRINTFLEET_KAFKA_REPLICATION_FACTOR": str(settings.replication_factor),
-        "PRINTFLEET_KAFKA_MIN_INSYNC_REPLICAS": str(settings.min_insync_replicas),
-    }
+    """`PRINTFLEET_KAFKA_*` variables that give a child `printfleet` command these settings
+    (security included; a password goes by its file where it has one)."""
+    return {f"PRINTFLEET_KAFKA_{f.name.upper()}": str(value) for f in dataclasses.fields(settings)
+            if (value := getattr(settings, f.name)) is not None and value != ""}
 
 
 async def drop_topics(settings: KafkaSettings) -> None:

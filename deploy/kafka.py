@@ -1,8 +1,16 @@
-"""The local Apache Kafka broker: single node, KRaft, broker and controller in one JVM.
+"""The local Apache Kafka cluster: KRaft, each node a broker and a controller in one JVM.
 
+One node by default; `printfleet stack up --brokers 3` runs three JVMs on loopback that
+form one controller quorum (a voter each) and replicate like a production cluster.
 The jars come from Maven Central through `deploy/kafka/pom.xml` (`mvn package` copies
 them to `deploy/kafka/target/lib`). Start formats the storage on first use, launches
-`kafka.Kafka`, and returns only once a client got metadata from the broker.
+`kafka.Kafka`, and returns only once a client got metadata listing the node.
+
+Every node has three listeners: PLAINTEXT for the local tools, the controller's, and
+SASL_SSL with SCRAM-SHA-256/-512 and PLAIN, whose certificate, CA and users are made at
+the first start (`deploy.kafka_secrets`) so that the security settings are tested
+against a real broker. Authorisation is on: the users of the PLAINTEXT listener and
+`printfleet` are super users, `reader` has no ACL at all.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from common.kafka import clients
-from deploy.errors import NotInstalled, StartFailed
+from deploy.errors import NotInstalled, StackError, StartFailed
+from deploy.kafka_secrets import SUPER_USER, KafkaSecrets
 from deploy.process import ServerProcess, check_port_free, is_alive, log_tail
 from deploy.settings import StackSettings
 
@@ -29,11 +38,18 @@ _VERSION_LINE = re.compile(r"Kafka version: (\S+)")
 
 @dataclass(frozen=True)
 class KafkaServer:
+    """Node `node` (1-based) of the stack's cluster; its ports are `StackSettings`'s."""
+
     settings: StackSettings
+    node: int = 1
+
+    @property
+    def name(self) -> str:
+        return "kafka" if self.node == 1 else f"kafka-{self.node}"
 
     @property
     def home(self) -> Path:
-        return self.settings.state_dir / "kafka"
+        return self.settings.state_dir / self.name
 
     @property
     def data_dir(self) -> Path:
@@ -41,15 +57,21 @@ class KafkaServer:
 
     @property
     def log_dir(self) -> Path:
-        return self.settings.logs / "kafka"
+        return self.settings.logs / self.name
 
     @property
     def process(self) -> ServerProcess:
-        return ServerProcess("kafka", self.home / "kafka.pid", marker="kafka.Kafka")
+        return ServerProcess(self.name, self.home / "kafka.pid", marker="kafka.Kafka")
+
+    @property
+    def port(self) -> int:
+        return self.settings.kafka_node_port(self.node)
 
     def check_ports(self) -> None:
-        check_port_free(self.settings.kafka_port, "Kafka")
-        check_port_free(self.settings.kafka_controller_port, "Kafka controller")
+        s, n = self.settings, self.node
+        check_port_free(s.kafka_node_port(n), "Kafka")
+        check_port_free(s.kafka_node_port(n, s.kafka_controller_port), "Kafka controller")
+        check_port_free(s.kafka_node_port(n, s.kafka_sasl_ssl_port), "Kafka SASL_SSL")
 
     def _java(self) -> str:
         java = shutil.which("java")
@@ -66,27 +88,48 @@ class KafkaServer:
             )
         return f"{lib}/*"
 
-    def _write_config(self) -> Path:
-        s = self.settings
+    def _write_config(self, secrets: KafkaSecrets) -> Path:
+        s, n = self.settings, self.node
+        port, sasl = s.kafka_node_port(n), s.kafka_node_port(n, s.kafka_sasl_ssl_port)
+        controller = s.kafka_node_port(n, s.kafka_controller_port)
+        voters = ",".join(f"{i}@127.0.0.1:{s.kafka_node_port(i, s.kafka_controller_port)}"
+                          for i in range(1, s.kafka_brokers + 1))
+        replicas = min(3, s.kafka_brokers)
+        min_isr = max(1, replicas - 1)
+        jaas_scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
         props = self.home / "server.properties"
         props.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{s.kafka_controller_port}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{s.kafka_port},CONTROLLER://127.0.0.1:{s.kafka_controller_port}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{s.kafka_port}",
+                    f"node.id={n}",
+                    f"controller.quorum.voters={voters}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl},"
+                    f"CONTROLLER://127.0.0.1:{controller}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+                    "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+                    f"listener.name.sasl_ssl.plain.sasl.jaas.config={secrets.plain_jaas()}",
+                    f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={jaas_scram}",
+                    f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas_scram}",
+                    "ssl.keystore.type=PEM",
+                    f"ssl.keystore.location={secrets.keystore}",
+                    "ssl.truststore.type=PEM",
+                    f"ssl.truststore.location={secrets.ca_file}",
+                    # The PLAINTEXT and controller listeners' clients (ANONYMOUS) and the
+                    # SASL user `printfleet` may do anything; any other user needs ACLs.
+                    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    f"super.users=User:ANONYMOUS;User:{SUPER_USER}",
                     f"log.dirs={self.data_dir}",
-                    # One node: every internal topic has a single replica.
-                    "offsets.topic.replication.factor=1",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
+                    # Internal topics replicated like production ones where there are nodes
+                    # enough: three replicas, two in sync for a write.
+                    f"offsets.topic.replication.factor={replicas}",
+                    f"transaction.state.log.replication.factor={replicas}",
+                    f"transaction.state.log.min.isr={min_isr}",
+                    f"share.coordinator.state.topic.replication.factor={replicas}",
+                    f"share.coordinator.state.topic.min.isr={min_isr}",
                     # Fewer internal partitions and threads than the defaults suit two cores.
                     "offsets.topic.num.partitions=10",
                     "transaction.state.log.num.partitions=10",
@@ -107,27 +150,46 @@ class KafkaServer:
         )
         return props
 
-    def _format_if_new(self, java: str, classpath: str, props: Path) -> None:
+    def _format_if_new(self, java: str, classpath: str, props: Path, secrets: KafkaSecrets) -> None:
         if (self.data_dir / "meta.properties").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        scram = [f"--add-scram={m}=[name={user},password={password}]"
+                 for user, password in secrets.users().items() for m in ("SCRAM-SHA-256", "SCRAM-SHA-512")]
         result = subprocess.run(
             # `--cluster-id=ID` in one word: a random ID may start with "-".
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format",
-             f"--cluster-id={cluster_id}", f"--config={props}"],
+             f"--cluster-id={self._cluster_id()}", f"--config={props}", *scram],
             capture_output=True, text=True, check=False,
         )
         if result.returncode != 0:
             raise StartFailed(f"Kafka storage format failed:\n{result.stdout}{result.stderr}")
+
+    def _cluster_id(self) -> str:
+        """The cluster's id, shared by its nodes; made by the first node formatted. A state
+        folder keeps its number of nodes: the quorum's voters are fixed at format."""
+        path = self.settings.state_dir / "kafka-cluster"
+        brokers = self.settings.kafka_brokers
+        if path.exists():
+            cluster_id, made_for = path.read_text().split()
+            if int(made_for) != brokers:
+                raise StackError(
+                    f"{self.settings.state_dir} holds a Kafka cluster of {made_for} node(s), not {brokers}: "
+                    "`printfleet stack down` and remove the folder, or use another --state-dir"
+                )
+            return cluster_id
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        path.write_text(f"{cluster_id} {brokers}\n")
+        return cluster_id
 
     def launch(self) -> int:
         """Format storage if new and start the JVM; returns its PID without waiting."""
         java, classpath = self._java(), self._classpath()
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        props = self._write_config()
-        self._format_if_new(java, classpath, props)
+        secrets = KafkaSecrets.ensure(self.settings.kafka_secrets_dir)
+        props = self._write_config(secrets)
+        self._format_if_new(java, classpath, props, secrets)
         heap = self.settings.kafka_heap
         argv = [
             java, f"-Xms{heap}", f"-Xmx{heap}",
@@ -140,7 +202,7 @@ class KafkaServer:
         return self.process.launch(argv, cwd=self.home, log_file=self.log_dir / "kafka.out")
 
     async def wait_ready(self, pid: int, timeout_s: float) -> float:
-        """Wait until a client gets metadata listing this broker; returns seconds waited."""
+        """Wait until a client gets metadata listing this node; returns seconds waited."""
         started = time.monotonic()
         while True:
             # is_alive, not process.pid(): until exec the child's command line is still ours.
@@ -153,20 +215,22 @@ class KafkaServer:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout_s:
                 raise StartFailed(
-                    f"Kafka did not answer on {self.settings.kafka_bootstrap} within {timeout_s:.0f} s; "
+                    f"Kafka node {self.node} did not answer on 127.0.0.1:{self.port} within {timeout_s:.0f} s; "
                     f"see {self.log_dir / 'server.log'}"
                 )
             await asyncio.sleep(0.25)
 
     async def answers(self) -> bool:
-        """True if a metadata request to the broker lists at least one broker."""
-        client = clients.admin_client(replace(self.settings.kafka(), request_timeout_s=2.0))
+        """True if a metadata request to this node lists it among the brokers."""
+        settings = replace(self.settings.kafka({}), bootstrap_servers=f"127.0.0.1:{self.port}", request_timeout_s=2.0)
+        client = clients.admin_client(settings)
         logger = logging.getLogger("aiokafka")
         level = logger.level
         logger.setLevel(logging.CRITICAL)  # connection refused is expected while it boots
         try:
             await client.start()
-            return bool((await client.describe_cluster()).get("brokers"))
+            brokers = (await client.describe_cluster()).get("brokers", ())
+            return any(b.get("node_id") == self.node for b in brokers)
         except Exception:
             return False
         finally:

@@ -11,6 +11,8 @@ from common.kafka.settings import KafkaSettings
 from common.settings import build
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Between the ports of one Kafka node and the next (`kafka_node_port`).
+PORT_STEP = 10
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class StackSettings:
     log_dir: Path | None = None
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
+    # Each node's SASL_SSL listener (SCRAM and PLAIN; deploy/kafka_secrets.py).
+    kafka_sasl_ssl_port: int = 19094
+    kafka_brokers: int = 1
     kafka_heap: str = "768m"
     kafka_lib: Path = REPO_ROOT / "deploy" / "kafka" / "target" / "lib"
     clickhouse_http_port: int = 18123
@@ -36,22 +41,46 @@ class StackSettings:
     def logs(self) -> Path:
         return self.log_dir or self.state_dir / "logs"
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.kafka_brokers <= 9:
+            raise ValueError(f"Kafka brokers {self.kafka_brokers}: from 1 to 9")
+
+    def kafka_node_port(self, node: int, first: int | None = None) -> int:
+        """Port `first` (default: the client port) of node `node`: 10 apart per node."""
+        return (self.kafka_port if first is None else first) + PORT_STEP * (node - 1)
+
     @property
     def kafka_bootstrap(self) -> str:
-        return f"127.0.0.1:{self.kafka_port}"
+        return ",".join(f"127.0.0.1:{self.kafka_node_port(n)}" for n in range(1, self.kafka_brokers + 1))
+
+    @property
+    def kafka_secrets_dir(self) -> Path:
+        return self.state_dir / "kafka-secrets"
 
     def kafka(self, env: Mapping[str, str] | None = None, **flags: object) -> KafkaSettings:
-        """Kafka settings for this stack: its one broker holds one replica of each topic.
+        """Kafka settings for this stack's PLAINTEXT listeners.
 
         The one place the local stack overrides the production defaults of
-        `KafkaSettings` (replication factor 3, min.insync.replicas 2). `flags` that are
-        not None and `PRINTFLEET_KAFKA_*` variables still apply (e.g. a topic prefix).
+        `KafkaSettings` (replication factor 3, min.insync.replicas 2): one broker holds
+        one replica of each topic; three or more replicate as production does. `flags`
+        that are not None and `PRINTFLEET_KAFKA_*` variables still apply (e.g. a prefix).
         """
         env = os.environ if env is None else env
-        local = {"bootstrap_servers": self.kafka_bootstrap, "replication_factor": 1, "min_insync_replicas": 1}
+        replicas = min(3, self.kafka_brokers)
+        local = {"bootstrap_servers": self.kafka_bootstrap, "replication_factor": replicas,
+                 "min_insync_replicas": max(1, min(2, replicas - 1))}
         # Below the variables and the flags: they still say what the user set.
         local = {k: v for k, v in local.items() if not env.get(f"PRINTFLEET_KAFKA_{k.upper()}")}
         return build(KafkaSettings, "kafka", env, **{**local, **{k: v for k, v in flags.items() if v is not None}})
+
+    def kafka_sasl_ssl(self, user: str = "printfleet", mechanism: str = "SCRAM-SHA-512", **flags: object) -> KafkaSettings:
+        """Settings for this stack's SASL_SSL listeners as `user` (deploy/kafka_secrets.py)."""
+        secrets = self.kafka_secrets_dir
+        bootstrap = ",".join(f"127.0.0.1:{self.kafka_node_port(n, self.kafka_sasl_ssl_port)}"
+                             for n in range(1, self.kafka_brokers + 1))
+        return self.kafka({}, bootstrap_servers=bootstrap, security_protocol="SASL_SSL", sasl_mechanism=mechanism,
+                          sasl_username=user, sasl_password_file=secrets / f"{user}.password",
+                          ssl_ca_file=secrets / "ca.pem", **flags)
 
     @property
     def clickhouse_url(self) -> str:

@@ -50,11 +50,18 @@ class Health:
     version: str | None = None
 
 
-def _servers(settings: StackSettings) -> list[tuple[Server, str]]:
+def _servers(settings: StackSettings, *, found: bool = False) -> list[tuple[Server, str]]:
+    """The stack's servers; with `found`, also every Kafka node whose folder exists (so
+    that `down` and `status` see a three-node cluster without being told)."""
     from deploy.kafka import KafkaServer  # imports aiokafka: only when needed
 
+    nodes = set(range(1, settings.kafka_brokers + 1))
+    if found:
+        nodes |= {1} | {int(p.name.rsplit("-", 1)[1]) for p in settings.state_dir.glob("kafka-[0-9]")}
+    kafka = [KafkaServer(settings, n) for n in sorted(nodes)]
     return [
-        (KafkaServer(settings), f"kafka://{settings.kafka_bootstrap}"),
+        *((k, f"kafka://127.0.0.1:{k.port} (SASL_SSL 127.0.0.1:{settings.kafka_node_port(k.node, settings.kafka_sasl_ssl_port)})")
+          for k in kafka),
         (ClickHouseServer(settings), f"{settings.clickhouse_url} (native tcp 127.0.0.1:{settings.clickhouse_tcp_port})"),
     ]
 
@@ -110,14 +117,14 @@ async def down(settings: StackSettings) -> dict[str, bool]:
     Returns, per server, whether it was running and exited on SIGTERM (False: killed).
     """
     with _locked(settings):
-        servers = [s for s, _ in _servers(settings)]
+        servers = [s for s, _ in _servers(settings, found=True)]
         results = await asyncio.gather(*(s.process.stop(settings.stop_timeout_s) for s in servers))
         return {s.process.name: ok for s, ok in zip(servers, results)}
 
 
 async def status(settings: StackSettings) -> list[Health]:
     report = []
-    for server, address in _servers(settings):
+    for server, address in _servers(settings, found=True):
         pid = server.process.pid()
         if pid is None:
             report.append(Health(server.process.name, address, None, False))

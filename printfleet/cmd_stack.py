@@ -18,7 +18,7 @@ def register(sub: Any) -> None:
         "stack",
         help="start, stop or check the local Kafka broker and ClickHouse server",
         description=(
-            "The local stack: Apache Kafka (KRaft, single node) and ClickHouse (served by "
+            "The local stack: Apache Kafka (KRaft, one node or --brokers N) and ClickHouse (served by "
             "chdb), both on 127.0.0.1. Every flag can also be set as PRINTFLEET_<FLAG> in "
             "the environment, e.g. PRINTFLEET_KAFKA_PORT=29092."
         ),
@@ -28,6 +28,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--log-dir", type=Path, help="server logs (default: STATE_DIR/logs)")
     parser.add_argument("--kafka-port", type=int, help="Kafka client port (default: 19092)")
     parser.add_argument("--kafka-controller-port", type=int, help="KRaft controller port (default: 19093)")
+    parser.add_argument("--brokers", type=int, help="Kafka nodes, 1 to 9; node N's ports are 10*(N-1) above "
+                        "node 1's (default 1; fixed when the state folder is made)")
+    parser.add_argument("--kafka-sasl-ssl-port", type=int, help="Kafka SASL_SSL port (default: 19094)")
     parser.add_argument("--kafka-heap", help="broker JVM heap, e.g. 768m (default: 768m)")
     parser.add_argument("--clickhouse-http-port", type=int, help="ClickHouse HTTP port (default: 18123)")
     parser.add_argument("--clickhouse-tcp-port", type=int, help="ClickHouse native TCP port (default: 19000)")
@@ -41,6 +44,8 @@ def settings_from(args: argparse.Namespace) -> StackSettings:
         kafka_port=args.kafka_port,
         kafka_controller_port=args.kafka_controller_port,
         kafka_heap=args.kafka_heap,
+        kafka_brokers=args.brokers,
+        kafka_sasl_ssl_port=args.kafka_sasl_ssl_port,
         clickhouse_http_port=args.clickhouse_http_port,
         clickhouse_tcp_port=args.clickhouse_tcp_port,
     )
@@ -63,6 +68,7 @@ def _up(settings: StackSettings) -> int:
     print(f"starting the stack in {settings.state_dir} ...", flush=True)
     for s in asyncio.run(stack.up(settings)):
         print(f"{s.name:<10} ready in {s.ready_s:5.1f} s  pid {s.pid:<7} {s.address}")
+    print(f"SASL_SSL users and CA: {settings.kafka_secrets_dir}")
     print(f"logs: {settings.logs}")
     return 0
 

@@ -10,10 +10,17 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
 
-from common.kafka.settings import KafkaSettings
+from common.kafka.settings import MECHANISMS, PROTOCOLS, KafkaSettings
 from common.settings import build
 from deploy.settings import StackSettings
+
+
+# KafkaSettings fields whose flag is `--kafka-<field>`.
+_SECURITY: Final = ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password_file",
+                    "ssl_ca_file", "ssl_cert_file", "ssl_key_file")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--topic-prefix", help="put before every topic and group name (default none)")
     group.add_argument("--replication-factor", type=int, help="of topics created (default 3; local stack 1)")
     group.add_argument("--min-insync-replicas", type=int, help="of topics created (default 2; local stack 1)")
+    group.add_argument("--kafka-security-protocol", choices=PROTOCOLS, help="default PLAINTEXT")
+    group.add_argument("--kafka-sasl-mechanism", choices=MECHANISMS, help="default SCRAM-SHA-512")
+    group.add_argument("--kafka-sasl-username", metavar="USER")
+    group.add_argument("--kafka-sasl-password-file", type=Path, metavar="FILE",
+                       help="file holding the SASL password (or PRINTFLEET_KAFKA_SASL_PASSWORD; never a flag)")
+    group.add_argument("--kafka-ssl-ca-file", type=Path, metavar="PEM", help="CA of the brokers (default: the system's)")
+    group.add_argument("--kafka-ssl-cert-file", type=Path, metavar="PEM", help="client certificate, for mutual TLS")
+    group.add_argument("--kafka-ssl-key-file", type=Path, metavar="PEM", help="its private key")
 
 
 def settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> KafkaSettings:
@@ -33,6 +48,7 @@ def settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> 
         "topic_prefix": args.topic_prefix,
         "replication_factor": args.replication_factor,
         "min_insync_replicas": args.min_insync_replicas,
+        **{name: getattr(args, f"kafka_{name}") for name in _SECURITY},
     }
     if args.kafka_bootstrap or env.get("PRINTFLEET_KAFKA_BOOTSTRAP_SERVERS"):
         return build(KafkaSettings, "kafka", env, **flags)

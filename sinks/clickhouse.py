@@ -52,6 +52,7 @@ from aiokafka.structs import OffsetAndMetadata
 from common.backoff import Backoff
 from common.errors import PrintfleetError
 from common.kafka import admin, clients
+from common.kafka.diagnose import failure
 from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import DEAD_LETTER, pipeline_specs, topic_for
@@ -203,7 +204,7 @@ class ClickHouseSink:
             await consumer.start()
         except (KafkaError, OSError) as exc:
             await consumer.stop()
-            raise KafkaUnavailable(f"consumer on {s.kafka.bootstrap_servers}: {exc!r}") from exc
+            raise await failure(s.kafka, exc, "sink consumer") from exc
         consumer.subscribe(list(self.topics), listener=_Listener(self))
         self._consumer = consumer
         self._started = True
@@ -419,7 +420,7 @@ class ClickHouseSink:
         except (KafkaError, OSError) as exc:
             # Includes CommitFailedError after a rebalance: the partitions' new owner
             # repeats the batch from the last intent, and deduplication absorbs it.
-            raise KafkaUnavailable(f"commit: {exc!r}") from exc
+            raise await failure(self.settings.kafka, exc, "commit") from exc
         self.counters.commits += 1
 
     # -- assignment ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from common.kafka import clients, deadletter
+from common.kafka.diagnose import failure
 from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import DEAD_LETTER
@@ -60,7 +61,7 @@ class DeadLetterProducer:
             await asyncio.wait_for(producer.start(), self._timeout_s)
         except (KafkaError, OSError, asyncio.TimeoutError) as exc:
             await producer.stop()
-            raise KafkaUnavailable(f"dead-letter producer to {self._kafka.bootstrap_servers}: {exc!r}") from exc
+            raise await failure(self._kafka, exc, "dead-letter producer") from exc
         self._producer = producer
 
     async def send(self, letters: Sequence[DeadLetter]) -> None:
@@ -76,7 +77,7 @@ class DeadLetterProducer:
             ]
             await asyncio.wait_for(asyncio.gather(*futures), self._timeout_s)
         except (KafkaError, OSError, asyncio.TimeoutError) as exc:
-            raise KafkaUnavailable(f"dead-letter produce to {self.topic}: {exc!r}") from exc
+            raise await failure(self._kafka, exc, f"dead-letter produce to {self.topic}") from exc
         for d in letters:
             log.warning(
                 "event=dead_lettered topic=%s partition=%s offset=%s stage=%s error=%s reason=%s",

@@ -27,7 +27,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from common.kafka.clients import admin_client
-from common.kafka.errors import KafkaUnavailable, TopicMismatch
+from common.kafka.diagnose import DENIED_CODES, denied, failure
+from common.kafka.errors import KafkaRefused, KafkaUnavailable, TopicMismatch
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import TopicSpec
 
@@ -81,6 +82,8 @@ async def apply(settings: KafkaSettings, specs: Sequence[TopicSpec], *, wait_s: 
             ]
             response = await admin.call(admin.client.create_topics(new))
             for name, code, *rest in getattr(response, "topic_errors", ()):
+                if code in DENIED_CODES:
+                    raise KafkaRefused(f"creating topic {name}: {denied(settings, f'error code {code}')}")
                 if code not in (0, _TOPIC_ALREADY_EXISTS):
                     message = rest[0] if rest and rest[0] else f"error code {code}"
                     raise TopicMismatch(f"creating topic {name}: {message}")
@@ -183,7 +186,7 @@ class _Admin:
         try:
             return await asyncio.wait_for(awaitable, self.settings.request_timeout_s)
         except (KafkaError, OSError, asyncio.TimeoutError) as exc:
-            raise KafkaUnavailable(f"Kafka at {self.settings.bootstrap_servers}: {exc!r}") from exc
+            raise await failure(self.settings, exc, "topic admin") from exc
 
     async def __aenter__(self) -> _Admin:
         try:

@@ -48,6 +48,21 @@ def faust_options(settings: KafkaSettings) -> dict[str, Any]:
     return {
         "broker": servers,
         "broker_client_id": settings.client_id,
+        "broker_credentials": _faust_credentials(settings),
         "topic_replication_factor": settings.replication_factor,
         "producer_acks": -1,
     }
+
+
+def _faust_credentials(settings: KafkaSettings) -> Any:
+    """Faust's form of the same security settings (it hands them to its aiokafka clients)."""
+    from faust.auth import SASLCredentials, SSLCredentials  # the worker's dependency only
+
+    if settings.sasl:
+        # An SSL context makes Faust say SASL_SSL, none SASL_PLAINTEXT (faust/auth.py).
+        return SASLCredentials(username=settings.sasl_username, password=settings.password(),
+                               ssl_context=settings.ssl_context() if settings.tls else None,
+                               mechanism=settings.sasl_mechanism)
+    if settings.tls:
+        return SSLCredentials(settings.ssl_context())
+    return None

@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from common.kafka import admin, clients, deadletter
+from common.kafka.diagnose import failure
 from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import DEAD_LETTER, GATEWAY_UPLOADS, TopicSpec
@@ -81,7 +82,7 @@ class Publisher:
                 )
                 await asyncio.wait_for(producer.start(), self._timeout_s)
             except (KafkaError, OSError, asyncio.TimeoutError) as exc:
-                raise KafkaUnavailable(f"Kafka at {self._kafka.bootstrap_servers} is unavailable: {exc!r}") from exc
+                raise await failure(self._kafka, exc, "gateway producer") from exc
             self._producer = producer
 
     async def stop(self) -> None:
@@ -106,7 +107,7 @@ class Publisher:
                 # transactional id fences this one and aborts what it left open.
                 log.warning("event=commit_failed records=%d error=%r", len(records), exc)
                 await self._reset()
-                raise KafkaUnavailable(f"Kafka did not commit the batch: {exc!r}") from exc
+                raise await failure(self._kafka, exc, "Kafka did not commit the batch") from exc
 
     async def _commit(self, producer: AIOKafkaProducer, records: Sequence[OutRecord], marks: Mapping[str, int]) -> None:
         await producer.begin_transaction()
@@ -161,7 +162,7 @@ class Publisher:
                 await asyncio.wait_for(self._dead_letter(producer, record, raw, origin, reason, error), self._timeout_s)
             except (KafkaError, OSError, asyncio.TimeoutError) as exc:
                 await self._reset()
-                raise KafkaUnavailable(f"dead letter not acknowledged: {exc!r}") from exc
+                raise await failure(self._kafka, exc, "dead letter not acknowledged") from exc
 
     async def _dead_letter(self, producer: AIOKafkaProducer, record: OutRecord | None, raw: bytes,
                            origin: deadletter.Origin, reason: str, error: str) -> None:

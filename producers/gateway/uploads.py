@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from common.kafka import clients
+from common.kafka.diagnose import failure
 from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import GATEWAY_UPLOADS
@@ -69,7 +70,7 @@ class UploadMarks:
                 await asyncio.wait_for(self._catch_up(), self._timeout_s)
             except (KafkaError, OSError, asyncio.TimeoutError) as exc:
                 await self._close()
-                raise KafkaUnavailable(f"cannot read {self._tp.topic} from Kafka: {exc!r}") from exc
+                raise await failure(self._kafka, exc, f"cannot read {self._tp.topic} from Kafka") from exc
 
     async def stop(self) -> None:
         async with self._lock:

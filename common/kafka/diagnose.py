@@ -1,0 +1,93 @@
+"""Why Kafka would not serve us, in one line: the boundary where aiokafka's errors become ours.
+
+    except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        raise await diagnose.failure(settings, exc, "gateway producer") from exc
+
+aiokafka reports a failed start as "Unable to bootstrap from [...]" and leaves the cause
+(a wrong password, an untrusted certificate, nothing listening) in a log line. For that
+case `failure` connects once more to each bootstrap server with aiokafka's public
+`aiokafka.conn.create_conn` and names what stopped it. A refusal that an operator has to
+fix (credentials, CA, ACLs) becomes `KafkaRefused`; the rest `KafkaUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Final
+
+from aiokafka import errors as kafka_errors
+from aiokafka.conn import create_conn
+
+from common.kafka.errors import KafkaRefused, KafkaUnavailable
+from common.kafka.settings import KafkaSettings
+
+_DENIED: Final = (
+    kafka_errors.TopicAuthorizationFailedError,
+    kafka_errors.GroupAuthorizationFailedError,
+    kafka_errors.ClusterAuthorizationFailedError,
+    kafka_errors.TransactionalIdAuthorizationFailed,
+)
+# A broker's authorization failure codes, as create_topics and friends return them.
+DENIED_CODES: Final = frozenset(cls.errno for cls in _DENIED)
+
+
+async def failure(settings: KafkaSettings, exc: BaseException, what: str) -> KafkaUnavailable:
+    """The printfleet error for `exc`, raised by an aiokafka client made from `settings`."""
+    if isinstance(exc, _DENIED):
+        return KafkaRefused(f"{what}: {denied(settings, type(exc).__name__)}")
+    if isinstance(exc, kafka_errors.KafkaConnectionError) and "bootstrap" in str(exc):
+        cause = await _connect_cause(settings)
+        if isinstance(cause, KafkaRefused):
+            return KafkaRefused(f"{what}: {cause}")
+        if cause is not None:
+            return KafkaUnavailable(f"{what}: {cause}")
+    if isinstance(exc, kafka_errors.SaslAuthenticationFailed):
+        return KafkaRefused(f"{what}: {_bad_credentials(settings)}")
+    return KafkaUnavailable(f"{what}: Kafka at {settings.bootstrap_servers}: {exc!r}")
+
+
+def denied(settings: KafkaSettings, error: str) -> str:
+    user = f"user {settings.sasl_username!r}" if settings.sasl else "this client"
+    return (f"Kafka at {settings.bootstrap_servers} denied {user} an operation ({error}): "
+            f"an ACL is missing (see docs/platform.md, Security)")
+
+
+def _bad_credentials(settings: KafkaSettings) -> str:
+    return (f"Kafka at {settings.bootstrap_servers} refused the {settings.sasl_mechanism} credentials of user "
+            f"{settings.sasl_username!r}: wrong user name or password")
+
+
+async def _connect_cause(settings: KafkaSettings) -> KafkaUnavailable | None:
+    """What stops a connection to the first bootstrap server that fails, or None if
+    each one connects now."""
+    try:
+        options = settings.connection()
+    except ValueError as exc:
+        return KafkaRefused(str(exc))
+    for server in settings.bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            conn = await asyncio.wait_for(create_conn(
+                host, int(port), client_id=settings.client_id, request_timeout_ms=settings.request_timeout_ms,
+                ssl_context=options.get("ssl_context"), security_protocol=settings.security_protocol,
+                sasl_mechanism=options.get("sasl_mechanism"), sasl_plain_username=options.get("sasl_plain_username"),
+                sasl_plain_password=options.get("sasl_plain_password"),
+            ), settings.request_timeout_s)
+        except ssl.SSLCertVerificationError as exc:
+            trusted = f"the CA in {settings.ssl_ca_file}" if settings.ssl_ca_file else "the system's CAs"
+            return KafkaRefused(f"the TLS certificate of Kafka at {server} is not trusted by {trusted}: "
+                                f"{exc.verify_message}")
+        except ssl.SSLError as exc:
+            return KafkaRefused(f"TLS with Kafka at {server} failed ({exc.reason}): is it a "
+                                f"{settings.security_protocol} listener?")
+        except kafka_errors.SaslAuthenticationFailed:
+            return KafkaRefused(_bad_credentials(settings))
+        except kafka_errors.UnsupportedSaslMechanismError:
+            return KafkaRefused(f"Kafka at {server} does not offer SASL mechanism {settings.sasl_mechanism}")
+        except ConnectionRefusedError:
+            return KafkaUnavailable(f"nothing listens on {server} (Kafka down, or a wrong port)")
+        except (OSError, asyncio.TimeoutError, kafka_errors.KafkaError) as exc:
+            return KafkaUnavailable(f"Kafka at {server}: {exc!r}")
+        conn.close()
+    return None
