@@ -57,6 +57,7 @@ from producers.spool.spool import Spool
 from schemas import SchemaRegistry
 from schemas.kinds import CLOUD_KINDS, DEVICE_KINDS
 from sinks.client import ClickHouseClient
+from sinks.connection import ClickHouseSettings
 
 Progress = Callable[[str], None]
 CADENCE = Cadence(heartbeat_s=1, events_s=1, jobs_s=2, logs_s=5, counters_s=5, consumables_s=5, identity_s=60)
@@ -184,7 +185,7 @@ async def run_chaos(stack: StackSettings, options: ChaosOptions, progress: Progr
         with contextlib.suppress(Exception):
             await isolation.drop_topics(kafka)
         with contextlib.suppress(Exception):
-            client = ClickHouseClient(stack.clickhouse_url, database)
+            client = ClickHouseClient(ClickHouseSettings(stack.clickhouse_url, database=database))
             await client.start()
             await client.command(f"DROP DATABASE IF EXISTS `{database}`")
             await client.close()
@@ -223,7 +224,7 @@ def _components(stack: StackSettings, kafka: KafkaSettings, database: str, home:
                                        "--heartbeat-interval-s", f"{CADENCE.heartbeat_s * options.acceleration:g}"],
                             {**env, "PRINTFLEET_WORKER_STATUS_EVERY_S": "5", "PRINTFLEET_WORKER_SESSION_TIMEOUT_S": "10"},
                             logs / "worker.log"),
-        "sink": Component("sink", ["sink", "--database", database, "--clickhouse-url", stack.clickhouse_url,
+        "sink": Component("sink", ["sink", "--clickhouse-database", database, "--clickhouse-url", stack.clickhouse_url,
                                    "--batch-max-age-s", "1", "--status-every-s", "5"], env, logs / "sink.log"),
     }
 
@@ -487,7 +488,7 @@ async def _compare(kafka: KafkaSettings, stack: StackSettings, database: str, re
     seen = await _read_ids(kafka, registry, [topic_for(k) for k in kinds] + [SITE_UTILISATION])
     site = seen.pop(SITE_UTILISATION)
     report.site_rollups = (sum(site.values()), len(site))
-    client = ClickHouseClient(stack.clickhouse_url, database)
+    client = ClickHouseClient(ClickHouseSettings(stack.clickhouse_url, database=database))
     await client.start()
     try:
         for kind in kinds:

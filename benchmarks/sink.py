@@ -38,9 +38,9 @@ from deploy.machine import describe
 from deploy.settings import StackSettings
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
-from sinks import migrations
 from sinks.batch import Batch
 from sinks.clickhouse import ClickHouseSink, SinkSettings
+from sinks.connection import ClickHouseSettings
 from sinks.client import INSERT_SETTINGS
 from sinks.convert import Converter, TableRows
 from sinks.layout import layout
@@ -256,17 +256,19 @@ async def sink_processes(
     when ClickHouse holds every row (polled every 20 ms). Returns (seconds, seconds until
     the group was ready, CPU seconds of the processes while the clock ran)."""
     env = dict(os.environ)
-    for name in ("database", "group_id", "kinds", "batch_max_records", "batch_max_age_s", "clickhouse_url"):
+    for name in ("group_id", "kinds", "batch_max_records", "batch_max_age_s"):
         env[f"PRINTFLEET_SINK_{name.upper()}"] = str(getattr(settings, name))
+    env["PRINTFLEET_CLICKHOUSE_URL"] = settings.clickhouse.url
+    env["PRINTFLEET_CLICKHOUSE_DATABASE"] = settings.clickhouse.database
     env.update(isolation.environment(settings.kafka))
     exe = [sys.executable, "-m", "printfleet", "sink", "--status-every-s", "0"]
     t0 = time.perf_counter()
     procs = [subprocess.Popen(exe, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
-    host, port = settings.clickhouse_url.split("//", 1)[1].rsplit(":", 1)
+    host, port = settings.clickhouse.url.split("//", 1)[1].rsplit(":", 1)
     client = await clickhouse_connect.get_async_client(host=host, port=int(port), compress=False)
     groups = clients.admin_client(settings.kafka)
     await groups.start()
-    table = f"`{settings.database}`.`{settings.kinds}`"
+    table = f"`{settings.clickhouse.database}`.`{settings.kinds}`"
 
     async def stored() -> int:
         try:
@@ -338,7 +340,7 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
     del records
     result = KindResult(kind, count, 0, sum(map(len, encoded)) / 2**20, batch_records=batch_records)
     settings = SinkSettings(
-        kafka=kafka, clickhouse_url=stack.clickhouse_url, database=sink_db,
+        kafka=kafka, clickhouse=ClickHouseSettings(stack.clickhouse_url, database=sink_db),
         group_id="sink", kinds=kind, batch_max_records=batch_records,
         batch_max_age_s=BATCH_MAX_AGE_S,
     )
@@ -377,15 +379,14 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
         for i in range(opts.repeat):
             run = f" (run {i + 1} of {opts.repeat})" if opts.repeat > 1 else ""
             progress(f"{kind}: direct clickhouse-connect insert of {result.rows:,} rows{run}")
-            probe = ClickHouseSink(replace(settings, database=direct_dbs[i]), registry)
-            await probe.client.start()
-            await migrations.migrate(probe.client, migrations.plan(registry))
+            probe = ClickHouseSink(_in(settings, direct_dbs[i]), registry)
+            await probe.migrate()
             await probe.client.close()
             result.direct_runs.append(
                 await direct_insert(stack.clickhouse_url, direct_dbs[i], prepared, settings.max_inserts_in_flight))
             if not opts.processes:
                 progress(f"{kind}: the sink, Kafka -> ClickHouse{run}")
-                once = replace(settings, database=sink_dbs[i], group_id=f"{settings.group_id}-{i}")
+                once = replace(_in(settings, sink_dbs[i]), group_id=f"{settings.group_id}-{i}")
                 sink_s, result.sink_join_s, cpu = await sink_in_process(once, registry, count)
                 result.sink_runs.append(sink_s)
                 cpu_s += cpu
@@ -396,7 +397,7 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
             result.sink_cpu_s = cpu_s / sum(result.sink_runs) * result.sink_s  # the share over all runs
             if eligible(layout(registry.reader(kind)), registry.reader(kind)):
                 progress(f"{kind}: the sink with column decoding off (record by record in Python)")
-                python_path = replace(settings, database=python_db, group_id=settings.group_id + "-py", column_decode=False)
+                python_path = replace(_in(settings, python_db), group_id=settings.group_id + "-py", column_decode=False)
                 result.python_path_s = (await sink_in_process(python_path, registry, count))[0]
         for db in sink_dbs if not opts.processes else [sink_db]:
             stored = await _count(stack.clickhouse_url, db, kind)
@@ -407,6 +408,11 @@ async def measure_kind(kind: str, count: int, stack: StackSettings, opts: Option
         await _delete_topic(kafka, topic)
     progress(f"{kind}: sink {result.sink_rows_s:,.0f} rows/s, direct {result.direct_rows_s:,.0f} rows/s")
     return result
+
+
+def _in(settings: SinkSettings, database: str) -> SinkSettings:
+    """`settings` with the sink writing to `database`."""
+    return replace(settings, clickhouse=replace(settings.clickhouse, database=database))
 
 
 async def _count(url: str, database: str, table: str) -> int:

@@ -3,6 +3,9 @@
 Every component has one frozen dataclass of settings. `build()` fills it from the
 environment (`PRINTFLEET_<PREFIX>_<FIELD>`), then from flags, which win; fields neither
 names keep their defaults. Called once in each subcommand's `run()`.
+
+Secrets (passwords) are `Secret` fields: their value never shows in a repr, a log line
+or an exception message; code that needs it calls `reveal()`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,34 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+class Secret:
+    """A string that does not print itself: `repr()` and `str()` give `Secret('***')`
+    (or `Secret('')` when empty), so a settings object can be logged whole."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str = "") -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The value, for the one call that hands it to a client library."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self._value else "Secret('')"
+
+    __str__ = __repr__
 
 
 def build(cls: type[T], prefix: str, env: Mapping[str, str] | None = None, **flags: Any) -> T:
@@ -33,7 +64,8 @@ def build(cls: type[T], prefix: str, env: Mapping[str, str] | None = None, **fla
             try:
                 values[field.name] = _convert(raw, hints[field.name])
             except ValueError as exc:
-                raise ValueError(f"{name}={raw!r}: {exc}") from None
+                shown = "***" if hints[field.name] is Secret else repr(raw)
+                raise ValueError(f"{name}={shown}: {exc}") from None
     values.update({k: v for k, v in flags.items() if v is not None})
     return cls(**values)
 
@@ -47,6 +79,6 @@ def _convert(raw: str, hint: Any) -> Any:
         if raw.lower() in ("0", "false", "no", "off"):
             return False
         raise ValueError("expected true or false")
-    if hint in (int, float, str, Path):
+    if hint in (int, float, str, Path, Secret):
         return hint(raw)
     raise ValueError(f"cannot read {hint} from the environment")

@@ -37,6 +37,7 @@ from producers.gateway.sites import SiteDirectory
 from producers.simulator import SimulatorServer, SimulatorSettings, ensure_site_ca, issue_server_certificate
 from schemas import SchemaRegistry
 from sinks.clickhouse import ClickHouseSink, SinkSettings
+from sinks.connection import ClickHouseSettings
 
 # Faster than the production defaults so that a minute shows every kind of record.
 DEMO_CADENCE = Cadence(heartbeat_s=2, events_s=2, jobs_s=5, logs_s=10, counters_s=10, consumables_s=10, identity_s=60)
@@ -118,7 +119,7 @@ async def _site_and_cloud(
         kafka=kafka, sites_file=sites_file, port=0,
         tls_cert=cert.cert_file, tls_key=cert.key_file,
     )
-    sink_settings = SinkSettings(kafka=kafka, clickhouse_url=stack_settings.clickhouse_url)
+    sink_settings = SinkSettings(kafka=kafka, clickhouse=ClickHouseSettings(stack_settings.clickhouse_url))
     worker = demo_pipeline.WorkerProcess(
         kafka, home / "worker", heartbeat_interval_s=DEMO_CADENCE.heartbeat_s * args.acceleration,
     )
@@ -147,8 +148,7 @@ async def _pipeline(
     async with Collector(collector_settings, registry) as collector:
         print(f"{args.printers} printers at {sim.url}, gateway {gateway.url}, Kafka {sink.settings.kafka.bootstrap_servers}")
         print(f"collector status page {collector.status_url}; site config {home / 'site.toml'}")
-        print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink.settings.clickhouse_url} "
-              f"database {sink.settings.database}", flush=True)
+        print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink.settings.clickhouse.describe()}", flush=True)
         runner = asyncio.create_task(collector.run(stop))
         await _progress(sim, collector, gateway, sink, worker, stop, args)
         stop.set()

@@ -9,25 +9,14 @@ import datetime as dt
 import decimal
 import io
 import json
-import os
 import sys
-from dataclasses import dataclass, field
 from typing import Any
 
-from deploy.settings import StackSettings
-from common.settings import build
+from printfleet import clickhouse_flags
 from sinks import queries
-from sinks.client import ClickHouseClient, check_url
+from sinks.client import ClickHouseClient
+from sinks.connection import ClickHouseSettings
 from sinks.errors import SinkError
-
-
-@dataclass(frozen=True)
-class QuerySettings:
-    clickhouse_url: str
-    database: str = "printfleet"
-    clickhouse_user: str = "default"
-    clickhouse_password: str = field(default="", repr=False)
-    timeout_s: float = 60.0
 
 
 def register(sub: Any) -> None:
@@ -35,7 +24,8 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "query",
         help="run a named analytics query (or --sql) against ClickHouse and print the result",
-        description=f"Named queries:\n{names}\n\nFlags can also be set as PRINTFLEET_QUERY_<FLAG>.",
+        description=f"Named queries:\n{names}\n\nClickHouse flags can also be set as PRINTFLEET_CLICKHOUSE_<FLAG>; "
+        "a user with SELECT on the database is enough.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("name", nargs="?", help="a named query (see above)")
@@ -44,8 +34,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--days", type=int, default=30, help="how far back, by event time (default 30)")
     parser.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output (default table)")
     parser.add_argument("--show-sql", action="store_true", help="print the named query's SQL instead of running it")
-    parser.add_argument("--clickhouse-url", help="ClickHouse HTTP(S) URL (default: the local stack's)")
-    parser.add_argument("--database", help="ClickHouse database (default printfleet)")
+    clickhouse_flags.add_arguments(parser)
     parser.set_defaults(handler=run)
 
 
@@ -55,12 +44,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         named = queries.get(args.name) if args.name else None
-        settings = build(
-            QuerySettings, "query",
-            clickhouse_url=args.clickhouse_url or os.environ.get("PRINTFLEET_QUERY_CLICKHOUSE_URL") or StackSettings.from_env().clickhouse_url, database=args.database,
-        )
-        source = "--clickhouse-url" if args.clickhouse_url else "PRINTFLEET_QUERY_CLICKHOUSE_URL"
-        check_url(settings.clickhouse_url, source)
+        settings = clickhouse_flags.settings(args)
     except (SinkError, ValueError) as exc:
         print(f"printfleet query: {exc}", file=sys.stderr)
         return 2
@@ -78,11 +62,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def execute(settings: QuerySettings, sql: str, parameters: dict[str, Any] | None) -> tuple[list[str], list[tuple[Any, ...]]]:
-    client = ClickHouseClient(
-        settings.clickhouse_url, settings.database, username=settings.clickhouse_user,
-        password=settings.clickhouse_password, timeout_s=settings.timeout_s,
-    )
+async def execute(
+    settings: ClickHouseSettings, sql: str, parameters: dict[str, Any] | None,
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one SELECT. Connects without creating anything, so SELECT rights suffice;
+    raises `SinkError` (`ClickHouseAccessDenied` naming the user and the right)."""
+    client = ClickHouseClient(settings)
     await client.start()
     try:
         return await client.query(sql, parameters)

@@ -12,41 +12,40 @@ from typing import Any
 
 from common.errors import PrintfleetError
 from common.settings import build
-from deploy.settings import StackSettings
-from printfleet import cmd_query, kafka_flags
+from printfleet import clickhouse_flags, kafka_flags
 from printfleet.runtime import relax_gc
 from schemas import SchemaRegistry
 from sinks import migrations
 from sinks.clickhouse import ClickHouseSink, SinkSettings, SinkStatus
-from sinks.client import check_url
+from sinks.cluster import Cluster
+from sinks.connection import ClickHouseSettings
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "sink",
         help="run the ClickHouse sink: telemetry, aggregate and alert topics into ClickHouse",
-        description="Every flag can also be set as PRINTFLEET_SINK_<FLAG>, e.g. PRINTFLEET_SINK_DATABASE.",
+        description="Sink flags can also be set as PRINTFLEET_SINK_<FLAG>, e.g. PRINTFLEET_SINK_GROUP_ID; "
+        "Kafka and ClickHouse flags as PRINTFLEET_KAFKA_<FLAG> and PRINTFLEET_CLICKHOUSE_<FLAG>.",
     )
     kafka_flags.add_arguments(parser)
-    parser.add_argument("--clickhouse-url", help="ClickHouse HTTP(S) URL (default: the local stack's)")
-    parser.add_argument("--database", help="ClickHouse database (default printfleet; created if missing)")
+    clickhouse_flags.add_arguments(parser, database_help="default printfleet; created if missing")
     parser.add_argument("--group-id", help="consumer group (default printfleet-sink)")
     parser.add_argument("--kinds", help="comma-separated record kinds to sink (default: all)")
     parser.add_argument("--batch-max-records", type=int, help="records per batch and partition (default 20000)")
     parser.add_argument("--batch-max-age-s", type=float, help="longest a record waits for its batch (default 2)")
     parser.add_argument("--status-every-s", type=float, default=10.0, help="status line period (0: none)")
     parser.add_argument("--migrate-only", action="store_true", help="apply pending migrations and exit")
-    parser.add_argument("--print-ddl", action="store_true", help="print every migration's SQL and exit")
+    parser.add_argument("--print-ddl", action="store_true",
+                        help="print every migration's SQL (for --cluster: the cluster's) and exit; needs no server")
     parser.set_defaults(handler=run)
 
 
 def settings_from(args: argparse.Namespace) -> SinkSettings:
-    stack = StackSettings.from_env()
     return build(
         SinkSettings, "sink",
-        kafka=kafka_flags.settings(args),
-        clickhouse_url=args.clickhouse_url or os.environ.get("PRINTFLEET_SINK_CLICKHOUSE_URL") or stack.clickhouse_url,
-        database=args.database, group_id=args.group_id, kinds=args.kinds,
+        kafka=kafka_flags.settings(args), clickhouse=clickhouse_flags.settings(args),
+        group_id=args.group_id, kinds=args.kinds,
         batch_max_records=args.batch_max_records, batch_max_age_s=args.batch_max_age_s,
     )
 
@@ -54,13 +53,10 @@ def settings_from(args: argparse.Namespace) -> SinkSettings:
 def run(args: argparse.Namespace) -> int:
     registry = SchemaRegistry.load_default()
     if args.print_ddl:
-        print(migrations.script(migrations.plan(registry)))
-        return 0
+        return _print_ddl(args, registry)
     try:
         settings = settings_from(args)
         settings.kind_list(registry)
-        source = "--clickhouse-url" if args.clickhouse_url else "PRINTFLEET_SINK_CLICKHOUSE_URL"
-        check_url(settings.clickhouse_url, source)
     except (TypeError, ValueError) as exc:
         print(f"printfleet sink: {exc}", file=sys.stderr)
         return 2
@@ -78,11 +74,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_ddl(args: argparse.Namespace, registry: SchemaRegistry) -> int:
+    """The DDL for the cluster and database the flags name; no server is asked."""
+    env = os.environ
+    cluster = args.cluster or env.get("PRINTFLEET_CLICKHOUSE_CLUSTER") or ""
+    database = args.clickhouse_database or env.get("PRINTFLEET_CLICKHOUSE_DATABASE") or "printfleet"
+    try:
+        # Checked as the sink would check them, without the URL and files it does not use.
+        ClickHouseSettings("http://127.0.0.1", database=database, cluster=cluster)
+    except ValueError as exc:
+        print(f"printfleet sink: {exc}", file=sys.stderr)
+        return 2
+    where = Cluster(cluster, database) if cluster else None
+    print(migrations.script(migrations.plan(registry, where), where))
+    return 0
+
+
 async def _migrate(settings: SinkSettings, registry: SchemaRegistry) -> list[str]:
     sink = ClickHouseSink(settings, registry)
     try:
-        await sink.client.start()
-        return await migrations.migrate(sink.client, migrations.plan(registry))
+        return await sink.migrate()
     finally:
         await sink.client.close()
 
@@ -107,7 +118,7 @@ async def serve(settings: SinkSettings, registry: SchemaRegistry, every_s: float
         loop.add_signal_handler(sig, stop.set)
     async with ClickHouseSink(settings, registry) as sink:
         print(
-            f"sink: {len(sink.topics)} topics -> {settings.clickhouse_url} database {settings.database} "
+            f"sink: {len(sink.topics)} topics -> {settings.clickhouse.describe()} "
             f"(group {settings.kafka.group(settings.group_id)})", flush=True,
         )
         runner = asyncio.create_task(sink.run(stop))

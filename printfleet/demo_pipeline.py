@@ -141,8 +141,8 @@ async def wait_caught_up(
 
 async def analytics_summary(settings: SinkSettings, days: int = 30) -> None:
     """Rows per table, then a few named queries, as `printfleet query` prints them."""
-    query_settings = cmd_query.QuerySettings(clickhouse_url=settings.clickhouse_url, database=settings.database)
-    print(f"\n== analytics from ClickHouse ({settings.clickhouse_url}, database {settings.database}) ==", flush=True)
+    query_settings = settings.clickhouse
+    print(f"\n== analytics from ClickHouse ({query_settings.url}, database {query_settings.database}) ==", flush=True)
     try:
         columns, rows = await cmd_query.execute(
             query_settings,

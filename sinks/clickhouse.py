@@ -41,7 +41,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -60,6 +60,8 @@ from schemas import SchemaRegistry
 from sinks import migrations
 from sinks.batch import Batch, Batcher, intent_metadata, parse_intent
 from sinks.client import ClickHouseClient
+from sinks.cluster import cluster_of
+from sinks.connection import ClickHouseSettings
 from sinks.convert import Converter
 from sinks.deadletter import DeadLetterProducer
 from sinks.layout import layout
@@ -80,10 +82,7 @@ class SinkSettings:
     """Everything `printfleet sink` can be told (flags, or PRINTFLEET_SINK_<FIELD>)."""
 
     kafka: KafkaSettings
-    clickhouse_url: str
-    database: str = "printfleet"
-    clickhouse_user: str = "default"
-    clickhouse_password: str = field(default="", repr=False)
+    clickhouse: ClickHouseSettings
     group_id: str = "printfleet-sink"  # the Kafka topic prefix goes before it
     kinds: str = ""  # comma-separated record kinds to sink; empty: every kind
     batch_max_records: int = 20_000
@@ -91,7 +90,6 @@ class SinkSettings:
     max_buffered_per_partition: int = 100_000
     max_inserts_in_flight: int = 4
     poll_timeout_s: float = 0.2
-    clickhouse_timeout_s: float = 30.0
     kafka_timeout_s: float = 15.0
     retry_initial_s: float = 0.5
     retry_max_s: float = 15.0
@@ -145,10 +143,7 @@ class ClickHouseSink:
         self._converters = {k: Converter(layout(registry.reader(k))) for k in kinds}
         decoders = {k: native_decoder(c.layout, registry.reader(k)) for k, c in self._converters.items()}
         self._native = {k: d for k, d in decoders.items() if d is not None and settings.column_decode}
-        self.client = ClickHouseClient(
-            settings.clickhouse_url, settings.database, username=settings.clickhouse_user,
-            password=settings.clickhouse_password, timeout_s=settings.clickhouse_timeout_s,
-        )
+        self.client = ClickHouseClient(settings.clickhouse)
         self.dead_letters = DeadLetterProducer(settings.kafka, timeout_s=settings.kafka_timeout_s)
         self._batcher = Batcher(settings.batch_max_records, settings.batch_max_age_s)
         self._backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
@@ -177,15 +172,22 @@ class ClickHouseSink:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    async def migrate(self) -> list[str]:
+        """Connect (creating the database if missing) and apply pending migrations;
+        returns their ids. The sink's `start()` calls it; so does `--migrate-only`.
+        Raises `ClickHouseUnavailable`, `ClickHouseAccessDenied`, `MigrationError`."""
+        cluster = cluster_of(self.settings.clickhouse)
+        await self.client.start(create_database=True)
+        return await migrations.migrate(self.client, migrations.plan(self.registry, cluster), cluster)
+
     async def start(self) -> None:
         """Connect, migrate, join the group. Raises `ClickHouseUnavailable`,
         `MigrationError`, `KafkaUnavailable`."""
         if self._started:
             return
-        await self.client.start()
-        applied = await migrations.migrate(self.client, migrations.plan(self.registry))
+        applied = await self.migrate()
         if applied:
-            log.info("event=migrated database=%s applied=%s", self.settings.database, ",".join(applied))
+            log.info("event=migrated database=%s applied=%s", self.settings.clickhouse.database, ",".join(applied))
         s = self.settings
         # Its topics exist before it joins: a group formed before a topic exists leaves
         # that topic unassigned until the next metadata refresh.
@@ -209,7 +211,7 @@ class ClickHouseSink:
         self._consumer = consumer
         self._started = True
         log.info("event=sink_started topics=%d group=%s database=%s", len(self.topics), s.kafka.group(s.group_id),
-                 s.database)
+                 s.clickhouse.database)
 
     async def stop(self) -> None:
         """Drain (one attempt: what fails stays uncommitted and is re-read later), commit,

@@ -10,25 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import aiohttp
 import clickhouse_connect
 from clickhouse_connect.driver import exceptions as ch_exc
 
-from sinks.errors import ClickHouseRejected, ClickHouseUnavailable
+from sinks.connection import ClickHouseSettings
+from sinks.errors import ClickHouseAccessDenied, ClickHouseRejected, ClickHouseUnavailable
 from sinks.native_block import NativeInsert
 
 log = logging.getLogger(__name__)
 
 # Server error codes that mean "not now" rather than "never": timeouts, overload, too
 # many parts, memory, a table or server being restarted, network trouble in between.
+# Not READONLY (164): that is a read-only user (or a read-only setting profile), which
+# waiting does not change; TABLE_IS_READ_ONLY (242) is a replica that lost its Keeper
+# session for a while, and stays here.
 _RETRIABLE_CODES: Final = frozenset({
     3,    # UNEXPECTED_END_OF_FILE
-    159,  # TIMEOUT_EXCEEDED
-    164,  # READONLY
+    159,  # TIMEOUT_EXCEEDED (also an ON CLUSTER statement still under way on some host)
     202,  # TOO_MANY_SIMULTANEOUS_QUERIES
     209,  # SOCKET_TIMEOUT
     210,  # NETWORK_ERROR
@@ -36,11 +39,26 @@ _RETRIABLE_CODES: Final = frozenset({
     241,  # MEMORY_LIMIT_EXCEEDED
     242,  # TABLE_IS_READ_ONLY
     252,  # TOO_MANY_PARTS
+    279,  # ALL_CONNECTION_TRIES_FAILED (a Distributed insert could not reach a shard)
     285,  # TOO_FEW_LIVE_REPLICAS
     319,  # UNKNOWN_STATUS_OF_INSERT
     394,  # QUERY_WAS_CANCELLED
     999,  # KEEPER_EXCEPTION
 })
+
+# The user may not do it: no grant, a read-only profile, a failed login. Never retried.
+_ACCESS_CODES: Final = frozenset({
+    164,  # READONLY
+    192,  # UNKNOWN_USER
+    193,  # WRONG_PASSWORD
+    194,  # REQUIRED_PASSWORD
+    291,  # DATABASE_ACCESS_DENIED
+    497,  # ACCESS_DENIED
+    516,  # AUTHENTICATION_FAILED
+})
+_LOGIN_CODES: Final = frozenset({192, 193, 194, 516})
+_UNKNOWN_DATABASE: Final = 81
+_MISSING_GRANT: Final = re.compile(r"necessary to have the grant (.+?)\.? \(ACCESS_DENIED\)")
 
 # Settings of every insert the sink makes; see `ClickHouseClient.insert_columns`.
 INSERT_SETTINGS: Final[Mapping[str, Any]] = {
@@ -50,12 +68,22 @@ INSERT_SETTINGS: Final[Mapping[str, Any]] = {
     # A block dropped as a repeat in the table is dropped in every view's target too.
     "deduplicate_blocks_in_dependent_materialized_views": 1,
 }
+# Added in cluster mode, where the sink inserts into Distributed tables: the insert is
+# acknowledged only once every shard stored its rows (by default a Distributed table
+# queues them on the node's disk and acknowledges at once), and the deduplication token
+# goes with each shard's rows (checked on ClickHouse 26.9, see docs/sink.md).
+CLUSTER_INSERT_SETTINGS: Final[Mapping[str, Any]] = {"distributed_foreground_insert": 1}
 
 
-def translate(exc: BaseException, what: str) -> ClickHouseUnavailable | ClickHouseRejected:
-    """The sinks error for an exception out of clickhouse-connect or its transport."""
+def translate(
+    exc: BaseException, what: str, user: str = "default",
+) -> ClickHouseUnavailable | ClickHouseRejected:
+    """The sinks error for an exception out of clickhouse-connect or its transport.
+    `what` says what was being done (one line); `user` is named in access errors."""
     if isinstance(exc, ch_exc.Error) and not isinstance(exc, ch_exc.InterfaceError):
         code = exc.code
+        if code in _ACCESS_CODES:
+            return ClickHouseAccessDenied(_access_message(code, str(exc), what, user), code)
         if code is None or code in _RETRIABLE_CODES:
             # No server code: transport trouble (refused, reset, HTTP 5xx from a proxy).
             if code is not None or isinstance(exc, ch_exc.OperationalError) or "HTTP status 5" in str(exc):
@@ -66,77 +94,92 @@ def translate(exc: BaseException, what: str) -> ClickHouseUnavailable | ClickHou
     return ClickHouseRejected(f"{what}: {exc!r}")
 
 
+def _access_message(code: int, text: str, what: str, user: str) -> str:
+    """One line naming the user and the right it lacks."""
+    if code in _LOGIN_CODES:
+        return (f"ClickHouse user {user!r} could not log in ({what}): wrong password, no such user, "
+                f"or not allowed from this address (ClickHouse error {code})")
+    if code == 164:
+        return (f"ClickHouse user {user!r} is read-only (readonly in its settings profile), so it may not run "
+                f"{what}; the sink needs a user with CREATE, ALTER, INSERT and SELECT on its database")
+    grant = _MISSING_GRANT.search(" ".join(text.split()))
+    right = f"the grant {grant.group(1)}" if grant else "a right this statement needs"
+    return f"ClickHouse user {user!r} lacks {right} ({what}); GRANT it, or use a user that has it"
+
+
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def check_url(url: str, name: str = "ClickHouse URL") -> str:
-    """`url` if it is `http(s)://host[:port]`, else ValueError naming `name` (the flag or
-    variable it came from) with an example. `printfleet query` and `printfleet sink`
-    call it before connecting; `ClickHouseClient` too."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parses the port; ValueError when it is not a number
-        good = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:
-        good = False
-    if not good:
-        example = "http://127.0.0.1:8123"
-        if name.startswith("--"):
-            example = f"{name} {example}"
-        elif name.isupper():
-            example = f"{name}={example}"
-        raise ValueError(
-            f"{name} {url!r} is not a ClickHouse URL: it needs http:// or https:// and a host, e.g. {example}"
-        )
-    return url
-
-
 class ClickHouseClient:
-    """One database on one ClickHouse server, over HTTP(S).
+    """One database on one ClickHouse server (or a cluster, through one of its nodes),
+    over HTTP(S), as `settings` say (sinks/connection.py).
 
-    `start()` connects and creates the database if needed; `close()` is idempotent and
+    `start()` connects; only the sink and the migrations pass `create_database=True`, so
+    a reader (`printfleet query`) needs no more than SELECT. `close()` is idempotent and
     safe without `start()`. Every method raises `ClickHouseUnavailable` (retriable) or
-    `ClickHouseRejected`.
+    `ClickHouseRejected` (`ClickHouseAccessDenied` when the user lacks a right).
     """
 
-    def __init__(
-        self, url: str, database: str, *, username: str = "default", password: str = "",
-        timeout_s: float = 30.0,
-    ) -> None:
-        check_url(url)
-        parts = urlsplit(url)
-        self.url = url
-        self.database = database
-        self._secure = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port or (8443 if self._secure else 8123)
-        self._username = username
-        self._password = password
-        self._timeout_s = timeout_s
+    def __init__(self, settings: ClickHouseSettings) -> None:
+        self.settings = settings
+        self.url = settings.url
+        self.database = settings.database
+        cluster = CLUSTER_INSERT_SETTINGS if settings.cluster else {}
+        self._insert_settings = {**INSERT_SETTINGS, **cluster}
+        self._row_settings = {"async_insert": 0, **cluster}
         self._client: Any = None
 
-    async def start(self) -> None:
-        """Connect and ensure the database exists."""
+    async def start(self, *, create_database: bool = False) -> None:
+        """Connect to the database; first create it (ON CLUSTER in cluster mode) if
+        `create_database`. A database that does not exist is a `ClickHouseRejected`."""
         if self._client is not None:
             return
-        try:
-            bootstrap = await self._connect(None)
+        s = self.settings
+        if create_database:
+            on_cluster = f" ON CLUSTER `{s.cluster}`" if s.cluster else ""
+            statement = f"CREATE DATABASE IF NOT EXISTS `{self.database}`{on_cluster}"
             try:
-                await bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
-            finally:
-                await bootstrap.close()
+                bootstrap = await self._connect(None)
+                try:
+                    await bootstrap.command(statement)
+                finally:
+                    await bootstrap.close()
+            except Exception as exc:  # noqa: BLE001 - translated at this boundary
+                raise translate(exc, statement, s.user) from exc
+        try:
             self._client = await self._connect(self.database)
         except Exception as exc:  # noqa: BLE001 - translated at this boundary
-            raise translate(exc, f"connecting to {self.url}") from exc
+            error = translate(exc, f"connecting to {self.url}", s.user)
+            if isinstance(error, ClickHouseRejected) and error.code == _UNKNOWN_DATABASE:
+                error = ClickHouseRejected(
+                    f"database {self.database!r} does not exist on {self.url}: the sink creates it "
+                    "(printfleet sink --migrate-only)", _UNKNOWN_DATABASE)
+            raise error from exc
 
     async def _connect(self, database: str | None) -> Any:
+        s = self.settings
+        tls: dict[str, Any] = {}
+        if s.secure:
+            tls["verify"] = True
+            if s.ca_file is not None:
+                tls["ca_cert"] = str(s.ca_file)
+            if s.cert_file is not None:
+                tls["client_cert"] = str(s.cert_file)
+                if s.key_file is not None:
+                    tls["client_cert_key"] = str(s.key_file)
+                # With a password the certificate secures the transport and the password
+                # logs in ("strict"); without one the certificate is the login ("mutual":
+                # clickhouse-connect sends X-ClickHouse-SSL-Certificate-Auth).
+                tls["tls_mode"] = "mutual" if s.certificate_login else "strict"
+        # No session-wide settings: a read-only user may not change any, and every
+        # insert carries its own (INSERT_SETTINGS).
         return await clickhouse_connect.get_async_client(
-            host=self._host, port=self._port, secure=self._secure, username=self._username,
-            password=self._password, database=database or "", connect_timeout=min(10.0, self._timeout_s),
-            send_receive_timeout=self._timeout_s, compress=False,
-            settings={"async_insert": 0},
+            host=s.host, port=s.port, secure=s.secure, username=s.user,
+            password=s.password.reveal(), database=database or "",
+            connect_timeout=min(10.0, s.timeout_s), send_receive_timeout=s.timeout_s, compress=False,
+            **tls,
         )
 
     async def close(self) -> None:
@@ -167,7 +210,7 @@ class ClickHouseClient:
         except (ClickHouseUnavailable, ClickHouseRejected):
             raise
         except Exception as exc:  # noqa: BLE001 - translated at this boundary
-            raise translate(exc, _first_line(sql)) from exc
+            raise translate(exc, _first_line(sql), self.settings.user) from exc
 
     async def query(
         self, sql: str, parameters: Mapping[str, Any] | None = None, settings: Mapping[str, Any] | None = None,
@@ -178,7 +221,7 @@ class ClickHouseClient:
         except (ClickHouseUnavailable, ClickHouseRejected):
             raise
         except Exception as exc:  # noqa: BLE001 - translated at this boundary
-            raise translate(exc, _first_line(sql)) from exc
+            raise translate(exc, _first_line(sql), self.settings.user) from exc
         return list(result.column_names), [tuple(row) for row in result.result_rows]
 
     async def rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -187,11 +230,11 @@ class ClickHouseClient:
     async def insert_rows(self, table: str, columns: list[str], rows: list[list[object]]) -> None:
         """A small row-oriented insert (bookkeeping, tests); types are looked up."""
         try:
-            await self._ready().insert(table, rows, column_names=columns, settings={"async_insert": 0})
+            await self._ready().insert(table, rows, column_names=columns, settings=self._row_settings)
         except (ClickHouseUnavailable, ClickHouseRejected):
             raise
         except Exception as exc:  # noqa: BLE001 - translated at this boundary
-            raise translate(exc, f"insert into {table}") from exc
+            raise translate(exc, f"insert into {table}", self.settings.user) from exc
 
     async def insert_columns(
         self, table: str, names: Sequence[str], types: Sequence[str], columns: Sequence[Sequence[Any]],
@@ -203,7 +246,7 @@ class ClickHouseClient:
         The token must name the exact rows: the same token with other rows would be
         dropped as a repeat. The sink derives it from topic, partition and offset range.
         """
-        settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
+        settings = dict(self._insert_settings, insert_deduplication_token=token)
         try:
             summary = await self._ready().insert(
                 table, columns, column_names=list(names), column_type_names=list(types),
@@ -212,14 +255,14 @@ class ClickHouseClient:
         except (ClickHouseUnavailable, ClickHouseRejected):
             raise
         except Exception as exc:  # noqa: BLE001 - translated at this boundary
-            raise translate(exc, f"insert into {table}") from exc
+            raise translate(exc, f"insert into {table}", self.settings.user) from exc
         return int(getattr(summary, "written_rows", 0) or 0)
 
 
     async def insert_native(self, native: NativeInsert, token: str) -> None:
         """Insert a Native block built by `sinks.native_block`, deduplicated by `token`
         like `insert_columns`."""
-        settings = dict(INSERT_SETTINGS, insert_deduplication_token=token)
+        settings = dict(self._insert_settings, insert_deduplication_token=token)
         try:
             # `raw_insert` sends the statement and the block as they are. `command(statement,
             # data=body)` decoded the whole block as text first, to tell whether the command
@@ -229,7 +272,7 @@ class ClickHouseClient:
         except (ClickHouseUnavailable, ClickHouseRejected):
             raise
         except Exception as exc:  # noqa: BLE001 - translated at this boundary
-            raise translate(exc, f"insert into {native.table}") from exc
+            raise translate(exc, f"insert into {native.table}", self.settings.user) from exc
 
 
 def _first_line(sql: str) -> str:

@@ -9,14 +9,20 @@ common queries (one site, one printer, a time range), partitioned by month, with
 `non_replicated_deduplication_window` set: without it a non-replicated MergeTree ignores
 `insert_deduplication_token` and a retried insert would be stored twice (verified on
 ClickHouse 26.9: window 0 keeps both copies, window > 0 keeps one).
+
+With a `sinks.cluster.Cluster` every statement runs ON CLUSTER, each table is a
+Replicated `<table>_local` with a Distributed `<table>` over it, and an ALTER changes both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from sinks.layout import Column, KindLayout
+
+if TYPE_CHECKING:
+    from sinks.cluster import Cluster
 
 # Blocks per table whose tokens ClickHouse remembers. A retried batch is at most a few
 # hundred blocks behind the newest one (one pending batch per partition); 10,000 is the
@@ -43,57 +49,76 @@ def _column_sql(column: Column) -> str:
     return f"{sql} COMMENT {_comment(column.doc)}" if column.doc else sql
 
 
-def create_table(layout: KindLayout, table: str) -> str:
-    """CREATE TABLE IF NOT EXISTS for one table of a layout (main or child)."""
+def create_table(layout: KindLayout, table: str, cluster: Cluster | None = None) -> list[str]:
+    """CREATE TABLE IF NOT EXISTS for one table of a layout (main or child); on a cluster
+    its replicated `_local` table, then the Distributed table over it."""
     columns = [_column_sql(c) for c in layout.columns_of(table)]
     if table == layout.table:
         columns.append("`inserted_at` DateTime('UTC') DEFAULT now() COMMENT 'when the sink stored the row'")
     doc = layout.doc if table == layout.table else next(c.doc for c in layout.children if c.name == table)
+    name = cluster.local(table) if cluster else table
     lines = [
-        f"CREATE TABLE IF NOT EXISTS {quote(table)}",
+        f"CREATE TABLE IF NOT EXISTS {quote(name)}{cluster.on() if cluster else ''}",
         "(",
         ",\n".join("    " + c for c in columns),
         ")",
-        "ENGINE = MergeTree",
+        f"ENGINE = {cluster.engine('MergeTree') if cluster else 'MergeTree'}",
         f"PARTITION BY {PARTITION_BY}",
         f"ORDER BY {ORDER_BY}",
     ]
     ttl = RAW_TTL_DAYS.get(table)
     if ttl is not None:
         lines.append(f"TTL toDateTime(event_time) + INTERVAL {ttl} DAY")
-    lines.append(f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}")
+    lines.append(f"SETTINGS {dedup_settings(cluster)}")
     if doc:
         lines.append(f"COMMENT {_comment(doc)}")
-    return "\n".join(lines)
+    statements = ["\n".join(lines)]
+    if cluster:
+        statements.append(cluster.distributed(table))
+    return statements
 
 
-def create_kind(layout: KindLayout) -> list[str]:
+def dedup_settings(cluster: Cluster | None) -> str:
+    """The table settings that make ClickHouse remember insert tokens."""
+    if cluster:
+        return cluster.dedup_settings(DEDUP_WINDOW)
+    return f"non_replicated_deduplication_window = {DEDUP_WINDOW}"
+
+
+def create_kind(layout: KindLayout, cluster: Cluster | None = None) -> list[str]:
     """The tables of a kind's first version."""
-    return [create_table(layout, table) for table in layout.tables]
+    return [sql for table in layout.tables for sql in create_table(layout, table, cluster)]
 
 
-def upgrade_kind(old: KindLayout, new: KindLayout) -> list[str]:
+def upgrade_kind(old: KindLayout, new: KindLayout, cluster: Cluster | None = None) -> list[str]:
     """What turns the tables of `old` into those of `new`: new tables are created, new
     columns added after their predecessor, changed types (Avro promotions, a field made
     optional) modified. Columns a version dropped stay: old rows keep their values, new
-    rows get the column's default."""
+    rows get the column's default. On a cluster each ALTER runs on the `_local` table
+    and then on the Distributed one, which must list the same columns."""
     out: list[str] = []
     for table in new.tables:
         if table not in old.tables:
-            out.append(create_table(new, table))
+            out.extend(create_table(new, table, cluster))
             continue
         before = {c.name: c for c in old.columns_of(table)}
-        out.extend(_alter(table, before, new.columns_of(table)))
+        clauses = list(_alter(before, new.columns_of(table)))
+        if cluster is None:
+            out.extend(f"ALTER TABLE {quote(table)} {clause}" for clause in clauses)
+            continue
+        for target in (cluster.local(table), table):
+            out.extend(f"ALTER TABLE {quote(target)}{cluster.on()} {clause}" for clause in clauses)
     return out
 
 
-def _alter(table: str, before: dict[str, Column], after: Sequence[Column]) -> Iterator[str]:
+def _alter(before: dict[str, Column], after: Sequence[Column]) -> Iterator[str]:
+    """The clauses of the ALTER TABLE statements that turn `before` into `after`."""
     previous = None
     for column in after:
         old = before.get(column.name)
         if old is None:
             where = f" AFTER {quote(previous)}" if previous else " FIRST"
-            yield f"ALTER TABLE {quote(table)} ADD COLUMN IF NOT EXISTS {_column_sql(column)}{where}"
+            yield f"ADD COLUMN IF NOT EXISTS {_column_sql(column)}{where}"
         elif old.type != column.type:
-            yield f"ALTER TABLE {quote(table)} MODIFY COLUMN {quote(column.name)} {column.type}"
+            yield f"MODIFY COLUMN {quote(column.name)} {column.type}"
         previous = column.name

@@ -14,8 +14,10 @@ as the Kafka layer's `common.kafka.errors.KafkaUnavailable` (retriable).
     │   ├── ClickHouseUnavailable  retriable  no connection, timeout, server overloaded or
     │   │                                     restarting; carries `retry_after`
     │   └── ClickHouseRejected               the server refused the statement (bad SQL,
-    │                                         type mismatch, unknown table): a bug or a
-    │                                         schema drift that retrying cannot fix
+    │       │                                 type mismatch, unknown table): a bug or a
+    │       │                                 schema drift that retrying cannot fix
+    │       └── ClickHouseAccessDenied        the user may not do it (no such grant, a
+    │                                         read-only user, a wrong password)
     ├── MigrationError             a migration could not be applied (wraps the cause)
     └── QueryError                 `printfleet query`: unknown name, bad parameter
 """
@@ -64,6 +66,12 @@ class ClickHouseRejected(ClickHouseError):
     def __init__(self, message: str, code: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class ClickHouseAccessDenied(ClickHouseRejected):
+    """The ClickHouse user lacks a right the statement needs (ACCESS_DENIED, READONLY,
+    a failed login). The message names the user and the right; an administrator's
+    GRANT (or another user) fixes it, not a retry."""
 
 
 class MigrationError(SinkError):

@@ -3,12 +3,16 @@
 Why they stay correct when a batch is retried: a retried insert carries the same
 `insert_deduplication_token`, and the sink sets `deduplicate_blocks_in_dependent_materialized_views`,
 so ClickHouse drops the repeated block from the source table *and* from every view's
-target (each target is a MergeTree with `non_replicated_deduplication_window`). Every
-aggregate is a `SimpleAggregateFunction` (sum, min, max), so merging parts and reading
-with `GROUP BY` give the same numbers in any order. Read them with GROUP BY (or FINAL):
-until a merge, one key can have several partial rows.
+target (each target is a MergeTree with `non_replicated_deduplication_window`, or on a
+cluster a Replicated one with `replicated_deduplication_window`). Every aggregate is a
+`SimpleAggregateFunction` (sum, min, max), so merging parts and reading with `GROUP BY`
+give the same numbers in any order. Read them with GROUP BY (or FINAL): until a merge,
+one key can have several partial rows.
 
-Each rollup is one migration (`rollup_<name>`): the target table, then the view.
+Each rollup is one migration (`rollup_<name>`): the target table, then the view. On a
+cluster (`sinks.cluster`) the target is a replicated `<name>_local` with a Distributed
+`<name>` over it, and the view reads and writes the `_local` tables of its node: a
+shard's rows are rolled up on that shard, and the Distributed table reads them all.
 """
 
 from __future__ import annotations
@@ -16,56 +20,74 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from sinks.ddl import DEDUP_WINDOW
+from sinks.cluster import Cluster
+from sinks.ddl import dedup_settings, quote
 
 
 @dataclass(frozen=True, slots=True)
 class Rollup:
     name: str
     description: str
-    table: str
-    view: str
+    columns: str  # the column list, one per line
+    engine: str
+    partition_by: str
+    order_by: str
+    select: str  # SELECT ... up to FROM
+    source: str  # the table it aggregates
+    group_by: str
 
-    @property
-    def statements(self) -> tuple[str, str]:
-        return (self.table, self.view)
+    def statements(self, cluster: Cluster | None = None) -> tuple[str, ...]:
+        """The target table (on a cluster: local and Distributed), then the view."""
+        target = cluster.local(self.name) if cluster else self.name
+        source = cluster.local(self.source) if cluster else self.source
+        on = cluster.on() if cluster else ""
+        table = "\n".join([
+            f"CREATE TABLE IF NOT EXISTS {quote(target)}{on}",
+            "(",
+            self.columns,
+            ")",
+            f"ENGINE = {cluster.engine(self.engine) if cluster else self.engine}",
+            f"PARTITION BY {self.partition_by}",
+            f"ORDER BY {self.order_by}",
+            f"SETTINGS {dedup_settings(cluster)}",
+        ])
+        view = "\n".join([
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {quote(self.name + '_mv')}{on} TO {quote(target)} AS",
+            self.select,
+            f"FROM {quote(source)}",
+            self.group_by,
+        ])
+        if cluster is None:
+            return (table, view)
+        return (table, cluster.distributed(self.name), view)
 
-
-_SETTINGS: Final = f"SETTINGS non_replicated_deduplication_window = {DEDUP_WINDOW}"
 
 ROLLUPS: Final[tuple[Rollup, ...]] = (
     Rollup(
         "heartbeat_hourly",
         "heartbeats per printer, hour and status (time in status is heartbeats x the cadence)",
-        f"""CREATE TABLE IF NOT EXISTS `heartbeat_hourly`
-(
-    `site_id` LowCardinality(String),
+        columns="""    `site_id` LowCardinality(String),
     `device_id` LowCardinality(String),
     `hour` DateTime('UTC'),
     `status` LowCardinality(String),
     `heartbeats` SimpleAggregateFunction(sum, UInt64),
     `first_at` SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
     `last_at` SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
-    `max_layers_done` SimpleAggregateFunction(max, Int32)
-)
-ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(hour)
-ORDER BY (site_id, device_id, hour, status)
-{_SETTINGS}""",
-        """CREATE MATERIALIZED VIEW IF NOT EXISTS `heartbeat_hourly_mv` TO `heartbeat_hourly` AS
-SELECT
+    `max_layers_done` SimpleAggregateFunction(max, Int32)""",
+        engine="AggregatingMergeTree",
+        partition_by="toYYYYMM(hour)",
+        order_by="(site_id, device_id, hour, status)",
+        select="""SELECT
     site_id, device_id, toStartOfHour(event_time) AS hour, status,
     count() AS heartbeats, min(event_time) AS first_at, max(event_time) AS last_at,
-    max(layers_done) AS max_layers_done
-FROM `heartbeat`
-GROUP BY site_id, device_id, hour, status""",
+    max(layers_done) AS max_layers_done""",
+        source="heartbeat",
+        group_by="GROUP BY site_id, device_id, hour, status",
     ),
     Rollup(
         "job_daily",
         "jobs per printer, day, print mode, outcome and material: counts, layers, material, print time",
-        f"""CREATE TABLE IF NOT EXISTS `job_daily`
-(
-    `site_id` LowCardinality(String),
+        columns="""    `site_id` LowCardinality(String),
     `device_id` LowCardinality(String),
     `day` Date,
     `print_mode` LowCardinality(String),
@@ -75,30 +97,25 @@ GROUP BY site_id, device_id, hour, status""",
     `layers` SimpleAggregateFunction(sum, Int64),
     `material_in_parts_kg` SimpleAggregateFunction(sum, Float64),
     `recyclable_material_kg` SimpleAggregateFunction(sum, Float64),
-    `print_s` SimpleAggregateFunction(sum, Float64)
-)
-ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(day)
-ORDER BY (site_id, device_id, day, print_mode, completion_status, material_type)
-{_SETTINGS}""",
-        """CREATE MATERIALIZED VIEW IF NOT EXISTS `job_daily_mv` TO `job_daily` AS
-SELECT
+    `print_s` SimpleAggregateFunction(sum, Float64)""",
+        engine="AggregatingMergeTree",
+        partition_by="toYYYYMM(day)",
+        order_by="(site_id, device_id, day, print_mode, completion_status, material_type)",
+        select="""SELECT
     site_id, device_id, toDate(event_time) AS day, print_mode, completion_status,
     ifNull(material_type, '') AS material_type,
     count() AS jobs,
     sum(toInt64(ifNull(layer_count, 0))) AS layers,
     sum(ifNull(material_in_parts_kg, 0)) AS material_in_parts_kg,
     sum(ifNull(recyclable_material_kg, 0)) AS recyclable_material_kg,
-    sum(ifNull(dateDiff('millisecond', started_at, completed_at), 0) / 1000) AS print_s
-FROM `job`
-GROUP BY site_id, device_id, day, print_mode, completion_status, material_type""",
+    sum(ifNull(dateDiff('millisecond', started_at, completed_at), 0) / 1000) AS print_s""",
+        source="job",
+        group_by="GROUP BY site_id, device_id, day, print_mode, completion_status, material_type",
     ),
     Rollup(
         "system_event_daily",
         "events per printer, day, code, severity and subsystem",
-        f"""CREATE TABLE IF NOT EXISTS `system_event_daily`
-(
-    `site_id` LowCardinality(String),
+        columns="""    `site_id` LowCardinality(String),
     `device_id` LowCardinality(String),
     `day` Date,
     `code` LowCardinality(String),
@@ -106,17 +123,14 @@ GROUP BY site_id, device_id, day, print_mode, completion_status, material_type""
     `subsystem` LowCardinality(String),
     `events` SimpleAggregateFunction(sum, UInt64),
     `first_at` SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-    `last_at` SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
-)
-ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(day)
-ORDER BY (site_id, device_id, day, code, severity, subsystem)
-{_SETTINGS}""",
-        """CREATE MATERIALIZED VIEW IF NOT EXISTS `system_event_daily_mv` TO `system_event_daily` AS
-SELECT
+    `last_at` SimpleAggregateFunction(max, DateTime64(3, 'UTC'))""",
+        engine="AggregatingMergeTree",
+        partition_by="toYYYYMM(day)",
+        order_by="(site_id, device_id, day, code, severity, subsystem)",
+        select="""SELECT
     site_id, device_id, toDate(event_time) AS day, code, severity, subsystem,
-    count() AS events, min(event_time) AS first_at, max(event_time) AS last_at
-FROM `system_event`
-GROUP BY site_id, device_id, day, code, severity, subsystem""",
+    count() AS events, min(event_time) AS first_at, max(event_time) AS last_at""",
+        source="system_event",
+        group_by="GROUP BY site_id, device_id, day, code, severity, subsystem",
     ),
 )

@@ -21,6 +21,7 @@ from schemas import SchemaRegistry
 from schemas.samples import sample_record
 from sinks.clickhouse import ClickHouseSink, SinkSettings
 from sinks.client import ClickHouseClient
+from sinks.connection import ClickHouseSettings
 
 DEVICES = tuple(f"dev-{i:02d}" for i in range(12))
 
@@ -58,11 +59,13 @@ def simulated_heartbeats(count: int, *, printers: int = 10, site: str = "site-x"
 
 def settings(stack: StackSettings, unique: str, kinds: str, **overrides: Any) -> SinkSettings:
     prefix = overrides.pop("topic_prefix", f"t{unique}.")
+    database = overrides.pop("database", f"sinktest_{unique}")
     values: dict[str, Any] = dict(
-        kafka=stack.kafka(topic_prefix=prefix), clickhouse_url=stack.clickhouse_url,
-        database=f"sinktest_{unique}", group_id=f"sink-{unique}", kinds=kinds,
+        kafka=stack.kafka(topic_prefix=prefix),
+        clickhouse=ClickHouseSettings(stack.clickhouse_url, database=database, timeout_s=5.0),
+        group_id=f"sink-{unique}", kinds=kinds,
         batch_max_records=500, batch_max_age_s=0.3,
-        retry_initial_s=0.2, retry_max_s=1.0, clickhouse_timeout_s=5.0,
+        retry_initial_s=0.2, retry_max_s=1.0,
     )
     values.update(overrides)
     return SinkSettings(**values)
@@ -104,7 +107,7 @@ async def run_until(sink: ClickHouseSink, stored: int, timeout_s: float = 60.0) 
 
 
 async def scalar(settings: SinkSettings, sql: str) -> Any:
-    client = ClickHouseClient(settings.clickhouse_url, settings.database)
+    client = ClickHouseClient(settings.clickhouse)
     await client.start()
     try:
         return (await client.rows(sql))[0][0]
@@ -113,10 +116,10 @@ async def scalar(settings: SinkSettings, sql: str) -> Any:
 
 
 async def drop_database(settings: SinkSettings) -> None:
-    client = ClickHouseClient(settings.clickhouse_url, settings.database)
-    await client.start()
+    client = ClickHouseClient(settings.clickhouse)
+    await client.start(create_database=True)  # a test that failed early may not have made it
     try:
-        await client.command(f"DROP DATABASE IF EXISTS `{settings.database}`")
+        await client.command(f"DROP DATABASE IF EXISTS `{settings.clickhouse.database}`")
     finally:
         await client.close()
 

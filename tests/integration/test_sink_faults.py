@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -112,7 +113,7 @@ async def test_clickhouse_away_pauses_shows_lag_and_loses_nothing(
 ) -> None:
     proxy = h.Proxy(urlsplit(stack.clickhouse_url).port or 8123)
     await proxy.up()
-    settings = SinkSettings(**{**sink_settings.__dict__, "clickhouse_url": f"http://127.0.0.1:{proxy.port}"})
+    settings = replace(sink_settings, clickhouse=replace(sink_settings.clickhouse, url=f"http://127.0.0.1:{proxy.port}"))
     await h.produce_records(stack.kafka_bootstrap, registry, settings, "heartbeat", h.records("heartbeat", 600))
     try:
         async with ClickHouseSink(settings, registry) as sink:

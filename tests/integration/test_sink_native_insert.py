@@ -16,6 +16,7 @@ from deploy.settings import StackSettings
 from schemas import SchemaRegistry
 from sinks import migrations
 from sinks.client import ClickHouseClient
+from sinks.connection import ClickHouseSettings
 from sinks.convert import Converter
 from sinks.layout import layout
 from sinks.native_block import NativeDecode, eligible
@@ -32,8 +33,8 @@ async def clients(stack: StackSettings, unique: str, registry: SchemaRegistry) -
     """Two databases: one for the Native blocks, one for the record-by-record inserts."""
     out = []
     for name in (f"sinktest_{unique}_native", f"sinktest_{unique}_records"):
-        c = ClickHouseClient(stack.clickhouse_url, name)
-        await c.start()
+        c = ClickHouseClient(ClickHouseSettings(stack.clickhouse_url, database=name))
+        await c.start(create_database=True)
         await migrations.migrate(c, migrations.plan(registry))
         out.append(c)
     yield out

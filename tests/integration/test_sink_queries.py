@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 
 from deploy.settings import StackSettings
-from printfleet.cmd_query import QuerySettings, execute
+from printfleet.cmd_query import execute
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
 from sinks.clickhouse import ClickHouseSink, SinkSettings
@@ -109,7 +109,7 @@ async def _run(fleet: tuple[SinkSettings, int], name: str) -> list[dict[str, Any
     from sinks.queries import get
 
     settings = fleet[0]
-    columns, rows = await execute(QuerySettings(settings.clickhouse_url, settings.database), get(name).sql, {"site": SITE, "days": 7})
+    columns, rows = await execute(settings.clickhouse, get(name).sql, {"site": SITE, "days": 7})
     return [dict(zip(columns, row)) for row in rows]
 
 

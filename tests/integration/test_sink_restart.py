@@ -35,7 +35,7 @@ async def sink_settings(stack: StackSettings, unique: str) -> AsyncIterator[Sink
 def _start(settings: SinkSettings, log: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env.update({
-        "PRINTFLEET_SINK_DATABASE": settings.database, "PRINTFLEET_SINK_GROUP_ID": settings.group_id,
+        "PRINTFLEET_CLICKHOUSE_DATABASE": settings.clickhouse.database, "PRINTFLEET_SINK_GROUP_ID": settings.group_id,
         "PRINTFLEET_SINK_KINDS": settings.kinds, "PRINTFLEET_KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
         "PRINTFLEET_SINK_BATCH_MAX_RECORDS": str(settings.batch_max_records),
         "PRINTFLEET_SINK_BATCH_MAX_AGE_S": "0.5",
@@ -101,9 +101,9 @@ async def test_migrations_are_idempotent_and_safe_to_run_concurrently(
     stack: StackSettings, sink_settings: SinkSettings,
 ) -> None:
     plan = migrations.plan(SchemaRegistry.load_default())
-    clients = [ClickHouseClient(sink_settings.clickhouse_url, sink_settings.database) for _ in range(2)]
+    clients = [ClickHouseClient(sink_settings.clickhouse) for _ in range(2)]
     for c in clients:
-        await c.start()
+        await c.start(create_database=True)
     try:
         first, second = await asyncio.gather(*(migrations.migrate(c, plan) for c in clients))
         assert set(first) | set(second) == {m.id for m in plan}

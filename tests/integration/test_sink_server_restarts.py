@@ -163,11 +163,11 @@ def _start_sink(stack: StackSettings, unique: str, log: Path) -> subprocess.Pope
         "PRINTFLEET_STATE_DIR": str(stack.state_dir),
         "PRINTFLEET_KAFKA_PORT": str(stack.kafka_port),
         "PRINTFLEET_CLICKHOUSE_HTTP_PORT": str(stack.clickhouse_http_port),
-        "PRINTFLEET_SINK_DATABASE": f"restart_{unique}", "PRINTFLEET_SINK_GROUP_ID": f"sink-{unique}",
+        "PRINTFLEET_CLICKHOUSE_DATABASE": f"restart_{unique}", "PRINTFLEET_SINK_GROUP_ID": f"sink-{unique}",
         "PRINTFLEET_SINK_KINDS": ",".join(KINDS), "PRINTFLEET_KAFKA_TOPIC_PREFIX": f"t{unique}.",
         "PRINTFLEET_SINK_BATCH_MAX_RECORDS": "2000", "PRINTFLEET_SINK_BATCH_MAX_AGE_S": "0.3",
         "PRINTFLEET_SINK_RETRY_INITIAL_S": "0.2", "PRINTFLEET_SINK_RETRY_MAX_S": "1.0",
-        "PRINTFLEET_SINK_CLICKHOUSE_TIMEOUT_S": "5", "PRINTFLEET_SINK_KAFKA_TIMEOUT_S": "5",
+        "PRINTFLEET_CLICKHOUSE_TIMEOUT_S": "5", "PRINTFLEET_SINK_KAFKA_TIMEOUT_S": "5",
     })
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "printfleet", "sink", "--status-every-s", "1"],

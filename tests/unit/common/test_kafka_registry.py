@@ -17,6 +17,7 @@ from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
 from schemas.kinds import KINDS
 from sinks.clickhouse import ClickHouseSink, SinkSettings
+from sinks.connection import ClickHouseSettings
 from streams.app import create_app
 from streams.worker_settings import WorkerSettings
 
@@ -47,7 +48,7 @@ def test_the_worker_uses_only_registry_topics_as_registered(tmp_path: Path, regi
 
 
 def test_the_sink_reads_registry_topics(registry: SchemaRegistry) -> None:
-    sink = ClickHouseSink(SinkSettings(kafka=KAFKA, clickhouse_url="http://127.0.0.1:1"), registry)
+    sink = ClickHouseSink(SinkSettings(kafka=KAFKA, clickhouse=ClickHouseSettings("http://127.0.0.1:1")), registry)
     assert set(sink.topics) == {KAFKA.topic(topic_for(kind)) for kind in KINDS}
     assert sink.dead_letters.topic == KAFKA.topic(DEAD_LETTER)
 

@@ -17,7 +17,8 @@ import pytest
 
 from printfleet import cmd_query, cmd_sink
 from printfleet.cli import build_parser, main
-from sinks.client import ClickHouseClient, check_url
+from sinks.client import ClickHouseClient
+from sinks.connection import ClickHouseSettings, check_url
 
 SITE = """\
 site_id = "a"
@@ -38,7 +39,8 @@ def log_levels(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The levels `main` configures logging with (and no handler left on a closed stream)."""
     levels: list[int] = []
     monkeypatch.setattr(logging, "basicConfig", lambda **kw: levels.append(kw["level"]))
-    for name in ("PRINTFLEET_GATEWAY_SITES_FILE", "PRINTFLEET_QUERY_CLICKHOUSE_URL", "PRINTFLEET_SINK_CLICKHOUSE_URL"):
+    for name in ("PRINTFLEET_GATEWAY_SITES_FILE", "PRINTFLEET_CLICKHOUSE_URL", "PRINTFLEET_CLICKHOUSE_PASSWORD",
+                 "PRINTFLEET_CLICKHOUSE_PASSWORD_FILE", "PRINTFLEET_CLICKHOUSE_CLUSTER", "PRINTFLEET_CLICKHOUSE_DATABASE"):
         monkeypatch.delenv(name, raising=False)
     return levels
 
@@ -143,18 +145,18 @@ def test_query_bad_url_as_a_user_sees_it() -> None:
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8123", "https://ch.example.com", "http://[::1]:8123", "http://h/"])
 def test_good_clickhouse_urls_pass(url: str) -> None:
     assert check_url(url) == url
-    ClickHouseClient(url, "db")
+    assert ClickHouseClient(ClickHouseSettings(url, database="db")).url == url
 
 
 @pytest.mark.parametrize("url", BAD_URLS)
-def test_the_client_checks_urls_the_same_way(url: str) -> None:
+def test_the_settings_check_urls_the_same_way(url: str) -> None:
     with pytest.raises(ValueError, match="needs http:// or https:// and a host, e.g. http://127.0.0.1:8123"):
-        ClickHouseClient(url, "db")
+        ClickHouseSettings(url, database="db")
 
 
 def test_the_url_message_names_an_environment_variable_with_its_syntax() -> None:
-    with pytest.raises(ValueError, match=r"^PRINTFLEET_SINK_CLICKHOUSE_URL 'h:1' .* e\.g\. PRINTFLEET_SINK_CLICKHOUSE_URL=http"):
-        check_url("h:1", "PRINTFLEET_SINK_CLICKHOUSE_URL")
+    with pytest.raises(ValueError, match=r"^PRINTFLEET_CLICKHOUSE_URL 'h:1' .* e\.g\. PRINTFLEET_CLICKHOUSE_URL=http"):
+        check_url("h:1", "PRINTFLEET_CLICKHOUSE_URL")
 
 
 # --- 3. the collector's site.toml ----------------------------------------------------------

@@ -74,13 +74,13 @@ def test_types_follow_the_rules(registry: SchemaRegistry) -> None:
 
 
 def test_create_statement_reads_well(registry: SchemaRegistry) -> None:
-    sql = ddl.create_table(layout(registry.reader("heartbeat")), "heartbeat")
+    [sql] = ddl.create_table(layout(registry.reader("heartbeat")), "heartbeat")
     assert sql.startswith("CREATE TABLE IF NOT EXISTS `heartbeat`\n(\n    `record_id` String")
     for line in ("ENGINE = MergeTree", "PARTITION BY toYYYYMM(event_time)",
                  "ORDER BY (site_id, device_id, event_time)", "TTL toDateTime(event_time) + INTERVAL 90 DAY",
                  f"SETTINGS non_replicated_deduplication_window = {ddl.DEDUP_WINDOW}"):
         assert line in sql.splitlines()
-    job_sql = ddl.create_table(layout(registry.reader("job")), "job_layers")
+    [job_sql] = ddl.create_table(layout(registry.reader("job")), "job_layers")
     assert "TTL" not in job_sql and "`job_id` String" in job_sql
 
 
