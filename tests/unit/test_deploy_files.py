@@ -5,9 +5,11 @@ files are read as text and checked against the code:
 - every `printfleet` command line they hold parses with the real parser
   (`printfleet.cli.build_parser`), and each `--flag` is spelt out exactly (argparse would
   take a prefix);
-- every `PRINTFLEET_*` variable they name is one a settings class reads: the names come
-  from the code, by asking `common.settings.build` itself which variables it reads for
-  each (class, prefix) that any `build(...)` call in the packages passes it;
+- every `PRINTFLEET_*` variable they name is one the code reads: the names come from the
+  code, by asking `common.settings.build` itself which variables it reads for each
+  (class, prefix) that any `build(...)` call in the packages passes it, plus the few the
+  commands read by name (`env.get("PRINTFLEET_...")`, e.g. a password file, which is read
+  before `build` and never becomes a field);
 - every image is pinned: a digest, or a tag that is a full version (never `latest`, a bare
   name or a major.minor tag).
 """
@@ -103,7 +105,7 @@ def settings_classes() -> set[tuple[type, str]]:
             if not calls:
                 continue
             module_name = ".".join(path.relative_to(REPO).with_suffix("").parts)
-            if not module_name.startswith(PACKAGES) or "compose" in module_name:
+            if not module_name.startswith(PACKAGES):
                 continue
             module = importlib.import_module(module_name)
             if getattr(module, "build", None) is not build:
@@ -146,9 +148,27 @@ def variables_read(cls: type, prefix: str) -> set[str]:
     return readable
 
 
+def variables_read_by_name() -> set[str]:
+    """`PRINTFLEET_*` variables the packages read by their literal name: `<env>.get("NAME")`
+    or `<env>["NAME"]` (not a write such as `env["NAME"] = ...`)."""
+    found = set()
+    for package in PACKAGES:
+        for path in sorted((REPO / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                key: ast.expr | None = None
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args:
+                    key = node.args[0]
+                elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+                    key = node.slice
+                if isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value.startswith("PRINTFLEET_"):
+                    found.add(key.value)
+    return found
+
+
 @pytest.fixture(scope="module")
 def valid_variables() -> set[str]:
-    return {name for cls, prefix in settings_classes() for name in variables_read(cls, prefix)}
+    from_build = {name for cls, prefix in settings_classes() for name in variables_read(cls, prefix)}
+    return from_build | variables_read_by_name()
 
 
 # --- the deployment files' side ----------------------------------------------------------
@@ -341,6 +361,8 @@ def test_the_flag_check_refuses_a_misspelt_or_abbreviated_flag_and_a_bad_subcomm
 def test_the_variable_check_knows_each_commands_prefix(valid_variables: set[str]) -> None:
     assert {"PRINTFLEET_KAFKA_BOOTSTRAP_SERVERS", "PRINTFLEET_GATEWAY_INSTANCE_ID", "PRINTFLEET_WORKER_DATA_DIR",
             "PRINTFLEET_SINK_GROUP_ID", "PRINTFLEET_SIM_PRINTERS", "PRINTFLEET_KAFKA_PORT"} <= valid_variables
+    assert "PRINTFLEET_CLICKHOUSE_PASSWORD_FILE" in variables_read_by_name()
+    assert "PRINTFLEET_WORKER_STATUS_EVERY_S" not in variables_read_by_name()  # the demo only writes it
     assert "PRINTFLEET_KAFKA_BOOTSTRAP_SERVER" not in valid_variables
     assert "PRINTFLEET_WORKER_KAFKA" not in valid_variables  # a nested settings object
 

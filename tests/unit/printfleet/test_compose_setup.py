@@ -1,13 +1,11 @@
-"""deploy/compose/setup_site.py, which the compose file's `setup` service runs: what it
+"""printfleet/compose_setup.py, which the compose file's `setup` service runs: what it
 writes is what the collector, the gateway and the simulator read (no Docker here, so it
 runs against folders)."""
 
 from __future__ import annotations
 
-import importlib.util
 import ssl
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from cryptography import x509
@@ -17,16 +15,7 @@ from producers.gateway.sites import SiteDirectory
 from producers.simulator.ca import ensure_site_ca
 from producers.simulator.fleet import Fleet
 from producers.simulator.settings import SimulatorSettings
-
-SCRIPT = Path(__file__).resolve().parents[3] / "deploy" / "compose" / "setup_site.py"
-
-
-def load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("setup_site", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from printfleet import compose_setup
 
 
 @pytest.fixture
@@ -41,7 +30,7 @@ def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 
 
 def run(dirs: dict[str, Path]) -> None:
-    code = load().main([
+    code = compose_setup.main([
         f"--secrets={dirs['secrets']}", f"--cloud={dirs['cloud']}", f"--site={dirs['site']}",
         f"--site-ca={dirs['site-ca']}", "--owner=-1",
     ])

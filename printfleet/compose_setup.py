@@ -1,9 +1,10 @@
 """Prepare the configuration of deploy/compose/compose.yaml: one simulated site and the cloud.
 
-Run once by its `setup` service (the cloud image, as root so that it can hand the
-volumes to the image's user, uid 10001) before anything else starts:
+Not a subcommand: run once by the compose file's `setup` service (the cloud image, as
+root so that it can hand the volumes to the image's user, uid 10001) before anything else
+starts:
 
-    python /opt/printfleet-setup/setup_site.py --secrets /run/secrets \\
+    python -m printfleet.compose_setup --secrets /run/secrets \
         --cloud /out/cloud --site /out/site --site-ca /out/site-ca --spool /out/spool
 
 Writes:
