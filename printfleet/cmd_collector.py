@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+from printfleet import stop_signals
 from producers.collector.collector import Collector
 from producers.collector.config import CollectorSettings
 from producers.errors import ProducerError
@@ -43,11 +43,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(settings: CollectorSettings, stop: asyncio.Event | None = None) -> None:
-    """Run a collector until `stop` is set or SIGINT/SIGTERM; prints a status line."""
+    """Run a collector until `stop` is set or SIGINT/SIGTERM (Ctrl-Break too on Windows);
+    prints a status line."""
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    undo = stop_signals.install(stop)
+    try:
+        await _serve(settings, stop)
+    finally:
+        undo()
+
+
+async def _serve(settings: CollectorSettings, stop: asyncio.Event) -> None:
     async with Collector(settings) as collector:
         print(
             f"collector for site {settings.site_id}: {len(settings.printer_urls)} printers -> "

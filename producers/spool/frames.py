@@ -18,7 +18,6 @@ the reader astray.
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
@@ -214,7 +213,8 @@ def _refill(
 def read_header(path: Path, offset: int) -> tuple[int, int]:
     """(seq, appended_ms) of the frame header at `offset` of `path`."""
     with open(path, "rb") as f:
-        raw = os.pread(f.fileno(), HEADER_BYTES, offset)
+        f.seek(offset)
+        raw = f.read(HEADER_BYTES)
     if len(raw) < HEADER_BYTES or raw[:4] != MAGIC:
         raise FrameError(f"{path}: no frame header at offset {offset}")
     _, _, _, seq, appended_ms, _ = _FULL.unpack_from(raw)

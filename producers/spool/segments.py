@@ -13,7 +13,7 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 
 from producers.spool import index
-from producers.spool.files import Segment, fsync_dir, segment_path
+from producers.spool.files import OPEN_FLAGS, Segment, fsync_dir, segment_path
 from producers.spool.frames import Frame, read_frames, read_header
 from producers.spool.types import ClassDepth, Location, RecordClass
 
@@ -82,15 +82,14 @@ class SegmentChains:
         if created:
             self._close_fd(cls)
             path = segment_path(self._dir, cls, first_seq)
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-            fd = os.open(path, flags, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | OPEN_FLAGS, 0o644)
             last = Segment(cls, first_seq, path, 0, 0, 0, 0, None, None)
             chain.append(last)
             self._index[(cls, first_seq)] = last
             self._write_fds[cls] = (fd, last, self._open_index(path))
         assert last is not None
         if cls not in self._write_fds:
-            fd = os.open(last.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            fd = os.open(last.path, os.O_WRONLY | os.O_APPEND | OPEN_FLAGS)
             self._write_fds[cls] = (fd, last, self._open_index(last.path))
         fd, _, index_fd = self._write_fds[cls]
         undo.append((last, last.size, os.fstat(index_fd).st_size, created))
@@ -106,7 +105,7 @@ class SegmentChains:
 
     @staticmethod
     def _open_index(segment: Path) -> int:
-        return os.open(index.index_path(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        return os.open(index.index_path(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND | OPEN_FLAGS, 0o644)
 
     def commit(self, undo: Undo, first_seq: int, appended_ms: int, data: bytes, n: int) -> None:
         """Account for `n` frames (`data`) that `write` made durable."""
