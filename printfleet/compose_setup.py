@@ -33,7 +33,7 @@ from pathlib import Path
 
 from producers.collector.config import Cadence, CollectorSettings, render
 from producers.gateway.sites import SiteDirectory
-from producers.simulator.ca import ensure_site_ca, issue_server_certificate
+from common.tls import ensure_site_ca, issue_server_certificate
 from producers.simulator.fleet import Fleet
 from producers.simulator.settings import SimulatorSettings
 

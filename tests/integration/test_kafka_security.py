@@ -64,7 +64,7 @@ def _command(name: str, tmp_path: Path) -> list[str]:
     return {
         "topics": ["topics", "apply"],
         "worker": ["worker", "--app-id", f"it-{run}", "--data-dir", str(tmp_path / "worker")],
-        "sink": ["sink", "--database", f"it_{run}", "--group-id", f"it-{run}"],
+        "sink": ["sink", "--clickhouse-database", f"it_{run}", "--group-id", f"it-{run}"],
     }[name]
 
 

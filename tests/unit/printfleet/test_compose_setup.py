@@ -12,7 +12,7 @@ from cryptography import x509
 
 from producers.collector.config import CollectorSettings
 from producers.gateway.sites import SiteDirectory
-from producers.simulator.ca import ensure_site_ca
+from common.tls import ensure_site_ca
 from producers.simulator.fleet import Fleet
 from producers.simulator.settings import SimulatorSettings
 from printfleet import compose_setup
