@@ -22,6 +22,7 @@ BENCHES = {
     "streams": ("benchmarks.streams", "worker records/s against a bare consumer, alert latency"),
     "sink": ("benchmarks.sink", "sink rows/s against a direct insert"),
     "chaos": ("benchmarks.chaos", "the pipeline under random faults, compared record by record"),
+    "security": ("benchmarks.security", "gateway and sink over SASL_SSL against PLAINTEXT"),
 }
 
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         print(f"printfleet bench: {exc}", file=sys.stderr)
         return 2
-    if args.name == "sink":
+    if args.name in ("sink", "security"):
         relax_gc()  # the sink runs in this process: as `printfleet sink` does (the baseline too)
     return int(module.run(args.rest))
 
