@@ -13,6 +13,7 @@ import uuid
 
 from common.kafka import clients
 from common.kafka.settings import KafkaSettings
+from common.settings import Secret
 from deploy.settings import StackSettings
 
 
@@ -29,8 +30,9 @@ def kafka(bootstrap: str | None = None, run: str | None = None) -> KafkaSettings
 def environment(settings: KafkaSettings) -> dict[str, str]:
     """`PRINTFLEET_KAFKA_*` variables that give a child `printfleet` command these settings
     (security included; a password goes by its file where it has one)."""
-    return {f"PRINTFLEET_KAFKA_{f.name.upper()}": str(value) for f in dataclasses.fields(settings)
-            if (value := getattr(settings, f.name)) is not None and value != ""}
+    values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    return {f"PRINTFLEET_KAFKA_{name.upper()}": value.reveal() if isinstance(value, Secret) else str(value)
+            for name, value in values.items() if value is not None and value != "" and value != Secret()}
 
 
 async def drop_topics(settings: KafkaSettings) -> None:

@@ -40,17 +40,21 @@ def _progress(line: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
-async def gateway_runs(kafka: dict[str, KafkaSettings], repeat: int, seconds: float,
-                       progress: Progress) -> dict[str, list[float]]:
-    """Listener -> records/s of each gateway run, alternating."""
-    options = GatewayOptions(seconds=seconds, baseline_seconds=1.0)
+async def gateway_runs(kafka: dict[str, KafkaSettings], repeat: int, seconds: float, headroom: float,
+                       progress: Progress) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Listener -> records/s of each gateway run, alternating; and the gateway's CPU %
+    (of one core) in each. The clients build batches for `headroom` records/s: a run
+    that reaches it is capped by them, not by the gateway."""
+    options = GatewayOptions(seconds=seconds, baseline_seconds=1.0, headroom_records_s=headroom)
     runs: dict[str, list[float]] = {name: [] for name in LISTENERS}
+    cpu: dict[str, list[float]] = {name: [] for name in LISTENERS}
     for i in range(repeat):
         for name in LISTENERS:
             progress(f"gateway over {name}, run {i + 1} of {repeat}")
             result = await gateway_part.measure(kafka[name], options, progress)
             runs[name].append(result.gateway_records_s)
-    return runs
+            cpu[name].append(result.gateway_cpu_pct)
+    return runs, cpu
 
 
 async def sink_runs(kafka: dict[str, KafkaSettings], stack: StackSettings, records: int, repeat: int,
@@ -96,7 +100,9 @@ def run(argv: Sequence[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="runs per listener and part, alternating (default 3)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of each gateway run (default 10)")
-    parser.add_argument("--records", type=int, default=300_000, help="heartbeats of each sink run (default 300,000)")
+    parser.add_argument("--headroom", type=float, default=200_000.0,
+                        help="records/s the gateway clients prepare batches for (default 200,000)")
+    parser.add_argument("--records", type=int, default=600_000, help="heartbeats of each sink run (default 600,000)")
     parser.add_argument("--part", choices=("gateway", "sink", "both"), default="both")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.seconds <= 0 or args.records < 1:
@@ -111,8 +117,9 @@ def run(argv: Sequence[str]) -> int:
     started = time.monotonic()
     try:
         if args.part in ("gateway", "both"):
-            runs = asyncio.run(gateway_runs(kafka, args.repeat, args.seconds, _progress))
+            runs, cpu = asyncio.run(gateway_runs(kafka, args.repeat, args.seconds, args.headroom, _progress))
             print(table("gateway: records/s into Kafka", "records/s", runs), flush=True)
+            print(table("gateway: CPU, % of one core", "%", cpu), flush=True)
         if args.part in ("sink", "both"):
             runs = asyncio.run(sink_runs(kafka, stack, args.records, args.repeat, run_id, _progress))
             print(table("sink: heartbeat rows/s from Kafka into ClickHouse", "rows/s", runs), flush=True)

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="printfleet",
         description="Telemetry pipeline for fleets of industrial 3D printers.",
+        allow_abbrev=False,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (also after the command)")
     parser.add_argument("--version", action="version", version=f"printfleet {version()}")
@@ -42,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         module.register(sub)
     for command in sub.choices.values():
+        # A flag is spelt out: an abbreviation can change meaning when a flag is added
+        # (`--kafka-sasl-password` once meant `--kafka-sasl-password-file`).
+        command.allow_abbrev = False
         # SUPPRESS: a subcommand without -v must not reset the top-level one.
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from common.settings import Secret, build
 from deploy.settings import StackSettings
+from printfleet.password_flags import refuse_password_flag
 from sinks.connection import ClickHouseSettings, check_url
 
 
@@ -25,8 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser, *, database_help: str = "defa
     group.add_argument("--clickhouse-user", help="user to log in as (default: default)")
     group.add_argument("--clickhouse-password-file", type=Path, metavar="FILE",
                        help="read the password from FILE (or set PRINTFLEET_CLICKHOUSE_PASSWORD)")
-    # Named so that argparse does not take it for an abbreviation of --clickhouse-password-file.
-    group.add_argument("--clickhouse-password", nargs="?", action=_NoPasswordOnTheCommandLine, help=argparse.SUPPRESS)
+    refuse_password_flag(group, "--clickhouse-password", "PRINTFLEET_CLICKHOUSE_PASSWORD")
     group.add_argument("--clickhouse-database", "--database", dest="clickhouse_database",
                        help=f"database ({database_help})")
     group.add_argument("--clickhouse-ca-file", type=Path, metavar="PEM",
@@ -34,12 +34,6 @@ def add_arguments(parser: argparse.ArgumentParser, *, database_help: str = "defa
     group.add_argument("--clickhouse-cert-file", type=Path, metavar="PEM", help="client certificate (mutual TLS)")
     group.add_argument("--clickhouse-key-file", type=Path, metavar="PEM", help="the client certificate's key")
     group.add_argument("--cluster", help="ClickHouse cluster name: ON CLUSTER DDL, Replicated and Distributed tables")
-
-
-class _NoPasswordOnTheCommandLine(argparse.Action):
-    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
-        parser.error("a password on the command line shows in `ps`: set PRINTFLEET_CLICKHOUSE_PASSWORD "
-                     "or give --clickhouse-password-file")
 
 
 def settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ClickHouseSettings:

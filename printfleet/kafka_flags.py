@@ -16,6 +16,7 @@ from typing import Final
 from common.kafka.settings import MECHANISMS, PROTOCOLS, KafkaSettings
 from common.settings import build
 from deploy.settings import StackSettings
+from printfleet.password_flags import refuse_password_flag
 
 
 # KafkaSettings fields whose flag is `--kafka-<field>`.
@@ -35,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--kafka-sasl-username", metavar="USER")
     group.add_argument("--kafka-sasl-password-file", type=Path, metavar="FILE",
                        help="file holding the SASL password (or PRINTFLEET_KAFKA_SASL_PASSWORD; never a flag)")
+    refuse_password_flag(group, "--kafka-sasl-password", "PRINTFLEET_KAFKA_SASL_PASSWORD")
     group.add_argument("--kafka-ssl-ca-file", type=Path, metavar="PEM", help="CA of the brokers (default: the system's)")
     group.add_argument("--kafka-ssl-cert-file", type=Path, metavar="PEM", help="client certificate, for mutual TLS")
     group.add_argument("--kafka-ssl-key-file", type=Path, metavar="PEM", help="its private key")

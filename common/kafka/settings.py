@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from common.settings import Secret
+
 _LEGAL = re.compile(r"[A-Za-z0-9._-]*")
 PROTOCOLS: Final = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 MECHANISMS: Final = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
@@ -49,7 +51,7 @@ class KafkaSettings:
     # SCRAM-SHA-512: what Kafka's own SCRAM docs, Strimzi and Amazon MSK use.
     sasl_mechanism: str = "SCRAM-SHA-512"
     sasl_username: str = ""
-    sasl_password: str = field(default="", repr=False)
+    sasl_password: Secret = field(default_factory=Secret, repr=False)
     sasl_password_file: Path | None = None
     ssl_ca_file: Path | None = None
     ssl_cert_file: Path | None = None
@@ -148,7 +150,7 @@ class KafkaSettings:
 
     def password(self) -> str:
         if self.sasl_password_file is None:
-            return self.sasl_password
+            return self.sasl_password.reveal()
         try:
             return self.sasl_password_file.read_text().rstrip("\r\n")
         except OSError as exc:

@@ -52,28 +52,19 @@ def rel(path: Path) -> str:
 
 
 def flag_errors(argv: list[str], parser: argparse.ArgumentParser | None = None) -> list[str]:
-    """Why `printfleet <argv>` is not a command line printfleet accepts; [] when it is."""
+    """Why `printfleet <argv>` is not a command line printfleet accepts; [] when it is.
+    The parser takes no abbreviated flag (`printfleet.cli`), so parsing is the check."""
     parser = parser or build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    top = {s for a in parser._actions for s in a.option_strings}
     if not argv:
         return ["no subcommand"]
-    if argv[0] in top:
-        return [] if all(a in top for a in argv if a.startswith("-")) else [f"unknown option in {argv}"]
-    command = sub.choices.get(argv[0])
-    if command is None:
-        return [f"unknown subcommand {argv[0]!r}"]
-    known = {s for a in command._actions for s in a.option_strings}
-    errors = [f"{argv[0]}: unknown flag {a.split('=')[0]}" for a in argv[1:]
-              if a.startswith("-") and a.split("=")[0] not in known]
-    if errors or "--help" in argv or "-h" in argv:
-        return errors
     stderr = io.StringIO()
     try:
-        with contextlib.redirect_stderr(stderr):
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
             parser.parse_args(argv)
-    except SystemExit:
-        return [f"{argv}: {stderr.getvalue().strip().splitlines()[-1]}"]
+    except SystemExit as exc:
+        if exc.code == 0:  # --help
+            return []
+        return [f"{' '.join(argv)}: {stderr.getvalue().strip().splitlines()[-1]}"]
     return []
 
 
@@ -351,9 +342,9 @@ def test_passwords_come_from_files_never_from_values() -> None:
 
 def test_the_flag_check_refuses_a_misspelt_or_abbreviated_flag_and_a_bad_subcommand() -> None:
     assert flag_errors(["gateway", "--sites-file", "s.toml"]) == []
-    assert flag_errors(["gateway", "--site-file", "s.toml"]) == ["gateway: unknown flag --site-file"]
-    assert flag_errors(["worker", "--kafka-boot", "k:9092"]) == ["worker: unknown flag --kafka-boot"]
-    assert flag_errors(["gatway"]) == ["unknown subcommand 'gatway'"]
+    assert "unrecognized arguments: --site-file" in " ".join(flag_errors(["gateway", "--site-file", "s.toml"]))
+    assert "unrecognized arguments: --kafka-boot" in " ".join(flag_errors(["worker", "--kafka-boot", "k:9092"]))
+    assert "invalid choice: 'gatway'" in " ".join(flag_errors(["gatway"]))
     assert flag_errors(["topics", "aply"]) != []
     assert flag_errors(["collector"]) != []  # --config is required
 

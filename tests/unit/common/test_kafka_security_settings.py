@@ -13,7 +13,7 @@ import pytest
 from benchmarks import isolation
 from common.kafka.clients import faust_options
 from common.kafka.settings import KafkaSettings
-from common.settings import build
+from common.settings import Secret, build
 from printfleet import kafka_flags
 from common.tls import ensure_site_ca, issue_server_certificate
 
@@ -25,7 +25,7 @@ def ca(tmp_path: Path) -> Path:
 
 def _sasl(ca: Path, **more: object) -> KafkaSettings:
     return KafkaSettings("127.0.0.1:9094", security_protocol="SASL_SSL", sasl_username="svc",
-                         sasl_password="s3cret", ssl_ca_file=ca, **more)  # type: ignore[arg-type]
+                         sasl_password=Secret("s3cret"), ssl_ca_file=ca, **more)  # type: ignore[arg-type]
 
 
 def test_sasl_ssl_gives_every_client_tls_and_the_credentials(ca: Path) -> None:
@@ -56,12 +56,12 @@ def test_the_password_never_shows_in_the_repr(ca: Path) -> None:
 
 
 @pytest.mark.parametrize(("fields", "message"), [
-    ({"security_protocol": "SASL_SSL", "sasl_password": "x"}, "needs a SASL user name"),
+    ({"security_protocol": "SASL_SSL", "sasl_password": Secret("x")}, "needs a SASL user name"),
     ({"security_protocol": "SASL_SSL", "sasl_username": "u"}, "exactly one"),
-    ({"security_protocol": "SASL_SSL", "sasl_username": "u", "sasl_password": "x", "sasl_mechanism": "GSSAPI"},
+    ({"security_protocol": "SASL_SSL", "sasl_username": "u", "sasl_password": Secret("x"), "sasl_mechanism": "GSSAPI"},
      "SASL mechanism 'GSSAPI'"),
     ({"security_protocol": "TLS"}, "security protocol 'TLS'"),
-    ({"sasl_username": "u", "sasl_password": "x"}, "use SASL_SSL"),
+    ({"sasl_username": "u", "sasl_password": Secret("x")}, "use SASL_SSL"),
     ({"security_protocol": "SSL", "ssl_cert_file": Path("c.pem")}, "needs its key"),
     ({"ssl_ca_file": Path("ca.pem")}, "use SSL or SASL_SSL"),
     ({"security_protocol": "SSL", "ssl_ca_file": Path("/nonexistent/ca.pem")}, "Kafka CA file /nonexistent/ca.pem"),
@@ -89,12 +89,24 @@ def test_faust_gets_the_same_security(ca: Path) -> None:
     assert faust_options(KafkaSettings("h:1"))["broker_credentials"] is None
 
 
-def test_no_flag_takes_a_password() -> None:
+def test_no_flag_takes_a_password(capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     kafka_flags.add_arguments(parser)
     flags = set(re.findall(r"--[\w-]+", parser.format_help()))
     assert "--kafka-sasl-password-file" in flags
     assert not [f for f in flags if "password" in f and not f.endswith("-file")]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--kafka-sasl-password", "s3cret"])
+    refusal = capsys.readouterr().err
+    assert "PRINTFLEET_KAFKA_SASL_PASSWORD" in refusal and "s3cret" not in refusal
+
+
+def test_the_cli_takes_no_abbreviated_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from printfleet.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["topics", "plan", "--kafka-boot", "b:1"])
+    assert "unrecognized arguments: --kafka-boot" in capsys.readouterr().err
 
 
 def test_flags_and_variables_make_the_same_settings(ca: Path, tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def test_a_password_flag_is_refused_not_read_as_a_file(argv: list[str], capsys: 
     err = capsys.readouterr().err
     assert "hunter2" not in err
     if argv[0].startswith("--clickhouse-password"):
-        assert "a password on the command line shows in `ps`: set PRINTFLEET_CLICKHOUSE_PASSWORD" in err
+        assert "a password on the command line shows in `ps`; set PRINTFLEET_CLICKHOUSE_PASSWORD" in err
     else:
         assert "ambiguous option" in err
 
