@@ -122,16 +122,28 @@ def issue_server_certificate(
     """A fresh server certificate signed by `ca` for `ips` and `dns` names, written to
     `ca_dir`. Raises CertificateError if the folder cannot be written or an IP is bad.
     """
-    key = ec.generate_private_key(ec.SECP256R1())
     try:
         names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     except ValueError as exc:
         raise CertificateError(f"bad server IP address: {exc}") from None
     names += [x509.DNSName(name) for name in dns]
+    return _issue(ca, dns[0] if dns else ips[0], ExtendedKeyUsageOID.SERVER_AUTH, names,
+                  ca_dir / SERVER_CERT, ca_dir / SERVER_KEY)
+
+
+def issue_client_certificate(ca: SiteCa, ca_dir: Path, name: str) -> ServerCertificate:
+    """A fresh client certificate (mutual TLS) signed by `ca`, its subject `CN=<name>`,
+    written to `ca_dir` as `<name>.pem` and `<name>-key.pem`."""
+    return _issue(ca, name, ExtendedKeyUsageOID.CLIENT_AUTH, [], ca_dir / f"{name}.pem", ca_dir / f"{name}-key.pem")
+
+
+def _issue(ca: SiteCa, common_name: str, usage: x509.ObjectIdentifier, names: list[x509.GeneralName],
+           cert_file: Path, key_file: Path) -> ServerCertificate:
+    key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
-    cert = (
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns[0] if dns else ips[0])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -139,17 +151,17 @@ def issue_server_certificate(
         .not_valid_after(min(now + SERVER_LIFETIME, ca.cert.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(ca=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
         )
-        .sign(ca.key, hashes.SHA256())
     )
-    cert_file, key_file = ca_dir / SERVER_CERT, ca_dir / SERVER_KEY
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    cert = builder.sign(ca.key, hashes.SHA256())
     _write(key_file, _key_pem(key), private=True)
-    # The chain file holds the leaf only: clients trust the CA file, not a sent CA copy.
+    # The chain file holds the leaf only: the peer trusts the CA file, not a sent CA copy.
     _write(cert_file, cert.public_bytes(serialization.Encoding.PEM), private=False)
     return ServerCertificate(cert_file, key_file)
 

@@ -6,11 +6,12 @@ The jars come from Maven Central through `deploy/kafka/pom.xml` (`mvn package` c
 them to `deploy/kafka/target/lib`). Start formats the storage on first use, launches
 `kafka.Kafka`, and returns only once a client got metadata listing the node.
 
-Every node has three listeners: PLAINTEXT for the local tools, the controller's, and
-SASL_SSL with SCRAM-SHA-256/-512 and PLAIN, whose certificate, CA and users are made at
-the first start (`deploy.kafka_secrets`) so that the security settings are tested
-against a real broker. Authorisation is on: the users of the PLAINTEXT listener and
-`printfleet` are super users, `reader` has no ACL at all.
+Every node has four listeners: PLAINTEXT for the local tools, the controller's, SASL_SSL
+with SCRAM-SHA-256/-512 and PLAIN, and SSL requiring a client certificate (mutual TLS).
+Their certificates, CA and users are made at the first start (`deploy.kafka_secrets`)
+so that the security settings are tested against a real broker. Authorisation is on:
+the PLAINTEXT listener's clients, `printfleet` and the certificate `CN=printfleet-client`
+are super users; `reader` has no ACL at all.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from common.kafka import clients
 from deploy.errors import NotInstalled, StackError, StartFailed
-from deploy.kafka_secrets import SUPER_USER, KafkaSecrets
+from deploy.kafka_secrets import CLIENT_CERTIFICATE, SUPER_USER, KafkaSecrets
 from deploy.process import ServerProcess, check_port_free, is_alive, log_tail
 from deploy.settings import StackSettings
 
@@ -72,6 +73,7 @@ class KafkaServer:
         check_port_free(s.kafka_node_port(n), "Kafka")
         check_port_free(s.kafka_node_port(n, s.kafka_controller_port), "Kafka controller")
         check_port_free(s.kafka_node_port(n, s.kafka_sasl_ssl_port), "Kafka SASL_SSL")
+        check_port_free(s.kafka_node_port(n, s.kafka_ssl_port), "Kafka SSL")
 
     def _java(self) -> str:
         java = shutil.which("java")
@@ -90,7 +92,8 @@ class KafkaServer:
 
     def _write_config(self, secrets: KafkaSecrets) -> Path:
         s, n = self.settings, self.node
-        port, sasl = s.kafka_node_port(n), s.kafka_node_port(n, s.kafka_sasl_ssl_port)
+        port, sasl, mtls = (s.kafka_node_port(n), s.kafka_node_port(n, s.kafka_sasl_ssl_port),
+                            s.kafka_node_port(n, s.kafka_ssl_port))
         controller = s.kafka_node_port(n, s.kafka_controller_port)
         voters = ",".join(f"{i}@127.0.0.1:{s.kafka_node_port(i, s.kafka_controller_port)}"
                           for i in range(1, s.kafka_brokers + 1))
@@ -104,12 +107,15 @@ class KafkaServer:
                     "process.roles=broker,controller",
                     f"node.id={n}",
                     f"controller.quorum.voters={voters}",
-                    f"listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl},"
+                    f"listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl},SSL://127.0.0.1:{mtls},"
                     f"CONTROLLER://127.0.0.1:{controller}",
-                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},SASL_SSL://127.0.0.1:{sasl},"
+                    f"SSL://127.0.0.1:{mtls}",
                     "controller.listener.names=CONTROLLER",
                     "inter.broker.listener.name=PLAINTEXT",
-                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT",
+                    # Mutual TLS: a client without a certificate the CA signed is refused.
+                    "listener.name.ssl.ssl.client.auth=required",
                     "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
                     f"listener.name.sasl_ssl.plain.sasl.jaas.config={secrets.plain_jaas()}",
                     f"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={jaas_scram}",
@@ -121,7 +127,7 @@ class KafkaServer:
                     # The PLAINTEXT and controller listeners' clients (ANONYMOUS) and the
                     # SASL user `printfleet` may do anything; any other user needs ACLs.
                     "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-                    f"super.users=User:ANONYMOUS;User:{SUPER_USER}",
+                    f"super.users=User:ANONYMOUS;User:{SUPER_USER};User:CN={CLIENT_CERTIFICATE}",
                     f"log.dirs={self.data_dir}",
                     # Internal topics replicated like production ones where there are nodes
                     # enough: three replicas, two in sync for a write.

@@ -6,6 +6,9 @@ shown by `printfleet stack status`:
     ca.pem                  the CA clients trust (`--kafka-ssl-ca-file`)
     broker-keystore.pem     the brokers' key and certificate (127.0.0.1, localhost)
     <user>.password         a SASL user's password (`--kafka-sasl-password-file`)
+    printfleet-client.pem, printfleet-client-key.pem
+                            a client certificate for the SSL listener, which requires
+                            one (mutual TLS; principal `CN=printfleet-client`)
 
 Users: `printfleet` (a super user) and `reader` (no ACL: every request is refused), with
 SCRAM-SHA-256 and -512 credentials (made at the storage format) and PLAIN (in the
@@ -21,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from common.tls import CA_CERT, ensure_site_ca, issue_server_certificate
+from common.tls import CA_CERT, ServerCertificate, ensure_site_ca, issue_client_certificate, issue_server_certificate
 
 SUPER_USER: Final = "printfleet"
+CLIENT_CERTIFICATE: Final = "printfleet-client"  # its principal is a super user too
 NO_ACL_USER: Final = "reader"
 _USERS: Final = (SUPER_USER, NO_ACL_USER)
 
@@ -38,6 +42,7 @@ class KafkaSecrets:
         the CA and passwords only once)."""
         ca = ensure_site_ca(folder, "printfleet local Kafka")
         server = issue_server_certificate(ca, folder)
+        issue_client_certificate(ca, folder, CLIENT_CERTIFICATE)
         out = cls(folder)
         keystore = server.key_file.read_bytes() + server.cert_file.read_bytes()
         out.keystore.write_bytes(keystore)
@@ -56,6 +61,10 @@ class KafkaSecrets:
     @property
     def keystore(self) -> Path:
         return self.folder / "broker-keystore.pem"
+
+    @property
+    def client_certificate(self) -> ServerCertificate:
+        return ServerCertificate(self.folder / f"{CLIENT_CERTIFICATE}.pem", self.folder / f"{CLIENT_CERTIFICATE}-key.pem")
 
     def password_file(self, user: str) -> Path:
         return self.folder / f"{user}.password"

@@ -29,6 +29,8 @@ class StackSettings:
     kafka_controller_port: int = 19093
     # Each node's SASL_SSL listener (SCRAM and PLAIN; deploy/kafka_secrets.py).
     kafka_sasl_ssl_port: int = 19094
+    # Each node's SSL listener, which requires a client certificate (mutual TLS).
+    kafka_ssl_port: int = 19095
     kafka_brokers: int = 1
     kafka_heap: str = "768m"
     kafka_lib: Path = REPO_ROOT / "deploy" / "kafka" / "target" / "lib"
@@ -72,6 +74,16 @@ class StackSettings:
         # Below the variables and the flags: they still say what the user set.
         local = {k: v for k, v in local.items() if not env.get(f"PRINTFLEET_KAFKA_{k.upper()}")}
         return build(KafkaSettings, "kafka", env, **{**local, **{k: v for k, v in flags.items() if v is not None}})
+
+    def kafka_mutual_tls(self, **flags: object) -> KafkaSettings:
+        """Settings for this stack's SSL listeners with the client certificate of
+        deploy/kafka_secrets.py."""
+        secrets = self.kafka_secrets_dir
+        bootstrap = ",".join(f"127.0.0.1:{self.kafka_node_port(n, self.kafka_ssl_port)}"
+                             for n in range(1, self.kafka_brokers + 1))
+        return self.kafka({}, bootstrap_servers=bootstrap, security_protocol="SSL", ssl_ca_file=secrets / "ca.pem",
+                          ssl_cert_file=secrets / "printfleet-client.pem",
+                          ssl_key_file=secrets / "printfleet-client-key.pem", **flags)
 
     def kafka_sasl_ssl(self, user: str = "printfleet", mechanism: str = "SCRAM-SHA-512", **flags: object) -> KafkaSettings:
         """Settings for this stack's SASL_SSL listeners as `user` (deploy/kafka_secrets.py)."""

@@ -61,8 +61,8 @@ def _servers(settings: StackSettings, *, found: bool = False) -> list[tuple[Serv
         nodes |= {1} | {int(p.name.rsplit("-", 1)[1]) for p in settings.state_dir.glob("kafka-[0-9]")}
     kafka = [KafkaServer(settings, n) for n in sorted(nodes)]
     return [
-        *((k, f"kafka://127.0.0.1:{k.port} (SASL_SSL 127.0.0.1:{settings.kafka_node_port(k.node, settings.kafka_sasl_ssl_port)})")
-          for k in kafka),
+        *((k, f"kafka://127.0.0.1:{k.port} (SASL_SSL :{settings.kafka_node_port(k.node, settings.kafka_sasl_ssl_port)}, "
+              f"SSL :{settings.kafka_node_port(k.node, settings.kafka_ssl_port)})") for k in kafka),
         (ClickHouseServer(settings), f"{settings.clickhouse_url} (native tcp 127.0.0.1:{settings.clickhouse_tcp_port})"),
     ]
 

@@ -31,6 +31,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--brokers", type=int, help="Kafka nodes, 1 to 9; node N's ports are 10*(N-1) above "
                         "node 1's (default 1; fixed when the state folder is made)")
     parser.add_argument("--kafka-sasl-ssl-port", type=int, help="Kafka SASL_SSL port (default: 19094)")
+    parser.add_argument("--kafka-ssl-port", type=int, help="Kafka SSL port, client certificate required (default: 19095)")
     parser.add_argument("--kafka-heap", help="broker JVM heap, e.g. 768m (default: 768m)")
     parser.add_argument("--clickhouse-http-port", type=int, help="ClickHouse HTTP port (default: 18123)")
     parser.add_argument("--clickhouse-tcp-port", type=int, help="ClickHouse native TCP port (default: 19000)")
@@ -46,6 +47,7 @@ def settings_from(args: argparse.Namespace) -> StackSettings:
         kafka_heap=args.kafka_heap,
         kafka_brokers=args.brokers,
         kafka_sasl_ssl_port=args.kafka_sasl_ssl_port,
+        kafka_ssl_port=args.kafka_ssl_port,
         clickhouse_http_port=args.clickhouse_http_port,
         clickhouse_tcp_port=args.clickhouse_tcp_port,
     )

@@ -88,6 +88,33 @@ async def _connect_cause(settings: KafkaSettings) -> KafkaUnavailable | None:
         except ConnectionRefusedError:
             return KafkaUnavailable(f"nothing listens on {server} (Kafka down, or a wrong port)")
         except (OSError, asyncio.TimeoutError, kafka_errors.KafkaError) as exc:
+            if settings.tls and await _refuses_certificate(host, int(port), options):
+                if settings.ssl_cert_file is None:
+                    return KafkaRefused(f"Kafka at {server} requires a client certificate (mutual TLS): "
+                                        f"give --kafka-ssl-cert-file and --kafka-ssl-key-file")
+                return KafkaRefused(f"Kafka at {server} refused the client certificate {settings.ssl_cert_file}: "
+                                    f"not signed by a CA it trusts, or expired")
             return KafkaUnavailable(f"Kafka at {server}: {exc!r}")
         conn.close()
     return None
+
+
+async def _refuses_certificate(host: str, port: int, options: dict[str, object]) -> bool:
+    """True if the broker ends a TLS connection over the client's certificate (none, or
+    one it does not trust). With TLS 1.3 the handshake completes first and the broker's
+    alert (Java sends bad_certificate, or certificate_unknown for an untrusted one) comes
+    with the first read, which aiokafka reports only as "connection closed"."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=options["ssl_context"], server_hostname=host), 5)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    try:
+        await asyncio.wait_for(reader.read(1), 2)
+    except ssl.SSLError as exc:
+        return str(exc.reason).endswith(("BAD_CERTIFICATE", "CERTIFICATE_REQUIRED", "CERTIFICATE_UNKNOWN", "UNKNOWN_CA"))
+    except (OSError, asyncio.TimeoutError):
+        return False
+    finally:
+        writer.close()
+    return False

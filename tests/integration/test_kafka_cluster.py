@@ -41,7 +41,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSettings]
     base = int(os.environ.get("PRINTFLEET_TEST_CLUSTER_PORT", "29200"))
     settings = StackSettings(
         state_dir=tmp_path_factory.mktemp("cluster-stack"), kafka_brokers=3, kafka_port=base,
-        kafka_controller_port=base + 1, kafka_sasl_ssl_port=base + 2, clickhouse_http_port=base + 30,
+        kafka_controller_port=base + 1, kafka_sasl_ssl_port=base + 2, kafka_ssl_port=base + 3,
+        clickhouse_http_port=base + 30,
         clickhouse_tcp_port=base + 31, kafka_heap="384m", stop_timeout_s=30.0,
     )
     _stack(settings, "up")

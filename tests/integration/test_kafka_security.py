@@ -24,7 +24,7 @@ from deploy.settings import StackSettings
 from producers.batch_format import encode_batch
 from producers.gateway.gateway import Gateway
 from producers.gateway.sites import SiteDirectory
-from common.tls import ensure_site_ca
+from common.tls import ensure_site_ca, issue_client_certificate
 from schemas import SchemaRegistry
 from test_gateway import DEVICES_A, SITE_A, TOKEN_A, _post, _record, _settings
 
@@ -119,3 +119,23 @@ async def test_a_refusal_is_not_retriable(stack: StackSettings, tmp_path: Path) 
     with pytest.raises(KafkaRefused, match=WRONG_PASSWORD) as refused:
         await admin.plan(_wrong_password(stack, tmp_path), pipeline_topics())
     assert refused.value.retriable is False
+
+
+async def test_mutual_tls_connects_with_the_client_certificate(stack: StackSettings) -> None:
+    changes = await admin.plan(stack.kafka_mutual_tls(), pipeline_topics())
+    assert len(changes) == len(pipeline_topics())
+
+
+async def test_without_a_client_certificate_mutual_tls_is_refused_in_one_line(stack: StackSettings) -> None:
+    without = dataclasses.replace(stack.kafka_mutual_tls(), ssl_cert_file=None, ssl_key_file=None)
+    with pytest.raises(KafkaRefused, match="requires a client certificate") as refused:
+        await admin.plan(without, pipeline_topics())
+    assert "\n" not in str(refused.value)
+
+
+async def test_a_client_certificate_of_another_ca_is_refused_in_one_line(stack: StackSettings, tmp_path: Path) -> None:
+    other = ensure_site_ca(tmp_path / "other-ca", "not the brokers' CA")
+    foreign = issue_client_certificate(other, tmp_path / "other-ca", "stranger")
+    kafka = dataclasses.replace(stack.kafka_mutual_tls(), ssl_cert_file=foreign.cert_file, ssl_key_file=foreign.key_file)
+    with pytest.raises(KafkaRefused, match="refused the client certificate .*stranger.pem"):
+        await admin.plan(kafka, pipeline_topics())

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from deploy.settings import StackSettings
 
@@ -51,6 +53,10 @@ def test_the_secrets_keep_their_passwords_and_renew_the_broker_certificate(tmp_p
     assert again.keystore.read_bytes() != keystore
     assert b"PRIVATE KEY" in keystore and b"CERTIFICATE" in keystore
     assert all(f'user_{u}="{p}"' in again.plain_jaas() for u, p in passwords.items())
+    client = x509.load_pem_x509_certificate(again.client_certificate.cert_file.read_bytes())
+    assert client.subject.rfc4514_string() == "CN=printfleet-client"
+    usage = client.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [ExtendedKeyUsageOID.CLIENT_AUTH]
 
 
 def test_nodes_out_of_range_are_refused() -> None:
