@@ -28,7 +28,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,7 +106,7 @@ class PartitionTransactions:
             if p not in self._failed:
                 try:
                     await producer.abort_transaction()
-                except KafkaError as exc:  # Kafka away: the broker aborts it after its timeout
+                except clients.TRANSACTION_ERRORS as exc:  # Kafka away or fenced: the broker aborts it after its timeout
                     log.debug("partition %d: abort on release: %r", p, exc)
             self._failed.discard(p)
             await asyncio.gather(*self._sent.pop(p, []), return_exceptions=True)
@@ -119,23 +120,24 @@ class PartitionTransactions:
         transaction, in order within each topic partition, one Kafka batch per topic
         partition where they fit (aiokafka's `send` made a future and a queue entry per
         record: an output record cost as much as six heartbeats)."""
-        producer = self._producer(p)
-        batches: dict[tuple[str, int], Any] = {}  # aiokafka's BatchBuilder
-        for topic, key, (kind, record) in outputs:
-            cluster = self._kafka.topic(topic)
-            key_bytes = key.encode()
-            partition = await self._partition(producer, cluster, key_bytes)
-            value = self._registry.encode(kind, record)
-            batch = batches.get((cluster, partition))
-            if batch is None:
-                batch = batches[(cluster, partition)] = producer.create_batch()
-            if batch.append(key=key_bytes, value=value, timestamp=None, headers=self._headers) is None:
-                # Full: send it and go on in a new one (an empty batch takes any record).
+        with self._failing(p, "send"):
+            producer = self._producer(p)
+            batches: dict[tuple[str, int], Any] = {}  # aiokafka's BatchBuilder
+            for topic, key, (kind, record) in outputs:
+                cluster = self._kafka.topic(topic)
+                key_bytes = key.encode()
+                partition = await self._partition(producer, cluster, key_bytes)
+                value = self._registry.encode(kind, record)
+                batch = batches.get((cluster, partition))
+                if batch is None:
+                    batch = batches[(cluster, partition)] = producer.create_batch()
+                if batch.append(key=key_bytes, value=value, timestamp=None, headers=self._headers) is None:
+                    # Full: send it and go on in a new one (an empty batch takes any record).
+                    self._sent[p].append(await producer.send_batch(batch, cluster, partition=partition))
+                    batch = batches[(cluster, partition)] = producer.create_batch()
+                    batch.append(key=key_bytes, value=value, timestamp=None, headers=self._headers)
+            for (cluster, partition), batch in batches.items():
                 self._sent[p].append(await producer.send_batch(batch, cluster, partition=partition))
-                batch = batches[(cluster, partition)] = producer.create_batch()
-                batch.append(key=key_bytes, value=value, timestamp=None, headers=self._headers)
-        for (cluster, partition), batch in batches.items():
-            self._sent[p].append(await producer.send_batch(batch, cluster, partition=partition))
 
     async def dead_letter(self, p: int, key: bytes | None, raw: bytes, reason: str, topic: str, partition: int,
                           offset: int, timestamp_ms: int = -1, error: str = "InvalidRecordError") -> None:
@@ -143,17 +145,19 @@ class PartitionTransactions:
         with the reason and its origin (`topic`: its registry name)."""
         log.debug("dead letter from %s[%d]@%d: %s", topic, partition, offset, reason)
         origin = deadletter.Origin("worker", "apply", self._kafka.topic(topic), partition, offset, timestamp_ms)
-        self._sent[p].append(await self._producer(p).send(self._kafka.topic(DEAD_LETTER), raw, key=key,
-                                                          headers=deadletter.headers(origin, reason, error)))
+        with self._failing(p, "send"):
+            self._sent[p].append(await self._producer(p).send(self._kafka.topic(DEAD_LETTER), raw, key=key,
+                                                              headers=deadletter.headers(origin, reason, error)))
 
     async def send_json(self, p: int, topic: str, key: str, message: dict[str, Any]) -> None:
         """A message for one of the worker's internal topics (registry name), as JSON,
         in partition `p`'s transaction."""
         cluster, key_bytes = self._kafka.topic(topic), key.encode()
-        producer = self._producer(p)
-        partition = await self._partition(producer, cluster, key_bytes)
-        self._sent[p].append(
-            await producer.send(cluster, json.dumps(message).encode(), key=key_bytes, partition=partition))
+        with self._failing(p, "send"):
+            producer = self._producer(p)
+            partition = await self._partition(producer, cluster, key_bytes)
+            self._sent[p].append(
+                await producer.send(cluster, json.dumps(message).encode(), key=key_bytes, partition=partition))
 
     async def commit(self, p: int, states: Mapping[str, bytes], book: bytes) -> None:
         """Write the changed `states` and the `book` of partition `p` and commit its
@@ -161,7 +165,7 @@ class PartitionTransactions:
         Raises TransactionFailed: nothing of the transaction is in Kafka then."""
         producer = self._producer(p)
         sent = self._sent[p]
-        try:
+        with self._failing(p, "the transaction did not commit"):
             for device_id, value in states.items():
                 sent.append(await producer.send(self._states_topic, value, key=device_id.encode(), partition=p))
             sent.append(await producer.send(self._books_topic, book, key=str(p).encode(), partition=p))
@@ -169,9 +173,16 @@ class PartitionTransactions:
             self._sent[p] = []
             await asyncio.gather(*sent)
             await producer.begin_transaction()
-        except KafkaError as exc:
+
+    @contextmanager
+    def _failing(self, p: int, what: str) -> Iterator[None]:
+        """A broken transaction of partition `p` becomes TransactionFailed, and the
+        partition takes nothing more until it is released."""
+        try:
+            yield
+        except clients.TRANSACTION_ERRORS as exc:
             self._failed.add(p)
-            raise TransactionFailed(f"partition {p}: the transaction did not commit: {exc!r}") from exc
+            raise TransactionFailed(f"partition {p}: {what}: {exc!r}") from exc
 
     def _producer(self, p: int) -> AIOKafkaProducer:
         producer = self._producers.get(p)

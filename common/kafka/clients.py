@@ -14,8 +14,16 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import IllegalOperation, KafkaError
 
 from common.kafka.settings import KafkaSettings
+
+# What a transactional producer raises once its transaction cannot go on. One fenced while
+# a request of its own was in flight (another producer with its transactional id started,
+# or the broker timed its transaction out) is left in aiokafka's fatal state: `send` then
+# raises IllegalOperation, and `begin_`, `commit_` or `abort_transaction` an AssertionError
+# of its state machine, not a KafkaError. Such a producer can only be stopped.
+TRANSACTION_ERRORS: tuple[type[Exception], ...] = (KafkaError, IllegalOperation, AssertionError)
 
 
 def producer(settings: KafkaSettings, **options: Any) -> AIOKafkaProducer:

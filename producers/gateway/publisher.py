@@ -34,6 +34,8 @@ from producers.gateway.uploads import encode_mark
 
 log = logging.getLogger(__name__)
 
+_NOT_COMMITTED: tuple[type[Exception], ...] = (*clients.TRANSACTION_ERRORS, OSError, asyncio.TimeoutError)
+
 
 @dataclass(frozen=True, slots=True)
 class OutRecord:
@@ -102,7 +104,7 @@ class Publisher:
             producer = await self._ready()
             try:
                 await asyncio.wait_for(self._commit(producer, records, marks), self._timeout_s)
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            except _NOT_COMMITTED as exc:
                 # The transaction's state is not known: a new producer with the same
                 # transactional id fences this one and aborts what it left open.
                 log.warning("event=commit_failed records=%d error=%r", len(records), exc)
@@ -160,7 +162,7 @@ class Publisher:
             producer = await self._ready()
             try:
                 await asyncio.wait_for(self._dead_letter(producer, record, raw, origin, reason, error), self._timeout_s)
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+            except _NOT_COMMITTED as exc:
                 await self._reset()
                 raise await failure(self._kafka, exc, "dead letter not acknowledged") from exc
 

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -32,25 +33,32 @@ async def ensure_topics(bootstrap: str) -> None:
     await admin.apply(StackSettings.from_env().kafka(bootstrap_servers=bootstrap), pipeline_topics())
 
 
-async def produce(bootstrap: str, records: Iterable[tuple[str, dict[str, Any]]], *, raw: Iterable[tuple[str, bytes, bytes]] = ()) -> int:
+async def produce(bootstrap: str, records: Iterable[tuple[str, dict[str, Any]]], *, raw: Iterable[tuple[str, bytes, bytes]] = (),
+                  uploads_of: int | None = None) -> int:
     """Encode and send (kind, record) pairs keyed by device; `raw` adds (topic, key, value)
-    messages as they are. Returns how many were sent, after Kafka acknowledged all."""
+    messages as they are. Returns how many were sent, after Kafka acknowledged all.
+    `uploads_of`: commit every so many records in a transaction, as the gateway commits an
+    upload: what a worker reads committed then comes in upload order across topics (records
+    sent one by one land topic by topic, as the producer's batches fill)."""
     await ensure_topics(bootstrap)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+                                transactional_id=None if uploads_of is None else f"it-upload-{uuid.uuid4().hex}")
     await producer.start()
-    n = 0
+    messages = [(topic_for(kind), str(record["device_id"]).encode(), REGISTRY.encode(kind, record))
+                for kind, record in records]
+    messages += [(topic, key, value) for topic, key, value in raw]
     try:
-        futures = []
-        for kind, record in records:
-            futures.append(await producer.send(topic_for(kind), REGISTRY.encode(kind, record), key=str(record["device_id"]).encode()))
-            n += 1
-        for topic, key, value in raw:
-            futures.append(await producer.send(topic, value, key=key))
-            n += 1
-        await asyncio.gather(*futures)
+        step = uploads_of or max(1, len(messages))
+        for at in range(0, len(messages), step):
+            if uploads_of is not None:
+                await producer.begin_transaction()
+            futures = [await producer.send(topic, value, key=key) for topic, key, value in messages[at:at + step]]
+            if uploads_of is not None:
+                await producer.commit_transaction()
+            await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    return n
+    return len(messages)
 
 
 class Outputs:

@@ -5,6 +5,7 @@ what was committed, and fences the old one."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -104,3 +105,28 @@ async def test_a_checkpoint_is_seen_whole_and_an_uncommitted_one_not_at_all(stac
     third = PartitionTransactions(kafka, registry, [], app_id=APP)
     assert (await third.own([2]))[2].book == b'{"book": 3}'
     await third.stop()
+
+
+async def test_an_owner_fenced_while_it_sends_fails_its_transaction_and_stops_cleanly(
+        stack: StackSettings, unique: str) -> None:
+    kafka = await _kafka(stack, unique)
+    registry = SchemaRegistry.load_default()
+    first = PartitionTransactions(kafka, registry, [], app_id=APP)
+    await first.own([1])
+    await first.commit(1, {}, b'{"book": 1}')
+    second = PartitionTransactions(kafka, registry, [], app_id=APP)
+    await second.own([1])
+    # The first owner's send goes out after the fencing: the broker refuses it while the
+    # producer works in the background, which leaves aiokafka's transaction in its fatal
+    # state (sends raise IllegalOperation, commits an AssertionError).
+    await first.send_many(1, [_fleet_state("dev-zombie", 1)])
+    with pytest.raises(TransactionFailed):
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            await first.send_many(1, [_fleet_state("dev-zombie", 2)])
+    with pytest.raises(TransactionFailed):
+        await first.commit(1, {"dev-zombie": b"{}"}, b'{"book": 2}')
+    await first.stop()
+    await second.commit(1, {}, b'{"book": 3}')
+    await second.stop()
+    assert await _committed(kafka, topic_for("fleet_state"), 1, wait_s=3) == []
