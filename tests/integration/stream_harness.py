@@ -34,27 +34,25 @@ async def ensure_topics(bootstrap: str) -> None:
 
 
 async def produce(bootstrap: str, records: Iterable[tuple[str, dict[str, Any]]], *, raw: Iterable[tuple[str, bytes, bytes]] = (),
-                  uploads_of: int | None = None) -> int:
+                  uploads_of: int = 5_000) -> int:
     """Encode and send (kind, record) pairs keyed by device; `raw` adds (topic, key, value)
     messages as they are. Returns how many were sent, after Kafka acknowledged all.
-    `uploads_of`: commit every so many records in a transaction, as the gateway commits an
-    upload: what a worker reads committed then comes in upload order across topics (records
-    sent one by one land topic by topic, as the producer's batches fill)."""
+    Every `uploads_of` records (the collector's default upload_max_records) are committed
+    in one transaction, as the gateway commits an upload: the worker then reads them in
+    upload order across topics. Sent one by one they land topic by topic as the producer's
+    batches fill, and a reader can see heartbeats before the counters sent ahead of them."""
     await ensure_topics(bootstrap)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
-                                transactional_id=None if uploads_of is None else f"it-upload-{uuid.uuid4().hex}")
+                                transactional_id=f"it-upload-{uuid.uuid4().hex}")
     await producer.start()
     messages = [(topic_for(kind), str(record["device_id"]).encode(), REGISTRY.encode(kind, record))
                 for kind, record in records]
-    messages += [(topic, key, value) for topic, key, value in raw]
+    messages += list(raw)
     try:
-        step = uploads_of or max(1, len(messages))
-        for at in range(0, len(messages), step):
-            if uploads_of is not None:
-                await producer.begin_transaction()
-            futures = [await producer.send(topic, value, key=key) for topic, key, value in messages[at:at + step]]
-            if uploads_of is not None:
-                await producer.commit_transaction()
+        for at in range(0, len(messages), uploads_of):
+            await producer.begin_transaction()
+            futures = [await producer.send(topic, value, key=key) for topic, key, value in messages[at:at + uploads_of]]
+            await producer.commit_transaction()
             await asyncio.gather(*futures)
     finally:
         await producer.stop()

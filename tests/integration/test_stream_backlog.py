@@ -21,7 +21,6 @@ SEED = 5
 REGISTRY = SchemaRegistry.load_default()
 # Defaults but where the pipeline starts and how often the status line comes.
 ENV = {"PRINTFLEET_WORKER_START_AT": "latest", "PRINTFLEET_WORKER_STATUS_EVERY_S": "1"}
-UPLOAD = 5_000  # records per upload: the collector's default upload_max_records
 
 
 def _hours(out: Outputs) -> dict[tuple[str, int], dict[str, Any]]:
@@ -45,7 +44,7 @@ async def test_a_two_hour_outage_backlog_counts_every_record(stack: StackSetting
             # the two hours of the outage at once when the site is back, then live again;
             # each upload committed as the gateway commits it.
             for part in (live_1, outage, live_2):
-                sent += await produce(stack.kafka_bootstrap, part, uploads_of=UPLOAD)
+                sent += await produce(stack.kafka_bootstrap, part)
                 await out.until(lambda o: worker.status().get("applied", 0) >= sent, worker, timeout_s=180)
             await out.until(lambda o: {s for (_, s) in _hours(o)} >= {START_MS + h * HOUR_MS for h in range(4)},
                             worker, timeout_s=120)
