@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
+
+from common import logs
 
 # Subcommands in the order `--help` lists them. A site collector install has only the
 # collector's dependencies; a command whose extra is not installed says which it needs.
@@ -30,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Telemetry pipeline for fleets of industrial 3D printers.",
         allow_abbrev=False,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (also after the command)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (anywhere on the command line)")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default=os.environ.get("PRINTFLEET_LOG_FORMAT", "text"),
+                        help="log lines as text or JSON objects, one per line (default text; PRINTFLEET_LOG_FORMAT)")
     parser.add_argument("--version", action="version", version=f"printfleet {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
@@ -48,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.allow_abbrev = False
         # SUPPRESS: a subcommand without -v must not reset the top-level one.
         command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        command.add_argument("--log-format", choices=logs.FORMATS, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
@@ -79,10 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(args, "rest"):  # a benchmark's own options; -v stays ours
         args.verbose = args.verbose or any(a in ("-v", "--verbose") for a in rest)
         args.rest = [*args.rest, *(a for a in rest if a not in ("-v", "--verbose"))]
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
-    )
+    if args.log_format not in logs.FORMATS:  # from PRINTFLEET_LOG_FORMAT: argparse checks flags only
+        parser.error(f"PRINTFLEET_LOG_FORMAT={args.log_format!r}: one of {', '.join(logs.FORMATS)}")
+    logs.configure(verbose=args.verbose, log_format=args.log_format)
     try:
         return int(args.handler(args))
     except KeyboardInterrupt:

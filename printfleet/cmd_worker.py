@@ -39,7 +39,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--start-at", choices=["earliest", "latest"], help="a new app id reads from (default earliest)")
     parser.add_argument("--tick-every-s", type=float, help="wall seconds between offline/window checks (default 5)")
     parser.add_argument("--web-port", type=int, help="Faust's web view on 127.0.0.1 (default 0: off)")
-    parser.add_argument("--loglevel", default="warning", help="Faust log level (default warning)")
+    parser.add_argument("--loglevel", default="warning", type=str.lower,
+                        choices=("debug", "info", "warning", "error", "critical"),
+                        help="log level of the worker, Faust's and printfleet's lines (default warning; -v: debug)")
     parser.set_defaults(handler=run)
 
 
@@ -65,7 +67,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"printfleet worker: {exc}", file=sys.stderr)
         return 1
     relax_gc()
-    runner = faust.Worker(worker.app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False)
-    logging.getLogger("faust").setLevel(args.loglevel.upper())
+    # Faust's own set-up would replace the handler `printfleet --log-format` chose.
+    runner = faust.Worker(worker.app, loglevel=args.loglevel, quiet=True, redirect_stdouts=False,
+                          override_logging=False)
+    root = logging.getLogger()  # --loglevel is the whole worker's, Faust's and ours; -v still wins
+    root.setLevel(min(root.level, logging.getLevelNamesMapping()[args.loglevel.upper()]))
+    runner.on_setup_root_logger(root, root.level)  # what Faust's own set-up ends with (its spinner)
     runner.execute_from_commandline()  # returns only by exiting the process
     return 0

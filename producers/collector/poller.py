@@ -26,6 +26,7 @@ from typing import Any
 
 import aiohttp
 
+from common.logs import Throttle
 from producers.collector.config import Cadence
 from producers.collector.device_records import RecordBuilder
 from producers.errors import MappingError, SpoolFull
@@ -161,6 +162,7 @@ class PrinterPoller:
         spooled: SpooledIds | None = None,
     ) -> None:
         self.status = PrinterStatus(base_url)
+        self._unavailable_log = Throttle(60.0)
         self._session, self._ssl = session, ssl_context
         self._builder, self._registry, self._spool = builder, registry, spool
         self._cursors, self._cadence = cursors, cadence
@@ -202,13 +204,19 @@ class PrinterPoller:
     async def _guarded(self, task: Any) -> None:
         try:
             await task()
+            if not self.status.reachable and self.status.last_error:  # back after a failure
+                log.warning("event=printer_reachable printer=%s", self.status.base_url)
+            self._unavailable_log.reset()
             self.status.reachable = True
             self.status.last_ok_at = time.time()
         except PrinterUnavailable as exc:
             self.status.poll_failures += 1
             self.status.reachable = False
             self.status.last_error = str(exc)
-            log.warning("event=printer_unavailable printer=%s error=%s", self.status.base_url, exc)
+            held = self._unavailable_log.allow(time.monotonic())
+            if held is not None:
+                log.warning("event=printer_unavailable printer=%s error=%s repeats_held_back=%d",
+                            self.status.base_url, exc, held)
             if task != self._heartbeat and self.status.device_id:
                 return
             if self.status.device_id:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from common import logs
 from printfleet import cmd_query, cmd_sink
 from printfleet.cli import build_parser, main
 from sinks.client import ClickHouseClient
@@ -38,7 +39,8 @@ BAD_URLS = ["localhost:8123", "127.0.0.1", "ftp://h:21", "http://", "http://h:po
 def log_levels(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The levels `main` configures logging with (and no handler left on a closed stream)."""
     levels: list[int] = []
-    monkeypatch.setattr(logging, "basicConfig", lambda **kw: levels.append(kw["level"]))
+    monkeypatch.setattr(logs, "configure",
+                        lambda **kw: levels.append(logging.DEBUG if kw["verbose"] else logging.WARNING))
     for name in ("PRINTFLEET_GATEWAY_SITES_FILE", "PRINTFLEET_CLICKHOUSE_URL", "PRINTFLEET_CLICKHOUSE_PASSWORD",
                  "PRINTFLEET_CLICKHOUSE_PASSWORD_FILE", "PRINTFLEET_CLICKHOUSE_CLUSTER", "PRINTFLEET_CLICKHOUSE_DATABASE"):
         monkeypatch.delenv(name, raising=False)
