@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from common.settings import build
-from printfleet import kafka_flags
+from printfleet import kafka_flags, stop_signals
 from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
@@ -63,20 +63,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: GatewaySettings, sites: SiteDirectory, every_s: float) -> None:
-    async with Gateway(settings, SchemaRegistry.load_default(), sites) as gateway:
-        print(f"gateway listening on {gateway.url} -> kafka {settings.kafka.bootstrap_servers}", flush=True)
-        last, last_t = 0, time.monotonic()
-        while True:
-            await asyncio.sleep(every_s or 3600)
-            if every_s:
-                c, now = gateway.counters, time.monotonic()
-                rate = (c.records_produced - last) / (now - last_t)
-                print(
-                    f"gateway: {c.records_produced} records produced ({rate:,.0f}/s), "
-                    f"{c.batches_accepted} batches, {c.batches_duplicate} repeated batches "
-                    f"({c.records_repeated} records), "
-                    f"{c.batches_refused} refused ({c.records_dead_lettered} records dead-lettered), "
-                    f"{c.kafka_unavailable} while Kafka was away",
-                    flush=True,
-                )
-                last, last_t = c.records_produced, now
+    """Serve until SIGTERM or Ctrl-C, then drain: batches under way finish, new ones get
+    503 until the gateway has stopped (exit 0)."""
+    stop = asyncio.Event()
+    undo = stop_signals.install(stop)
+    try:
+        async with Gateway(settings, SchemaRegistry.load_default(), sites) as gateway:
+            print(f"gateway listening on {gateway.url} -> kafka {settings.kafka.bootstrap_servers}", flush=True)
+            last, last_t = 0, time.monotonic()
+            while not stop.is_set():
+                try:
+                    await asyncio.wait_for(stop.wait(), every_s or None)
+                except asyncio.TimeoutError:
+                    c, now = gateway.counters, time.monotonic()
+                    rate = (c.records_produced - last) / (now - last_t)
+                    print(
+                        f"gateway: {c.records_produced} records produced ({rate:,.0f}/s), "
+                        f"{c.batches_accepted} batches, {c.batches_duplicate} repeated batches "
+                        f"({c.records_repeated} records), "
+                        f"{c.batches_refused} refused ({c.records_dead_lettered} records dead-lettered), "
+                        f"{c.kafka_unavailable} while Kafka was away",
+                        flush=True,
+                    )
+                    last, last_t = c.records_produced, now
+            print(f"gateway stopping: {gateway.batches_in_flight} batches under way finish first", flush=True)
+    finally:
+        undo()
+    print("gateway stopped", flush=True)

@@ -23,6 +23,8 @@ produced; the record to blame also goes to the dead-letter topic, once per batch
     429 busy                too many batches in flight (Retry-After)
     503 kafka_unavailable   Kafka did not acknowledge in time (Retry-After); the collector
                             keeps the batch in its spool and retries
+    503 shutting_down       the gateway is stopping (SIGTERM): batches under way are
+                            finished, new ones are answered so (Retry-After) until it exits
 """
 
 from __future__ import annotations
@@ -114,6 +116,10 @@ class Gateway:
         # its record is not dead-lettered twice.
         self._dead_lettered: OrderedDict[bytes, int] = OrderedDict()
         self._in_flight = asyncio.Semaphore(settings.max_batches_in_flight)
+        self.batches_in_flight = 0
+        self._idle = asyncio.Event()  # set while no batch is under way
+        self._idle.set()
+        self._draining = False
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -147,8 +153,20 @@ class Gateway:
         self.url = f"{scheme}://{self.settings.host}:{port}"
         log.info("event=gateway_listening url=%s", self.url)
 
+    def begin_stop(self) -> None:
+        """From now on answer new batches 503 `shutting_down` (their collectors retry,
+        against another instance or this one restarted)."""
+        self._draining = True
+
     async def stop(self) -> None:
-        """Stop listening, finish the transaction under way, then close. Idempotent."""
+        """Answer new batches 503 `shutting_down`, let those under way finish (up to the
+        Kafka timeout), stop listening, then close. Idempotent."""
+        self.begin_stop()
+        try:
+            await asyncio.wait_for(self._idle.wait(), self.settings.kafka_timeout_s + 5)
+        except asyncio.TimeoutError:
+            log.warning("event=stop_with_batches_in_flight batches=%d: their collectors resend them",
+                        self.batches_in_flight)
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -170,10 +188,19 @@ class Gateway:
     async def handle_records(self, request: web.Request) -> web.Response:
         try:
             site = self._authenticate(request)
+            if self._draining:
+                raise Refused(503, "shutting_down", "the gateway is stopping; retry later")
             if self._in_flight.locked():
                 raise Refused(429, "busy", "too many batches in flight; retry later")
             async with self._in_flight:
-                return await self._accept(request, site)
+                self.batches_in_flight += 1
+                self._idle.clear()
+                try:
+                    return await self._accept(request, site)
+                finally:
+                    self.batches_in_flight -= 1
+                    if not self.batches_in_flight:
+                        self._idle.set()
         except Refused as refused:
             self.counters.batches_refused += 1
             log.info("event=batch_refused status=%d code=%s reason=%s", refused.status, refused.code, refused)

@@ -176,6 +176,7 @@ async def test_restarts_with_a_backlog_lose_nothing(stack: StackSettings, tmp_pa
                 await worker.ready(times=worker.log.read_text().count("[^Worker]: Ready") + 1)
                 if stop is not None:
                     await worker.stop(stop)
+                    assert worker.proc is not None and worker.proc.returncode == 0, worker.tail()  # SIGTERM: a clean stop
             clear = [p.event(p.t0 + 10_000_000, "0001-0002-0001", "INFO", "system", 99_999) for p in printers]
             await produce(stack.kafka_bootstrap, clear)
             await out.until(lambda o: len(_cleared(o)) == len(printers), worker, timeout_s=120)
