@@ -1,22 +1,31 @@
-"""Settings objects from flags and `PRINTFLEET_*` environment variables.
+"""Settings objects from a TOML file, `PRINTFLEET_*` environment variables and flags.
 
-Every component has one frozen dataclass of settings. `build()` fills it from the
-environment (`PRINTFLEET_<PREFIX>_<FIELD>`), then from flags, which win; fields neither
-names keep their defaults. Called once in each subcommand's `run()`.
+Every component has one frozen dataclass of settings. `build()` fills it in one
+precedence: defaults, then the component's table of the configuration file, then the
+environment (`PRINTFLEET_<PREFIX>_<FIELD>`), then flags, which win. Values from the file
+and the environment are validated against the field's type by pydantic; every bad key is
+named in one error (its file key or variable, the value, what was expected), and a key
+the component does not have is an error too, not ignored. Called once in each
+subcommand's `run()`.
 
-Secrets (passwords) are `Secret` fields: their value never shows in a repr, a log line
-or an exception message; code that needs it calls `reveal()`.
+Secrets (passwords) are `Secret` fields: their value never shows in a repr, a log line,
+an exception message or `--print-config`; code that needs it calls `reveal()`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-import types
+import tomllib
 import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
+
+from common.errors import PrintfleetError
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import core_schema
 
 T = TypeVar("T")
 
@@ -48,37 +57,73 @@ class Secret:
 
     __str__ = __repr__
 
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(cls, core_schema.str_schema())
 
-def build(cls: type[T], prefix: str, env: Mapping[str, str] | None = None, **flags: Any) -> T:
-    """An instance of dataclass `cls`; flags that are None fall through to env and defaults.
 
-    Raises ValueError naming the variable whose value does not convert.
+class SettingsError(PrintfleetError, ValueError):
+    """One or more settings are wrong; the message names each (one per line)."""
+
+    retriable = False
+
+
+def build(cls: type[T], prefix: str, env: Mapping[str, str] | None = None, *,
+          config: Mapping[str, Any] | None = None, config_name: str = "", **flags: Any) -> T:
+    """An instance of dataclass `cls` from `config` (its table of the configuration file,
+    named `config_name` in errors, e.g. "printfleet.toml [sink]"), `env` and `flags`;
+    flags that are None fall through.
+
+    Raises SettingsError naming every key or variable whose value does not validate, and
+    every key of `config` that is not a setting of `cls`; TypeError when a required
+    setting is missing.
     """
     env = os.environ if env is None else env
     hints = typing.get_type_hints(cls)
+    settable = [f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if not dataclasses.is_dataclass(hints[f.name])]  # nested settings come built
     values: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        name = f"PRINTFLEET_{prefix}_{field.name}".upper().replace("__", "_")
-        raw = env.get(name)
+    problems: list[str] = []
+    where = f"{config_name} " if config_name else ""
+    for key, raw in (config or {}).items():
+        if key not in settable:
+            problems.append(f"{where}{key}: not a setting here (known: {', '.join(settable)})")
+            continue
+        _take(values, problems, key, raw, hints[key], f"{where}{key}")
+    for name in settable:
+        variable = f"PRINTFLEET_{prefix}_{name}".upper().replace("__", "_")
+        raw = env.get(variable)
         if raw:
-            try:
-                values[field.name] = _convert(raw, hints[field.name])
-            except ValueError as exc:
-                shown = "***" if hints[field.name] is Secret else repr(raw)
-                raise ValueError(f"{name}={shown}: {exc}") from None
+            _take(values, problems, name, raw, hints[name], variable)
+    if problems:
+        raise SettingsError("\n".join(problems))
     values.update({k: v for k, v in flags.items() if v is not None})
     return cls(**values)
 
 
-def _convert(raw: str, hint: Any) -> Any:
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        hint = next(a for a in typing.get_args(hint) if a is not type(None))
-    if hint is bool:
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError("expected true or false")
-    if hint in (int, float, str, Path, Secret):
-        return hint(raw)
-    raise ValueError(f"cannot read {hint} from the environment")
+def load_config(path: Path) -> dict[str, Any]:
+    """The tables of a TOML configuration file. Raises SettingsError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise SettingsError(f"configuration file {path}: cannot read it ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"configuration file {path}: not valid TOML ({exc})") from None
+
+
+def _take(values: dict[str, Any], problems: list[str], name: str, raw: Any, hint: Any, source: str) -> None:
+    try:
+        values[name] = _adapter(hint).validate_python(raw)
+    except ValidationError as exc:
+        shown = "***" if _is_secret(hint) else repr(raw)
+        problems.append(f"{source}={shown}: " + "; ".join(e["msg"] for e in exc.errors()))
+
+
+@functools.cache
+def _adapter(hint: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(hint)
+
+
+def _is_secret(hint: Any) -> bool:
+    return hint is Secret or Secret in typing.get_args(hint)

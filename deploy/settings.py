@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from common.kafka.settings import KafkaSettings
 from common.settings import build
@@ -59,7 +60,7 @@ class StackSettings:
     def kafka_secrets_dir(self) -> Path:
         return self.state_dir / "kafka-secrets"
 
-    def kafka(self, env: Mapping[str, str] | None = None, **flags: object) -> KafkaSettings:
+    def kafka(self, env: Mapping[str, str] | None = None, **flags: Any) -> KafkaSettings:
         """Kafka settings for this stack's PLAINTEXT listeners.
 
         The one place the local stack overrides the production defaults of
@@ -75,7 +76,7 @@ class StackSettings:
         local = {k: v for k, v in local.items() if not env.get(f"PRINTFLEET_KAFKA_{k.upper()}")}
         return build(KafkaSettings, "kafka", env, **{**local, **{k: v for k, v in flags.items() if v is not None}})
 
-    def kafka_mutual_tls(self, **flags: object) -> KafkaSettings:
+    def kafka_mutual_tls(self, **flags: Any) -> KafkaSettings:
         """Settings for this stack's SSL listeners with the client certificate of
         deploy/kafka_secrets.py."""
         secrets = self.kafka_secrets_dir
@@ -85,7 +86,7 @@ class StackSettings:
                           ssl_cert_file=secrets / "printfleet-client.pem",
                           ssl_key_file=secrets / "printfleet-client-key.pem", **flags)
 
-    def kafka_sasl_ssl(self, user: str = "printfleet", mechanism: str = "SCRAM-SHA-512", **flags: object) -> KafkaSettings:
+    def kafka_sasl_ssl(self, user: str = "printfleet", mechanism: str = "SCRAM-SHA-512", **flags: Any) -> KafkaSettings:
         """Settings for this stack's SASL_SSL listeners as `user` (deploy/kafka_secrets.py)."""
         secrets = self.kafka_secrets_dir
         bootstrap = ",".join(f"127.0.0.1:{self.kafka_node_port(n, self.kafka_sasl_ssl_port)}"
@@ -99,7 +100,7 @@ class StackSettings:
         return f"http://127.0.0.1:{self.clickhouse_http_port}"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> StackSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> StackSettings:
         """Settings from `PRINTFLEET_<FIELD>` variables (e.g. PRINTFLEET_KAFKA_PORT);
         `overrides` (flags) that are not None win. Raises ValueError naming the variable."""
         return build(cls, "", env, **overrides)

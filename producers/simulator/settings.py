@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from common.settings import build
-from typing import Final
+from typing import Any, Final
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 ENV_PREFIX: Final = "PRINTFLEET_SIM_"
@@ -70,7 +70,7 @@ class SimulatorSettings:
 
     @classmethod
     def from_env(
-        cls, env: Mapping[str, str] | None = None, **overrides: object
+        cls, env: Mapping[str, str] | None = None, **overrides: Any
     ) -> SimulatorSettings:
         """Settings from `PRINTFLEET_SIM_<FIELD>` variables (e.g. PRINTFLEET_SIM_PRINTERS,
         PRINTFLEET_SIM_START as ISO time); `overrides` (flags) win, None overrides are
