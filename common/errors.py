@@ -38,7 +38,8 @@ and clickhouse-connect are translated at one boundary per client and never reach
     │   │   ├── FramingError
     │   │   └── TooLarge
     │   ├── GatewayError
-    │   │   └── Refused                retriable when its status is 429 or 503
+    │   │   ├── Refused                retriable when its status is 429 or 503
+    │   │   └── EnrolmentError         (also a ValueError)
     │   └── SimulatorError             producers/simulator/errors.py
     │       ├── NotFoundError
     │       │   ├── UnknownPrinterError

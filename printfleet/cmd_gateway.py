@@ -31,6 +31,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--max-body-bytes", type=int, help="largest compressed batch accepted (default 8 MiB)")
     parser.add_argument("--instance-id", help="this instance's name in Kafka transactions: the same across its "
                         "restarts, unique among instances (default <host name>-<port>)")
+    parser.add_argument("--sites-reload-s", type=float,
+                        help="check the sites file for a change every N s and reload it (default 5; 0: only on "
+                        "SIGHUP); SIGHUP reloads it at once")
     parser.add_argument("--status-every-s", type=float, default=10.0, help="status line period (0: none)")
     kafka_flags.add_arguments(parser)
     parser.set_defaults(handler=run)
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             kafka=kafka_flags.settings(args),
             sites_file=args.sites_file, host=args.host, port=args.port,
             tls_cert=args.tls_cert, tls_key=args.tls_key, max_body_bytes=args.max_body_bytes,
-            instance_id=args.instance_id,
+            instance_id=args.instance_id, sites_reload_s=args.sites_reload_s,
         )
         sites = SiteDirectory.load(settings.sites_file)
     except (TypeError, ValueError) as exc:
@@ -69,6 +72,7 @@ async def _serve(settings: GatewaySettings, sites: SiteDirectory, every_s: float
     undo = stop_signals.install(stop)
     try:
         async with Gateway(settings, SchemaRegistry.load_default(), sites) as gateway:
+            stop_signals.install_hangup(gateway.sites_watcher.request_reload)
             print(f"gateway listening on {gateway.url} -> kafka {settings.kafka.bootstrap_servers}", flush=True)
             last, last_t = 0, time.monotonic()
             while not stop.is_set():

@@ -12,6 +12,8 @@ loops have no such method (it raises NotImplementedError), so there Python's
 hands the stop to the loop with `call_soon_threadsafe`; the loop wakes for it through the
 wake-up fd asyncio sets on the main thread. Windows delivers no SIGTERM from outside the
 process: a service manager that stops the collector should send Ctrl-Break (or Ctrl-C).
+
+`install_hangup` is the gateway's: SIGHUP reloads its sites file (POSIX only).
 """
 
 from __future__ import annotations
@@ -62,5 +64,25 @@ def _with_signal_module(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) ->
     def undo() -> None:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+    return undo
+
+
+def install_hangup(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call `callback` on the loop on SIGHUP (`printfleet gateway`: reload the sites file);
+    returns a function that removes the handler. Where there is no SIGHUP (Windows), or
+    the loop takes no signal handlers, nothing is installed: the gateway, the one user,
+    runs on Linux, and this keeps importing and starting it harmless elsewhere."""
+    sighup = getattr(signal, "SIGHUP", None)
+    if sighup is None:
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(sighup, callback)
+    except NotImplementedError:
+        return lambda: None
+
+    def undo() -> None:
+        loop.remove_signal_handler(sighup)
 
     return undo

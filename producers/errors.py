@@ -27,8 +27,10 @@ type. Each component hangs its own subtree under the root:
         │   ├── FramingError                    not gzip, or not a sequence of whole frames
         │   └── TooLarge                        decompresses past the allowed size
         ├── GatewayError             the cloud gateway (producers/gateway/)
-        │   └── Refused              by status  a batch the gateway answers with an HTTP error;
-        │                                       retriable for 429 (busy) and 503 (no Kafka)
+        │   ├── Refused              by status  a batch the gateway answers with an HTTP error;
+        │   │                                   retriable for 429 (busy) and 503 (no Kafka)
+        │   └── EnrolmentError                  an edit of the sites file refused: bad or unknown
+        │                                       id, duplicate, unreadable file (also a ValueError)
         └── SimulatorError           the printer simulator (producers/simulator/errors.py)
             ├── NotFoundError                   no such thing on the simulator (HTTP 404)
             │   ├── UnknownPrinterError         no simulated printer has that id
@@ -261,6 +263,16 @@ class Refused(GatewayError):
         super().__init__(message)
         self.status, self.code, self.record = status, code, record
         self.retriable = status in _RETRIABLE_STATUSES
+
+
+class EnrolmentError(GatewayError, ValueError):
+    """An edit of the gateway's sites file (`printfleet sites`, producers/gateway/enrolment.py)
+    that is refused: an id the file cannot hold, a site that exists already or does not
+    exist, a printer enrolled at another site, or a file that cannot be read or replaced.
+    The file is left as it was. Not retriable: the same edit is refused again.
+    """
+
+    retriable = False
 
 
 # --- collector settings (producers/collector/config.py) ------------------------------------

@@ -52,6 +52,7 @@ from producers.gateway.committer import Committer, Upload
 from producers.gateway.publisher import OutRecord, Publisher
 from producers.gateway.uploads import UploadMarks, upload_key
 from producers.gateway.sites import Site, SiteDirectory
+from producers.gateway.sites_watch import SitesWatcher
 from schemas import DEVICE_KINDS, Decoded, DecodeError, SchemaRegistry, UnknownFingerprintError
 from schemas.errors import NotSingleObjectError
 
@@ -77,6 +78,7 @@ class GatewaySettings:
     # "": <host name>-<port>.
     instance_id: str = ""
     remembered_batches: int = 10_000  # refused batches whose record was dead-lettered
+    sites_reload_s: float = 5.0  # how often the sites file is checked for a change; 0: on SIGHUP only
     # A fault test's hook (`printfleet bench chaos`), only from the environment: the
     # process kills itself after its first commit, before answering: the lost answer.
     crash_after_commit: bool = False
@@ -103,6 +105,7 @@ class Gateway:
         self.settings = settings
         self.registry = registry
         self.sites = sites
+        self.sites_watcher = SitesWatcher(settings.sites_file, settings.sites_reload_s, self._use_sites)
         self.counters = GatewayCounters()
         self.publisher = Publisher(
             settings.kafka,
@@ -144,6 +147,7 @@ class Gateway:
         except KafkaUnavailable as exc:
             log.warning("event=kafka_unavailable_at_start error=%s", exc)
         self.committer.start()
+        self.sites_watcher.start()
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port, ssl_context=self._ssl())
@@ -170,9 +174,15 @@ class Gateway:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self.sites_watcher.stop()
         await self.committer.stop()
         await self.publisher.stop()
         await self.marks.stop()
+
+    def _use_sites(self, sites: SiteDirectory) -> None:
+        # One assignment: a request authenticates against the directory of its moment and
+        # keeps that Site to the end (see handle_records).
+        self.sites = sites
 
     def _ssl(self) -> ssl.SSLContext | None:
         if self.settings.tls_cert is None:

@@ -53,3 +53,14 @@ async def test_without_loop_handlers_the_signal_module_sets_stop_and_undo_restor
     finally:
         undo()
     assert {s: signal.getsignal(s) for s in before} == before
+
+
+async def test_sighup_calls_the_hangup_callback_until_undone() -> None:
+    called = asyncio.Event()
+    undo = stop_signals.install_hangup(called.set)
+    try:
+        os.kill(os.getpid(), signal.SIGHUP)
+        await asyncio.wait_for(called.wait(), 5)
+    finally:
+        undo()
+    assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL
