@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common.ops import GATEWAY_OPS_PORT
 from common.settings import build
-from printfleet import kafka_flags
+from printfleet import kafka_flags, ops_flags
 from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
@@ -33,6 +34,7 @@ def register(sub: Any) -> None:
                         "restarts, unique among instances (default <host name>-<port>)")
     parser.add_argument("--status-every-s", type=float, default=10.0, help="status line period (0: none)")
     kafka_flags.add_arguments(parser)
+    ops_flags.add_arguments(parser, GATEWAY_OPS_PORT)
     parser.set_defaults(handler=run)
 
 
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
             sites_file=args.sites_file, host=args.host, port=args.port,
             tls_cert=args.tls_cert, tls_key=args.tls_key, max_body_bytes=args.max_body_bytes,
             instance_id=args.instance_id,
+            ops_host=args.ops_host, ops_port=ops_flags.port(args, "gateway", GATEWAY_OPS_PORT),
         )
         sites = SiteDirectory.load(settings.sites_file)
     except (TypeError, ValueError) as exc:
@@ -65,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(settings: GatewaySettings, sites: SiteDirectory, every_s: float) -> None:
     async with Gateway(settings, SchemaRegistry.load_default(), sites) as gateway:
         print(f"gateway listening on {gateway.url} -> kafka {settings.kafka.bootstrap_servers}", flush=True)
+        if gateway.ops.url:
+            print(f"gateway metrics {gateway.ops.url}/metrics, health {gateway.ops.url}/readyz", flush=True)
         last, last_t = 0, time.monotonic()
         while True:
             await asyncio.sleep(every_s or 3600)
