@@ -67,6 +67,7 @@ and clickhouse-connect are translated at one boundary per client and never reach
     │   │   └── KafkaRefused
     │   └── TopicMismatch
     ├── CertificateError               common/tls.py
+    ├── OpsListenError                 common/ops.py (the metrics and health listener)
     ├── WorkerFailed                   printfleet/demo_pipeline.py (`printfleet demo`)
     └── BenchError                     benchmarks/ingest/site.py (`printfleet bench`)
 

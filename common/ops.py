@@ -37,6 +37,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import Metric
 
+from common.errors import PrintfleetError
+
 log = logging.getLogger(__name__)
 
 Check = Callable[[], Awaitable[str | None]]
@@ -48,6 +50,10 @@ GATEWAY_OPS_PORT = 18445
 WORKER_OPS_PORT = 18446
 SINK_OPS_PORT = 18447
 COLLECTOR_OPS_PORT = 8080  # the collector's status page (status_port) is its ops port
+
+
+class OpsListenError(PrintfleetError):
+    """The ops listener cannot bind its address (in use, or not this host's)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,13 @@ class OpsServer:
         await runner.setup()
         try:
             await web.TCPSite(runner, self.settings.host, self.settings.port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise OpsListenError(
+                f"the {self.component}'s metrics and health listener cannot bind "
+                f"{self.settings.host}:{self.settings.port} ({exc.strerror or exc}): choose another "
+                f"--ops-port (0: any free port, -1: none) or --ops-host"
+            ) from None
         except BaseException:
             await runner.cleanup()
             raise

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from common.ops import OpsListenError
 from printfleet import stop_signals
 from producers.collector.collector import Collector
 from producers.collector.config import CollectorSettings
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("producers").setLevel(logging.INFO)
     try:
         asyncio.run(serve(settings))
-    except ProducerError as exc:
+    except (ProducerError, OpsListenError) as exc:
         print(f"printfleet collector: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.ops import GATEWAY_OPS_PORT
+from common.ops import GATEWAY_OPS_PORT, OpsListenError
 from common.settings import build
 from printfleet import kafka_flags, ops_flags
 from producers.gateway.gateway import Gateway, GatewaySettings
@@ -61,7 +61,11 @@ def run(args: argparse.Namespace) -> int:
     if (settings.tls_cert is None) != (settings.tls_key is None):
         print("printfleet gateway: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
-    asyncio.run(_serve(settings, sites, args.status_every_s))
+    try:
+        asyncio.run(_serve(settings, sites, args.status_every_s))
+    except OpsListenError as exc:
+        print(f"printfleet gateway: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -15,8 +15,9 @@ import faust
 
 from common.kafka import admin
 from common.kafka.errors import KafkaLayerError
+from common.ops import WORKER_OPS_PORT
 from common.settings import build
-from printfleet import kafka_flags
+from printfleet import kafka_flags, ops_flags
 from printfleet.runtime import relax_gc
 from streams.app import create_app
 from streams.worker_settings import WorkerSettings
@@ -40,6 +41,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--tick-every-s", type=float, help="wall seconds between offline/window checks (default 5)")
     parser.add_argument("--web-port", type=int, help="Faust's web view on 127.0.0.1 (default 0: off)")
     parser.add_argument("--loglevel", default="warning", help="Faust log level (default warning)")
+    ops_flags.add_arguments(parser, WORKER_OPS_PORT)
     parser.set_defaults(handler=run)
 
 
@@ -52,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             offline_after_intervals=args.offline_after_intervals, allowed_lateness_s=args.allowed_lateness_s,
             checkpoint_every_s=args.checkpoint_every_s, release_key_file=args.release_key_file, web_port=args.web_port,
             start_at=args.start_at, tick_every_s=args.tick_every_s,
+            ops_host=args.ops_host, ops_port=ops_flags.port(args, "worker", WORKER_OPS_PORT),
         )
         worker = create_app(settings)
     except (TypeError, ValueError, OSError) as exc:

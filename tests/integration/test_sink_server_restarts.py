@@ -170,7 +170,7 @@ def _start_sink(stack: StackSettings, unique: str, log: Path) -> subprocess.Pope
         "PRINTFLEET_CLICKHOUSE_TIMEOUT_S": "5", "PRINTFLEET_SINK_KAFKA_TIMEOUT_S": "5",
     })
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "printfleet", "sink", "--status-every-s", "1"],
+        return subprocess.Popen([sys.executable, "-m", "printfleet", "sink", "--status-every-s", "1", "--ops-port", "0"],
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
