@@ -11,9 +11,13 @@ from prometheus_client import CollectorRegistry
 
 from common.kafka.settings import KafkaSettings
 from common.ops import naming_problems
+from producers.collector import metrics as collector_metrics
 from producers.collector.collector import Collector
 from producers.collector.config import CollectorSettings
-from producers.gateway.gateway import Gateway, GatewaySettings
+from producers.collector.poller import PrinterStatus
+from producers.collector.uploader import UploaderCounters
+from producers.gateway import metrics as gateway_metrics
+from producers.gateway.gateway import Gateway, GatewayCounters, GatewaySettings
 from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
 from sinks.clickhouse import ClickHouseSink, SinkSettings
@@ -67,3 +71,23 @@ async def test_docs_list_every_metric_and_no_other(tmp_path: Path) -> None:
     documented = set(re.findall(r"^\| `(printfleet_\w+)`", DOC.read_text(), re.MULTILINE))
     served = set().union(*(_names(r) for r in (await _registries(tmp_path)).values()))
     assert documented == served
+
+
+def test_each_gateway_batch_has_one_outcome() -> None:
+    """A 503 is counted in batches_refused and in kafka_unavailable: "refused" is the rest."""
+    counters = GatewayCounters(batches_accepted=5, batches_duplicate=2, batches_refused=4, kafka_unavailable=3)
+    (batches, *_) = gateway_metrics.counter_families(counters)
+    by_outcome = {s.labels["outcome"]: s.value for s in batches.samples}
+    assert by_outcome == {"accepted": 5, "duplicate": 2, "refused": 1, "unavailable": 3}
+
+
+def test_collector_readiness_names_the_silent_printers_and_the_failed_upload() -> None:
+    up = PrinterStatus("https://p1/", reachable=True)
+    down = PrinterStatus("https://p2/", reachable=False, last_error="api/v1/status: HTTP 500")
+    assert collector_metrics.printers_reason([up, down]) is None  # one answering is enough
+    reason = collector_metrics.printers_reason([down, PrinterStatus("https://p3/")])
+    assert reason is not None and "https://p2/ (api/v1/status: HTTP 500)" in reason and "https://p3/ (not polled yet)" in reason
+    assert collector_metrics.gateway_reason(UploaderCounters()) is None  # no upload yet: nothing says it is away
+    failed = UploaderCounters(last_success_at=100.0, last_failure_at=200.0, last_error="gateway unreachable: refused")
+    assert "gateway unreachable: refused" in (collector_metrics.gateway_reason(failed) or "")
+    assert collector_metrics.gateway_reason(UploaderCounters(last_success_at=300.0, last_failure_at=200.0)) is None
