@@ -261,7 +261,7 @@ async def sink_processes(
     env["PRINTFLEET_CLICKHOUSE_URL"] = settings.clickhouse.url
     env["PRINTFLEET_CLICKHOUSE_DATABASE"] = settings.clickhouse.database
     env.update(isolation.environment(settings.kafka))
-    exe = [sys.executable, "-m", "printfleet", "sink", "--status-every-s", "0"]
+    exe = [sys.executable, "-m", "printfleet", "sink", "--status-every-s", "0", "--ops-port", "0"]
     t0 = time.perf_counter()
     procs = [subprocess.Popen(exe, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)]
     host, port = settings.clickhouse.url.split("//", 1)[1].rsplit(":", 1)

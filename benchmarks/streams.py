@@ -94,7 +94,7 @@ class _Workers:
                    "PRINTFLEET_WORKER_DATA_DIR": str(folder / f"data-{k}"), "PRINTFLEET_WORKER_START_AT": "latest",
                    "PRINTFLEET_WORKER_STATUS_EVERY_S": "0.2"}
             with open(log, "wb") as out:
-                self.procs.append(subprocess.Popen([sys.executable, "-m", "printfleet", "worker", "--loglevel", "info"],
+                self.procs.append(subprocess.Popen([sys.executable, "-m", "printfleet", "worker", "--loglevel", "info", "--ops-port", "0"],
                                                    env=env, stdout=out, stderr=subprocess.STDOUT))
 
     @contextlib.contextmanager

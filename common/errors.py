@@ -69,6 +69,7 @@ and clickhouse-connect are translated at one boundary per client and never reach
     │   └── TopicMismatch
     ├── CertificateError               common/tls.py
     ├── SettingsError                  common/settings.py (also a ValueError)
+    ├── OpsListenError                 common/ops.py (the metrics and health listener)
     ├── WorkerFailed                   printfleet/demo_pipeline.py (`printfleet demo`)
     └── BenchError                     benchmarks/ingest/site.py (`printfleet bench`)
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from common.ops import OpsListenError
 from printfleet import stop_signals
 from producers.collector.collector import Collector
 from producers.collector.config import CollectorSettings
@@ -22,21 +23,25 @@ def register(sub: Any) -> None:
         description="Settings come from the TOML file (see producers/collector/config.py for every key).",
     )
     parser.add_argument("--config", type=Path, required=True, help="site.toml")
-    parser.add_argument("--status-port", type=int, help="local status page port (default 8080; 0 picks one)")
+    parser.add_argument("--status-port", "--ops-port", type=int, dest="status_port",
+                        help="port of the status page, /metrics, /livez and /readyz (default 8080; 0 picks one; -1: off)")
+    parser.add_argument("--status-host", "--ops-host", dest="status_host",
+                        help="address of the status page and the ops endpoints (default 127.0.0.1)")
     parser.add_argument("--status-every-s", type=float, help="status line period in seconds (default 10)")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        settings = CollectorSettings.load(args.config, status_port=args.status_port, status_every_s=args.status_every_s)
+        settings = CollectorSettings.load(args.config, status_port=args.status_port, status_host=args.status_host,
+                                          status_every_s=args.status_every_s)
     except ValueError as exc:
         print(f"printfleet collector: {exc}", file=sys.stderr)
         return 2
     logging.getLogger("producers").setLevel(logging.INFO)
     try:
         asyncio.run(serve(settings))
-    except ProducerError as exc:
+    except (ProducerError, OpsListenError) as exc:
         print(f"printfleet collector: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -57,7 +62,8 @@ async def _serve(settings: CollectorSettings, stop: asyncio.Event) -> None:
     async with Collector(settings) as collector:
         print(
             f"collector for site {settings.site_id}: {len(settings.printer_urls)} printers -> "
-            f"{settings.gateway_url}; status {collector.status_url or 'off'}",
+            f"{settings.gateway_url}; status {collector.status_url or 'off'}"
+            + (f", metrics {collector.ops.url}/metrics, health {collector.ops.url}/readyz" if collector.ops.url else ""),
             flush=True,
         )
         runner = asyncio.create_task(collector.run(stop))

@@ -117,9 +117,9 @@ async def _site_and_cloud(
     kafka = stack_settings.kafka()
     gw_settings = GatewaySettings(
         kafka=kafka, sites_file=sites_file, port=0,
-        tls_cert=cert.cert_file, tls_key=cert.key_file,
+        tls_cert=cert.cert_file, tls_key=cert.key_file, ops_port=0,
     )
-    sink_settings = SinkSettings(kafka=kafka, clickhouse=ClickHouseSettings(stack_settings.clickhouse_url))
+    sink_settings = SinkSettings(kafka=kafka, clickhouse=ClickHouseSettings(stack_settings.clickhouse_url), ops_port=0)
     worker = demo_pipeline.WorkerProcess(
         kafka, home / "worker", heartbeat_interval_s=DEMO_CADENCE.heartbeat_s * args.acceleration,
     )
@@ -148,7 +148,10 @@ async def _pipeline(
     async with Collector(collector_settings, registry) as collector:
         print(f"{args.printers} printers at {sim.url}, gateway {gateway.url}, Kafka {sink.settings.kafka.bootstrap_servers}")
         print(f"collector status page {collector.status_url}; site config {home / 'site.toml'}")
-        print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink.settings.clickhouse.describe()}", flush=True)
+        print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink.settings.clickhouse.describe()}")
+        demo_pipeline.print_ops({"gateway": gateway.ops.url, "collector": collector.ops.url,
+                                 "worker": worker.ops_url, "sink": sink.ops.url})
+        sys.stdout.flush()
         runner = asyncio.create_task(collector.run(stop))
         await _progress(sim, collector, gateway, sink, worker, stop, args)
         stop.set()

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common.ops import GATEWAY_OPS_PORT, OpsListenError
 from common.settings import build
-from printfleet import kafka_flags, stop_signals
+from printfleet import kafka_flags, ops_flags, stop_signals
 from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
@@ -36,6 +37,7 @@ def register(sub: Any) -> None:
                         "SIGHUP); SIGHUP reloads it at once")
     parser.add_argument("--status-every-s", type=float, default=10.0, help="status line period (0: none)")
     kafka_flags.add_arguments(parser)
+    ops_flags.add_arguments(parser, GATEWAY_OPS_PORT)
     parser.set_defaults(handler=run)
 
 
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
             sites_file=args.sites_file, host=args.host, port=args.port,
             tls_cert=args.tls_cert, tls_key=args.tls_key, max_body_bytes=args.max_body_bytes,
             instance_id=args.instance_id, sites_reload_s=args.sites_reload_s,
+            ops_host=args.ops_host, ops_port=ops_flags.port(args, "gateway", GATEWAY_OPS_PORT),
         )
         sites = SiteDirectory.load(settings.sites_file)
     except (TypeError, ValueError) as exc:
@@ -61,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
     if (settings.tls_cert is None) != (settings.tls_key is None):
         print("printfleet gateway: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
-    asyncio.run(_serve(settings, sites, args.status_every_s))
+    try:
+        asyncio.run(_serve(settings, sites, args.status_every_s))
+    except OpsListenError as exc:
+        print(f"printfleet gateway: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -74,6 +81,8 @@ async def _serve(settings: GatewaySettings, sites: SiteDirectory, every_s: float
         async with Gateway(settings, SchemaRegistry.load_default(), sites) as gateway:
             stop_signals.install_hangup(gateway.sites_watcher.request_reload)
             print(f"gateway listening on {gateway.url} -> kafka {settings.kafka.bootstrap_servers}", flush=True)
+            if gateway.ops.url:
+                print(f"gateway metrics {gateway.ops.url}/metrics, health {gateway.ops.url}/readyz", flush=True)
             last, last_t = 0, time.monotonic()
             while not stop.is_set():
                 try:

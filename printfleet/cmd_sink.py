@@ -11,8 +11,9 @@ import sys
 from typing import Any
 
 from common.errors import PrintfleetError
+from common.ops import SINK_OPS_PORT
 from common.settings import build
-from printfleet import clickhouse_flags, kafka_flags
+from printfleet import clickhouse_flags, kafka_flags, ops_flags
 from printfleet.runtime import relax_gc
 from schemas import SchemaRegistry
 from sinks import migrations
@@ -30,6 +31,7 @@ def register(sub: Any) -> None:
     )
     kafka_flags.add_arguments(parser)
     clickhouse_flags.add_arguments(parser, database_help="default printfleet; created if missing")
+    ops_flags.add_arguments(parser, SINK_OPS_PORT)
     parser.add_argument("--group-id", help="consumer group (default printfleet-sink)")
     parser.add_argument("--kinds", help="comma-separated record kinds to sink (default: all)")
     parser.add_argument("--batch-max-records", type=int, help="records per batch and partition (default 20000)")
@@ -47,6 +49,7 @@ def settings_from(args: argparse.Namespace) -> SinkSettings:
         kafka=kafka_flags.settings(args), clickhouse=clickhouse_flags.settings(args),
         group_id=args.group_id, kinds=args.kinds,
         batch_max_records=args.batch_max_records, batch_max_age_s=args.batch_max_age_s,
+        ops_host=args.ops_host, ops_port=ops_flags.port(args, "sink", SINK_OPS_PORT),
     )
 
 
@@ -121,6 +124,8 @@ async def serve(settings: SinkSettings, registry: SchemaRegistry, every_s: float
             f"sink: {len(sink.topics)} topics -> {settings.clickhouse.describe()} "
             f"(group {settings.kafka.group(settings.group_id)})", flush=True,
         )
+        if sink.ops.url:
+            print(f"sink metrics {sink.ops.url}/metrics, health {sink.ops.url}/readyz", flush=True)
         runner = asyncio.create_task(sink.run(stop))
         last, last_t = 0, loop.time()
         while not runner.done():

@@ -15,8 +15,9 @@ import faust
 
 from common.kafka import admin
 from common.kafka.errors import KafkaLayerError
+from common.ops import WORKER_OPS_PORT
 from common.settings import build
-from printfleet import kafka_flags
+from printfleet import kafka_flags, ops_flags
 from printfleet.runtime import relax_gc
 from streams.app import create_app
 from streams.worker_settings import WorkerSettings
@@ -42,6 +43,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--loglevel", default="warning", type=str.lower,
                         choices=("debug", "info", "warning", "error", "critical"),
                         help="log level of the worker, Faust's and printfleet's lines (default warning; -v: debug)")
+    ops_flags.add_arguments(parser, WORKER_OPS_PORT)
     parser.set_defaults(handler=run)
 
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             offline_after_intervals=args.offline_after_intervals, allowed_lateness_s=args.allowed_lateness_s,
             checkpoint_every_s=args.checkpoint_every_s, release_key_file=args.release_key_file, web_port=args.web_port,
             start_at=args.start_at, tick_every_s=args.tick_every_s,
+            ops_host=args.ops_host, ops_port=ops_flags.port(args, "worker", WORKER_OPS_PORT),
         )
         worker = create_app(settings)
     except (TypeError, ValueError, OSError) as exc:

@@ -10,6 +10,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,8 @@ class WorkerProcess:
     for Faust's clean shutdown (SIGKILL after 60 s) and is safe to repeat."""
 
     def __init__(self, kafka: KafkaSettings, data_dir: Path, *, heartbeat_interval_s: float, app_id: str = "printfleet-demo-streams") -> None:
+        # Its metrics and health: a port free now, so the demo can say where before it starts.
+        self.ops_url = f"http://127.0.0.1:{free_port()}"
         self.kafka = kafka
         self.data_dir = data_dir
         self.app_id = app_id
@@ -71,6 +74,7 @@ class WorkerProcess:
             # Heartbeats are event time, and the demo's clock runs fast: the interval
             # between two of a printer's heartbeats is the cadence times the acceleration.
             "--heartbeat-interval-s", f"{self.heartbeat_interval_s:g}",
+            "--ops-port", self.ops_url.rsplit(":", 1)[1],
             env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
         self._reader = asyncio.create_task(self._forward())
@@ -109,6 +113,20 @@ class WorkerProcess:
                 await proc.wait()
         if self._reader is not None:
             await self._reader
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def print_ops(urls: dict[str, str]) -> None:
+    """Where each component's metrics and health are, one line each."""
+    print("metrics (Prometheus text, docs/metrics.md); health at /livez and /readyz beside each:")
+    for name, url in urls.items():
+        print(f"  {name:<9} {url}/metrics   {url}/readyz")
 
 
 async def wait_caught_up(

@@ -38,10 +38,11 @@ messages is paused until the sink catches up (Kafka keeps the rest).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -51,13 +52,14 @@ from aiokafka.structs import OffsetAndMetadata
 
 from common.backoff import Backoff
 from common.errors import PrintfleetError
-from common.kafka import admin, clients
+from common.kafka import admin, clients, diagnose
 from common.kafka.diagnose import failure
 from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import DEAD_LETTER, pipeline_specs, topic_for
+from common.ops import OpsServer, OpsSettings
 from schemas import SchemaRegistry
-from sinks import migrations
+from sinks import metrics, migrations
 from sinks.batch import Batch, Batcher, intent_metadata, parse_intent
 from sinks.client import ClickHouseClient
 from sinks.cluster import cluster_of
@@ -94,6 +96,10 @@ class SinkSettings:
     retry_initial_s: float = 0.5
     retry_max_s: float = 15.0
     column_decode: bool = True  # batches decoded column by column where they can be (sinks.native_block)
+    # /metrics, /livez, /readyz. -1: none (`printfleet sink` defaults to 18447,
+    # printfleet/ops_flags.py); 0: any free port.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = -1
 
     def kind_list(self, registry: SchemaRegistry) -> tuple[str, ...]:
         wanted = tuple(k.strip() for k in self.kinds.split(",") if k.strip())
@@ -108,6 +114,7 @@ class SinkCounters:
     records_in: int = 0
     records_stored: int = 0
     rows_inserted: int = 0  # all tables, child rows included
+    rows_by_table: dict[str, int] = field(default_factory=dict)
     batches_written: int = 0
     dead_lettered: int = 0
     retries: int = 0
@@ -144,6 +151,12 @@ class ClickHouseSink:
         decoders = {k: native_decoder(c.layout, registry.reader(k)) for k, c in self._converters.items()}
         self._native = {k: d for k, d in decoders.items() if d is not None and settings.column_decode}
         self.client = ClickHouseClient(settings.clickhouse)
+        self.ops = OpsServer(OpsSettings(settings.ops_host, settings.ops_port), "sink")
+        self.metrics = metrics.SinkMetrics(self.ops)
+        self.ops.collect(lambda: metrics.counter_families(self.counters))
+        self.ops.before_scrape(self._show_status)
+        self.ops.check("clickhouse", self._clickhouse_ready)
+        self.ops.check("kafka", functools.partial(diagnose.unreachable, settings.kafka))
         self.dead_letters = DeadLetterProducer(settings.kafka, timeout_s=settings.kafka_timeout_s)
         self._batcher = Batcher(settings.batch_max_records, settings.batch_max_age_s)
         self._backoff = Backoff(settings.retry_initial_s, settings.retry_max_s)
@@ -189,6 +202,7 @@ class ClickHouseSink:
         `MigrationError`, `KafkaUnavailable`."""
         if self._started:
             return
+        await self.ops.start()  # first: live (and saying what is missing) while it connects
         applied = await self.migrate()
         if applied:
             log.info("event=migrated database=%s applied=%s", self.settings.clickhouse.database, ",".join(applied))
@@ -243,6 +257,7 @@ class ClickHouseSink:
                 await admin.close()
             await self.dead_letters.stop()
             await self.client.close()
+            await self.ops.stop()
         self._started = False
 
     # -- the loop -----------------------------------------------------------------------
@@ -406,15 +421,21 @@ class ClickHouseSink:
 
     async def _insert_native(self, p: Prepared, native: NativeInsert) -> None:
         async with self._inserts:
-            await self.client.insert_native(native, p.batch.token)
+            with self.metrics.insert_seconds.labels(native.table).time():
+                await self.client.insert_native(native, p.batch.token)
         p.inserted.add(native.table)
-        self.counters.rows_inserted += native.rows
+        self._count_rows(native.table, native.rows)
 
     async def _insert(self, p: Prepared, table: Any) -> None:
         async with self._inserts:
-            await self.client.insert_columns(table.table, table.names, table.types, table.columns, p.batch.token)
+            with self.metrics.insert_seconds.labels(table.table).time():
+                await self.client.insert_columns(table.table, table.names, table.types, table.columns, p.batch.token)
         p.inserted.add(table.table)
-        self.counters.rows_inserted += table.rows
+        self._count_rows(table.table, table.rows)
+
+    def _count_rows(self, table: str, rows: int) -> None:
+        self.counters.rows_inserted += rows
+        self.counters.rows_by_table[table] = self.counters.rows_by_table.get(table, 0) + rows
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         assigned = consumer.assignment()
@@ -500,6 +521,15 @@ class ClickHouseSink:
                 lag[tp.topic] += self._batcher.unwritten(tp) + max(0, end - position)
         paused = time.monotonic() - self._paused_since if self._paused_since is not None else 0.0
         return SinkStatus(self.counters, dict(lag), paused, self._last_error, len(self._batcher.assigned))
+
+
+    async def _show_status(self) -> None:
+        self.metrics.show(await self.status())
+
+    async def _clickhouse_ready(self) -> str | None:
+        if await self.client.ping():
+            return None
+        return f"no answer to ping at {self.settings.clickhouse.url}"
 
 
 def _key(batch: Batch) -> tuple[str, int, int, int]:

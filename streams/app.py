@@ -21,17 +21,20 @@ of committed data.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import faust
 
-from common.kafka import clients
+from common.kafka import clients, diagnose
 from common.kafka.topics import PARTITIONS, TopicSpec, pipeline_topics, worker_internal, worker_topics
+from common.ops import OpsServer, OpsSettings
 from schemas import SchemaRegistry
-from streams import catalogue
+from streams import catalogue, metrics
 from streams.advisories import Release
 from streams.anonymous_benchmark import BenchmarkSettings
 from streams.device_agent import DeviceAgent, RollupTopics
@@ -47,6 +50,7 @@ class WorkerApp(NamedTuple):
     # that they are all in the registry.
     topics: tuple[TopicSpec, ...]
     declared: dict[str, faust.TopicT]
+    ops: OpsServer  # /metrics, /livez, /readyz: served by a task of the app when its port is >= 0
 
 
 def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None) -> WorkerApp:
@@ -72,11 +76,26 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
     ticks = app.topic(kafka.topic(ticks_name), value_serializer="json", internal=True)
     provenance = [("app_id", app_id.encode())]  # which pipeline made a record
     transactions = PartitionTransactions(kafka, registry, provenance, app_id=settings.app_id)
-    agent = DeviceAgent(settings.device(), transactions, checkpoint_every_s=settings.checkpoint_every_s,
-                        rollups=RollupTopics(windows_topic, cohorts_topic,
-                                             BenchmarkSettings(min_sites=settings.benchmark_min_sites)))
     reader = TelemetryReader(kafka, registry, start_at=settings.start_at, json_topics=(windows_topic, cohorts_topic),
                              batch_max=settings.batch_max, batch_within_s=settings.batch_within_s)
+    ops = OpsServer(OpsSettings(settings.ops_host, settings.ops_port), "worker")
+    worker_metrics = metrics.WorkerMetrics(ops, reader)
+    agent = DeviceAgent(settings.device(), transactions, checkpoint_every_s=settings.checkpoint_every_s,
+                        rollups=RollupTopics(windows_topic, cohorts_topic,
+                                             BenchmarkSettings(min_sites=settings.benchmark_min_sites)),
+                        timed=worker_metrics.checkpoint_seconds.observe)
+    ops.collect(lambda: metrics.counter_families(agent.counters, reader))
+    ops.check("kafka", functools.partial(diagnose.unreachable, kafka))
+    ops.check("consumer", functools.partial(metrics.consumer_reason, reader))
+
+    async def serve_ops() -> None:
+        if not ops.settings.enabled:
+            return
+        async with ops:  # stopped when Faust cancels its tasks at shutdown
+            print(f"worker metrics {ops.url}/metrics, health {ops.url}/readyz", flush=True)
+            await asyncio.Event().wait()
+
+    app.task(serve_ops)
 
     async def read_telemetry() -> None:
         await reader.run(agent.handle, agent.began)
@@ -146,5 +165,5 @@ def create_app(settings: WorkerSettings, registry: SchemaRegistry | None = None)
 
     app.timer(settings.status_every_s)(status_line)
     declared = {name: ticks for name in ticks.topics}
-    return WorkerApp(app, (*pipeline_topics(), *worker_topics(settings.app_id)), declared)
+    return WorkerApp(app, (*pipeline_topics(), *worker_topics(settings.app_id)), declared, ops)
 

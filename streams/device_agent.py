@@ -102,10 +102,13 @@ class DeviceAgent:
     def __init__(
         self, settings: DeviceSettings, transactions: Transactions,
         *, checkpoint_every_s: float, wall_clock: Callable[[], float] = time.time, rollups: RollupTopics | None = None,
+        timed: Callable[[float], None] | None = None,
     ) -> None:
         """`rollups`: where utilisation windows go to be rolled up per site (and read back
-        from, with the sites' days per cohort); None: no roll-ups."""
+        from, with the sites' days per cohort); None: no roll-ups. `timed(seconds)` hears
+        how long each partition's checkpoint took (the worker's metrics)."""
         self.settings = settings
+        self._timed = timed
         self._tx = transactions
         self._rollups = rollups
         self._inputs = (*telemetry_topics(), *((rollups.windows, rollups.cohorts) if rollups else ()))
@@ -403,7 +406,10 @@ class DeviceAgent:
             part.due.cancel()
             part.due = None
         states = {DEVICE_KEY + device_id: self._states[device_id].to_json() for device_id in part.dirty}
+        began = time.monotonic()
         await self._tx.commit(p, {**states, **part.rollups.take_dirty()}, part.book.to_json())
+        if self._timed is not None:
+            self._timed(time.monotonic() - began)
         part.dirty.clear()
         part.changed = False
         part.checkpointed_at = time.monotonic()

@@ -86,16 +86,26 @@ class TelemetryReader:
         self._wanted = dict(starts)
         self._assigned.set()
 
+    @property
+    def running(self) -> bool:
+        """Its consumer is started (and not stopped yet)."""
+        return self._consumer is not None
+
     async def lag(self) -> int | None:
         """Records in the assigned partitions not handed over yet, as of the last fetch
         (None while unknown: nothing assigned, or a partition not fetched yet): those
         fetched and held, and those not fetched (the consumer's position skips the
         transaction markers an offset count would include)."""
+        by_topic = await self.lag_by_topic()
+        return None if by_topic is None else sum(by_topic.values())
+
+    async def lag_by_topic(self) -> dict[str, int] | None:
+        """`lag()` per topic (the cluster's names, with the topic prefix)."""
         consumer = self._consumer
         if consumer is None or not self._next:
             return None
-        lag = 0
-        for tp in self._next:
+        lag: dict[str, int] = {}
+        for tp in list(self._next):
             end: int | None = consumer.last_stable_offset(tp)
             if end is None:
                 return None
@@ -103,7 +113,7 @@ class TelemetryReader:
                 position = await consumer.position(tp)
             except (KafkaError, AssertionError):  # no longer assigned
                 continue
-            lag += self._order.held(tp) + max(0, end - position)
+            lag[tp.topic] = lag.get(tp.topic, 0) + self._order.held(tp) + max(0, end - position)
         return lag
 
     async def stop(self) -> None:

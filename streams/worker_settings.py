@@ -39,6 +39,10 @@ class WorkerSettings:
     # A crashed worker's partitions move to the others after this long without its heartbeat.
     session_timeout_s: float = 30.0
     status_every_s: float = 10.0  # the progress line on stdout
+    # /metrics, /livez, /readyz. -1: none (`printfleet worker` defaults to 18446,
+    # printfleet/ops_flags.py); 0: any free port.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = -1
 
     def __post_init__(self) -> None:
         if self.offline_after_intervals < 1 or self.heartbeat_interval_s <= 0:

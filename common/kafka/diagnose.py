@@ -47,6 +47,13 @@ async def failure(settings: KafkaSettings, exc: BaseException, what: str) -> Kaf
     return KafkaUnavailable(f"{what}: Kafka at {settings.bootstrap_servers}: {exc!r}")
 
 
+async def unreachable(settings: KafkaSettings) -> str | None:
+    """Why a client cannot connect and authenticate to Kafka now, in one line; None when
+    every bootstrap server does. Readiness checks call it (common/ops.py)."""
+    cause = await _connect_cause(settings)
+    return None if cause is None else f"unreachable: {cause}"
+
+
 def denied(settings: KafkaSettings, error: str) -> str:
     user = f"user {settings.sasl_username!r}" if settings.sasl else "this client"
     return (f"Kafka at {settings.bootstrap_servers} denied {user} an operation ({error}): "

@@ -4,8 +4,10 @@ local status page.
     async with Collector(settings) as collector:
         await collector.run(stop)        # until stop is set; then uploads what it can
 
-The status page (`http://127.0.0.1:<status_port>/status`, plain HTTP, loopback only)
-shows the spool depth, the uploader's progress and each printer's health as JSON.
+The status page (`http://<status_host>:<status_port>/status`, plain HTTP, loopback by
+default) shows the spool depth, the uploader's progress and each printer's health as JSON;
+the same listener serves `/metrics`, `/livez` and `/readyz` (common/ops.py; readiness:
+the printers and the gateway).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from common.ops import OpsServer, OpsSettings
+from producers.collector import metrics
 from producers.collector.config import CollectorSettings
 from producers.collector.device_records import RecordBuilder, Site
 from producers.collector.poller import CursorStore, PrinterPoller, SpooledIds
@@ -49,11 +53,17 @@ class Collector:
                 timeout_s=max(30.0, settings.request_timeout_s),
             ),
             self.spool,
+            timed=lambda seconds: self.metrics.upload_seconds.observe(seconds),
         )
         self.pollers: list[PrinterPoller] = []
         self.spool_lost: dict[str, int] = {}  # kind -> records the spool lost (recovery at start)
         self._session: aiohttp.ClientSession | None = None
-        self._status_runner: web.AppRunner | None = None
+        self.ops = OpsServer(OpsSettings(settings.status_host, settings.status_port), "collector")
+        self.metrics = metrics.CollectorMetrics(self.ops)
+        self.ops.collect(lambda: metrics.families([p.status for p in self.pollers], self.uploader.counters, self.spool.stats()))
+        self.ops.check("printers", self._printers_ready)
+        self.ops.check("gateway", self._gateway_ready)
+        self.ops.route("/status", self._handle_status)
         self.status_url = ""
         self.started_at = time.time()
 
@@ -96,8 +106,8 @@ class Collector:
             )
             for url in self.settings.printer_urls
         ]
-        if self.settings.status_port >= 0:
-            await self._serve_status()
+        await self.ops.start()  # nothing when status_port < 0
+        self.status_url = f"{self.ops.url}/status" if self.ops.url else ""
 
     def _pending_record_ids(self, spooled: SpooledIds) -> set[str]:
         """Ids of the records a previous run left in the spool (KEEP records only:
@@ -130,9 +140,7 @@ class Collector:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
-        runner, self._status_runner = self._status_runner, None
-        if runner is not None:
-            await runner.cleanup()
+        await self.ops.stop()
         await asyncio.to_thread(self._spool.close)
 
     def status(self) -> dict[str, Any]:
@@ -166,18 +174,14 @@ class Collector:
             + (f" (last: {s['uploader']['last_error'][:80]})" if s["uploader"]["failures"] else "")
         )
 
-    async def _serve_status(self) -> None:
-        async def handle(request: web.Request) -> web.Response:
-            return web.json_response(self.status())
+    async def _handle_status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.status())
 
-        app = web.Application()
-        app.router.add_get("/status", handle)
-        self._status_runner = web.AppRunner(app, access_log=None)
-        await self._status_runner.setup()
-        site = web.TCPSite(self._status_runner, "127.0.0.1", self.settings.status_port)
-        await site.start()
-        port = self._status_runner.addresses[0][1]
-        self.status_url = f"http://127.0.0.1:{port}/status"
+    async def _printers_ready(self) -> str | None:
+        return metrics.printers_reason([p.status for p in self.pollers])
+
+    async def _gateway_ready(self) -> str | None:
+        return metrics.gateway_reason(self.uploader.counters)
 
 
 def lost_by_kind(registry: SchemaRegistry, lost: Sequence[tuple[bytes, int]]) -> dict[str, int]:

@@ -4,7 +4,8 @@
     site_secret = "..."                 # keys the pseudonyms; never leaves the site
     state_dir = "/var/lib/printfleet"   # spool, cursors, rejected batches
     spool_max_bytes = 268435456
-    status_port = 8080                  # local status page, http://127.0.0.1:8080/status
+    status_host = "127.0.0.1"           # status page, /metrics, /livez, /readyz: this address
+    status_port = 8080                  # local status page, http://127.0.0.1:8080/status (-1: off)
     status_every_s = 10                 # status line period
     request_timeout_s = 10              # per printer request (uploads: at least 30)
     upload_max_records = 5000           # records per uploaded batch
@@ -62,6 +63,7 @@ class CollectorSettings:
     printer_ca_file: Path | None = None
     gateway_ca_file: Path | None = None
     spool_max_bytes: int = 256 << 20
+    status_host: str = "127.0.0.1"
     status_port: int = 8080
     status_every_s: float = 10.0
     request_timeout_s: float = 10.0
@@ -110,6 +112,7 @@ _TOP: dict[str, str] = {
     "site_secret": _STRING,
     "state_dir": _PATH,
     "spool_max_bytes": _INTEGER,
+    "status_host": _STRING,
     "status_port": _INTEGER,
     "status_every_s": _NUMBER,
     "request_timeout_s": _NUMBER,
@@ -219,6 +222,7 @@ def render(settings: CollectorSettings) -> str:
         f"site_secret = {q(settings.site_secret)}",
         f"state_dir = {q(settings.state_dir)}",
         f"spool_max_bytes = {settings.spool_max_bytes}",
+        f"status_host = {q(settings.status_host)}",
         f"status_port = {settings.status_port}",
         f"status_every_s = {settings.status_every_s}",
         "",

@@ -20,7 +20,7 @@ import os
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class PrinterStatus:
     last_ok_at: float | None = None
     last_error: str = ""
     records_spooled: int = 0
+    spooled_by_kind: dict[str, int] = field(default_factory=dict)
     poll_failures: int = 0
     unmappable: int = 0
     lost_before_read: int = 0
@@ -222,7 +223,7 @@ class PrinterPoller:
             if self.status.device_id:
                 unreachable = self._encode("heartbeat", *self._unreachable())
                 if unreachable is not None:
-                    await self._spool_records([(RecordClass.DROPPABLE, unreachable)])
+                    await self._spool_records([("heartbeat", RecordClass.DROPPABLE, unreachable)])
         except SpoolFull as exc:
             log.warning("event=spool_full printer=%s error=%s", self.status.base_url, exc)
 
@@ -264,7 +265,7 @@ class PrinterPoller:
             if isinstance(payload, Mapping):
                 data = self._encode(kind, payload, (kind, str(payload.get("event_time"))))
                 if data is not None:
-                    items.append((RecordClass.KEEP, data))
+                    items.append((kind, RecordClass.KEEP, data))
         await self._spool_records(items)
 
     async def _paged_all(self) -> None:
@@ -285,7 +286,7 @@ class PrinterPoller:
             for entry in entries:
                 data = self._encode(kind, entry, (endpoint, str(entry["seq"])))
                 if data is not None:
-                    items.append((RecordClass.KEEP, data))
+                    items.append((kind, RecordClass.KEEP, data))
             if entries:
                 async with self._spool.commit_lock:
                     await self._spool_records(items)
@@ -321,12 +322,15 @@ class PrinterPoller:
     async def _spool_one(self, kind: str, payload: Mapping[str, Any], identity: tuple[str, ...], cls: RecordClass = RecordClass.KEEP) -> None:
         data = self._encode(kind, payload, identity)
         if data is not None:
-            await self._spool_records([(cls, data)])
+            await self._spool_records([(kind, cls, data)])
 
-    async def _spool_records(self, items: list[tuple[RecordClass, bytes]]) -> None:
+    async def _spool_records(self, items: list[tuple[str, RecordClass, bytes]]) -> None:
+        """Append (kind, class, record) items in one write; counted once appended."""
         if items:
-            await self._spool.append_many(items)
+            await self._spool.append_many([(cls, data) for _, cls, data in items])
             self.status.records_spooled += len(items)
+            for kind, _, _ in items:
+                self.status.spooled_by_kind[kind] = self.status.spooled_by_kind.get(kind, 0) + 1
 
     @staticmethod
     def _unreachable() -> tuple[dict[str, Any], tuple[str, ...]]:

@@ -24,6 +24,7 @@ import logging
 import ssl
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,11 +92,14 @@ class UploaderCounters:
     rejected_batches: int = 0
     last_error: str = ""
     last_success_at: float | None = None
+    last_failure_at: float | None = None
 
 
 class Uploader:
-    def __init__(self, settings: UploaderSettings, spool: AsyncSpool) -> None:
+    def __init__(self, settings: UploaderSettings, spool: AsyncSpool, *, timed: Callable[[float], None] | None = None) -> None:
+        """`timed(seconds)` hears how long each upload took to be answered (or to fail)."""
         self.settings = settings
+        self._timed = timed
         self.spool = spool
         self.counters = UploaderCounters()
         self._backoff = Backoff(initial_s=0.5, maximum_s=30.0)
@@ -154,6 +158,7 @@ class Uploader:
             UPLOADER_HEADER: state.uploader,
             SEQUENCE_HEADER: format_sequence(r.seq for r in batch.records),
         }
+        began = time.monotonic()
         try:
             async with session.post(
                 f"{self.settings.gateway_url}/v1/records", data=body, headers=headers, ssl=ssl_context
@@ -162,6 +167,9 @@ class Uploader:
                 status, retry_after = resp.status, resp.headers.get("Retry-After")
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             return self._failed(f"gateway unreachable: {exc!r}", None)
+        finally:
+            if self._timed is not None:
+                self._timed(time.monotonic() - began)
         self.counters.wire_bytes += len(body)
         if 200 <= status < 300:
             await self.spool.ack(batch)
@@ -201,6 +209,7 @@ class Uploader:
     def _failed(self, error: str, retry_after: str | None, slow: bool = False) -> float:
         self.counters.failures += 1
         self.counters.last_error = error
+        self.counters.last_failure_at = time.time()
         delay = self._backoff.next_delay()
         if slow:
             delay = max(delay, 60.0)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from common.kafka.errors import KafkaUnavailable
@@ -40,8 +41,12 @@ def fresh(upload: Upload, acked: int) -> list[OutRecord]:
 
 
 class Committer:
-    def __init__(self, publisher: Publisher, marks: UploadMarks, *, max_records: int = 50_000) -> None:
+    def __init__(self, publisher: Publisher, marks: UploadMarks, *, max_records: int = 50_000,
+                 timed: Callable[[float, bool], None] | None = None) -> None:
+        """`timed(seconds, ok)` hears how long each Kafka transaction took and whether it
+        committed (the gateway's metrics)."""
         self._publisher, self._marks = publisher, marks
+        self._timed = timed
         self._max_records = max_records
         self._queue: asyncio.Queue[tuple[Upload, asyncio.Future[int]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -99,7 +104,13 @@ class Committer:
                     records.extend(new)
                     tops[upload.key] = max(tops.get(upload.key, 0), upload.seqs[-1])
             if records:
-                await self._publisher.commit(records, tops)
+                began, committed = time.monotonic(), False
+                try:
+                    await self._publisher.commit(records, tops)
+                    committed = True
+                finally:
+                    if self._timed is not None:
+                        self._timed(time.monotonic() - began, committed)
             for key, top in tops.items():
                 self._marks.note(key, top)
         except Exception as exc:  # noqa: BLE001 - each upload's handler raises it; the loop goes on

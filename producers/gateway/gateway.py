@@ -30,11 +30,13 @@ produced; the record to blame also goes to the dead-letter topic, once per batch
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
 import socket
 import ssl
+import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -42,12 +44,15 @@ from pathlib import Path
 
 from aiohttp import web
 
+from common.kafka import diagnose
 from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import DEAD_LETTER, GATEWAY_UPLOADS, pipeline_specs, telemetry_topics, topic_for
+from common.ops import OpsServer, OpsSettings
 from producers import batch_format
 from producers.errors import Refused as Refused  # defined there; importable here too
 from producers.errors import UploadFormatError
+from producers.gateway import metrics
 from producers.gateway.committer import Committer, Upload
 from producers.gateway.publisher import OutRecord, Publisher
 from producers.gateway.uploads import UploadMarks, upload_key
@@ -79,6 +84,10 @@ class GatewaySettings:
     instance_id: str = ""
     remembered_batches: int = 10_000  # refused batches whose record was dead-lettered
     sites_reload_s: float = 5.0  # how often the sites file is checked for a change; 0: on SIGHUP only
+    # /metrics, /livez, /readyz: a listener of their own, never the public upload port.
+    # -1: none (`printfleet gateway` defaults to 18445, printfleet/ops_flags.py); 0: any free port.
+    ops_host: str = "127.0.0.1"
+    ops_port: int = -1
     # A fault test's hook (`printfleet bench chaos`), only from the environment: the
     # process kills itself after its first commit, before answering: the lost answer.
     crash_after_commit: bool = False
@@ -114,7 +123,13 @@ class Gateway:
             timeout_s=settings.kafka_timeout_s,
         )
         self.marks = UploadMarks(settings.kafka, timeout_s=settings.kafka_timeout_s)
-        self.committer = Committer(self.publisher, self.marks, max_records=settings.max_records_per_batch)
+        self.ops = OpsServer(OpsSettings(settings.ops_host, settings.ops_port), "gateway")
+        self.metrics = metrics.GatewayMetrics(self.ops)
+        self.ops.collect(lambda: metrics.counter_families(self.counters))
+        self.ops.check("kafka", functools.partial(diagnose.unreachable, settings.kafka))
+        self.ops.check("serving", self._serving)  # false from SIGTERM on: take it out of rotation
+        self.committer = Committer(self.publisher, self.marks, max_records=settings.max_records_per_batch,
+                                   timed=self.metrics.committed)
         # Batches whose refused record is dead-lettered: a resend is refused again, but
         # its record is not dead-lettered twice.
         self._dead_lettered: OrderedDict[bytes, int] = OrderedDict()
@@ -127,7 +142,7 @@ class Gateway:
         self.url = ""
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.settings.max_body_bytes)
+        app = web.Application(client_max_size=self.settings.max_body_bytes, middlewares=[self._timed])
         app.router.add_post("/v1/records", self.handle_records)
         app.router.add_get("/healthz", self.handle_health)
         return app
@@ -140,7 +155,9 @@ class Gateway:
         await self.stop()
 
     async def start(self) -> None:
-        """Listen; connect to Kafka now if it is there (else on the first batch)."""
+        """Listen; connect to Kafka now if it is there (else on the first batch). The ops
+        listener comes first, so a probe sees the process live while Kafka is awaited."""
+        await self.ops.start()
         try:
             await self.publisher.start()
             await self.marks.catch_up()
@@ -178,6 +195,10 @@ class Gateway:
         await self.committer.stop()
         await self.publisher.stop()
         await self.marks.stop()
+        await self.ops.stop()
+
+    async def _serving(self) -> str | None:
+        return "stopping: new batches are answered 503" if self._draining else None
 
     def _use_sites(self, sites: SiteDirectory) -> None:
         # One assignment: a request authenticates against the directory of its moment and
@@ -193,7 +214,22 @@ class Gateway:
         return context
 
     async def handle_health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", **self.counters.__dict__})
+        """The readiness of /readyz (Kafka reachable), kept on the public port for the load
+        balancers that probe it there: 503 while Kafka is not."""
+        ready, checks = await self.ops.readiness()
+        return web.json_response({"status": "ok" if ready else "not_ready", "checks": checks, **self.counters.__dict__},
+                                 status=200 if ready else 503)
+
+    @web.middleware
+    async def _timed(self, request: web.Request, handler: metrics.Handler) -> web.StreamResponse:
+        """Every upload's time to its answer, whatever the answer."""
+        if request.path != "/v1/records":
+            return await handler(request)
+        began = time.monotonic()
+        try:
+            return await handler(request)
+        finally:
+            self.metrics.batch_seconds.observe(time.monotonic() - began)
 
     async def handle_records(self, request: web.Request) -> web.Response:
         try:

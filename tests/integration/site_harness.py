@@ -52,7 +52,7 @@ async def start_site(stack: StackSettings, tmp_path: Path, gateway_port: int = 0
         sites_file.write_text(SiteDirectory.render([(site_id, token, devices)]))
         gw_settings = GatewaySettings(
             kafka=stack.kafka(), sites_file=sites_file, port=gateway_port,
-            tls_cert=cert.cert_file, tls_key=cert.key_file,
+            tls_cert=cert.cert_file, tls_key=cert.key_file, ops_port=0,
         )
         async with Gateway(gw_settings, SchemaRegistry.load_default(), SiteDirectory.load(sites_file)) as gateway:
             collector_settings = CollectorSettings(

@@ -168,7 +168,7 @@ class Worker:
     def start(self) -> Worker:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "printfleet", "worker", "--loglevel", "info", "--kafka-bootstrap", self.bootstrap,
+                [sys.executable, "-m", "printfleet", "worker", "--loglevel", "info", "--ops-port", "0", "--kafka-bootstrap", self.bootstrap,
                  "--replication-factor", "1", "--min-insync-replicas", "1"],
                 env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )

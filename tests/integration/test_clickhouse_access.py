@@ -118,7 +118,7 @@ def test_a_wrong_password_is_one_line_and_not_retried(stack: StackSettings, data
 def test_the_sink_as_the_read_only_user_stops_with_one_clear_line(stack: StackSettings, database: str) -> None:
     env = {**_reader_env(stack, database), "PRINTFLEET_SINK_RETRY_INITIAL_S": "5"}
     started = time.monotonic()
-    done = subprocess.run([PRINTFLEET, "sink", "--status-every-s", "0"], env=env, capture_output=True, text=True,
+    done = subprocess.run([PRINTFLEET, "sink", "--status-every-s", "0", "--ops-port", "0"], env=env, capture_output=True, text=True,
                           timeout=120)
     took = time.monotonic() - started
     assert done.returncode == 1

@@ -69,7 +69,7 @@ async def _record_ids(kafka: KafkaSettings, registry: SchemaRegistry, at_least: 
 def _gateway_process(kafka: KafkaSettings, sites: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
     args = [PRINTFLEET, "gateway", "--sites-file", str(sites), "--port", str(port), "--instance-id", "it-gw",
             "--kafka-bootstrap", kafka.bootstrap_servers, "--topic-prefix", kafka.topic_prefix,
-            "--replication-factor", "1", "--min-insync-replicas", "1", "--status-every-s", "0"]
+            "--replication-factor", "1", "--min-insync-replicas", "1", "--status-every-s", "0", "--ops-port", "0"]
     with log.open("ab") as out:
         proc = subprocess.Popen(args, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
     try:

@@ -63,8 +63,8 @@ def _command(name: str, tmp_path: Path) -> list[str]:
     run = uuid.uuid4().hex[:8]
     return {
         "topics": ["topics", "apply"],
-        "worker": ["worker", "--app-id", f"it-{run}", "--data-dir", str(tmp_path / "worker")],
-        "sink": ["sink", "--clickhouse-database", f"it_{run}", "--group-id", f"it-{run}"],
+        "worker": ["worker", "--ops-port", "0", "--app-id", f"it-{run}", "--data-dir", str(tmp_path / "worker")],
+        "sink": ["sink", "--ops-port", "0", "--clickhouse-database", f"it_{run}", "--group-id", f"it-{run}"],
     }[name]
 
 

@@ -41,7 +41,7 @@ def _start(settings: SinkSettings, log: Path) -> subprocess.Popen[bytes]:
         "PRINTFLEET_SINK_BATCH_MAX_AGE_S": "0.5",
     })
     with log.open("ab") as out:
-        return subprocess.Popen([PRINTFLEET, "sink", "--status-every-s", "1"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen([PRINTFLEET, "sink", "--status-every-s", "1", "--ops-port", "0"], env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 async def _count(settings: SinkSettings) -> int:

@@ -18,7 +18,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,45 +32,15 @@ from common.kafka.topics import topic_for
 from deploy.settings import StackSettings
 from schemas import SchemaRegistry
 import sink_harness as h
-from ports import free_ports
+from private_stack import restart, running_stack
 
 KINDS = ("heartbeat", "job")
 
 
-def _stack_env(settings: StackSettings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFLEET_")}
-    env.update(
-        PRINTFLEET_STATE_DIR=str(settings.state_dir), PRINTFLEET_KAFKA_PORT=str(settings.kafka_port),
-        PRINTFLEET_KAFKA_CONTROLLER_PORT=str(settings.kafka_controller_port),
-        PRINTFLEET_CLICKHOUSE_HTTP_PORT=str(settings.clickhouse_http_port),
-        PRINTFLEET_CLICKHOUSE_TCP_PORT=str(settings.clickhouse_tcp_port),
-        PRINTFLEET_KAFKA_HEAP=settings.kafka_heap, PRINTFLEET_STOP_TIMEOUT_S=str(settings.stop_timeout_s),
-    )
-    return env
-
-
-def _stack(settings: StackSettings, *command: str) -> None:
-    """`printfleet stack ...` (or a `deploy` call) in a child process, as an operator runs
-    it: the servers it starts are not this test process's children."""
-    result = subprocess.run([sys.executable, "-m", "printfleet", "stack", *command] if command[0] in ("up", "down")
-                            else [sys.executable, "-c", command[0]],
-                            env=_stack_env(settings), capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 @pytest.fixture(scope="module")
 def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackSettings]:
-    kafka, controller, http, tcp = free_ports(4)
-    settings = replace(
-        StackSettings(), state_dir=tmp_path_factory.mktemp("restart-stack"), log_dir=None,
-        kafka_port=kafka, kafka_controller_port=controller, clickhouse_http_port=http, clickhouse_tcp_port=tcp,
-        kafka_heap="384m", stop_timeout_s=30.0,
-    )
-    _stack(settings, "up")
-    try:
+    with running_stack(tmp_path_factory.mktemp("restart-stack")) as settings:
         yield settings
-    finally:
-        _stack(settings, "down")
 
 
 @pytest.fixture(scope="module")
@@ -84,28 +53,6 @@ def site_records() -> list[tuple[str, dict[str, Any]]]:
     """A simulated site's heartbeats and jobs: 10 printers, 50,000 heartbeats, about 85
     jobs with their parts and layers, ending now. A run sends a third to two thirds."""
     return h.simulated_site(5_000, frozenset(KINDS))
-
-
-_LAUNCH = """
-import asyncio
-from deploy.settings import StackSettings
-from deploy.{module} import {cls}
-server = {cls}(StackSettings.from_env())
-asyncio.run(server.wait_ready(server.launch(), 90))
-"""
-
-
-async def _restart(server: KafkaServer | ClickHouseServer, settings: StackSettings, down_s: float) -> float:
-    """Stop the server as `printfleet stack down` does (SIGTERM, SIGKILL after the
-    timeout), keep it down for `down_s`, start it again on the same data and ports;
-    seconds it was away."""
-    began = time.monotonic()
-    await server.process.stop(settings.stop_timeout_s)
-    assert not await server.answers()
-    await asyncio.sleep(down_s)
-    module = "kafka" if isinstance(server, KafkaServer) else "clickhouse"
-    await asyncio.to_thread(_stack, settings, _LAUNCH.format(module=module, cls=type(server).__name__))
-    return time.monotonic() - began
 
 
 class _Flow:
@@ -170,7 +117,7 @@ def _start_sink(stack: StackSettings, unique: str, log: Path) -> subprocess.Pope
         "PRINTFLEET_CLICKHOUSE_TIMEOUT_S": "5", "PRINTFLEET_SINK_KAFKA_TIMEOUT_S": "5",
     })
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "printfleet", "sink", "--status-every-s", "1"],
+        return subprocess.Popen([sys.executable, "-m", "printfleet", "sink", "--status-every-s", "1", "--ops-port", "0"],
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
@@ -218,7 +165,7 @@ async def _ingest_through(
     sink = _start_sink(private_stack, unique, log)
     try:
         await _until(lambda: _count(settings, "heartbeat"), lambda n: n >= 4000, 60, log)
-        away = await _restart(server, private_stack, down_s)
+        away = await restart(server, private_stack, down_s)
         rounds_at_return = flow.rounds
         await _until(lambda: _async(flow.rounds), lambda n: n >= rounds_at_return + 40, 60, log)
         await flow.stop()

@@ -327,8 +327,23 @@ def test_the_gateway_is_named_after_its_pod() -> None:
     (container,) = statefulset["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e for e in container["env"]}
     assert env["PRINTFLEET_GATEWAY_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+
+
+
+@pytest.mark.parametrize("name", ["gateway", "worker", "sink"])
+def test_probes_ask_the_ops_port_never_the_public_one(name: str) -> None:
+    """Liveness and readiness on the component's own ops listener (docs/metrics.md), which
+    its command line opens on that port to the pod's network."""
+    (workload,) = [d for d in yaml_documents(REPO / "deploy" / "k8s" / f"{name}.yaml")
+                   if d["kind"] in ("StatefulSet", "Deployment")]
+    (container,) = workload["spec"]["template"]["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    args = container["args"]
+    assert args[args.index("--ops-port") + 1] == str(ports["ops"])
+    assert args[args.index("--ops-host") + 1] == "0.0.0.0"
+    assert container["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "ops"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ops"}
+    assert workload["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(ports["ops"])
 
 
 def test_passwords_come_from_files_never_from_values() -> None:
