@@ -60,21 +60,25 @@ class StackSettings:
     def kafka_secrets_dir(self) -> Path:
         return self.state_dir / "kafka-secrets"
 
-    def kafka(self, env: Mapping[str, str] | None = None, **flags: Any) -> KafkaSettings:
+    def kafka(self, env: Mapping[str, str] | None = None, *, config: Mapping[str, Any] | None = None,
+              config_name: str = "", **flags: Any) -> KafkaSettings:
         """Kafka settings for this stack's PLAINTEXT listeners.
 
         The one place the local stack overrides the production defaults of
         `KafkaSettings` (replication factor 3, min.insync.replicas 2): one broker holds
         one replica of each topic; three or more replicate as production does. `flags`
-        that are not None and `PRINTFLEET_KAFKA_*` variables still apply (e.g. a prefix).
+        that are not None, `PRINTFLEET_KAFKA_*` variables and the `[kafka]` table of a
+        configuration file (`config`) still apply (e.g. a prefix).
         """
         env = os.environ if env is None else env
+        config = config or {}
         replicas = min(3, self.kafka_brokers)
         local = {"bootstrap_servers": self.kafka_bootstrap, "replication_factor": replicas,
                  "min_insync_replicas": max(1, min(2, replicas - 1))}
-        # Below the variables and the flags: they still say what the user set.
-        local = {k: v for k, v in local.items() if not env.get(f"PRINTFLEET_KAFKA_{k.upper()}")}
-        return build(KafkaSettings, "kafka", env, **{**local, **{k: v for k, v in flags.items() if v is not None}})
+        # Below the file, the variables and the flags: they still say what the user set.
+        local = {k: v for k, v in local.items() if not env.get(f"PRINTFLEET_KAFKA_{k.upper()}") and k not in config}
+        return build(KafkaSettings, "kafka", env, config=config, config_name=config_name,
+                     **{**local, **{k: v for k, v in flags.items() if v is not None}})
 
     def kafka_mutual_tls(self, **flags: Any) -> KafkaSettings:
         """Settings for this stack's SSL listeners with the client certificate of

@@ -1,8 +1,10 @@
 """The ClickHouse flags `printfleet sink` and `printfleet query` share, and the one
 `ClickHouseSettings` they make (sinks/connection.py).
 
-Precedence: flags, then `PRINTFLEET_CLICKHOUSE_*` variables, then defaults. Without a URL
-from either, the command talks to the local stack (`printfleet stack up`). The password
+Precedence: flags, then `PRINTFLEET_CLICKHOUSE_*` variables, then the `[clickhouse]`
+table of the configuration file, then defaults. Without a URL from any of them, the
+command talks to the local stack (`printfleet stack up`) if one is set up here, and
+refuses to start otherwise. The password
 comes only from `PRINTFLEET_CLICKHOUSE_PASSWORD` or a file (`--clickhouse-password-file`,
 `PRINTFLEET_CLICKHOUSE_PASSWORD_FILE`): a flag would show it in `ps`.
 """
@@ -15,7 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from common.settings import Secret, build
-from deploy.settings import StackSettings
+from printfleet.config_flags import Config
+from printfleet.kafka_flags import local_stack
 from printfleet.password_flags import refuse_password_flag
 from sinks.connection import ClickHouseSettings, check_url
 
@@ -36,16 +39,22 @@ def add_arguments(parser: argparse.ArgumentParser, *, database_help: str = "defa
     group.add_argument("--cluster", help="ClickHouse cluster name: ON CLUSTER DDL, Replicated and Distributed tables")
 
 
-def settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ClickHouseSettings:
-    """Raises ValueError naming the flag or variable that is wrong."""
+def settings(args: argparse.Namespace, env: Mapping[str, str] | None = None,
+             config: Config = Config()) -> ClickHouseSettings:
+    """Raises ValueError naming the flag, variable or file key that is wrong, or saying
+    that no ClickHouse URL was given anywhere and no local stack is set up here."""
     env = os.environ if env is None else env
+    table = config.table("clickhouse")
     url = args.clickhouse_url or env.get("PRINTFLEET_CLICKHOUSE_URL")
     if url:
         check_url(url, "--clickhouse-url" if args.clickhouse_url else "PRINTFLEET_CLICKHOUSE_URL")
+    elif table.get("url"):
+        check_url(str(table["url"]), f"{config.name('clickhouse')} url")
     else:
-        url = StackSettings.from_env(env).clickhouse_url
+        url = local_stack(env, "ClickHouse URL: give --clickhouse-url, PRINTFLEET_CLICKHOUSE_URL "
+                               "or [clickhouse] url").clickhouse_url
     return build(
-        ClickHouseSettings, "clickhouse", env,
+        ClickHouseSettings, "clickhouse", env, config=table, config_name=config.name("clickhouse"),
         url=url, user=args.clickhouse_user, password=_password(args, env),
         database=args.clickhouse_database, ca_file=args.clickhouse_ca_file,
         cert_file=args.clickhouse_cert_file, key_file=args.clickhouse_key_file, cluster=args.cluster,

@@ -1,8 +1,9 @@
 """The Kafka flags every cloud-side command shares, and the one `KafkaSettings` they make.
 
-Precedence: flags, then `PRINTFLEET_KAFKA_*` variables, then defaults. Without bootstrap
-servers from either, the command talks to the local stack (`printfleet stack up`), with
-the local stack's replication (deploy/settings.py); otherwise production defaults apply.
+Precedence: flags, then `PRINTFLEET_KAFKA_*` variables, then the `[kafka]` table of the
+configuration file, then defaults. Without bootstrap servers from any of them, the command
+talks to the local stack (`printfleet stack up`) with its replication (deploy/settings.py)
+if one is set up here, and refuses to start otherwise.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 from typing import Final
 
 from common.kafka.settings import MECHANISMS, PROTOCOLS, KafkaSettings
-from common.settings import build
+from common.settings import SettingsError, build
 from deploy.settings import StackSettings
+from printfleet.config_flags import Config
 from printfleet.password_flags import refuse_password_flag
 
 
@@ -42,8 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--kafka-ssl-key-file", type=Path, metavar="PEM", help="its private key")
 
 
-def settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> KafkaSettings:
-    """Raises ValueError naming the flag or variable that is wrong."""
+def settings(args: argparse.Namespace, env: Mapping[str, str] | None = None, config: Config = Config()) -> KafkaSettings:
+    """Raises ValueError naming the flag, variable or file key that is wrong, or saying
+    that no Kafka address was given anywhere and no local stack is set up here."""
     env = os.environ if env is None else env
     flags = {
         "bootstrap_servers": args.kafka_bootstrap,
@@ -52,6 +55,20 @@ def settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> 
         "min_insync_replicas": args.min_insync_replicas,
         **{name: getattr(args, f"kafka_{name}") for name in _SECURITY},
     }
-    if args.kafka_bootstrap or env.get("PRINTFLEET_KAFKA_BOOTSTRAP_SERVERS"):
-        return build(KafkaSettings, "kafka", env, **flags)
-    return StackSettings.from_env(env).kafka(env, **flags)
+    table = config.table("kafka")
+    if args.kafka_bootstrap or env.get("PRINTFLEET_KAFKA_BOOTSTRAP_SERVERS") or table.get("bootstrap_servers"):
+        return build(KafkaSettings, "kafka", env, config=table, config_name=config.name("kafka"), **flags)
+    stack = local_stack(env, "Kafka address: give --kafka-bootstrap, PRINTFLEET_KAFKA_BOOTSTRAP_SERVERS "
+                             "or [kafka] bootstrap_servers")
+    return stack.kafka(env, config=table, config_name=config.name("kafka"), **flags)
+
+
+def local_stack(env: Mapping[str, str], missing: str) -> StackSettings:
+    """The local stack, when it is set up here (`printfleet stack up` made its state
+    folder); else SettingsError "no <missing>": a production command missing an address
+    must not quietly talk to localhost."""
+    stack = StackSettings.from_env(env)
+    if not (stack.state_dir / "kafka").is_dir():
+        raise SettingsError(f"no {missing} (the local stack's is used only where `printfleet stack up` "
+                            f"has run; there is none in {stack.state_dir.resolve()})")
+    return stack

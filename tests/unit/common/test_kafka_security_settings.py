@@ -121,3 +121,14 @@ def test_flags_and_variables_make_the_same_settings(ca: Path, tmp_path: Path) ->
     # A child process given these settings as variables (the benchmarks do) gets the same.
     assert build(KafkaSettings, "kafka", isolation.environment(from_flags)) == from_flags
     assert from_flags.connection()["sasl_plain_password"] == "pw"
+
+
+def test_without_bootstrap_servers_or_a_local_stack_set_up_here_a_command_refuses(tmp_path: Path) -> None:
+    from printfleet import kafka_flags
+    parser = argparse.ArgumentParser()
+    kafka_flags.add_arguments(parser)
+    with pytest.raises(ValueError, match=r"^no Kafka address: give --kafka-bootstrap"):
+        kafka_flags.settings(parser.parse_args([]), {"PRINTFLEET_STATE_DIR": str(tmp_path / "none")})
+    (tmp_path / "stack" / "kafka").mkdir(parents=True)
+    local = kafka_flags.settings(parser.parse_args([]), {"PRINTFLEET_STATE_DIR": str(tmp_path / "stack")})
+    assert local.bootstrap_servers == "127.0.0.1:19092" and local.replication_factor == 1

@@ -21,6 +21,14 @@ from printfleet.cli import build_parser, main
 from sinks.client import ClickHouseClient
 from sinks.connection import ClickHouseSettings, check_url
 
+
+@pytest.fixture(autouse=True)
+def local_stack_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local stack's state folder as `printfleet stack up` leaves it (no server runs):
+    given no address, these commands use the local stack's, as in a developer's checkout."""
+    (tmp_path / "stack" / "kafka").mkdir(parents=True)
+    monkeypatch.setenv("PRINTFLEET_STATE_DIR", str(tmp_path / "stack"))
+
 SITE = """\
 site_id = "a"
 site_secret = "b"

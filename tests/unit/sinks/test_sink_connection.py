@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,19 @@ from sinks.client import CLUSTER_INSERT_SETTINGS, INSERT_SETTINGS, ClickHouseCli
 from sinks.connection import ClickHouseSettings
 from sinks.errors import ClickHouseAccessDenied, ClickHouseRejected, ClickHouseUnavailable
 
-STACK_ENV = {"PRINTFLEET_CLICKHOUSE_HTTP_PORT": "38123"}
+
+@pytest.fixture(autouse=True)
+def local_stack_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local stack's state folder as `printfleet stack up` leaves it (no server runs):
+    given no address, these commands use the local stack's, as in a developer's checkout."""
+    (tmp_path / "stack" / "kafka").mkdir(parents=True)
+    monkeypatch.setenv("PRINTFLEET_STATE_DIR", str(tmp_path / "stack"))
+
+
+
+def _stack_env() -> dict[str, str]:
+    """A local stack on port 38123, set up where `local_stack_here` made its folder."""
+    return {"PRINTFLEET_CLICKHOUSE_HTTP_PORT": "38123", "PRINTFLEET_STATE_DIR": os.environ["PRINTFLEET_STATE_DIR"]}
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -26,7 +39,7 @@ def _args(*argv: str) -> argparse.Namespace:
 
 
 def test_without_a_url_the_local_stack_is_used_with_defaults() -> None:
-    s = clickhouse_flags.settings(_args(), STACK_ENV)
+    s = clickhouse_flags.settings(_args(), _stack_env())
     assert (s.url, s.user, s.database, s.cluster, s.timeout_s) == ("http://127.0.0.1:38123", "default", "printfleet", "", 30.0)
     assert not s.password and s.ca_file is None and s.cert_file is None
 
@@ -52,25 +65,25 @@ def test_flags_win_over_variables_and_database_keeps_its_old_spelling() -> None:
     s = clickhouse_flags.settings(_args("--clickhouse-url", "http://b:2", "--database", "y", "--clickhouse-user", "v",
                                         "--cluster", "c1"), env)
     assert (s.url, s.database, s.user, s.cluster) == ("http://b:2", "y", "v", "c1")
-    assert clickhouse_flags.settings(_args("--clickhouse-database", "z"), STACK_ENV).database == "z"
+    assert clickhouse_flags.settings(_args("--clickhouse-database", "z"), _stack_env()).database == "z"
 
 
 def test_password_from_a_file_without_its_newline(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("p@ss word\n")
-    assert clickhouse_flags.settings(_args("--clickhouse-password-file", str(secret)), STACK_ENV).password.reveal() == "p@ss word"
-    env = {**STACK_ENV, "PRINTFLEET_CLICKHOUSE_PASSWORD_FILE": str(secret)}
+    assert clickhouse_flags.settings(_args("--clickhouse-password-file", str(secret)), _stack_env()).password.reveal() == "p@ss word"
+    env = {**_stack_env(), "PRINTFLEET_CLICKHOUSE_PASSWORD_FILE": str(secret)}
     assert clickhouse_flags.settings(_args(), env).password == Secret("p@ss word")
 
 
 def test_password_twice_or_unreadable_is_one_clear_error(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("a")
-    env = {**STACK_ENV, "PRINTFLEET_CLICKHOUSE_PASSWORD": "b"}
+    env = {**_stack_env(), "PRINTFLEET_CLICKHOUSE_PASSWORD": "b"}
     with pytest.raises(ValueError, match="^--clickhouse-password-file and PRINTFLEET_CLICKHOUSE_PASSWORD both give a password"):
         clickhouse_flags.settings(_args("--clickhouse-password-file", str(secret)), env)
     with pytest.raises(ValueError, match=r"^--clickhouse-password-file .*nope: cannot read it \(No such file"):
-        clickhouse_flags.settings(_args("--clickhouse-password-file", str(tmp_path / "nope")), STACK_ENV)
+        clickhouse_flags.settings(_args("--clickhouse-password-file", str(tmp_path / "nope")), _stack_env())
 
 
 @pytest.mark.parametrize("argv", [["--clickhouse-password", "hunter2"], ["--clickhouse-password=hunter2"],
@@ -168,3 +181,10 @@ def test_passing_states_stay_retriable(code: int) -> None:
 def test_other_refusals_are_permanent_but_not_access() -> None:
     error = translate(_server_error(60, "Unknown table"), "SELECT 1")
     assert type(error) is ClickHouseRejected and not error.retriable
+
+
+def test_without_a_url_or_a_local_stack_set_up_here_the_command_refuses(tmp_path: Path) -> None:
+    env = {"PRINTFLEET_STATE_DIR": str(tmp_path / "no-stack")}
+    with pytest.raises(ValueError, match=r"^no ClickHouse URL: give --clickhouse-url, PRINTFLEET_CLICKHOUSE_URL or "
+                                         r"\[clickhouse\] url \(the local stack's is used only where"):
+        clickhouse_flags.settings(_args(), env)
