@@ -12,7 +12,7 @@ from typing import Any
 
 from common.ops import GATEWAY_OPS_PORT, OpsListenError
 from common.settings import build
-from printfleet import kafka_flags, ops_flags, stop_signals
+from printfleet import config_flags, kafka_flags, ops_flags, stop_signals
 from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
@@ -38,25 +38,31 @@ def register(sub: Any) -> None:
     parser.add_argument("--status-every-s", type=float, default=10.0, help="status line period (0: none)")
     kafka_flags.add_arguments(parser)
     ops_flags.add_arguments(parser, GATEWAY_OPS_PORT)
+    config_flags.add_arguments(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.sites_file is None and not os.environ.get("PRINTFLEET_GATEWAY_SITES_FILE"):
-        print(
-            "printfleet gateway: --sites-file is required (or PRINTFLEET_GATEWAY_SITES_FILE), "
-            "e.g. --sites-file sites.toml", file=sys.stderr,
-        )
-        return 2
     try:
+        config = config_flags.load(args)
+        table = config.table("gateway")
+        if args.sites_file is None and not os.environ.get("PRINTFLEET_GATEWAY_SITES_FILE") and "sites_file" not in table:
+            print(
+                "printfleet gateway: --sites-file is required (or PRINTFLEET_GATEWAY_SITES_FILE, or sites_file "
+                "in [gateway] of --config), e.g. --sites-file sites.toml", file=sys.stderr,
+            )
+            return 2
         settings = build(
-            GatewaySettings, "gateway",
-            kafka=kafka_flags.settings(args),
+            GatewaySettings, "gateway", config=table, config_name=config.name("gateway"),
+            kafka=kafka_flags.settings(args, config=config),
             sites_file=args.sites_file, host=args.host, port=args.port,
             tls_cert=args.tls_cert, tls_key=args.tls_key, max_body_bytes=args.max_body_bytes,
             instance_id=args.instance_id, sites_reload_s=args.sites_reload_s,
-            ops_host=args.ops_host, ops_port=ops_flags.port(args, "gateway", GATEWAY_OPS_PORT),
+            ops_host=args.ops_host, ops_port=ops_flags.port(args, "gateway", GATEWAY_OPS_PORT, config=table),
         )
+        if args.print_config:
+            print(config_flags.render(settings, "gateway"))
+            return 0
         sites = SiteDirectory.load(settings.sites_file)
     except (TypeError, ValueError) as exc:
         print(f"printfleet gateway: {exc}", file=sys.stderr)

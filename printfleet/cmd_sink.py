@@ -13,7 +13,7 @@ from typing import Any
 from common.errors import PrintfleetError
 from common.ops import SINK_OPS_PORT
 from common.settings import build
-from printfleet import clickhouse_flags, kafka_flags, ops_flags
+from printfleet import clickhouse_flags, config_flags, kafka_flags, ops_flags
 from printfleet.runtime import relax_gc
 from schemas import SchemaRegistry
 from sinks import migrations
@@ -32,6 +32,7 @@ def register(sub: Any) -> None:
     kafka_flags.add_arguments(parser)
     clickhouse_flags.add_arguments(parser, database_help="default printfleet; created if missing")
     ops_flags.add_arguments(parser, SINK_OPS_PORT)
+    config_flags.add_arguments(parser)
     parser.add_argument("--group-id", help="consumer group (default printfleet-sink)")
     parser.add_argument("--kinds", help="comma-separated record kinds to sink (default: all)")
     parser.add_argument("--batch-max-records", type=int, help="records per batch and partition (default 20000)")
@@ -44,12 +45,14 @@ def register(sub: Any) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> SinkSettings:
+    config = config_flags.load(args)
+    table = config.table("sink")
     return build(
-        SinkSettings, "sink",
-        kafka=kafka_flags.settings(args), clickhouse=clickhouse_flags.settings(args),
+        SinkSettings, "sink", config=table, config_name=config.name("sink"),
+        kafka=kafka_flags.settings(args, config=config), clickhouse=clickhouse_flags.settings(args, config=config),
         group_id=args.group_id, kinds=args.kinds,
         batch_max_records=args.batch_max_records, batch_max_age_s=args.batch_max_age_s,
-        ops_host=args.ops_host, ops_port=ops_flags.port(args, "sink", SINK_OPS_PORT),
+        ops_host=args.ops_host, ops_port=ops_flags.port(args, "sink", SINK_OPS_PORT, config=table),
     )
 
 
@@ -63,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as exc:
         print(f"printfleet sink: {exc}", file=sys.stderr)
         return 2
+    if args.print_config:
+        print(config_flags.render(settings, "sink"))
+        return 0
     logging.getLogger("sinks").setLevel(logging.INFO)
     try:
         if args.migrate_only:

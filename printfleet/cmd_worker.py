@@ -17,7 +17,7 @@ from common.kafka import admin
 from common.kafka.errors import KafkaLayerError
 from common.ops import WORKER_OPS_PORT
 from common.settings import build
-from printfleet import kafka_flags, ops_flags
+from printfleet import config_flags, kafka_flags, ops_flags
 from printfleet.runtime import relax_gc
 from streams.app import create_app
 from streams.worker_settings import WorkerSettings
@@ -44,20 +44,26 @@ def register(sub: Any) -> None:
                         choices=("debug", "info", "warning", "error", "critical"),
                         help="log level of the worker, Faust's and printfleet's lines (default warning; -v: debug)")
     ops_flags.add_arguments(parser, WORKER_OPS_PORT)
+    config_flags.add_arguments(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        config = config_flags.load(args)
+        table = config.table("worker")
         settings = build(
-            WorkerSettings, "worker",
-            kafka=kafka_flags.settings(args),
+            WorkerSettings, "worker", config=table, config_name=config.name("worker"),
+            kafka=kafka_flags.settings(args, config=config),
             app_id=args.app_id, data_dir=args.data_dir, heartbeat_interval_s=args.heartbeat_interval_s,
             offline_after_intervals=args.offline_after_intervals, allowed_lateness_s=args.allowed_lateness_s,
             checkpoint_every_s=args.checkpoint_every_s, release_key_file=args.release_key_file, web_port=args.web_port,
             start_at=args.start_at, tick_every_s=args.tick_every_s,
-            ops_host=args.ops_host, ops_port=ops_flags.port(args, "worker", WORKER_OPS_PORT),
+            ops_host=args.ops_host, ops_port=ops_flags.port(args, "worker", WORKER_OPS_PORT, config=table),
         )
+        if args.print_config:
+            print(config_flags.render(settings, "worker"))
+            return 0
         worker = create_app(settings)
     except (TypeError, ValueError, OSError) as exc:
         print(f"printfleet worker: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser, default_port: int) -> None:
@@ -23,10 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser, default_port: int) -> None:
                        help=f"port of /metrics, /livez and /readyz (default {default_port}; 0: any free port; -1: off)")
 
 
-def port(args: argparse.Namespace, component: str, default_port: int, env: Mapping[str, str] | None = None) -> int | None:
+def port(args: argparse.Namespace, component: str, default_port: int, env: Mapping[str, str] | None = None,
+         config: Mapping[str, Any] | None = None) -> int | None:
     """The --ops-port to hand to `common.settings.build`: the flag, else None when the
-    variable is set (build reads it), else the command's default."""
+    variable or the component's table of the configuration file (`config`) sets it
+    (build reads them), else the command's default."""
     env = os.environ if env is None else env
     if args.ops_port is not None:
         return int(args.ops_port)
-    return None if env.get(f"PRINTFLEET_{component.upper()}_OPS_PORT") else default_port
+    if env.get(f"PRINTFLEET_{component.upper()}_OPS_PORT") or "ops_port" in (config or {}):
+        return None
+    return default_port
