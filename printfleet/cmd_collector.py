@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from common.ops import OpsListenError
 from printfleet import stop_signals
 from producers.collector.collector import Collector
-from producers.collector.config import CollectorSettings
+from producers.collector.config import CollectorSettings, example, render
 from producers.errors import ProducerError
 
 
@@ -22,7 +23,11 @@ def register(sub: Any) -> None:
         help="run the site collector: poll printers, spool, upload to the gateway",
         description="Settings come from the TOML file (see producers/collector/config.py for every key).",
     )
-    parser.add_argument("--config", type=Path, required=True, help="site.toml")
+    parser.add_argument("action", nargs="?", choices=("run", "init"), default="run",
+                        help="run (default), or init: write a commented site.toml to start from")
+    parser.add_argument("--config", type=Path, help="site.toml (init: where to write it, default ./site.toml)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the effective settings (file, PRINTFLEET_COLLECTOR_*, flags; secrets hidden) and exit")
     parser.add_argument("--status-port", "--ops-port", type=int, dest="status_port",
                         help="port of the status page, /metrics, /livez and /readyz (default 8080; 0 picks one; -1: off)")
     parser.add_argument("--status-host", "--ops-host", dest="status_host",
@@ -32,18 +37,43 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "init":
+        return _init(args.config or Path("site.toml"))
+    if args.config is None:
+        print("printfleet collector: --config site.toml is required (`printfleet collector init` writes one)",
+              file=sys.stderr)
+        return 2
     try:
         settings = CollectorSettings.load(args.config, status_port=args.status_port, status_host=args.status_host,
                                           status_every_s=args.status_every_s)
     except ValueError as exc:
         print(f"printfleet collector: {exc}", file=sys.stderr)
         return 2
+    if args.print_config:
+        print(render(settings, hide_secrets=True), end="")
+        return 0
     logging.getLogger("producers").setLevel(logging.INFO)
     try:
         asyncio.run(serve(settings))
     except (ProducerError, OpsListenError) as exc:
         print(f"printfleet collector: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _init(path: Path) -> int:
+    """Write the example site.toml with a random site secret; never over an existing file."""
+    try:
+        with open(path, "x", encoding="utf-8") as f:
+            f.write(example(secrets.token_urlsafe(32)))
+    except FileExistsError:
+        print(f"printfleet collector init: {path} exists; not overwritten", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"printfleet collector init: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}: set site_id, [gateway] url and token, and [printers] urls, then run "
+          f"printfleet collector --config {path}")
     return 0
 
 

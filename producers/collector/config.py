@@ -34,10 +34,12 @@ from __future__ import annotations
 import difflib
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from common.settings import build
 from producers.errors import CollectorConfigError
 
 
@@ -71,8 +73,9 @@ class CollectorSettings:
     cadence: Cadence = Cadence()
 
     @classmethod
-    def load(cls, path: Path, **overrides: Any) -> CollectorSettings:
-        """Parse `path`; `overrides` (flags) that are not None win.
+    def load(cls, path: Path, env: Mapping[str, str] | None = None, **overrides: Any) -> CollectorSettings:
+        """Parse `path`; `PRINTFLEET_COLLECTOR_*` variables of `env` (default: the
+        process's) win over it, and `overrides` (flags) that are not None over both.
 
         Raises `CollectorConfigError` (a ValueError) naming the file and the first key
         that is missing, unknown or of the wrong type, or why the file cannot be read.
@@ -98,8 +101,11 @@ class CollectorSettings:
         for key, expected in _TOP.items():
             if expected is _NUMBER and key in values:
                 values[key] = float(values[key])
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        # Then the environment (PRINTFLEET_COLLECTOR_<FIELD>, e.g. a token from a secret
+        # store: PRINTFLEET_COLLECTOR_GATEWAY_TOKEN), then the flags: the precedence of
+        # every printfleet command (common/settings.py).
+        cadence = values.pop("cadence")
+        return build(cls, "collector", env, config=values, config_name=str(path), cadence=cadence, **overrides)
 
 
 # What site.toml may hold: top-level keys, then one table of keys each. The values are
@@ -208,18 +214,23 @@ def _did_you_mean(key: str, known: list[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def render(settings: CollectorSettings) -> str:
+def render(settings: CollectorSettings, *, hide_secrets: bool = False) -> str:
     """`settings` as a site.toml that `CollectorSettings.load` reads back (absolute paths).
 
-    Used by the demo and the tests to hand a configured site to `printfleet collector`.
+    Used by the demo and the tests to hand a configured site to `printfleet collector`,
+    and with `hide_secrets` (the site secret and the token as comments) by
+    `printfleet collector --print-config`.
     """
 
     def q(value: object) -> str:
         return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
+    def secret(key: str, value: str) -> str:
+        return f"# {key} = (hidden)" if hide_secrets else f"{key} = {q(value)}"
+
     lines = [
         f"site_id = {q(settings.site_id)}",
-        f"site_secret = {q(settings.site_secret)}",
+        secret("site_secret", settings.site_secret),
         f"state_dir = {q(settings.state_dir)}",
         f"spool_max_bytes = {settings.spool_max_bytes}",
         f"status_host = {q(settings.status_host)}",
@@ -228,7 +239,7 @@ def render(settings: CollectorSettings) -> str:
         "",
         "[gateway]",
         f"url = {q(settings.gateway_url)}",
-        f"token = {q(settings.gateway_token)}",
+        secret("token", settings.gateway_token),
     ]
     if settings.gateway_ca_file:
         lines.append(f"ca_file = {q(settings.gateway_ca_file)}")
@@ -237,3 +248,41 @@ def render(settings: CollectorSettings) -> str:
         lines.append(f"ca_file = {q(settings.printer_ca_file)}")
     lines += ["", "[cadence]"] + [f"{f.name} = {getattr(settings.cadence, f.name)}" for f in fields(Cadence)]
     return "\n".join(lines) + "\n"
+
+
+def example(site_secret: str) -> str:
+    """A commented site.toml to start from (`printfleet collector init`): loads as it is,
+    once the gateway's URL and token are filled in."""
+    return f'''# The site collector's settings: `printfleet collector --config site.toml`.
+# Every key can also come from the environment as PRINTFLEET_COLLECTOR_<KEY> (for the
+# [gateway] table: PRINTFLEET_COLLECTOR_GATEWAY_URL, _GATEWAY_TOKEN, _GATEWAY_CA_FILE),
+# which wins over this file; flags win over both. Relative paths are relative to this file.
+
+site_id = "my-site"                  # the id the gateway knows this site by (printfleet sites add)
+site_secret = "{site_secret}"  # keys the pseudonyms; made at random, never leaves the site; keep it
+state_dir = "printfleet-state"       # spool, cursors, records kept aside
+spool_max_bytes = 268435456          # 256 MiB of records held while the gateway is away
+status_host = "127.0.0.1"            # status page, /metrics, /livez, /readyz (0.0.0.0: from other hosts)
+status_port = 8080
+status_every_s = 10                  # status line period
+request_timeout_s = 10               # per printer request
+upload_max_records = 5000            # records per uploaded batch
+
+[gateway]
+url = "https://ingest.example.com"   # the cloud's ingestion gateway
+token = "paste the token printed by: printfleet sites add my-site"
+# ca_file = "gateway-ca.pem"         # only for a gateway whose certificate no system CA signs
+
+[printers]
+urls = ["https://10.0.0.21/"]        # every printer's API base URL
+# ca_file = "site-ca.pem"            # the CA that issued the printers' certificates
+
+[cadence]                            # seconds between polls, per endpoint
+heartbeat_s = 10
+events_s = 10
+jobs_s = 30
+logs_s = 300
+counters_s = 300
+consumables_s = 300
+identity_s = 3600
+'''

@@ -100,3 +100,37 @@ def test_without_an_address_anywhere_and_no_local_stack_the_worker_refuses(
     config.write_text("[worker]\napp_id = 'x'\n")
     assert main(["worker", "--config", str(config), "--print-config"]) == 2
     assert "printfleet worker: no Kafka address: give --kafka-bootstrap" in capsys.readouterr().err
+
+
+def test_collector_init_writes_a_commented_site_toml_that_loads_and_never_overwrites(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from producers.collector.config import CollectorSettings
+
+    path = tmp_path / "site.toml"
+    assert main(["collector", "init", "--config", str(path)]) == 0
+    text = path.read_text()
+    assert text.count("\n#") >= 3 and "printfleet sites add" in text
+    settings = CollectorSettings.load(path, env={})
+    assert settings.site_id == "my-site" and len(settings.site_secret) >= 40
+    second = tmp_path / "other.toml"
+    assert main(["collector", "init", "--config", str(second)]) == 0
+    assert CollectorSettings.load(second, env={}).site_secret != settings.site_secret  # a secret of its own
+    before = path.read_text()
+    assert main(["collector", "init", "--config", str(path)]) == 2
+    assert path.read_text() == before and "exists; not overwritten" in capsys.readouterr().err
+
+
+def test_collector_settings_come_from_the_file_then_the_environment_then_the_flags(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "site.toml"
+    assert main(["collector", "init", "--config", str(path)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("PRINTFLEET_COLLECTOR_GATEWAY_TOKEN", "token-from-a-secret-store")
+    monkeypatch.setenv("PRINTFLEET_COLLECTOR_SPOOL_MAX_BYTES", "1000000")
+    monkeypatch.setenv("PRINTFLEET_COLLECTOR_STATUS_PORT", "9001")
+    shown = _printed(capsys, "collector", "--config", str(path), "--status-port", "9002", "--print-config")
+    assert shown["spool_max_bytes"] == 1_000_000 and shown["status_port"] == 9002
+    assert "token" not in shown["gateway"] and "site_secret" not in shown  # hidden, shown as comments
+    monkeypatch.setenv("PRINTFLEET_COLLECTOR_SPOOL_MAX_BYTES", "lots")
+    assert main(["collector", "--config", str(path), "--print-config"]) == 2
+    assert "PRINTFLEET_COLLECTOR_SPOOL_MAX_BYTES='lots': " in capsys.readouterr().err
