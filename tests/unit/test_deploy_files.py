@@ -363,7 +363,7 @@ def test_the_flag_check_refuses_a_misspelt_or_abbreviated_flag_and_a_bad_subcomm
     assert "unrecognized arguments: --kafka-boot" in " ".join(flag_errors(["worker", "--kafka-boot", "k:9092"]))
     assert "invalid choice: 'gatway'" in " ".join(flag_errors(["gatway"]))
     assert flag_errors(["topics", "aply"]) != []
-    assert flag_errors(["collector"]) != []  # --config is required
+    assert flag_errors(["collector", "start"]) != []  # run or init
 
 
 def test_the_variable_check_knows_each_commands_prefix(valid_variables: set[str]) -> None:

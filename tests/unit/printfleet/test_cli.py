@@ -85,7 +85,8 @@ def test_gateway_without_sites_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2
     line = one_clear_line(err, "printfleet gateway:", "--sites-file", "required", "PRINTFLEET_GATEWAY_SITES_FILE")
     assert line == (
-        "printfleet gateway: --sites-file is required (or PRINTFLEET_GATEWAY_SITES_FILE), e.g. --sites-file sites.toml"
+        "printfleet gateway: --sites-file is required (or PRINTFLEET_GATEWAY_SITES_FILE, or sites_file in [gateway] "
+        "of --config), e.g. --sites-file sites.toml"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def _printed(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, dict[str, object]]:
+def _printed(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
     assert main(list(argv)) == 0, capsys.readouterr().err
     return tomllib.loads(capsys.readouterr().out)
 
