@@ -112,7 +112,7 @@ class GatewayCounters:
 
 _ACCEPTED_KINDS = frozenset(DEVICE_KINDS)
 # Refusals the collector keeps aside and sends again: not dead-lettered (see above).
-KEPT_ASIDE = frozenset({"foreign_device", "unknown_fingerprint"})
+KEPT_ASIDE = batch_format.KEPT_ASIDE_ERRORS
 
 
 @dataclass(frozen=True, slots=True)
