@@ -147,7 +147,9 @@ class Publisher:
             batch = producer.create_batch()
             now_ms = int(time.time() * 1000)
             for record in group:
-                while batch.append(key=record.key, value=record.value, timestamp=now_ms, headers=record.headers) is None:
+                # aiokafka's builder takes headers as a list only.
+                while batch.append(key=record.key, value=record.value, timestamp=now_ms,
+                                   headers=list(record.headers)) is None:
                     futures.append(await producer.send_batch(batch, topic, partition=partition))
                     batch = producer.create_batch()
             futures.append(await producer.send_batch(batch, topic, partition=partition))
