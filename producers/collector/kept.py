@@ -25,7 +25,8 @@ is pending), and the uploader appends the rest. Heartbeats come back as KEEP rec
 store has bounded them already.
 
 Bounded: past `max_records` or `max_bytes` (payload bytes), the oldest kept records move
-to `rejected/` with their reason, and that is logged; nothing is dropped unseen.
+to `rejected/kept-<device>-<first seq>-<last seq>.jsonl` (the same lines, with why they
+moved), and that is logged; nothing is dropped unseen.
 """
 
 from __future__ import annotations
@@ -203,19 +204,22 @@ class KeptStore:
                 break
             victims.append(r)
             records, size = records - 1, size - len(r.payload)
-        for r in victims:  # first where the operator finds them, then out of the store
-            write_rejected(self.rejected_dir, f"kept-{r.seq}", r.payload, {
-                "reason": r.reason, "message": r.message, "device_id": r.device_id, "kept_at": r.kept_at,
-                "moved": f"the kept-aside store was full ({self.max_records} records, {self.max_bytes} bytes)"})
         gone = {r.seq for r in victims}
-        by_device: dict[str, int] = {}
+        by_device: dict[str, list[KeptRecord]] = {}
         for r in victims:
-            by_device[r.device_id] = by_device.get(r.device_id, 0) + 1
-        for device, count in by_device.items():
-            left = [r for r in self._by_device[device] if r.seq not in gone]
-            self._rewrite(device, left)
-            log.error("event=kept_records_rejected device=%s records=%d dir=%s: the kept-aside store is full; "
-                      "the oldest records moved to rejected/", device, count, self.rejected_dir)
+            by_device.setdefault(r.device_id, []).append(r)
+        why = f"the kept-aside store was full ({self.max_records} records, {self.max_bytes} bytes)"
+        for device, moved in by_device.items():
+            # First where the operator finds them (one file a round, each line a record
+            # with its reason), then out of the store.
+            name = f"kept-{quote(device, safe='') or 'unknown'}-{moved[0].seq}-{moved[-1].seq}.jsonl"
+            self.rejected_dir.mkdir(parents=True, exist_ok=True)
+            _write_synced(self.rejected_dir / name, b"".join(
+                json.dumps({**json.loads(r.line()), "moved": why}).encode() + b"\n" for r in moved))
+            _fsync_dir(self.rejected_dir)
+            self._rewrite(device, [r for r in self._by_device[device] if r.seq not in gone])
+            log.error("event=kept_records_rejected device=%s records=%d file=%s: the kept-aside store is full; "
+                      "the oldest records moved to rejected/", device or "-", len(moved), self.rejected_dir / name)
         self._seqs -= gone
         self.counters.evicted += len(victims)
 

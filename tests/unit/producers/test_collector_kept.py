@@ -44,14 +44,14 @@ def test_past_its_bounds_the_oldest_records_move_to_rejected_with_their_reason(t
     store.add([_record(12, "a", at=3.0), _record(13, "b", at=4.0), _record(14, "c", at=5.0)])
     assert store.records == 3 and store.counters.evicted == 2
     assert store.counts() == {"a": {"foreign_device": 1}, "b": {"foreign_device": 1}, "c": {"foreign_device": 1}}
-    moved = json.loads((tmp_path / "rejected" / "kept-10.json").read_text())
-    assert (moved["device_id"], moved["reason"]) == ("a", "foreign_device") and "full" in moved["moved"]
-    assert (tmp_path / "rejected" / "kept-11.record").read_bytes() == _record(11).payload
+    moved = json.loads((tmp_path / "rejected" / "kept-a-10-10.jsonl").read_text())
+    assert (moved["seq"], moved["device_id"], moved["reason"]) == (10, "a", "foreign_device") and "full" in moved["moved"]
+    assert KeptRecord.parse((tmp_path / "rejected" / "kept-b-11-11.jsonl").read_bytes()) == _record(11, "b", at=2.0)
     assert _store(tmp_path, max_records=3).records == 3  # the files say the same after a restart
 
     by_bytes = _store(tmp_path / "b", max_bytes=len(_record(1).payload) * 2)
     by_bytes.add([_record(1), _record(2), _record(3)])
-    assert by_bytes.records == 2 and (tmp_path / "b" / "rejected" / "kept-1.record").exists()
+    assert by_bytes.records == 2 and (tmp_path / "b" / "rejected" / "kept-prn-7-1-1.jsonl").exists()
 
 
 def test_appended_already_reads_the_spool_after_each_crash_point() -> None:
