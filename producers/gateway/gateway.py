@@ -271,10 +271,14 @@ class Gateway:
         self.counters.records_repeated += sum(1 for r in checked.records[:done.first_new] if r is not None)
         self.counters.records_refused += len(checked.refusals)
         self.counters.records_dead_lettered += sum(1 for i in checked.dead_letters if i >= done.first_new)
+        # One line per device and code, not per record: a printer not enrolled sends many.
+        groups: dict[tuple[str, str], list[RecordRefusal]] = {}
         for refusal in checked.refusals:
-            log.info("event=record_refused site=%s device=%s record=%d status=%d code=%s reason=%s",
-                     site.site_id, refusal.device_id or "-", refusal.record, refusal.status, refusal.error,
-                     refusal.message)
+            groups.setdefault((refusal.device_id, refusal.error), []).append(refusal)
+        for (device_id, code), refusals in groups.items():
+            log.info("event=records_refused site=%s device=%s code=%s status=%d records=%d first=%d reason=%s",
+                     site.site_id, device_id or "-", code, refusals[0].status, len(refusals), refusals[0].record,
+                     refusals[0].message)
         return web.json_response({
             "accepted": accepted, "produced": done.produced,
             "duplicate": done.produced == 0 and not checked.refusals,
