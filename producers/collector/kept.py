@@ -21,7 +21,7 @@ steps that survive a crash at any point:
 
 On start, `open` returns what a crash left between 1 and 3; `appended_already` says how
 many of its records the spool already holds (from N, the spool's next number and what
-is pending), and the uploader appends the rest. Heartbeats come back as KEEP records: the
+is pending), and `requeue` keeps the rest again, for the next resend. Heartbeats come back as KEEP records: the
 store has bounded them already.
 
 Bounded: past `max_records` or `max_bytes` (payload bytes), the oldest kept records move
@@ -259,6 +259,22 @@ class KeptStore:
         self._resending.pop(taken.device_id, None)
         self._seqs -= {r.seq for r in taken.records}
         self.counters.resent += len(taken.records)
+
+    def requeue(self, taken: Taken, rest: Sequence[KeptRecord]) -> None:
+        """After a crash: `taken` (from `open`) is done except `rest`, which the spool does
+        not hold; `rest` is kept again (durably, first), then the resend's files go. A
+        crash between leaves both, and the next `open` comes to the same `rest`, which
+        is not kept twice (known by its numbers)."""
+        self._resending.pop(taken.device_id, None)
+        held = {r.seq for records in self._by_device.values() for r in records}
+        self._seqs -= {r.seq for r in taken.records} - held
+        kept_before = self.counters.kept
+        self.add(rest)
+        self.counters.kept = kept_before  # kept once already, before the crash
+        self._path(taken.device_id, _RESENDING).unlink(missing_ok=True)
+        self._path(taken.device_id, _MARK).unlink(missing_ok=True)
+        _fsync_dir(self.directory)
+        self.counters.resent += len(taken.records) - len(rest)
 
     def undo(self, taken: Taken) -> None:
         """The append failed (the spool refused it, nothing written): back into the store."""

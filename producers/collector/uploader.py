@@ -136,18 +136,17 @@ class Uploader:
             self._next_resend = time.monotonic() + self.settings.resend_kept_s
 
     async def _finish_resend(self, taken: Taken) -> None:
-        """Append what of `taken` a crash kept from the spool, then close it."""
+        """A resend a crash cut: what of it the spool holds is done, the rest goes back
+        into the store for the next resend (no append here: a full spool must not stop
+        the collector from starting and draining it)."""
         stats = self.spool.stats()
         pending: list[int] = []
         if taken.next_seq is not None and stats.next_seq > taken.next_seq and stats.acked_seq < taken.next_seq:
             pending = [r.seq for r in (await self.spool.peek(1 << 30, 1 << 40)).records]
         have = appended_already(taken, stats.next_seq, stats.acked_seq, pending)
-        rest = taken.records[have:]
-        if rest:
-            await self.spool.append_many([(RecordClass.KEEP, r.payload) for r in rest])
-        log.info("event=kept_resend_finished device=%s records=%d appended_before_crash=%d",
-                 taken.device_id, len(taken.records), have)
-        await asyncio.to_thread(self.kept.done, taken)
+        await asyncio.to_thread(self.kept.requeue, taken, taken.records[have:])
+        log.info("event=kept_resend_finished device=%s records=%d in_spool=%d kept_again=%d",
+                 taken.device_id or "-", len(taken.records), have, len(taken.records) - have)
 
     async def _upload_state(self) -> UploadState:
         if self._state is None:

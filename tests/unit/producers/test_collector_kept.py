@@ -105,9 +105,27 @@ async def test_a_resend_cut_by_a_crash_lands_in_the_spool_exactly_once(tmp_path:
     spool = make(tmp_path / "spool")  # the restart
     uploader = _uploader(tmp_path, spool)
     await uploader.open()
+    assert not list((tmp_path / "kept").glob("*.resending*"))
+    await uploader.resend_kept(force=True)  # what the spool did not hold goes now
     payloads = [r.payload for r in drain(spool)]
     if crash == "after_part_sent":
         payloads.insert(0, b"payload-1")  # acked: uploaded before the crash
     assert sorted(p for p in payloads if p.startswith(b"payload-")) == [b"payload-1", b"payload-2", b"payload-3"]
     assert uploader.kept.records == 0 and list((tmp_path / "kept").iterdir()) == []
+    spool.close()
+
+
+async def test_a_crash_inside_the_recovery_of_a_cut_resend_keeps_each_record_once(tmp_path: Path) -> None:
+    spool = make(tmp_path / "spool")
+    store = _store(tmp_path)
+    store.add([_record(1), _record(2)])
+    store.take("prn-7", spool.stats().next_seq)  # the crash: nothing appended
+    # `requeue` keeps them again first; the crash comes before the resend's files go.
+    kept = tmp_path / "kept"
+    (kept / "d-prn-7.jsonl").write_bytes((kept / "d-prn-7.resending").read_bytes())
+    third = KeptStore(tmp_path / "kept", tmp_path / "rejected", max_records=1000, max_bytes=1 << 20)
+    [taken] = third.open()
+    third.requeue(taken, taken.records)
+    assert third.records == 2 and third.counts() == {"prn-7": {"foreign_device": 2}}
+    assert _store(tmp_path).records == 2
     spool.close()
