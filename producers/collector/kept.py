@@ -243,10 +243,16 @@ class KeptStore:
     def take(self, device: str, next_seq: int) -> Taken:
         """Step 1: the device's kept records leave the store for the spool, whose next
         number is `next_seq` (the caller keeps other appends out until `done`)."""
-        records = tuple(self._by_device.pop(device, ()))
+        records = tuple(self._by_device.get(device, ()))
         os.replace(self._path(device, _KEPT), self._path(device, _RESENDING))
-        _fsync_dir(self.directory)
-        _write_synced(self._path(device, _MARK), str(next_seq).encode())
+        try:
+            _fsync_dir(self.directory)
+            _write_synced(self._path(device, _MARK), str(next_seq).encode())
+        except OSError:
+            # Without its mark a resending file counts as never appended (`open`).
+            os.replace(self._path(device, _RESENDING), self._path(device, _KEPT))
+            raise
+        del self._by_device[device]
         taken = Taken(device, records, next_seq)
         self._resending[device] = taken
         return taken

@@ -212,6 +212,8 @@ class Uploader:
             except (ValueError, KeyError, TypeError, IndexError) as exc:
                 # Nothing acked: the batch is sent again, and nothing of it is lost.
                 return self._failed(f"gateway answered {status} with a body this collector cannot read: {exc!r}", None)
+            except OSError as exc:
+                return self._failed(f"cannot keep the records the gateway refused: {exc!r}", None)
             await self.spool.ack(batch)
             await self._sent()
             self._backoff.reset()
@@ -286,7 +288,11 @@ class Uploader:
             # The lock keeps the pollers' appends out: the records get the numbers from
             # the mark on, which is what a restart checks.
             async with self.spool.commit_lock:
-                taken = await asyncio.to_thread(self.kept.take, device, self.spool.stats().next_seq)
+                try:
+                    taken = await asyncio.to_thread(self.kept.take, device, self.spool.stats().next_seq)
+                except OSError as exc:  # the records stay where they were: on disk, in the store
+                    log.warning("event=kept_resend_failed device=%s error=%r", device or "-", exc)
+                    return total
                 try:
                     await self.spool.append_many([(RecordClass.KEEP, r.payload) for r in taken.records])
                 except SpoolError as exc:
@@ -294,7 +300,10 @@ class Uploader:
                     log.warning("event=kept_resend_failed device=%s records=%d error=%s", device or "-",
                                 len(taken.records), exc)
                     continue
-            await asyncio.to_thread(self.kept.done, taken)
+            try:
+                await asyncio.to_thread(self.kept.done, taken)
+            except OSError as exc:  # the next start finds the spool holds them: done then
+                log.error("event=kept_resend_cleanup_failed device=%s error=%r", device or "-", exc)
             total += len(taken.records)
             if self._may_log("resend", device):
                 log.info("event=kept_records_resent device=%s records=%d", device or "-", len(taken.records))
