@@ -209,7 +209,7 @@ class Uploader:
         if 200 <= status < 300:
             try:
                 await self._set_aside(batch, answer)
-            except (ValueError, KeyError, TypeError, IndexError) as exc:
+            except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
                 # Nothing acked: the batch is sent again, and nothing of it is lost.
                 return self._failed(f"gateway answered {status} with a body this collector cannot read: {exc!r}", None)
             except OSError as exc:
