@@ -29,6 +29,9 @@ from producers.errors import UploadFormatError
 CONTENT_TYPE = "application/vnd.printfleet.batch+gzip"
 UPLOADER_HEADER = "Printfleet-Uploader"
 SEQUENCE_HEADER = "Printfleet-Sequence"
+# Record refusals (the `refused` list of a 200 answer) that can pass later: the collector
+# keeps those records aside and sends them again; the rest are refused for good.
+KEPT_ASIDE_ERRORS = frozenset({"foreign_device", "unknown_fingerprint"})
 _UPLOADER_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-")
 _LENGTH = struct.Struct(">I")
 

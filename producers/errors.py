@@ -27,7 +27,8 @@ type. Each component hangs its own subtree under the root:
         │   ├── FramingError                    not gzip, or not a sequence of whole frames
         │   └── TooLarge                        decompresses past the allowed size
         ├── GatewayError             the cloud gateway (producers/gateway/)
-        │   ├── Refused              by status  a batch the gateway answers with an HTTP error;
+        │   ├── Refused              by status  a batch the gateway answers with an HTTP error, or
+        │   │                                   one record it refuses (listed in a 200 answer);
         │   │                                   retriable for 429 (busy) and 503 (no Kafka)
         │   └── EnrolmentError                  an edit of the sites file refused: bad or unknown
         │                                       id, duplicate, unreadable file (also a ValueError)
@@ -249,11 +250,13 @@ _RETRIABLE_STATUSES = frozenset({429, 503})
 
 
 class Refused(GatewayError):
-    """A batch the gateway will not produce; carries the HTTP answer: `status`, an error
-    `code` for the body, and the index of the offending `record` when one is to blame.
+    """A batch the gateway will not produce, or, with `record` set, one record of a batch
+    it refuses on its own; carries the HTTP answer: `status`, an error `code` for the
+    body, and the index of the `record` when one is to blame.
 
     Raised inside `Gateway` (producers/gateway/gateway.py) and turned into the response
-    there. Retriable (the answer carries `Retry-After`) when `status` is 429 (busy) or
+    there: a batch's into its error answer, a record's into a line of the 200 answer's
+    `refused` list (the rest of the batch is produced). Retriable (the answer carries `Retry-After`) when `status` is 429 (busy) or
     503 (Kafka unavailable); every other status refuses the same batch again.
     """
 

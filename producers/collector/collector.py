@@ -51,6 +51,10 @@ class Collector:
                 ca_file=settings.gateway_ca_file,
                 max_records=settings.upload_max_records,
                 timeout_s=max(30.0, settings.request_timeout_s),
+                kept_dir=settings.state_dir / "kept",
+                kept_max_records=settings.kept_max_records,
+                kept_max_bytes=settings.kept_max_bytes,
+                resend_kept_s=settings.resend_kept_s,
             ),
             self.spool,
             timed=lambda seconds: self.metrics.upload_seconds.observe(seconds),
@@ -159,6 +163,12 @@ class Collector:
                 "recovery_lost_by_kind": self.spool_lost,
             },
             "uploader": dataclasses.asdict(self.uploader.counters),
+            "kept_aside": {
+                "records": self.uploader.kept.records,
+                "bytes": self.uploader.kept.bytes,
+                "by_device": self.uploader.kept.counts(),  # device -> gateway's reason -> records
+                **dataclasses.asdict(self.uploader.kept.counters),
+            },
             "printers": [dataclasses.asdict(p.status) for p in self.pollers],
         }
 
@@ -171,7 +181,8 @@ class Collector:
             f"{s['uploader']['records']} uploaded in {s['uploader']['batches']} batches, "
             f"spool depth {s['spool']['pending_records']} ({s['spool']['pending_bytes']} B), "
             f"{s['uploader']['failures']} upload failures"
-            + (f" (last: {s['uploader']['last_error'][:80]})" if s["uploader"]["failures"] else "")
+            + (f" (last: {s['uploader']['last_error']})" if s["uploader"]["failures"] else "")
+            + kept_aside_summary(s["kept_aside"]["by_device"])
         )
 
     async def _handle_status(self, request: web.Request) -> web.Response:
@@ -182,6 +193,17 @@ class Collector:
 
     async def _gateway_ready(self) -> str | None:
         return metrics.gateway_reason(self.uploader.counters)
+
+
+def kept_aside_summary(by_device: dict[str, dict[str, int]], shown: int = 5) -> str:
+    """", kept aside: 12 of prn-7 (foreign_device), ...": every device id in full, the
+    first `shown` devices by count, then how many more."""
+    if not by_device:
+        return ""
+    totals = sorted(((sum(r.values()), d, r) for d, r in by_device.items()), key=lambda t: (-t[0], t[1]))
+    parts = [f"{n} of {d or 'unknown device'} ({', '.join(sorted(r))})" for n, d, r in totals[:shown]]
+    more = f" and {len(totals) - shown} more devices" if len(totals) > shown else ""
+    return ", kept aside: " + "; ".join(parts) + more
 
 
 def lost_by_kind(registry: SchemaRegistry, lost: Sequence[tuple[bytes, int]]) -> dict[str, int]:

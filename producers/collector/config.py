@@ -9,6 +9,9 @@
     status_every_s = 10                 # status line period
     request_timeout_s = 10              # per printer request (uploads: at least 30)
     upload_max_records = 5000           # records per uploaded batch
+    kept_max_records = 100000           # records the gateway refused, kept aside to send again
+    kept_max_bytes = 67108864           # past either bound the oldest move to rejected/
+    resend_kept_s = 60                  # how often kept records are sent again
 
     [gateway]
     url = "https://ingest.example.com"
@@ -70,6 +73,9 @@ class CollectorSettings:
     status_every_s: float = 10.0
     request_timeout_s: float = 10.0
     upload_max_records: int = 5_000
+    kept_max_records: int = 100_000
+    kept_max_bytes: int = 64 << 20
+    resend_kept_s: float = 60.0
     cadence: Cadence = Cadence()
 
     @classmethod
@@ -123,6 +129,9 @@ _TOP: dict[str, str] = {
     "status_every_s": _NUMBER,
     "request_timeout_s": _NUMBER,
     "upload_max_records": _INTEGER,
+    "kept_max_records": _INTEGER,
+    "kept_max_bytes": _INTEGER,
+    "resend_kept_s": _NUMBER,
 }
 _TABLES: dict[str, dict[str, str]] = {
     "gateway": {"url": _STRING, "token": _STRING, "ca_file": _PATH},
@@ -236,6 +245,9 @@ def render(settings: CollectorSettings, *, hide_secrets: bool = False) -> str:
         f"status_host = {q(settings.status_host)}",
         f"status_port = {settings.status_port}",
         f"status_every_s = {settings.status_every_s}",
+        f"kept_max_records = {settings.kept_max_records}",
+        f"kept_max_bytes = {settings.kept_max_bytes}",
+        f"resend_kept_s = {settings.resend_kept_s}",
         "",
         "[gateway]",
         f"url = {q(settings.gateway_url)}",

@@ -6,15 +6,18 @@ during the last. Before each transaction the committer catches up with what ever
 gateway has committed (`UploadMarks.catch_up`) and leaves out each record at or below its
 collector's mark: a batch resent after a lost answer, or to another gateway instance, is
 acknowledged without being produced again, also when only a part of it is a repeat.
+A record the gateway refused on its own has no record to produce (`None`), or only its
+dead letter; the mark still advances over it, so its dead letter is written once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from common.kafka.errors import KafkaUnavailable
@@ -26,18 +29,34 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """A validated batch: its collector's key, and each record with its sequence number."""
+    """A validated batch: its collector's key, and each record with its sequence number.
+    `records[i]` is None when record i was refused; `dead_letters` holds, by index, the
+    dead letter of each record refused for good (produced with the records, once)."""
 
     key: str
     seqs: Sequence[int]  # ascending, one per record
-    records: Sequence[OutRecord]
+    records: Sequence[OutRecord | None]
+    dead_letters: Mapping[int, OutRecord] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What `Committer.submit` did with an upload: `produced` records were new, and the
+    records from index `first_new` on were above the collector's mark (earlier ones were
+    repeats: produced, or refused, by an earlier upload)."""
+
+    produced: int
+    first_new: int
+
+
+def first_new(upload: Upload, acked: int) -> int:
+    """The index of the first record of `upload` above its collector's mark `acked`."""
+    return next((i for i, seq in enumerate(upload.seqs) if seq > acked), len(upload.seqs))
 
 
 def fresh(upload: Upload, acked: int) -> list[OutRecord]:
-    """The records of `upload` above its collector's mark `acked`."""
-    if upload.seqs[0] > acked:
-        return list(upload.records)
-    return [record for seq, record in zip(upload.seqs, upload.records) if seq > acked]
+    """The records of `upload` above its collector's mark `acked`: what to produce."""
+    return [r for r in upload.records[first_new(upload, acked):] if r is not None]
 
 
 class Committer:
@@ -48,7 +67,7 @@ class Committer:
         self._publisher, self._marks = publisher, marks
         self._timed = timed
         self._max_records = max_records
-        self._queue: asyncio.Queue[tuple[Upload, asyncio.Future[int]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Upload, asyncio.Future[Committed]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._current: asyncio.Future[None] | None = None  # the round being committed
 
@@ -70,12 +89,12 @@ class Committer:
             if not future.done():
                 future.set_exception(KafkaUnavailable("the gateway is stopping"))
 
-    async def submit(self, upload: Upload) -> int:
-        """Produce what of `upload` is new; return how many records that was (0: all of it
-        was a repeat). Raises KafkaUnavailable."""
+    async def submit(self, upload: Upload) -> Committed:
+        """Produce what of `upload` is new (with the dead letters of its new refused
+        records) and advance its collector's mark. Raises KafkaUnavailable."""
         if self._task is None:
             raise KafkaUnavailable("the gateway is not started")
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Committed] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((upload, future))
         return await future
 
@@ -91,19 +110,21 @@ class Committer:
             await asyncio.shield(self._current)
             self._current = None
 
-    async def _commit(self, round_: list[tuple[Upload, asyncio.Future[int]]]) -> None:
+    async def _commit(self, round_: list[tuple[Upload, asyncio.Future[Committed]]]) -> None:
         try:
             await self._marks.catch_up()
             tops: dict[str, int] = {}
             records: list[OutRecord] = []
-            counts: list[int] = []
+            counts: list[Committed] = []
             for upload, _ in round_:
-                new = fresh(upload, max(self._marks.acked(upload.key), tops.get(upload.key, 0)))
-                counts.append(len(new))
-                if new:
+                start = first_new(upload, max(self._marks.acked(upload.key), tops.get(upload.key, 0)))
+                new = [r for r in upload.records[start:] if r is not None]
+                counts.append(Committed(len(new), start))
+                if start < len(upload.seqs):
                     records.extend(new)
+                    records.extend(letter for i, letter in upload.dead_letters.items() if i >= start)
                     tops[upload.key] = max(tops.get(upload.key, 0), upload.seqs[-1])
-            if records:
+            if tops:  # also a batch of refused records only: its mark moves
                 began, committed = time.monotonic(), False
                 try:
                     await self._publisher.commit(records, tops)

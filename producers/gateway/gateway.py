@@ -6,17 +6,34 @@ application/vnd.printfleet.batch+gzip`, and the collector's id and the records' 
 numbers in `Printfleet-Uploader` and `Printfleet-Sequence` (see producers/batch_format.py).
 Records at or below the highest sequence number any gateway produced for that collector
 are repeats: acknowledged, not produced again (producers/gateway/uploads.py).
-A batch is all or nothing: the first bad record refuses the whole batch with a 4xx and a
-JSON body `{"error": CODE, "message": ..., "record": INDEX}`, and nothing of it is
-produced; the record to blame also goes to the dead-letter topic, once per batch
-(`common.kafka.deadletter`), so the operator sees it in Kafka. Answers:
 
-    200 accepted            {"accepted": N, "produced": P, "duplicate": P == 0}; N - P
-                            records were repeats
-    400 bad_framing / bad_sequence / not_single_object / unknown_fingerprint / corrupt_record /
-        kind_not_accepted
+The credential is the batch's: without a known one the whole batch is refused (401).
+Each record is then checked on its own: one the gateway refuses (of a device not
+enrolled, of another site, corrupt, of an unknown schema, of a kind sites may not send)
+does not refuse its batch. The rest is produced in one transaction, and the 200 answer
+lists the refused records, each with its index in the batch, a status (403: the
+record's device or site; 400: the record itself), an error code and a message:
+
+    {"accepted": A, "produced": P, "duplicate": bool, "refused": [
+        {"record": INDEX, "status": 403, "error": "foreign_device", "message": ...,
+         "device_id": ...}]}
+
+A: records taken (not refused); P of them were new, A - P repeats; `duplicate`: nothing
+new and nothing refused. The collector's sequence mark advances over the whole batch,
+refused records included; a batch of refused records only is answered the same way.
+Refusals for good (`corrupt_record`, `not_single_object`, `kind_not_accepted`,
+`wrong_site`) also go to the dead-letter topic, in the batch's transaction, so once per
+record (`common.kafka.deadletter`). Refusals the collector keeps aside and sends again
+once the gateway takes them (`foreign_device`: the device is not enrolled yet;
+`unknown_fingerprint`: the gateway does not know that schema yet) are not dead-lettered:
+they are not lost, and a dead letter would invite a second copy. A repeat's refused
+records are listed again (the first answer may have been lost), never dead-lettered twice.
+
+Answers for the batch as a whole:
+
+    200 accepted            as above
+    400 bad_framing / bad_sequence   not a batch, or its sequence header does not fit
     401 unauthorized        no or unknown bearer token
-    403 wrong_site / foreign_device   record of another site, or of a device not enrolled
     413 body_too_large      refused from Content-Length before the body is read, or on
                             decompression past the limit
     415 unsupported_media_type   another Content-Type
@@ -25,6 +42,9 @@ produced; the record to blame also goes to the dead-letter topic, once per batch
                             keeps the batch in its spool and retries
     503 shutting_down       the gateway is stopping (SIGTERM): batches under way are
                             finished, new ones are answered so (Retry-After) until it exits
+
+Record refusals: 403 wrong_site / foreign_device; 400 corrupt_record / not_single_object /
+unknown_fingerprint / kind_not_accepted.
 """
 
 from __future__ import annotations
@@ -38,7 +58,6 @@ import socket
 import ssl
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +72,7 @@ from producers import batch_format
 from producers.errors import Refused as Refused  # defined there; importable here too
 from producers.errors import UploadFormatError
 from producers.gateway import metrics
-from producers.gateway.committer import Committer, Upload
+from producers.gateway.committer import Committed, Committer, Upload
 from producers.gateway.publisher import OutRecord, Publisher
 from producers.gateway.uploads import UploadMarks, upload_key
 from producers.gateway.sites import Site, SiteDirectory
@@ -82,7 +101,6 @@ class GatewaySettings:
     # aborts what the crashed run left open at once) and unique among instances.
     # "": <host name>-<port>.
     instance_id: str = ""
-    remembered_batches: int = 10_000  # refused batches whose record was dead-lettered
     sites_reload_s: float = 5.0  # how often the sites file is checked for a change; 0: on SIGHUP only
     # /metrics, /livez, /readyz: a listener of their own, never the public upload port.
     # -1: none (`printfleet gateway` defaults to 18445, printfleet/ops_flags.py); 0: any free port.
@@ -102,9 +120,42 @@ class GatewayCounters:
     records_produced: int = 0
     kafka_unavailable: int = 0
     records_dead_lettered: int = 0
+    records_refused: int = 0  # refused on their own, in batches answered 200
 
 
 _ACCEPTED_KINDS = frozenset(DEVICE_KINDS)
+# Refusals the collector keeps aside and sends again: not dead-lettered (see above).
+KEPT_ASIDE = batch_format.KEPT_ASIDE_ERRORS
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRefusal:
+    """One record of a batch the gateway refused on its own; a line of the answer."""
+
+    record: int
+    status: int
+    error: str
+    message: str
+    device_id: str = ""
+
+    @classmethod
+    def of(cls, refused: Refused, device_id: str = "") -> RecordRefusal:
+        assert refused.record is not None
+        return cls(refused.record, refused.status, refused.code, str(refused), device_id)
+
+    def answer(self) -> dict[str, object]:
+        return {"record": self.record, "status": self.status, "error": self.error,
+                "message": self.message, "device_id": self.device_id}
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A batch checked record by record: per record what to produce (None: refused),
+    the refusals, and the dead letters (by index) of the refusals for good."""
+
+    records: list[OutRecord | None]
+    refusals: list[RecordRefusal]
+    dead_letters: dict[int, OutRecord]
 
 
 class Gateway:
@@ -130,9 +181,6 @@ class Gateway:
         self.ops.check("serving", self._serving)  # false from SIGTERM on: take it out of rotation
         self.committer = Committer(self.publisher, self.marks, max_records=settings.max_records_per_batch,
                                    timed=self.metrics.committed)
-        # Batches whose refused record is dead-lettered: a resend is refused again, but
-        # its record is not dead-lettered twice.
-        self._dead_lettered: OrderedDict[bytes, int] = OrderedDict()
         self._in_flight = asyncio.Semaphore(settings.max_batches_in_flight)
         self.batches_in_flight = 0
         self._idle = asyncio.Event()  # set while no batch is under way
@@ -271,36 +319,44 @@ class Gateway:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise Refused(413, "body_too_large", f"body over {self.settings.max_body_bytes} bytes") from None
-        frames, messages = self._unpack(body, request.content_type)
+        _, messages = self._unpack(body, request.content_type)
         key, seqs = self._identify(request, site, len(messages))
+        checked = self._check(messages, site)
         if seqs[-1] <= self.marks.acked(key):  # known here as a repeat: no need to ask Kafka
-            return self._answer(len(messages), 0)
+            return self._answer(site, checked, Committed(0, len(seqs)))
         try:
-            records = self._validate(messages, site)
-        except Refused as refused:
-            digest = batch_format.batch_digest(frames)
-            if refused.record is not None and digest not in self._dead_lettered:
-                await self._dead_letter(messages[refused.record], refused)
-                self._remember(self._dead_lettered, digest)
-            raise
-        try:
-            produced = await self.committer.submit(Upload(key, seqs, records))
+            done = await self.committer.submit(Upload(key, seqs, checked.records, checked.dead_letters))
         except KafkaUnavailable as exc:
             self.counters.kafka_unavailable += 1
             raise Refused(503, "kafka_unavailable", str(exc)) from None
-        if produced and self.settings.crash_after_commit:
-            log.warning("event=crash_after_commit records=%d: the fault test's hook", produced)
+        if done.produced and self.settings.crash_after_commit:
+            log.warning("event=crash_after_commit records=%d: the fault test's hook", done.produced)
             os.kill(os.getpid(), signal.SIGKILL)
-        return self._answer(len(records), produced)
+        return self._answer(site, checked, done)
 
-    def _answer(self, accepted: int, produced: int) -> web.Response:
-        if produced:
+    def _answer(self, site: Site, checked: Checked, done: Committed) -> web.Response:
+        accepted = len(checked.records) - len(checked.refusals)
+        if done.produced:
             self.counters.batches_accepted += 1
-            self.counters.records_produced += produced
-        else:
+            self.counters.records_produced += done.produced
+        elif not checked.refusals:
             self.counters.batches_duplicate += 1
-        self.counters.records_repeated += accepted - produced
-        return web.json_response({"accepted": accepted, "produced": produced, "duplicate": produced == 0})
+        self.counters.records_repeated += sum(1 for r in checked.records[:done.first_new] if r is not None)
+        self.counters.records_refused += len(checked.refusals)
+        self.counters.records_dead_lettered += sum(1 for i in checked.dead_letters if i >= done.first_new)
+        # One line per device and code, not per record: a printer not enrolled sends many.
+        groups: dict[tuple[str, str], list[RecordRefusal]] = {}
+        for refusal in checked.refusals:
+            groups.setdefault((refusal.device_id, refusal.error), []).append(refusal)
+        for (device_id, code), refusals in groups.items():
+            log.info("event=records_refused site=%s device=%s code=%s status=%d records=%d first=%d reason=%s",
+                     site.site_id, device_id or "-", code, refusals[0].status, len(refusals), refusals[0].record,
+                     refusals[0].message)
+        return web.json_response({
+            "accepted": accepted, "produced": done.produced,
+            "duplicate": done.produced == 0 and not checked.refusals,
+            "refused": [r.answer() for r in checked.refusals],
+        })
 
     def _identify(self, request: web.Request, site: Site, count: int) -> tuple[str, list[int]]:
         """The batch's collector key and its records' sequence numbers, from the headers."""
@@ -326,57 +382,58 @@ class Gateway:
             raise Refused(400, "bad_framing", "empty batch")
         return data, messages
 
-    def _validate(self, messages: list[bytes], site: Site) -> list[OutRecord]:
-        """Decode every record and check it belongs to `site`; all or nothing."""
+    def _check(self, messages: list[bytes], site: Site) -> Checked:
+        """Decode every record and check it belongs to `site`; each refusal is the
+        record's own, the batch goes on."""
         try:
-            decoded = self.registry.decode_many(messages)  # the fast path: one call
+            decoded: list[Decoded | Refused] = list(self.registry.decode_many(messages))  # the fast path
         except DecodeError:
             decoded = [self._decode_one(index, message) for index, message in enumerate(messages)]
-        out = []
+        checked = Checked([], [], {})
         for index, (message, d) in enumerate(zip(messages, decoded)):
-            if d.kind not in _ACCEPTED_KINDS:
-                raise Refused(400, "kind_not_accepted", f"sites may not upload {d.kind} records", index)
-            record = d.record
-            if record["site_id"] != site.site_id:
-                raise Refused(403, "wrong_site", f"record of site {record['site_id']!r} under the credential of {site.site_id!r}", index)
-            device_id = record["device_id"]
-            if device_id not in site.devices:
-                raise Refused(403, "foreign_device", f"device {device_id!r} is not enrolled for site {site.site_id!r}", index)
-            out.append(OutRecord(topic_for(d.kind), device_id.encode(), message))
-        return out
+            device_id = ""
+            try:
+                if isinstance(d, Refused):
+                    raise d
+                device_id = str(d.record.get("device_id", ""))
+                checked.records.append(self._check_one(index, message, d, site))
+            except Refused as refused:
+                checked.records.append(None)
+                checked.refusals.append(RecordRefusal.of(refused, device_id))
+                if refused.code not in KEPT_ASIDE:
+                    checked.dead_letters[index] = self._letter(message, d, refused)
+        return checked
 
-    def _decode_one(self, index: int, message: bytes) -> Decoded:
-        """Decode one record of a batch that failed, to name the record and the reason."""
+    def _check_one(self, index: int, message: bytes, d: Decoded, site: Site) -> OutRecord:
+        """Record `index` as it goes to Kafka, or Refused naming it."""
+        if d.kind not in _ACCEPTED_KINDS:
+            raise Refused(400, "kind_not_accepted", f"sites may not upload {d.kind} records", index)
+        record = d.record
+        if record["site_id"] != site.site_id:
+            raise Refused(403, "wrong_site", f"record of site {record['site_id']!r} under the credential of {site.site_id!r}", index)
+        device_id = record["device_id"]
+        if device_id not in site.devices:
+            raise Refused(403, "foreign_device", f"device {device_id!r} is not enrolled for site {site.site_id!r}", index)
+        return OutRecord(topic_for(d.kind), device_id.encode(), message)
+
+    def _decode_one(self, index: int, message: bytes) -> Decoded | Refused:
+        """Decode one record of a batch that failed, or name the reason it does not decode."""
         try:
             return self.registry.decode(message)
         except NotSingleObjectError as exc:
-            raise Refused(400, "not_single_object", str(exc), index) from None
+            return Refused(400, "not_single_object", str(exc), index)
         except UnknownFingerprintError as exc:
-            raise Refused(400, "unknown_fingerprint", str(exc), index) from None
+            return Refused(400, "unknown_fingerprint", str(exc), index)
         except DecodeError as exc:
-            raise Refused(400, "corrupt_record", str(exc), index) from None
+            return Refused(400, "corrupt_record", str(exc), index)
 
-    async def _dead_letter(self, message: bytes, refused: Refused) -> None:
-        """Put the record that refused its batch on the dead-letter topic, so that what a
-        site cannot upload is visible in Kafka (the batch stays in the site's spool).
-        Kafka away: the upload is answered 503 instead, and retried."""
-        try:
-            decoded = self.registry.decode(message)
-            device_id = str(decoded.record.get("device_id", ""))
-            where = OutRecord(topic_for(decoded.kind), device_id.encode(), message) if decoded.kind in _ACCEPTED_KINDS else None
-        except DecodeError:
-            where = None
-        try:
-            await self.publisher.dead_letter(where, message, str(refused), refused.code)
-        except KafkaUnavailable as exc:
-            self.counters.kafka_unavailable += 1
-            raise Refused(503, "kafka_unavailable", str(exc)) from None
-        self.counters.records_dead_lettered += 1
-
-    def _remember(self, window: OrderedDict[bytes, int], digest: bytes) -> None:
-        window[digest] = 1
-        while len(window) > self.settings.remembered_batches:
-            window.popitem(last=False)
+    def _letter(self, message: bytes, d: Decoded | Refused, refused: Refused) -> OutRecord:
+        """The dead letter of a record refused for good, so that what a site cannot upload
+        is visible in Kafka."""
+        where = None
+        if isinstance(d, Decoded) and d.kind in _ACCEPTED_KINDS:
+            where = OutRecord(topic_for(d.kind), str(d.record.get("device_id", "")).encode(), message)
+        return self.publisher.letter(where, message, str(refused), refused.code)
 
 
 def _default_instance_id(port: int) -> str:

@@ -48,6 +48,7 @@ class OutRecord:
     topic: str
     key: bytes
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class Publisher:
@@ -146,33 +147,21 @@ class Publisher:
             batch = producer.create_batch()
             now_ms = int(time.time() * 1000)
             for record in group:
-                while batch.append(key=record.key, value=record.value, timestamp=now_ms) is None:
+                # aiokafka's builder takes headers as a list only.
+                while batch.append(key=record.key, value=record.value, timestamp=now_ms,
+                                   headers=list(record.headers)) is None:
                     futures.append(await producer.send_batch(batch, topic, partition=partition))
                     batch = producer.create_batch()
             futures.append(await producer.send_batch(batch, topic, partition=partition))
         return futures
 
-    async def dead_letter(self, record: OutRecord | None, raw: bytes, reason: str, error: str) -> None:
-        """Put one refused upload record on the dead-letter topic (a transaction of its
-        own) and wait for the commit. `record` None: it did not decode far enough to
-        know its topic. Raises KafkaUnavailable."""
+    def letter(self, record: OutRecord | None, raw: bytes, reason: str, error: str) -> OutRecord:
+        """The dead letter of a refused upload record, to produce with its batch (`commit`).
+        `record` None: it did not decode far enough to know its topic."""
         origin = deadletter.Origin("gateway", "upload", self._kafka.topic(record.topic) if record else "",
                                    timestamp_ms=int(time.time() * 1000))
-        async with self._transaction:
-            producer = await self._ready()
-            try:
-                await asyncio.wait_for(self._dead_letter(producer, record, raw, origin, reason, error), self._timeout_s)
-            except _NOT_COMMITTED as exc:
-                await self._reset()
-                raise await failure(self._kafka, exc, "dead letter not acknowledged") from exc
-
-    async def _dead_letter(self, producer: AIOKafkaProducer, record: OutRecord | None, raw: bytes,
-                           origin: deadletter.Origin, reason: str, error: str) -> None:
-        await producer.begin_transaction()
-        future = await producer.send(self._kafka.topic(DEAD_LETTER), raw, key=record.key if record else None,
-                                     headers=deadletter.headers(origin, reason, error))
-        await future
-        await producer.commit_transaction()
+        return OutRecord(DEAD_LETTER, record.key if record else b"", raw,
+                         tuple(deadletter.headers(origin, reason, error)))
 
     async def _reset(self) -> None:
         async with self._lock:

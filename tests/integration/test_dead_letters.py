@@ -32,15 +32,18 @@ async def test_gateway_worker_and_sink_put_the_same_dead_letter_headers(
     await admin.apply(kafka, (*pipeline_topics(), *worker_topics("it")))
     bad = b"\xc3\x01" + b"\x00" * 8 + b"not avro"  # an unknown fingerprint
 
-    # the gateway: the record that refuses its batch (sent twice: dead-lettered once)
+    # the gateway: a record it refuses for good (sent twice: dead-lettered once)
+    not_avro = b'{"json": true}'
     sites = tmp_path / "sites.toml"
     sites.write_text(SiteDirectory.render([(SITE_A, TOKEN_A, DEVICES_A)]))
     settings = GatewaySettings(kafka=kafka, sites_file=sites, port=0)
     async with Gateway(settings, registry, SiteDirectory.load(sites)) as gateway:
-        batch = encode_batch([registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_A[0], 1)), bad])
+        batch = encode_batch([registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_A[0], 1)), not_avro])
+        collector = "0123456789abcdef"
         for _ in range(2):
-            status, answer, _ = await _post(gateway.url, TOKEN_A, batch)
-            assert (status, answer["error"], answer["record"]) == (400, "unknown_fingerprint", 1)
+            status, answer, _ = await _post(gateway.url, TOKEN_A, batch, uploader=collector)
+            assert status == 200
+            assert [(r["status"], r["error"], r["record"]) for r in answer["refused"]] == [(400, "not_single_object", 1)]
     # the worker: its partition transaction's dead-letter path, as the device agent calls it
     worker = PartitionTransactions(kafka, registry, [("app_id", b"it")], app_id="it")
     await worker.own([3])
@@ -64,9 +67,9 @@ async def test_gateway_worker_and_sink_put_the_same_dead_letter_headers(
     assert set(read) == {"gateway", "worker", "sink"}
     for component, (m, headers) in read.items():
         assert set(headers) == CONTRACT, component
-        assert m.value == bad, component
+        assert m.value == (not_avro if component == "gateway" else bad), component
         assert headers["reason"], component
-    assert read["gateway"][1]["error"] == "unknown_fingerprint"
+    assert read["gateway"][1]["error"] == "not_single_object"
     assert read["gateway"][1]["origin.partition"] == "-1"  # it never was in Kafka
     worker_origin = tuple(read["worker"][1][k] for k in ("origin.topic", "origin.offset", "origin.timestamp"))
     assert worker_origin == (kafka.topic("telemetry.heartbeat"), "42", "1700000000000")

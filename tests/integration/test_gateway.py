@@ -3,6 +3,7 @@ device, acknowledged only after Kafka acked; what it refuses leaves Kafka untouc
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import time
 import socket
@@ -15,6 +16,7 @@ import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from common.kafka import deadletter
 from common.kafka.settings import KafkaSettings
 from deploy.settings import StackSettings
 from producers.batch_format import (
@@ -24,7 +26,7 @@ from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.gateway.sites import SiteDirectory
 from schemas import DEVICE_KINDS, SchemaRegistry
 from schemas.samples import sample_record
-from common.kafka.topics import PARTITIONS, telemetry_topics, topic_for
+from common.kafka.topics import DEAD_LETTER, PARTITIONS, telemetry_topics, topic_for
 
 SITE_A, TOKEN_A, DEVICES_A = "site-a", "token-of-site-a", ("dev-a1", "dev-a2", "dev-a3")
 SITE_B, TOKEN_B, DEVICES_B = "site-b", "token-of-site-b", ("dev-b1",)
@@ -128,7 +130,8 @@ async def test_accepted_batch_lands_in_kafka_per_kind_keyed_by_device(
     collector = uuid.uuid4().hex
     before = await _end_offsets(stack.kafka_bootstrap)
     status, body, _ = await _post(gateway.url, TOKEN_A, encode_batch(messages), uploader=collector)
-    assert (status, body) == (200, {"accepted": len(messages), "produced": len(messages), "duplicate": False})
+    assert (status, body) == (200, {"accepted": len(messages), "produced": len(messages), "duplicate": False,
+                                    "refused": []})
 
     landed = await _read_new(stack.kafka_bootstrap, before, len(messages))
     assert sorted(m.value for m in landed) == sorted(messages)
@@ -147,33 +150,18 @@ async def test_accepted_batch_lands_in_kafka_per_kind_keyed_by_device(
     # The same batch again (its answer was lost, say): acknowledged, not produced twice.
     again = await _end_offsets(stack.kafka_bootstrap)
     status, body, _ = await _post(gateway.url, TOKEN_A, encode_batch(messages), uploader=collector)
-    assert (status, body) == (200, {"accepted": len(messages), "produced": 0, "duplicate": True})
+    assert (status, body) == (200, {"accepted": len(messages), "produced": 0, "duplicate": True, "refused": []})
     assert await _end_offsets(stack.kafka_bootstrap) == again
 
 
 def _garbage_cases(registry: SchemaRegistry) -> list[tuple[str, str | None, bytes, str, int, str]]:
+    """Batches refused as a whole: the credential, the framing, the body."""
     ok = registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_A[0], 1))
-    unknown_fp = b"\xc3\x01" + b"\x01" * 8 + ok[10:]
     return [
         ("no credential", None, encode_batch([ok]), CONTENT_TYPE, 401, "unauthorized"),
         ("wrong credential", "not-a-token", encode_batch([ok]), CONTENT_TYPE, 401, "unauthorized"),
-        (
-            "another site's device",
-            TOKEN_A,
-            encode_batch([ok, registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_B[0], 2))]),
-            CONTENT_TYPE, 403, "foreign_device",
-        ),
-        (
-            "record of another site",
-            TOKEN_B,
-            encode_batch([registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_B[0], 3))]),
-            CONTENT_TYPE, 403, "wrong_site",
-        ),
         ("garbage body", TOKEN_A, b"\x00garbage" * 50, CONTENT_TYPE, 400, "bad_framing"),
         ("garbage frames", TOKEN_A, gzip.compress(b"\x00\x00\x00\x05abc"), CONTENT_TYPE, 400, "bad_framing"),
-        ("not single-object", TOKEN_A, encode_batch([ok, b"{\"json\": true}"]), CONTENT_TYPE, 400, "not_single_object"),
-        ("unknown fingerprint", TOKEN_A, encode_batch([ok, unknown_fp]), CONTENT_TYPE, 400, "unknown_fingerprint"),
-        ("truncated record", TOKEN_A, encode_batch([ok, ok[:-3]]), CONTENT_TYPE, 400, "corrupt_record"),
         ("uncompressed", TOKEN_A, ok, "application/octet-stream", 415, "unsupported_media_type"),
         ("oversized body", TOKEN_A, b"\x1f\x8b" + bytes(300 << 10), CONTENT_TYPE, 413, "body_too_large"),
         (
@@ -182,27 +170,114 @@ def _garbage_cases(registry: SchemaRegistry) -> list[tuple[str, str | None, byte
             gzip.compress(b"\x00" * (80 << 20)),
             CONTENT_TYPE, 413, "body_too_large",
         ),
-        (
-            "cloud record from a site",
-            TOKEN_A,
-            encode_batch([registry.encode("alert", {**sample_record("alert"), "site_id": SITE_A, "device_id": DEVICES_A[0]})]),
-            CONTENT_TYPE, 400, "kind_not_accepted",
-        ),
     ]
 
 
-async def test_every_refusal_has_its_own_error_and_produces_nothing(
+async def test_every_batch_refusal_has_its_own_error_and_produces_nothing(
     gateway: Gateway, stack: StackSettings, registry: SchemaRegistry
 ) -> None:
     before = await _end_offsets(stack.kafka_bootstrap)
-    seen_codes = set()
     for name, token, body, content_type, want_status, want_code in _garbage_cases(registry):
         status, answer, _ = await _post(gateway.url, token, body, content_type)
         assert (status, answer["error"]) == (want_status, want_code), f"{name}: {answer}"
         assert answer["message"], name
-        seen_codes.add(want_code)
     assert await _end_offsets(stack.kafka_bootstrap) == before, "a refused batch produced records"
     assert gateway.counters.records_produced == 0
+
+
+def _bad_records(registry: SchemaRegistry) -> list[tuple[bytes, int, str, bool]]:
+    """Records the gateway refuses on their own: (message, status, code, dead-lettered)."""
+    ok = registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_A[0], 1))
+    return [
+        (registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_B[0], 2)), 403, "foreign_device", False),
+        (registry.encode("heartbeat", _record("heartbeat", SITE_B, DEVICES_B[0], 3)), 403, "wrong_site", True),
+        (b'{"json": true}', 400, "not_single_object", True),
+        (b"\xc3\x01" + b"\x01" * 8 + ok[10:], 400, "unknown_fingerprint", False),
+        (ok[:-3], 400, "corrupt_record", True),
+        (registry.encode("alert", {**sample_record("alert"), "site_id": SITE_A, "device_id": DEVICES_A[0]}),
+         400, "kind_not_accepted", True),
+    ]
+
+
+async def _dead_letters(bootstrap: str, since_ms: int) -> list[Any]:
+    """The committed dead letters written since `since_ms`."""
+    consumer = _reader(bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(DEAD_LETTER, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        end = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        out: list[Any] = []
+        while any([await consumer.position(tp) < end[tp] for tp in tps]):
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=10_000)).values():
+                out.extend(m for m in records if m.timestamp >= since_ms)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def test_a_mixed_batch_produces_its_good_records_and_refuses_the_bad_ones_one_by_one(
+    gateway: Gateway, stack: StackSettings, registry: SchemaRegistry
+) -> None:
+    started_ms = int(time.time() * 1000)
+    bad = _bad_records(registry)
+    good = [registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_A[i % 3], 10 + i)) for i in range(6)]
+    messages = [m for pair in zip(good, (b[0] for b in bad)) for m in pair]  # good, bad, good, bad, ...
+    collector = uuid.uuid4().hex
+    before = await _end_offsets(stack.kafka_bootstrap)
+    status, body, _ = await _post(gateway.url, TOKEN_A, encode_batch(messages), uploader=collector,
+                                  seqs=format_sequence(range(1, len(messages) + 1)))
+    assert status == 200, body
+    assert (body["accepted"], body["produced"], body["duplicate"]) == (6, 6, False)
+    refused = [(r["record"], r["status"], r["error"], r["device_id"]) for r in body["refused"]]
+    assert [r[:3] for r in refused] == [
+        (2 * i + 1, want_status, code) for i, (_, want_status, code, _) in enumerate(bad)
+    ]
+    assert all(r["message"] for r in body["refused"])
+    assert refused[0][3] == DEVICES_B[0]  # the operator sees which printer
+    landed = await _read_new(stack.kafka_bootstrap, before, len(good))
+    assert sorted(m.value for m in landed) == sorted(good)
+
+    # The mark covers the whole batch: sent again, nothing is produced, the refusals are
+    # listed again (the first answer may be lost), and no dead letter is written twice.
+    again = await _end_offsets(stack.kafka_bootstrap)
+    status, repeat, _ = await _post(gateway.url, TOKEN_A, encode_batch(messages), uploader=collector,
+                                    seqs=format_sequence(range(1, len(messages) + 1)))
+    assert (status, repeat["produced"]) == (200, 0)
+    assert [(r["record"], r["status"], r["error"], r["device_id"]) for r in repeat["refused"]] == refused
+    assert await _end_offsets(stack.kafka_bootstrap) == again
+    # ... also when it reaches another instance, which asks Kafka for the mark.
+    other_settings = dataclasses.replace(gateway.settings, port=0, instance_id="")
+    async with Gateway(other_settings, registry, gateway.sites) as other:
+        status, repeat, _ = await _post(other.url, TOKEN_A, encode_batch(messages), uploader=collector,
+                                        seqs=format_sequence(range(1, len(messages) + 1)))
+    assert (status, repeat["produced"]) == (200, 0)
+    assert [(r["record"], r["status"], r["error"], r["device_id"]) for r in repeat["refused"]] == refused
+    assert await _end_offsets(stack.kafka_bootstrap) == again
+
+    letters = [m for m in await _dead_letters(stack.kafka_bootstrap, started_ms) if m.value in messages]
+    want = sorted(message for message, _, _, dead in bad if dead)
+    assert sorted(m.value for m in letters) == want, "dead letters: the refusals for good, once each"
+    assert {deadletter.read(m.headers)["error"] for m in letters} == {code for _, _, code, dead in bad if dead}
+    assert gateway.counters.records_refused == 2 * len(bad)
+    assert gateway.counters.records_dead_lettered == len(want)
+
+
+async def test_a_batch_of_refused_records_only_is_answered_200_and_moves_the_mark(
+    gateway: Gateway, stack: StackSettings, registry: SchemaRegistry
+) -> None:
+    foreign = [registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_B[0], i)) for i in range(3)]
+    collector = uuid.uuid4().hex
+    before = await _end_offsets(stack.kafka_bootstrap)
+    status, body, _ = await _post(gateway.url, TOKEN_A, encode_batch(foreign), uploader=collector,
+                                  seqs="1-3")
+    assert (status, body["accepted"], body["produced"], body["duplicate"]) == (200, 0, 0, False)
+    assert [(r["record"], r["error"]) for r in body["refused"]] == [(0, "foreign_device"), (1, "foreign_device"),
+                                                                      (2, "foreign_device")]
+    assert await _end_offsets(stack.kafka_bootstrap) == before
+    await gateway.marks.catch_up()
+    assert gateway.marks.acked(f"{SITE_A}/{collector}") == 3
 
 
 def _closed_port() -> int:

@@ -114,7 +114,7 @@ async def test_a_batch_resent_after_a_sigkill_of_the_gateway_is_not_produced_aga
     with _gateway_process(kafka, sites, port, log) as second:
         await _wait_until_up(url, second, log)
         status, answer, _ = await _post(url, TOKEN_A, body, uploader=collector)
-        assert (status, answer) == (200, {"accepted": 200, "produced": 0, "duplicate": True}), answer
+        assert (status, answer) == (200, {"accepted": 200, "produced": 0, "duplicate": True, "refused": []}), answer
     seen = await _record_ids(kafka, registry, len(ids))
     assert set(seen) == set(ids)
     assert max(seen.values()) == 1, [i for i, n in seen.items() if n > 1][:5]

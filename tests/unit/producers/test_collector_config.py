@@ -102,7 +102,7 @@ def test_the_error_is_a_value_error_and_a_producer_error(tmp_path: Path) -> None
         ("statusport = 1\n" + SITE, "statusport",
          "unknown key statusport (did you mean status_port?); known top-level keys: site_id, site_secret, "
          "state_dir, spool_max_bytes, status_host, status_port, status_every_s, request_timeout_s, upload_max_records, "
-         "[gateway], [printers], [cadence]"),
+         "kept_max_records, kept_max_bytes, resend_kept_s, [gateway], [printers], [cadence]"),
         # Fields of the settings object that are not top-level keys of the file.
         ('gateway_url = "https://x"\n' + SITE, "gateway_url", "unknown key gateway_url"),
         ("cadence = 10\n" + SITE, "cadence", "[cadence] must be a table, got an integer"),
