@@ -100,7 +100,8 @@ async def _serve(settings: GatewaySettings, sites: SiteDirectory, every_s: float
                         f"gateway: {c.records_produced} records produced ({rate:,.0f}/s), "
                         f"{c.batches_accepted} batches, {c.batches_duplicate} repeated batches "
                         f"({c.records_repeated} records), "
-                        f"{c.batches_refused} refused ({c.records_dead_lettered} records dead-lettered), "
+                        f"{c.batches_refused} refused, {c.records_refused} records refused "
+                        f"({c.records_dead_lettered} dead-lettered), "
                         f"{c.kafka_unavailable} while Kafka was away",
                         flush=True,
                     )

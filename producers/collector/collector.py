@@ -64,7 +64,8 @@ class Collector:
         self._session: aiohttp.ClientSession | None = None
         self.ops = OpsServer(OpsSettings(settings.status_host, settings.status_port), "collector")
         self.metrics = metrics.CollectorMetrics(self.ops)
-        self.ops.collect(lambda: metrics.families([p.status for p in self.pollers], self.uploader.counters, self.spool.stats()))
+        self.ops.collect(lambda: metrics.families([p.status for p in self.pollers], self.uploader.counters,
+                                                   self.spool.stats(), self.uploader.kept))
         self.ops.check("printers", self._printers_ready)
         self.ops.check("gateway", self._gateway_ready)
         self.ops.route("/status", self._handle_status)

@@ -17,6 +17,7 @@ from prometheus_client.metrics_core import Metric
 from common.ops import OpsServer
 from producers.collector.poller import PrinterStatus
 from producers.collector.uploader import UploaderCounters
+from producers.collector.kept import KeptStore
 from producers.spool.spool import SpoolStats
 
 # An upload of up to 5,000 records over the site's uplink: a fraction of a second to the
@@ -33,9 +34,11 @@ class CollectorMetrics:
         )
 
 
-def families(printers: Sequence[PrinterStatus], uploads: UploaderCounters, spool: SpoolStats) -> Iterable[Metric]:
-    """The pollers', uploader's and spool's counters and gauges. `printer` labels carry
-    the printer's configured URL: set in site.toml, so a fixed, small set per site."""
+def families(printers: Sequence[PrinterStatus], uploads: UploaderCounters, spool: SpoolStats,
+             kept: KeptStore) -> Iterable[Metric]:
+    """The pollers', uploader's, spool's and kept-aside store's counters and gauges.
+    `printer` labels carry the printer's configured URL: set in site.toml, so a fixed,
+    small set per site; `reason` labels the gateway's refusal codes."""
     polled = CounterMetricFamily("printfleet_collector_records_polled",
                                  "Records read from the printers and appended to the spool, per kind.", labels=["kind"])
     by_kind: dict[str, int] = {}
@@ -65,6 +68,29 @@ def families(printers: Sequence[PrinterStatus], uploads: UploaderCounters, spool
     yield CounterMetricFamily("printfleet_collector_batches_rejected",
                               "Batches the gateway refused for their content, kept in the rejected folder.",
                               value=uploads.rejected_batches)
+    yield CounterMetricFamily("printfleet_collector_records_refused",
+                              "Records the gateway refused one by one (kept aside, or rejected for good).",
+                              value=uploads.records_refused)
+    yield CounterMetricFamily("printfleet_collector_records_rejected",
+                              "Records refused for good (corrupt, another site's): written to the rejected folder.",
+                              value=uploads.records_rejected)
+    by_reason: dict[str, int] = {}
+    for reasons in kept.counts().values():
+        for reason, n in reasons.items():
+            by_reason[reason] = by_reason.get(reason, 0) + n
+    kept_records = GaugeMetricFamily("printfleet_collector_kept_aside_records",
+                                     "Records kept aside to be sent again (an unenrolled printer, a schema the "
+                                     "gateway does not know yet), per refusal reason.", labels=["reason"])
+    for reason, n in sorted(by_reason.items()):
+        kept_records.add_metric([reason], n)
+    yield kept_records
+    yield GaugeMetricFamily("printfleet_collector_kept_aside_bytes", "Bytes of the records kept aside.",
+                            value=kept.bytes)
+    yield CounterMetricFamily("printfleet_collector_kept_aside_resent_records",
+                              "Kept records put back into the spool to be sent again.", value=kept.counters.resent)
+    yield CounterMetricFamily("printfleet_collector_kept_aside_evicted_records",
+                              "Kept records moved to the rejected folder: the store was full.",
+                              value=kept.counters.evicted)
     yield GaugeMetricFamily("printfleet_collector_spool_depth_records", "Records in the spool not yet uploaded.",
                             value=spool.pending_records)
     yield GaugeMetricFamily("printfleet_collector_spool_depth_bytes", "Bytes of the records in the spool not yet uploaded.",

@@ -70,5 +70,8 @@ def counter_families(c: GatewayCounters) -> Iterable[Metric]:
     yield CounterMetricFamily("printfleet_gateway_records_repeated",
                               "Records acknowledged as repeats of ones already in Kafka.", value=c.records_repeated)
     yield CounterMetricFamily("printfleet_gateway_records_dead_lettered",
-                              "Records that refused their batch, put on the dead-letter topic.",
+                              "Records refused for good (corrupt, another site's), put on the dead-letter topic.",
                               value=c.records_dead_lettered)
+    yield CounterMetricFamily("printfleet_gateway_records_refused",
+                              "Records refused one by one in accepted batches (an unenrolled printer, a corrupt "
+                              "record); the rest of their batch was produced.", value=c.records_refused)
