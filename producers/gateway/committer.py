@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from common.kafka.errors import KafkaUnavailable
 from producers.gateway.publisher import OutRecord, Publisher
-from producers.gateway.uploads import UploadMarks
+from producers.gateway.uploads import Mark, UploadMarks
 
 log = logging.getLogger(__name__)
 
@@ -30,28 +30,45 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True, slots=True)
 class Upload:
     """A validated batch: its collector's key, and each record with its sequence number.
-    `records[i]` is None when record i was refused; `dead_letters` holds, by index, the
-    dead letter of each record refused for good (produced with the records, once)."""
+    `records[i]` is None when record i was refused, `refused[i]` its error code (kept in
+    the mark); `dead_letters` holds, by index, the dead letter of each record refused for
+    good (produced with the records, once)."""
 
     key: str
     seqs: Sequence[int]  # ascending, one per record
     records: Sequence[OutRecord | None]
     dead_letters: Mapping[int, OutRecord] = dataclasses.field(default_factory=dict)
+    refused: Mapping[int, str] = dataclasses.field(default_factory=dict)  # index -> error code
 
 
 @dataclass(frozen=True, slots=True)
 class Committed:
     """What `Committer.submit` did with an upload: `produced` records were new, and the
     records from index `first_new` on were above the collector's mark (earlier ones were
-    repeats: produced, or refused, by an earlier upload)."""
+    repeats: produced, or refused, by an earlier upload). `refused_earlier`: of those
+    repeats, the ones refused then, by index, with their codes (None: not known, the
+    mark that would say is gone)."""
 
     produced: int
     first_new: int
+    refused_earlier: Mapping[int, str] | None = dataclasses.field(default_factory=dict)
 
 
 def first_new(upload: Upload, acked: int) -> int:
     """The index of the first record of `upload` above its collector's mark `acked`."""
     return next((i for i, seq in enumerate(upload.seqs) if seq > acked), len(upload.seqs))
+
+
+def _next_mark(before: Mark | None, upload: Upload, start: int, *, same_round: bool) -> Mark:
+    """The mark after `upload`'s records from `start` on: its top and its refusals. A
+    mark made earlier in the same round (two uploads of one collector) is extended, so
+    that it still answers for both."""
+    refused = {upload.seqs[i]: code for i, code in upload.refused.items() if i >= start}
+    if before is None:
+        return Mark(upload.seqs[-1], 0, refused)
+    if same_round:
+        return Mark(upload.seqs[-1], before.floor, {**before.refused, **refused})
+    return Mark(upload.seqs[-1], before.top, refused)
 
 
 def fresh(upload: Upload, acked: int) -> list[OutRecord]:
@@ -113,17 +130,20 @@ class Committer:
     async def _commit(self, round_: list[tuple[Upload, asyncio.Future[Committed]]]) -> None:
         try:
             await self._marks.catch_up()
-            tops: dict[str, int] = {}
+            tops: dict[str, Mark] = {}
             records: list[OutRecord] = []
             counts: list[Committed] = []
             for upload, _ in round_:
-                start = first_new(upload, max(self._marks.acked(upload.key), tops.get(upload.key, 0)))
+                same_round = upload.key in tops
+                before = tops[upload.key] if same_round else self._marks.mark(upload.key)
+                start = first_new(upload, 0 if before is None else before.top)
                 new = [r for r in upload.records[start:] if r is not None]
-                counts.append(Committed(len(new), start))
+                earlier = {} if start == 0 or before is None else before.refused_earlier(upload.seqs[:start])
+                counts.append(Committed(len(new), start, earlier))
                 if start < len(upload.seqs):
                     records.extend(new)
                     records.extend(letter for i, letter in upload.dead_letters.items() if i >= start)
-                    tops[upload.key] = max(tops.get(upload.key, 0), upload.seqs[-1])
+                    tops[upload.key] = _next_mark(before, upload, start, same_round=same_round)
             if tops:  # also a batch of refused records only: its mark moves
                 began, committed = time.monotonic(), False
                 try:
@@ -132,8 +152,8 @@ class Committer:
                 finally:
                     if self._timed is not None:
                         self._timed(time.monotonic() - began, committed)
-            for key, top in tops.items():
-                self._marks.note(key, top)
+            for key, mark in tops.items():
+                self._marks.note(key, mark)
         except Exception as exc:  # noqa: BLE001 - each upload's handler raises it; the loop goes on
             if not isinstance(exc, KafkaUnavailable):
                 log.exception("event=commit_crashed uploads=%d", len(round_))

@@ -126,6 +126,7 @@ class GatewayCounters:
 _ACCEPTED_KINDS = frozenset(DEVICE_KINDS)
 # Refusals the collector keeps aside and sends again: not dead-lettered (see above).
 KEPT_ASIDE = batch_format.KEPT_ASIDE_ERRORS
+_RECORD_STATUS = {"wrong_site": 403, "foreign_device": 403}  # the other record refusals: 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,9 +324,11 @@ class Gateway:
         key, seqs = self._identify(request, site, len(messages))
         checked = self._check(messages, site)
         if seqs[-1] <= self.marks.acked(key):  # known here as a repeat: no need to ask Kafka
-            return self._answer(site, checked, Committed(0, len(seqs)))
+            mark = self.marks.mark(key)
+            return self._answer(site, checked, Committed(0, len(seqs), None if mark is None else mark.refused_earlier(seqs)))
         try:
-            done = await self.committer.submit(Upload(key, seqs, checked.records, checked.dead_letters))
+            refused = {r.record: r.error for r in checked.refusals}
+            done = await self.committer.submit(Upload(key, seqs, checked.records, checked.dead_letters, refused))
         except KafkaUnavailable as exc:
             self.counters.kafka_unavailable += 1
             raise Refused(503, "kafka_unavailable", str(exc)) from None
@@ -335,18 +338,19 @@ class Gateway:
         return self._answer(site, checked, done)
 
     def _answer(self, site: Site, checked: Checked, done: Committed) -> web.Response:
-        accepted = len(checked.records) - len(checked.refusals)
+        refusals = _answered(checked, done)
+        accepted = len(checked.records) - len(refusals)
         if done.produced:
             self.counters.batches_accepted += 1
             self.counters.records_produced += done.produced
-        elif not checked.refusals:
+        elif not refusals:
             self.counters.batches_duplicate += 1
         self.counters.records_repeated += sum(1 for r in checked.records[:done.first_new] if r is not None)
-        self.counters.records_refused += len(checked.refusals)
+        self.counters.records_refused += len(refusals)
         self.counters.records_dead_lettered += sum(1 for i in checked.dead_letters if i >= done.first_new)
         # One line per device and code, not per record: a printer not enrolled sends many.
         groups: dict[tuple[str, str], list[RecordRefusal]] = {}
-        for refusal in checked.refusals:
+        for refusal in refusals:
             groups.setdefault((refusal.device_id, refusal.error), []).append(refusal)
         for (device_id, code), refusals in groups.items():
             log.info("event=records_refused site=%s device=%s code=%s status=%d records=%d first=%d reason=%s",
@@ -354,8 +358,8 @@ class Gateway:
                      refusals[0].message)
         return web.json_response({
             "accepted": accepted, "produced": done.produced,
-            "duplicate": done.produced == 0 and not checked.refusals,
-            "refused": [r.answer() for r in checked.refusals],
+            "duplicate": done.produced == 0 and not refusals,
+            "refused": [r.answer() for r in refusals],
         })
 
     def _identify(self, request: web.Request, site: Site, count: int) -> tuple[str, list[int]]:
@@ -439,3 +443,23 @@ class Gateway:
 def _default_instance_id(port: int) -> str:
     # Port 0 (tests): a new port each run, so a name of its own each run.
     return f"{socket.gethostname()}-{port}" if port else f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
+def _answered(checked: Checked, done: Committed) -> list[RecordRefusal]:
+    """The refusals an answer lists: this check's for the records above the collector's
+    mark; for the repeats below it, those refused when they were first committed, as the
+    mark says (a printer enrolled since must not make a record that never reached Kafka
+    look delivered), or this check's where the mark no longer knows."""
+    if done.refused_earlier is None:
+        return checked.refusals
+    now = {r.record: r for r in checked.refusals}
+    then = []
+    for index, code in sorted(done.refused_earlier.items()):
+        if index in now and now[index].error == code:
+            then.append(now[index])
+        else:
+            record = checked.records[index]
+            device_id = record.key.decode(errors="replace") if record is not None else ""
+            then.append(RecordRefusal(index, _RECORD_STATUS.get(code, 400), code,
+                                      f"refused ({code}) when this batch was first sent", device_id))
+    return then + [r for r in checked.refusals if r.record >= done.first_new]

@@ -30,7 +30,7 @@ from common.kafka.diagnose import failure
 from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import DEAD_LETTER, GATEWAY_UPLOADS, TopicSpec
-from producers.gateway.uploads import encode_mark
+from producers.gateway.uploads import Mark, encode_mark
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Publisher:
         if producer is not None:
             await producer.stop()
 
-    async def commit(self, records: Sequence[OutRecord], marks: Mapping[str, int]) -> None:
+    async def commit(self, records: Sequence[OutRecord], marks: Mapping[str, Mark]) -> None:
         """Produce every record and the collectors' `marks` in one transaction; return
         once it is committed.
 
@@ -112,12 +112,12 @@ class Publisher:
                 await self._reset()
                 raise await failure(self._kafka, exc, "Kafka did not commit the batch") from exc
 
-    async def _commit(self, producer: AIOKafkaProducer, records: Sequence[OutRecord], marks: Mapping[str, int]) -> None:
+    async def _commit(self, producer: AIOKafkaProducer, records: Sequence[OutRecord], marks: Mapping[str, Mark]) -> None:
         await producer.begin_transaction()
         futures = await self._send(producer, records)
         uploads = self._kafka.topic(GATEWAY_UPLOADS)
-        for key, seq in marks.items():
-            futures.append(await producer.send(uploads, encode_mark(seq), key=key.encode(), partition=0))
+        for key, mark in marks.items():
+            futures.append(await producer.send(uploads, encode_mark(mark), key=key.encode(), partition=0))
         await asyncio.gather(*futures)
         await producer.commit_transaction()
 

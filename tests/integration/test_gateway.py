@@ -280,6 +280,38 @@ async def test_a_batch_of_refused_records_only_is_answered_200_and_moves_the_mar
     assert gateway.marks.acked(f"{SITE_A}/{collector}") == 3
 
 
+async def test_a_record_refused_when_first_sent_is_refused_again_after_its_printer_was_enrolled(
+    gateway: Gateway, stack: StackSettings, registry: SchemaRegistry
+) -> None:
+    """The answer to a batch was lost and the printer enrolled before the collector sent
+    the batch again: the record never reached Kafka, so the repeat must still refuse it
+    (the collector keeps it aside and sends it anew), on this instance and on another."""
+    newcomer = "dev-a-new"
+    messages = [registry.encode("heartbeat", _record("heartbeat", SITE_A, DEVICES_A[0], 1)),
+                registry.encode("heartbeat", _record("heartbeat", SITE_A, newcomer, 2))]
+    collector = uuid.uuid4().hex
+    status, first, _ = await _post(gateway.url, TOKEN_A, encode_batch(messages), uploader=collector, seqs="1-2")
+    assert (status, first["produced"], [r["error"] for r in first["refused"]]) == (200, 1, ["foreign_device"])
+
+    gateway.settings.sites_file.write_text(SiteDirectory.render(
+        [(SITE_A, TOKEN_A, (*DEVICES_A, newcomer)), (SITE_B, TOKEN_B, DEVICES_B)]))
+    assert await gateway.sites_watcher.check(force=True)
+    assert newcomer in gateway.sites.sites[SITE_A].devices
+
+    again = await _end_offsets(stack.kafka_bootstrap)
+    other_settings = dataclasses.replace(gateway.settings, port=0, instance_id="")
+    async with Gateway(other_settings, registry, gateway.sites) as other:
+        for url in (gateway.url, other.url):
+            status, repeat, _ = await _post(url, TOKEN_A, encode_batch(messages), uploader=collector, seqs="1-2")
+            assert (status, repeat["produced"]) == (200, 0)
+            assert [(r["record"], r["error"], r["device_id"]) for r in repeat["refused"]] == [
+                (1, "foreign_device", newcomer)]
+    assert await _end_offsets(stack.kafka_bootstrap) == again
+    # Sent anew under a new number, as the collector does with what it kept aside: produced.
+    status, anew, _ = await _post(gateway.url, TOKEN_A, encode_batch(messages[1:]), uploader=collector, seqs="3")
+    assert (status, anew["produced"], anew["refused"]) == (200, 1, [])
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
