@@ -352,10 +352,10 @@ class Gateway:
         groups: dict[tuple[str, str], list[RecordRefusal]] = {}
         for refusal in refusals:
             groups.setdefault((refusal.device_id, refusal.error), []).append(refusal)
-        for (device_id, code), refusals in groups.items():
+        for (device_id, code), group in groups.items():
             log.info("event=records_refused site=%s device=%s code=%s status=%d records=%d first=%d reason=%s",
-                     site.site_id, device_id or "-", code, refusals[0].status, len(refusals), refusals[0].record,
-                     refusals[0].message)
+                     site.site_id, device_id or "-", code, group[0].status, len(group), group[0].record,
+                     group[0].message)
         return web.json_response({
             "accepted": accepted, "produced": done.produced,
             "duplicate": done.produced == 0 and not refusals,
