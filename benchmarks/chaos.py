@@ -218,15 +218,18 @@ def _components(stack: StackSettings, kafka: KafkaSettings, database: str, home:
     app_id = "chaos-" + kafka.topic_prefix.strip(".")
     return {
         "gateway": Component("gateway", ["gateway", "--sites-file", str(sites), "--port", str(port),
-                                         "--instance-id", app_id, "--status-every-s", "5"], env, logs / "gateway.log"),
+                                         "--instance-id", app_id, "--status-every-s", "5", "--ops-port", "0"],
+                             env, logs / "gateway.log"),
         "collector": Component("collector", ["collector", "--config", str(home / "site.toml")], env,
                                logs / "collector.log"),
-        "worker": Component("worker", ["worker", "--app-id", app_id, "--data-dir", str(home / "worker"),
+        # --ops-port 0: a free port each, so a run never collides with a demo or another run.
+        "worker": Component("worker", ["worker", "--app-id", app_id, "--data-dir", str(home / "worker"), "--ops-port", "0",
                                        "--heartbeat-interval-s", f"{CADENCE.heartbeat_s * options.acceleration:g}"],
                             {**env, "PRINTFLEET_WORKER_STATUS_EVERY_S": "5", "PRINTFLEET_WORKER_SESSION_TIMEOUT_S": "10"},
                             logs / "worker.log"),
         "sink": Component("sink", ["sink", "--clickhouse-database", database, "--clickhouse-url", stack.clickhouse_url,
-                                   "--batch-max-age-s", "1", "--status-every-s", "5"], env, logs / "sink.log"),
+                                   "--batch-max-age-s", "1", "--status-every-s", "5", "--ops-port", "0"], env,
+                           logs / "sink.log"),
     }
 
 

@@ -70,7 +70,7 @@ def test_printfleet_gateway_exits_0_on_sigterm(stack: StackSettings, tmp_path: P
     env_kafka = ["--kafka-bootstrap", stack.kafka_bootstrap, "--replication-factor", "1", "--min-insync-replicas", "1"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "printfleet", "gateway", "--sites-file", str(_sites(tmp_path)), "--port", "0",
-         "--status-every-s", "0", *env_kafka],
+         "--status-every-s", "0", "--ops-port", "0", *env_kafka],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert proc.stdout is not None
