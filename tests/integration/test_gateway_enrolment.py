@@ -148,7 +148,7 @@ async def test_sighup_makes_a_gateway_process_take_an_enrolment(
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [PRINTFLEET, "gateway", "--sites-file", str(path), "--port", str(port), "--sites-reload-s", "0",
-             "--status-every-s", "0", "--kafka-bootstrap", stack.kafka_bootstrap,
+             "--status-every-s", "0", "--ops-port", "0", "--kafka-bootstrap", stack.kafka_bootstrap,
              "--instance-id", f"it-enrol-{uuid.uuid4().hex[:8]}"],
             stdout=out, stderr=subprocess.STDOUT,
         )
