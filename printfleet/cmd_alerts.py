@@ -124,7 +124,12 @@ async def _follow(kafka: KafkaSettings, wanted: AlertFilter, fmt: str, from_begi
     try:
         if fmt == "csv":
             _write_csv(out, [list(COLUMNS)])
-        async for message in follow(kafka, registry, stop, from_beginning=from_beginning):
+        def positioned(topic: str, partitions: int) -> None:
+            where = "the beginning" if from_beginning else "now"
+            print(f"printfleet alerts follow: following {topic} ({partitions} partitions) from {where}; "
+                  "Ctrl-C stops", file=sys.stderr, flush=True)
+
+        async for message in follow(kafka, registry, stop, from_beginning=from_beginning, positioned=positioned):
             if not isinstance(message, AlertMessage):
                 print(f"printfleet alerts follow: {message.topic}[{message.partition}]@{message.offset} "
                       f"is not an alert record, not shown: {message.reason}", file=sys.stderr)

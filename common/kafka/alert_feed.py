@@ -14,17 +14,16 @@ the caller as a `BadMessage` (topic, partition, offset, why), and the feed goes 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from common.kafka import clients, diagnose
-from common.kafka.errors import KafkaUnavailable
+from common.kafka import admin, clients, diagnose
 from common.kafka.settings import KafkaSettings
-from common.kafka.topics import topic_for
+from common.kafka.topics import pipeline_specs, topic_for
 from schemas import DecodeError, SchemaRegistry, UnknownSchemaError
 
 POLL_MS: Final = 500  # how long one poll waits: also how soon a stop is noticed
@@ -51,29 +50,37 @@ class AlertMessage:
 
 async def follow(
     settings: KafkaSettings, registry: SchemaRegistry, stop: asyncio.Event, *, from_beginning: bool = False,
+    positioned: Callable[[str, int], None] = lambda topic, partitions: None,
 ) -> AsyncIterator[AlertMessage | BadMessage]:
-    """Yield the alerts topic's messages until `stop` is set. Raises `KafkaUnavailable`
-    (or `KafkaRefused`) when Kafka cannot be reached or the topic does not exist."""
-    topic = settings.topic(topic_for("alert"))
+    """Yield the alerts topic's messages until `stop` is set. `positioned(topic,
+    partitions)` is called once every partition's start offset is known: a record
+    committed after that is yielded. Raises `KafkaUnavailable` (or `KafkaRefused`) when
+    Kafka cannot be reached, `TopicMismatch` when the topic is missing or not as registered."""
+    spec, = pipeline_specs([topic_for("alert")])
+    # The one place topics are checked: raises TopicMismatch when it is missing or has
+    # other partitions than the registry's, whose partition count is then the cluster's.
+    await admin.check(settings, [spec])
+    topic = settings.topic(spec.name)
     consumer = clients.consumer(settings, group_id=None, auto_offset_reset="earliest" if from_beginning else "latest")
     try:
         await consumer.start()
-        # topics() fetches the cluster's metadata; partitions_for_topic reads it.
-        partitions = consumer.partitions_for_topic(topic) if topic in await consumer.topics() else None
-        if not partitions:
-            raise KafkaUnavailable(f"no topic {topic!r} on {settings.bootstrap_servers} (`printfleet topics apply`)")
-        assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+        assigned = [TopicPartition(topic, p) for p in range(spec.partitions)]
         consumer.assign(assigned)
         if from_beginning:
             await consumer.seek_to_beginning(*assigned)
         else:
             await consumer.seek_to_end(*assigned)
+        for tp in assigned:
+            # A seek is resolved lazily, at the first fetch; asking the position resolves
+            # it now, so "from the end" means from the moment `positioned` is called.
+            await consumer.position(tp)
     except KafkaError as exc:
         await consumer.stop()
         raise await diagnose.failure(settings, exc, "alerts follow") from exc
     except BaseException:
         await consumer.stop()
         raise
+    positioned(topic, len(assigned))
     try:
         while not stop.is_set():
             try:
