@@ -142,5 +142,7 @@ async def test_follow_prints_changes_and_list_shows_the_open_alerts(stack: Stack
         if follower.poll() is None:
             follower.kill()
         follower.wait()
+        follower.stdout.close()
+        follower.stderr.close()
         await worker.stop()
         await h.drop_database(settings)
