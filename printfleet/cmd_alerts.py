@@ -2,7 +2,7 @@
 
 `list` reads the open alerts from ClickHouse (the sink's `alert` table: the latest
 lifecycle record of each alert, kept if it is not CLEARED); `follow` prints every new
-lifecycle record from the alerts topic as it is committed (`common.kafka.alert_feed`).
+lifecycle record from the alerts topic as it is committed (`common.kafka.tail`).
 Both take the same filters and print the same columns (`common.alert_view`).
 """
 
@@ -18,12 +18,13 @@ from collections.abc import Iterable
 from typing import Any, Final, TextIO
 
 from common.alert_view import COLUMNS, SEVERITIES, TABLE_COLUMNS, AlertFilter, query_row, record_row
-from common.kafka.alert_feed import AlertMessage, follow
 from common.kafka.errors import KafkaLayerError
 from common.kafka.settings import KafkaSettings
+from common.kafka.tail import Message, follow
+from common.kafka.topics import topic_for
 from printfleet import clickhouse_flags, kafka_flags, stop_signals
 from printfleet.cmd_query import execute, render
-from schemas import SchemaRegistry
+from schemas import DecodeError, SchemaRegistry
 from sinks.errors import SinkError
 
 _LIFECYCLES: Final = "['RAISED', 'UPDATED', 'CLEARED']"
@@ -129,16 +130,32 @@ async def _follow(kafka: KafkaSettings, wanted: AlertFilter, fmt: str, from_begi
             print(f"printfleet alerts follow: following {topic} ({partitions} partitions) from {where}; "
                   "Ctrl-C stops", file=sys.stderr, flush=True)
 
-        async for message in follow(kafka, registry, stop, from_beginning=from_beginning, positioned=positioned):
-            if not isinstance(message, AlertMessage):
+        async for message in follow(kafka, topic_for("alert"), stop, from_beginning=from_beginning,
+                                    positioned=positioned):
+            alert = decode(registry, message)
+            if isinstance(alert, str):
                 print(f"printfleet alerts follow: {message.topic}[{message.partition}]@{message.offset} "
-                      f"is not an alert record, not shown: {message.reason}", file=sys.stderr)
+                      f"is not an alert record, not shown: {alert}", file=sys.stderr)
                 continue
-            if wanted.matches(message.record):
-                out.write(line(record_row(message.record), fmt))
+            if wanted.matches(alert):
+                out.write(line(record_row(alert), fmt))
                 out.flush()
     finally:
         undo()
+
+
+def decode(registry: SchemaRegistry, message: Message) -> dict[str, Any] | str:
+    """The alert record in a message of the alerts topic (resolved to the newest alert
+    schema), or why there is none: it is reported, never skipped in silence."""
+    if message.value is None:
+        return "no value (a tombstone)"
+    try:
+        decoded = registry.decode(message.value)
+    except DecodeError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if decoded.kind != "alert":
+        return f"a {decoded.kind} record, not an alert"
+    return decoded.record
 
 
 def line(row: dict[str, Any], fmt: str) -> str:

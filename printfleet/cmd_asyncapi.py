@@ -1,7 +1,7 @@
 """`printfleet asyncapi`: write the AsyncAPI 3.0 document of the public topics.
 
 The document is generated from the topic registry and the .avsc files
-(`common.kafka.asyncapi`); docs/asyncapi.json is this command's output, committed.
+(`schemas.asyncapi`); docs/asyncapi.json is this command's output, committed.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from common.kafka.asyncapi import document
+from schemas.asyncapi import document
 from printfleet.cli import version
 from schemas import SchemaRegistry
 

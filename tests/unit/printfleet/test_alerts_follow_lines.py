@@ -8,28 +8,31 @@ import io
 import json
 
 from common.alert_view import COLUMNS, TABLE_COLUMNS, record_row
-from common.kafka.alert_feed import AlertMessage, BadMessage, decode
-from printfleet.cmd_alerts import line
+from common.kafka.tail import Message
+from printfleet.cmd_alerts import decode, line
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
 
 REGISTRY = SchemaRegistry.load_default()
 
 
+def _message(value: bytes | None) -> Message:
+    return Message("alerts", 2, 7, b"dev-1", value)
+
+
 def test_an_alert_decodes_to_its_record_at_the_newest_version() -> None:
     v1 = REGISTRY.encode("alert", sample_record("alert"), version=1)
-    message = decode(REGISTRY, "alerts", 2, 7, v1)
-    assert isinstance(message, AlertMessage) and (message.partition, message.offset) == (2, 7)
-    assert message.record["occurrences"] == 1 and message.record["confidence"] == 1.0  # v2 defaults
+    record = decode(REGISTRY, _message(v1))
+    assert isinstance(record, dict)
+    assert record["occurrences"] == 1 and record["confidence"] == 1.0  # v2's defaults
 
 
-def test_what_is_no_alert_is_reported_with_where_it_was() -> None:
-    other = decode(REGISTRY, "alerts", 0, 1, REGISTRY.encode("heartbeat", sample_record("heartbeat")))
-    garbage = decode(REGISTRY, "alerts", 0, 2, b"not avro")
-    tombstone = decode(REGISTRY, "alerts", 0, 3, None)
-    assert isinstance(other, BadMessage) and "heartbeat" in other.reason
-    assert isinstance(garbage, BadMessage) and garbage.reason.startswith("NotSingleObjectError")
-    assert isinstance(tombstone, BadMessage) and tombstone.offset == 3
+def test_what_is_no_alert_is_reported_with_why() -> None:
+    other = decode(REGISTRY, _message(REGISTRY.encode("heartbeat", sample_record("heartbeat"))))
+    garbage = decode(REGISTRY, _message(b"not avro"))
+    assert isinstance(other, str) and "heartbeat" in other
+    assert isinstance(garbage, str) and garbage.startswith("NotSingleObjectError")
+    assert decode(REGISTRY, _message(None)) == "no value (a tombstone)"
 
 
 def test_json_lines_csv_and_table_carry_the_same_values() -> None:

@@ -1,14 +1,10 @@
-"""Follow the alerts topic: every lifecycle record (RAISED, UPDATED, CLEARED) as it is
-committed, for service tools (`printfleet alerts follow`).
+"""Follow a registry topic as it grows, for tools (`printfleet alerts follow`).
 
 A consumer without a group: it assigns itself every partition of the topic, starts at
 the end (or the beginning) and commits nothing, so any number of tools can follow at
 once without joining, rebalancing or leaving offsets behind. It reads committed records
-only (the worker writes its outputs in transactions; a record of an aborted one never
-happened). Order is per partition, and so per printer (the topic is keyed by device id).
-
-A message that does not decode as an alert is not skipped in silence: it is handed to
-the caller as a `BadMessage` (topic, partition, offset, why), and the feed goes on.
+only (`common.kafka.clients`: the worker writes its outputs in transactions, and a record
+of an aborted one never happened). Order is per partition, so per key.
 """
 
 from __future__ import annotations
@@ -16,47 +12,38 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from common.kafka import admin, clients, diagnose
 from common.kafka.settings import KafkaSettings
-from common.kafka.topics import pipeline_specs, topic_for
-from schemas import DecodeError, SchemaRegistry, UnknownSchemaError
+from common.kafka.topics import pipeline_specs
 
 POLL_MS: Final = 500  # how long one poll waits: also how soon a stop is noticed
 
 
 @dataclass(frozen=True, slots=True)
-class BadMessage:
-    """A message of the alerts topic that is not an alert record the registry knows."""
+class Message:
+    """One message of the followed topic (cluster name) and where it was."""
 
     topic: str
     partition: int
     offset: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class AlertMessage:
-    """One decoded alert record (resolved to the newest alert schema) and where it was."""
-
-    partition: int
-    offset: int
-    record: dict[str, Any]
+    key: bytes | None
+    value: bytes | None
 
 
 async def follow(
-    settings: KafkaSettings, registry: SchemaRegistry, stop: asyncio.Event, *, from_beginning: bool = False,
+    settings: KafkaSettings, name: str, stop: asyncio.Event, *, from_beginning: bool = False,
     positioned: Callable[[str, int], None] = lambda topic, partitions: None,
-) -> AsyncIterator[AlertMessage | BadMessage]:
-    """Yield the alerts topic's messages until `stop` is set. `positioned(topic,
+) -> AsyncIterator[Message]:
+    """Yield the messages of registry topic `name` until `stop` is set. `positioned(topic,
     partitions)` is called once every partition's start offset is known: a record
     committed after that is yielded. Raises `KafkaUnavailable` (or `KafkaRefused`) when
     Kafka cannot be reached, `TopicMismatch` when the topic is missing or not as registered."""
-    spec, = pipeline_specs([topic_for("alert")])
+    spec, = pipeline_specs([name])
     # The one place topics are checked: raises TopicMismatch when it is missing or has
     # other partitions than the registry's, whose partition count is then the cluster's.
     await admin.check(settings, [spec])
@@ -76,7 +63,7 @@ async def follow(
             await consumer.position(tp)
     except KafkaError as exc:
         await consumer.stop()
-        raise await diagnose.failure(settings, exc, "alerts follow") from exc
+        raise await diagnose.failure(settings, exc, f"following {topic}") from exc
     except BaseException:
         await consumer.stop()
         raise
@@ -86,22 +73,9 @@ async def follow(
             try:
                 batches = await consumer.getmany(timeout_ms=POLL_MS)
             except KafkaError as exc:
-                raise await diagnose.failure(settings, exc, "alerts follow") from exc
+                raise await diagnose.failure(settings, exc, f"following {topic}") from exc
             for tp, messages in sorted(batches.items(), key=lambda item: item[0].partition):
-                for message in messages:
-                    yield decode(registry, tp.topic, tp.partition, message.offset, message.value)
+                for m in messages:
+                    yield Message(tp.topic, tp.partition, m.offset, m.key, m.value)
     finally:
         await consumer.stop()
-
-
-def decode(registry: SchemaRegistry, topic: str, partition: int, offset: int, value: bytes | None) -> AlertMessage | BadMessage:
-    """One message of the alerts topic as an alert, or why it is none."""
-    if value is None:
-        return BadMessage(topic, partition, offset, "no value (a tombstone)")
-    try:
-        decoded = registry.decode(value)
-    except (DecodeError, UnknownSchemaError) as exc:
-        return BadMessage(topic, partition, offset, f"{type(exc).__name__}: {exc}")
-    if decoded.kind != "alert":
-        return BadMessage(topic, partition, offset, f"a {decoded.kind} record, not an alert")
-    return AlertMessage(partition, offset, decoded.record)

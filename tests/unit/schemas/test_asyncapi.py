@@ -13,7 +13,7 @@ import pytest
 from jsonschema import Draft7Validator
 
 from common.kafka import deadletter
-from common.kafka.asyncapi import AVRO_FORMAT, document, public_topics
+from schemas.asyncapi import AVRO_FORMAT, document, public_topics
 from common.kafka.topics import CATALOGUE, DEAD_LETTER, GATEWAY_UPLOADS, topic_for
 from printfleet.cli import version
 from printfleet.cmd_asyncapi import render
