@@ -1,7 +1,8 @@
 """`printfleet alerts follow` and `printfleet alerts list` on the real stack: the stream
 worker raises alerts from simulated printhead errors; `follow` (a real process) prints
 each lifecycle change within seconds; the sink stores them in ClickHouse, and `list`
-shows the open ones with each filter and format, without the one that cleared."""
+shows the open ones with each filter and format, without the ones that cleared, and
+drops one as soon as the sink has its CLEARED record."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from stream_scenarios import Printer, event_storm
 from common.alert_view import COLUMNS
 from deploy.settings import StackSettings
 from schemas import SchemaRegistry
-from sinks.clickhouse import ClickHouseSink
+from sinks.clickhouse import ClickHouseSink, SinkSettings
 
 T0 = 1_748_736_000_000  # 2025-06-01T00:00:00Z
 CODE = "0057-0001-0053"  # a printhead error
@@ -47,6 +48,14 @@ async def _read_until(stream: IO[str], done: Callable[[list[str]], bool], timeou
 
     await asyncio.wait_for(read(), timeout_s)
     return lines
+
+
+async def _sink_until(sink: ClickHouseSink, settings: SinkSettings, condition_sql: str, timeout_s: float = 90) -> None:
+    """Step the sink until a SELECT of one boolean says it has stored what it should."""
+    deadline = time.monotonic() + timeout_s
+    while not await h.scalar(settings, condition_sql):
+        assert time.monotonic() < deadline, f"the sink did not store it: {condition_sql}"
+        await sink.step()
 
 
 def _list(stack: StackSettings, database: str, *args: str) -> str:
@@ -100,44 +109,75 @@ async def test_follow_prints_changes_and_list_shows_the_open_alerts(stack: Stack
             alert_records = [a for a in out.of("alert") if a["site_id"] == site]
 
         # The sink stores the worker's alert records in ClickHouse.
-        async with ClickHouseSink(settings, SchemaRegistry.load_default()) as sink:
-            deadline = time.monotonic() + 90
+        sink = ClickHouseSink(settings, SchemaRegistry.load_default())
+        await sink.start()
+        try:
             wanted = len({a["record_id"] for a in alert_records})
-            while await h.scalar(settings, f"SELECT uniqExact(record_id) FROM alert WHERE site_id = '{site}'") < wanted:
-                assert time.monotonic() < deadline, "the sink did not store the alerts"
-                await sink.step()
-        database = settings.clickhouse.database
+            await _sink_until(sink, settings, f"SELECT uniqExact(record_id) >= {wanted} FROM alert WHERE site_id = '{site}'")
+            database = settings.clickhouse.database
 
-        # list: the open printhead alert, not the cleared one, whatever the format
-        rows = _json_list(stack, database, "--site", site)
-        keys = {r["dedup_key"]: r for r in rows}
-        assert open_key in keys and cleared_key not in keys
-        assert keys[open_key]["severity"] == "ERROR" and keys[open_key]["lifecycle"] in ("RAISED", "UPDATED")
-        assert keys[open_key]["occurrences"] == max(a["occurrences"] for a in alert_records if a["dedup_key"] == open_key)
-        assert {r["site_id"] for r in rows} == {site}
-        # the other alerts the records raised (printhead life) stay open too, on both printers
-        assert {r["device_id"] for r in rows} == {stays.device_id, clears.device_id}
+            # list: the open printhead alert, not the cleared one, whatever the format
+            rows = _json_list(stack, database, "--site", site)
+            keys = {r["dedup_key"]: r for r in rows}
+            assert open_key in keys and cleared_key not in keys
+            assert keys[open_key]["severity"] == "ERROR" and keys[open_key]["lifecycle"] in ("RAISED", "UPDATED")
+            assert keys[open_key]["occurrences"] == max(a["occurrences"] for a in alert_records if a["dedup_key"] == open_key)
+            assert {r["site_id"] for r in rows} == {site}
+            # the other alerts the records raised (printhead life) stay open too, on both printers
+            assert {r["device_id"] for r in rows} == {stays.device_id, clears.device_id}
 
-        # filters
-        assert {r["dedup_key"] for r in _json_list(stack, database, "--site", site, "--rule", "system-event")} == {open_key}
-        by_printer = _json_list(stack, database, "--site", site, "--printer", clears.device_id)
-        assert by_printer and {r["device_id"] for r in by_printer} == {clears.device_id}
-        assert cleared_key not in {r["dedup_key"] for r in by_printer}
-        severe = _json_list(stack, database, "--site", site, "--severity", "ERROR")
-        assert open_key in {r["dedup_key"] for r in severe} and {r["severity"] for r in severe} <= {"ERROR", "CRITICAL"}
-        assert open_key not in {r["dedup_key"] for r in _json_list(stack, database, "--site", site, "--severity", "CRITICAL")}
-        assert _json_list(stack, database, "--site", f"{site}-none") == []
+            # filters
+            assert {r["dedup_key"] for r in _json_list(stack, database, "--site", site, "--rule", "system-event")} == {open_key}
+            by_printer = _json_list(stack, database, "--site", site, "--printer", clears.device_id)
+            assert by_printer and {r["device_id"] for r in by_printer} == {clears.device_id}
+            assert cleared_key not in {r["dedup_key"] for r in by_printer}
+            severe = _json_list(stack, database, "--site", site, "--severity", "ERROR")
+            assert open_key in {r["dedup_key"] for r in severe} and {r["severity"] for r in severe} <= {"ERROR", "CRITICAL"}
+            assert open_key not in {r["dedup_key"] for r in _json_list(stack, database, "--site", site, "--severity", "CRITICAL")}
+            assert _json_list(stack, database, "--site", f"{site}-none") == []
 
-        # csv: a header, then the same alerts; table: one line each and a count
-        table = list(csv.reader(io.StringIO(_list(stack, database, "--site", site, "--format", "csv"))))
-        assert table[0] == list(COLUMNS)
-        assert sorted(r[0] for r in table[1:]) == sorted(r["alert_id"] for r in rows)
-        text = _list(stack, database, "--site", site, "--rule", "system-event")
-        assert stays.device_id in text and clears.device_id not in text and text.rstrip().endswith("(1 rows)")
+            # csv: a header, then the same alerts; table: one line each and a count
+            table = list(csv.reader(io.StringIO(_list(stack, database, "--site", site, "--format", "csv"))))
+            assert table[0] == list(COLUMNS)
+            assert sorted(r[0] for r in table[1:]) == sorted(r["alert_id"] for r in rows)
+            text = _list(stack, database, "--site", site, "--rule", "system-event")
+            assert stays.device_id in text and clears.device_id not in text and text.rstrip().endswith("(1 rows)")
+
+            # The operator clears the open one: follow prints it within seconds, list drops it.
+            await produce(stack.kafka_bootstrap, [event_storm(stays, 5)[-1]])
+            produced_at = time.monotonic()
+            more = await _read_until(follower.stdout, lambda lines: any(
+                json.loads(x)["dedup_key"] == open_key and json.loads(x)["lifecycle"] == "CLEARED" for x in lines), 60)
+            assert time.monotonic() - produced_at < 30
+            assert json.loads(more[-1])["cleared_at"] is not None
+            await _sink_until(sink, settings, f"SELECT count() > 0 FROM alert WHERE dedup_key = '{open_key}' AND lifecycle = 'CLEARED'")
+            assert _json_list(stack, database, "--site", site, "--rule", "system-event") == []
+            assert _list(stack, database, "--site", site, "--rule", "system-event") == "(no rows)\n"
+        finally:
+            await sink.stop()
 
         # Ctrl-C or SIGTERM: follow stops and exits 0
         follower.send_signal(signal.SIGTERM)
         assert follower.wait(timeout=30) == 0
+
+        # --from-beginning, as CSV: the whole history of the site's changes, then Ctrl-C
+        replay = subprocess.Popen(_cli("follow", "--site", site, "--rule", "system-event", "--from-beginning", "--format",
+                                       "csv", "--kafka-bootstrap", stack.kafka_bootstrap),
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert replay.stdout is not None
+        try:
+            lines = await _read_until(replay.stdout, lambda got: sum("CLEARED" in x for x in got) >= 2, 60)
+            history = list(csv.reader(io.StringIO("".join(lines))))
+            assert history[0] == list(COLUMNS)
+            assert {(r[COLUMNS.index("dedup_key")], r[COLUMNS.index("lifecycle")]) for r in history[1:]} >= {
+                (open_key, "RAISED"), (open_key, "CLEARED"), (cleared_key, "RAISED"), (cleared_key, "CLEARED")}
+            replay.send_signal(signal.SIGINT)
+            assert replay.wait(timeout=30) == 0
+        finally:
+            if replay.poll() is None:
+                replay.kill()
+            replay.wait()
+            replay.stdout.close()
     finally:
         if follower.poll() is None:
             follower.kill()
