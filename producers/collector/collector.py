@@ -27,7 +27,7 @@ from common.ops import OpsServer, OpsSettings
 from producers.collector import metrics
 from producers.collector.config import CollectorSettings
 from producers.collector.device_records import RecordBuilder, Site
-from producers.collector.poller import CursorStore, PrinterPoller, SpooledIds
+from producers.collector.poller import PAGE_READS, CursorStore, PrinterPoller, SpooledIds
 from producers.spool.spool import RecordClass, Spool
 from producers.spool.async_spool import AsyncSpool
 from producers.collector.uploader import Uploader, UploaderSettings
@@ -95,9 +95,8 @@ class Collector:
         ssl_context: ssl.SSLContext | bool = True
         if self.settings.printer_ca_file is not None:
             ssl_context = ssl.create_default_context(cafile=str(self.settings.printer_ca_file))
-        timeout = aiohttp.ClientTimeout(total=self.settings.request_timeout_s)
-        # Printers are on the LAN: no proxy for them (trust_env off); the uploader uses it.
-        self._session = aiohttp.ClientSession(timeout=timeout, trust_env=False)
+        self._session = printer_session(self.settings.request_timeout_s)
+        page_reads = asyncio.Semaphore(PAGE_READS)
         builder = RecordBuilder(self.registry, Site(self.settings.site_id, self.settings.site_secret.encode()))
         cursors = CursorStore(self.settings.state_dir / "cursors.json")
         spooled = SpooledIds(self.settings.state_dir / "spooled-ids.json")
@@ -107,7 +106,7 @@ class Collector:
                 url, session=self._session, ssl_context=ssl_context, builder=builder,
                 registry=self.registry, spool=self.spool, cursors=cursors,
                 cadence=self.settings.cadence, unmappable_dir=self.settings.state_dir / "unmappable",
-                pending_ids=pending_ids, spooled=spooled,
+                pending_ids=pending_ids, spooled=spooled, page_reads=page_reads,
             )
             for url in self.settings.printer_urls
         ]
@@ -194,6 +193,25 @@ class Collector:
 
     async def _gateway_ready(self) -> str | None:
         return metrics.gateway_reason(self.uploader.counters)
+
+
+# Seconds a printer's connection stays open after its last request. Long enough for one
+# poll round (heartbeat and pages, back to back), shorter than the 10 s between rounds: an
+# idle TLS connection holds about 0.3 MiB (asyncio's 256 KiB read buffer, OpenSSL's
+# state), which for hundreds of printers is most of the collector's memory. The price is
+# one TLS handshake per printer and round.
+PRINTER_KEEPALIVE_S = 1.0
+
+
+def printer_session(timeout_s: float, keepalive_s: float = PRINTER_KEEPALIVE_S) -> aiohttp.ClientSession:
+    """The HTTP session of all pollers of a collector; call within the running loop.
+    A connection is closed `keepalive_s` to 2 x `keepalive_s` after its last request."""
+    # At most 100 requests at once, aiohttp's default, written out because it also bounds
+    # the TLS connections (and their buffers) open at once.
+    connector = aiohttp.TCPConnector(limit=100, keepalive_timeout=keepalive_s)
+    # Printers are on the LAN: no proxy for them (trust_env off); the uploader uses it.
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout_s),
+                                 trust_env=False)
 
 
 def kept_aside_summary(by_device: dict[str, dict[str, int]], shown: int = 5) -> str:

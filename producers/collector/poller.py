@@ -37,8 +37,14 @@ from schemas import RecordEncodeError, SchemaRegistry
 
 log = logging.getLogger(__name__)
 
-# Paged endpoints: (endpoint, record kind, page size).
-_PAGED = (("events", "system_event", 1000), ("jobs", "job", 10), ("logs", "device_log", 1000))
+# Paged endpoints: (endpoint, record kind, page size). A job snapshot can be 0.3 MB of
+# JSON (several times that once parsed), and a printer starts with a backlog of them: pages
+# of 5 (the printers' own default) keep what one read holds small.
+_PAGED = (("events", "system_event", 1000), ("jobs", "job", 5), ("logs", "device_log", 1000))
+# Page reads in flight at once across all pollers of a collector (`page_reads`). What a
+# read holds (the answer, parsed, and its records) is freed after it, but the allocator
+# keeps the peak: bounding the reads at once keeps that peak from growing with printers.
+PAGE_READS = 8
 _PAGED_NAMES = frozenset(name for name, _, _ in _PAGED)
 _ENDPOINT_OF = {kind: name for name, kind, _ in _PAGED}
 _CONSUMABLES = ("cleaning_roll", "agent_system", "printhead_system", "build_unit")
@@ -146,6 +152,17 @@ class SpooledIds:
                 await asyncio.to_thread(self.save)
 
 
+@dataclass(frozen=True)
+class _Page:
+    """A page read and encoded: how many entries it had, their records (those not spooled
+    before) and the seq of its last entry, where the cursor moves once they are spooled."""
+
+    entries: int
+    items: list[tuple[str, RecordClass, bytes]]
+    last_seq: int
+    more: bool
+
+
 class PrinterPoller:
     def __init__(
         self,
@@ -161,7 +178,10 @@ class PrinterPoller:
         unmappable_dir: Path,
         pending_ids: set[str] | None = None,
         spooled: SpooledIds | None = None,
+        page_reads: asyncio.Semaphore | None = None,
     ) -> None:
+        """`page_reads` is shared by the pollers of one collector and bounds their page
+        reads at once (`PAGE_READS`); None gives this poller a bound of its own."""
         self.status = PrinterStatus(base_url)
         self._unavailable_log = Throttle(60.0)
         self._session, self._ssl = session, ssl_context
@@ -170,6 +190,7 @@ class PrinterPoller:
         self._unmappable_dir = unmappable_dir
         self._pending_ids = pending_ids if pending_ids is not None else set()
         self._spooled = spooled
+        self._page_reads = page_reads if page_reads is not None else asyncio.Semaphore(PAGE_READS)
         # Per kind, the id of the last snapshot spooled: a printer whose clock has not
         # moved since the last poll reports the same observation, which is not sent again.
         self._last_snapshot: dict[str, str] = {}
@@ -276,25 +297,34 @@ class PrinterPoller:
         printer = self.status.device_id
         while True:
             after = self._cursors.get(printer, endpoint)
-            page = await self._get(f"api/v1/{endpoint}?after={after}&limit={limit}")
-            entries = page.get(endpoint, []) if isinstance(page, Mapping) else []
-            oldest = int(page.get("oldest_seq", 0) or 0)
-            if entries and oldest > after + 1:
-                self.status.lost_before_read += oldest - after - 1
-                log.error("event=records_lost_on_printer printer=%s endpoint=%s count=%d", printer, endpoint, oldest - after - 1)
-            items = []
-            for entry in entries:
-                data = self._encode(kind, entry, (endpoint, str(entry["seq"])))
-                if data is not None:
-                    items.append((kind, RecordClass.KEEP, data))
-            if entries:
+            async with self._page_reads:
+                page = await self._read_page(endpoint, kind, after, limit)
+            if page.entries:  # its records may all be spooled already; the cursor moves anyway
                 async with self._spool.commit_lock:
-                    await self._spool_records(items)
-                    await self._cursors.set(printer, endpoint, int(entries[-1]["seq"]))
-            if not page.get("more"):
+                    await self._spool_records(page.items)
+                    await self._cursors.set(printer, endpoint, page.last_seq)
+            if not page.more:
                 if self._spooled is not None:
                     await self._spooled.confirm(printer, endpoint)
                 return
+
+    async def _read_page(self, endpoint: str, kind: str, after: int, limit: int) -> _Page:
+        """One page past `after`, encoded: the printer's answer is not referenced once
+        this returns, so the next await holds only the encoded records."""
+        printer = self.status.device_id
+        answer = await self._get(f"api/v1/{endpoint}?after={after}&limit={limit}")
+        entries = answer.get(endpoint, []) if isinstance(answer, Mapping) else []
+        oldest = int(answer.get("oldest_seq", 0) or 0)
+        if entries and oldest > after + 1:
+            self.status.lost_before_read += oldest - after - 1
+            log.error("event=records_lost_on_printer printer=%s endpoint=%s count=%d", printer, endpoint, oldest - after - 1)
+        items = []
+        for entry in entries:
+            data = self._encode(kind, entry, (endpoint, str(entry["seq"])))
+            if data is not None:
+                items.append((kind, RecordClass.KEEP, data))
+        last_seq = int(entries[-1]["seq"]) if entries else after
+        return _Page(len(entries), items, last_seq, bool(answer.get("more")))
 
     def _encode(self, kind: str, payload: Mapping[str, Any], identity: tuple[str, ...]) -> bytes | None:
         """The encoded record, or None when the answer does not fit the schema (kept aside)."""

@@ -321,6 +321,15 @@ def test_the_images_run_printfleet_as_their_own_user() -> None:
     assert "[cloud]" not in " ".join(r for _, r in stages["collector"]["lines"])
 
 
+def test_the_collector_runs_with_a_fixed_mmap_threshold_wherever_it_is_deployed() -> None:
+    # Its printers' TLS read buffers then go back to the system when a connection closes
+    # (docs/ingest-bench.md, "Collector memory").
+    stages = {s["name"]: s for s in dockerfile_stages(DOCKERFILE.read_text())}
+    assert ("ENV", "MALLOC_MMAP_THRESHOLD_=131072") in stages["collector"]["lines"]
+    unit = (REPO / "deploy" / "systemd" / "printfleet-collector.service").read_text().splitlines()
+    assert "Environment=MALLOC_MMAP_THRESHOLD_=131072" in unit
+
+
 def test_the_gateway_is_named_after_its_pod() -> None:
     """Its Kafka transactional id, gateway.<instance id>, stays with the pod's stable name."""
     (statefulset,) = [d for d in yaml_documents(REPO / "deploy" / "k8s" / "gateway.yaml") if d["kind"] == "StatefulSet"]
