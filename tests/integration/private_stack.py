@@ -29,6 +29,8 @@ def stack_env(settings: StackSettings) -> dict[str, str]:
     env.update(
         PRINTFLEET_STATE_DIR=str(settings.state_dir), PRINTFLEET_KAFKA_PORT=str(settings.kafka_port),
         PRINTFLEET_KAFKA_CONTROLLER_PORT=str(settings.kafka_controller_port),
+        PRINTFLEET_KAFKA_SASL_SSL_PORT=str(settings.kafka_sasl_ssl_port),
+        PRINTFLEET_KAFKA_SSL_PORT=str(settings.kafka_ssl_port),
         PRINTFLEET_CLICKHOUSE_HTTP_PORT=str(settings.clickhouse_http_port),
         PRINTFLEET_CLICKHOUSE_TCP_PORT=str(settings.clickhouse_tcp_port),
         PRINTFLEET_KAFKA_HEAP=settings.kafka_heap, PRINTFLEET_STOP_TIMEOUT_S=str(settings.stop_timeout_s),
@@ -49,10 +51,11 @@ def stack_command(settings: StackSettings, *command: str) -> None:
 def running_stack(folder: Path) -> Iterator[StackSettings]:
     """Kafka and ClickHouse on free ports with their data in `folder`; down at the end,
     whatever the test did to them."""
-    kafka, controller, http, tcp = free_ports(4)
+    kafka, controller, sasl_ssl, ssl, http, tcp = free_ports(6)
     settings = replace(
         StackSettings(), state_dir=folder, log_dir=None,
-        kafka_port=kafka, kafka_controller_port=controller, clickhouse_http_port=http, clickhouse_tcp_port=tcp,
+        kafka_port=kafka, kafka_controller_port=controller, kafka_sasl_ssl_port=sasl_ssl, kafka_ssl_port=ssl,
+        clickhouse_http_port=http, clickhouse_tcp_port=tcp,
         kafka_heap="384m", stop_timeout_s=30.0,
     )
     stack_command(settings, "up")
