@@ -17,7 +17,6 @@ acknowledged for that uploader is a repeat (see producers/gateway/uploads.py).
 from __future__ import annotations
 
 import gzip
-import hashlib
 import struct
 import zlib
 from collections.abc import Iterable
@@ -80,11 +79,6 @@ def split_frames(data: bytes, max_records: int) -> list[bytes]:
         if len(messages) > max_records:
             raise FramingError(f"more than {max_records} records in one batch")
     return messages
-
-
-def batch_digest(frames: bytes) -> bytes:
-    """A digest naming a batch by its decompressed frames, for recognising a retry."""
-    return hashlib.blake2b(frames, digest_size=16).digest()
 
 
 def format_sequence(seqs: Iterable[int]) -> str:

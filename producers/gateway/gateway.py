@@ -320,7 +320,7 @@ class Gateway:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise Refused(413, "body_too_large", f"body over {self.settings.max_body_bytes} bytes") from None
-        _, messages = self._unpack(body, request.content_type)
+        messages = self._unpack(body, request.content_type)
         key, seqs = self._identify(request, site, len(messages))
         checked = self._check(messages, site)
         if seqs[-1] <= self.marks.acked(key):  # known here as a repeat: no need to ask Kafka
@@ -371,8 +371,8 @@ class Gateway:
             raise Refused(400, "bad_sequence", str(exc)) from None
         return upload_key(site.site_id, uploader), seqs
 
-    def _unpack(self, body: bytes, content_type: str) -> tuple[bytes, list[bytes]]:
-        """The decompressed frames and the messages they hold."""
+    def _unpack(self, body: bytes, content_type: str) -> list[bytes]:
+        """The messages the body's frames hold."""
         if content_type != batch_format.CONTENT_TYPE:
             raise Refused(415, "unsupported_media_type", f"Content-Type must be {batch_format.CONTENT_TYPE}")
         try:
@@ -384,7 +384,7 @@ class Gateway:
             raise Refused(400, "bad_framing", str(exc)) from None
         if not messages:
             raise Refused(400, "bad_framing", "empty batch")
-        return data, messages
+        return messages
 
     def _check(self, messages: list[bytes], site: Site) -> Checked:
         """Decode every record and check it belongs to `site`; each refusal is the
