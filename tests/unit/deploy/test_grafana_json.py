@@ -165,3 +165,19 @@ def test_the_dashboards_are_provisioned_from_a_folder() -> None:
     config = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "printfleet.yaml").read_text())
     (provider,) = config["providers"]
     assert provider["type"] == "file" and provider["options"]["path"]
+
+
+def test_the_compose_grafana_gets_every_variable_and_folder_the_provisioning_names() -> None:
+    compose = yaml.safe_load((GRAFANA.parent / "compose" / "compose.yaml").read_text())
+    service = compose["services"]["grafana"]
+    datasource_text = (GRAFANA / "provisioning" / "datasources" / "clickhouse.yaml").read_text()
+    named = set(re.findall(r"^\s+\w+: \$\{?([A-Z][A-Z0-9_]*)\}?\s*$", datasource_text, re.MULTILINE))
+    given = set(service["environment"]) | set(re.findall(r"\b([A-Z][A-Z0-9_]*)=", " ".join(service["entrypoint"])))
+    assert named and named <= given
+    assert "CLICKHOUSE_PASSWORD" not in service["environment"]  # from the secret file, never a value
+    mounts = {target.rsplit(":", 1)[0] if target.endswith(":ro") else target: source
+              for source, _, target in (v.partition(":") for v in service["volumes"])}
+    provider = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "printfleet.yaml").read_text())["providers"][0]
+    assert mounts[provider["options"]["path"]] == "../grafana/dashboards"
+    assert mounts["/etc/grafana/provisioning/datasources"] == "../grafana/provisioning/datasources"
+    assert PLUGIN in service["environment"]["GF_INSTALL_PLUGINS"]
