@@ -212,9 +212,9 @@ def expand_macros(sql: str, time: TimeRange) -> str:
         if name in plain and not args:
             return plain[name]
         one_column = {
-            "timeFilter": "{c} >= toDateTime(%d) AND {c} <= toDateTime(%d)" % (start, end),
-            "timeFilter_ms": "{c} >= fromUnixTimestamp64Milli(%d) AND {c} <= fromUnixTimestamp64Milli(%d)"
-                             % (time.from_ms, time.to_ms),
+            "timeFilter": f"{{c}} >= toDateTime({start}) AND {{c}} <= toDateTime({end})",
+            "timeFilter_ms": f"{{c}} >= fromUnixTimestamp64Milli({time.from_ms}) AND "
+                             f"{{c}} <= fromUnixTimestamp64Milli({time.to_ms})",
             "dateFilter": f"{{c}} >= toDate('{day(time.from_ms)}') AND {{c}} <= toDate('{day(time.to_ms)}')",
             "timeInterval": f"toStartOfInterval(toDateTime({{c}}), INTERVAL {seconds} second)",
             "timeInterval_ms": f"toStartOfInterval(toDateTime64({{c}}, 3), INTERVAL {milliseconds} millisecond)",
