@@ -17,14 +17,22 @@ from typing import Any, Final
 SEVERITIES: Final = ("UNKNOWN", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Every output's columns, in order; `updated_at` is the event time of the alert's latest
-# lifecycle record (when it was raised, last updated or cleared).
+# lifecycle record (when it was raised, last updated or cleared); `recommended_part_numbers`
+# the part numbers of its `recommended_parts`, in the record's order (what a technician
+# orders; description and quantity stay in the record).
 COLUMNS: Final = (
     "alert_id", "site_id", "device_id", "severity", "rule_id", "lifecycle", "raised_at", "updated_at",
     "cleared_at", "occurrences", "confidence", "subsystem", "source_event_code", "predicted_failure_at",
-    "summary", "recommended_action", "notify_service", "dedup_key",
+    "summary", "recommended_action", "recommended_part_numbers", "notify_service", "dedup_key",
 )
 # The text table's: what fits on a terminal line.
-TABLE_COLUMNS: Final = ("site_id", "device_id", "severity", "rule_id", "lifecycle", "raised_at", "occurrences", "summary")
+TABLE_COLUMNS: Final = (
+    "site_id", "device_id", "severity", "rule_id", "lifecycle", "raised_at", "occurrences", "recommended_part_numbers",
+    "summary",
+)
+# How a list (the part numbers) is written in one CSV or table cell: part numbers hold no
+# spaces, so a space keeps the cell readable and splits back unambiguously.
+LIST_SEPARATOR: Final = " "
 
 _TIMESTAMPS: Final = frozenset({"raised_at", "updated_at", "cleared_at", "predicted_failure_at"})
 
@@ -73,11 +81,23 @@ def _iso(value: Any) -> Any:
 
 def record_row(alert: Mapping[str, Any]) -> dict[str, Any]:
     """A decoded alert record (timestamps in ms) as an output row."""
-    values = {**alert, "updated_at": alert["event_time"]}
+    parts = [str(p["part_number"]) for p in alert.get("recommended_parts") or ()]
+    values = {**alert, "updated_at": alert["event_time"], "recommended_part_numbers": parts}
     return {name: (_iso(values.get(name)) if name in _TIMESTAMPS else values.get(name)) for name in COLUMNS}
 
 
 def query_row(columns: list[str], row: tuple[Any, ...]) -> dict[str, Any]:
     """A row of the open-alerts query (ClickHouse values) as an output row."""
     values = dict(zip(columns, row))
+    values["recommended_part_numbers"] = [str(p) for p in values.get("recommended_part_numbers") or ()]
     return {name: (_iso(values.get(name)) if name in _TIMESTAMPS else values.get(name)) for name in COLUMNS}
+
+
+def cell(value: Any) -> Any:
+    """A row's value as one CSV or table cell: None is empty, a list its items joined by
+    `LIST_SEPARATOR` (JSON keeps both as they are)."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return LIST_SEPARATOR.join(str(v) for v in value)
+    return value

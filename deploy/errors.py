@@ -6,8 +6,10 @@
         ├── PortInUse              retriable: a port the stack needs is taken by another
         │                          process, which may let it go
         ├── NotInstalled           the broker jars or chdb are missing: run the bootstrap
-        └── StartFailed            retriable: a server did not become ready; carries its
-                                   log tail
+        ├── StartFailed            retriable: a server did not become ready; carries its
+        │                          log tail
+        └── DashboardError         a Grafana dashboard of deploy/grafana/ the ClickHouse
+                                   plugin could not run (deploy/grafana.py)
 """
 
 from __future__ import annotations
@@ -35,3 +37,7 @@ class NotInstalled(StackError):
 
 class StartFailed(StackError):
     retriable = True
+
+
+class DashboardError(StackError):
+    retriable = False

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any, Final, TextIO
 
-from common.alert_view import COLUMNS, SEVERITIES, TABLE_COLUMNS, AlertFilter, query_row, record_row
+from common.alert_view import COLUMNS, SEVERITIES, TABLE_COLUMNS, AlertFilter, cell, query_row, record_row
 from common.kafka.errors import KafkaLayerError
 from common.kafka.settings import KafkaSettings
 from common.kafka.tail import Message, follow
@@ -35,15 +35,22 @@ _SEVERITY_LIST: Final = "[" + ", ".join(f"'{s}'" for s in SEVERITIES) + "]"
 # later), then offset (an alert's records share a partition: the topic is keyed by
 # printer). Site, printer and rule never change within an alert, so they filter before
 # the LIMIT BY; severity can (an alert escalates), so it filters the latest record.
+# The recommended parts are the child table's rows of that latest record (a record stored
+# twice adds no part twice: groupUniqArray); an alert without any gets an empty array.
 OPEN_ALERTS: Final = f"""SELECT alert_id, site_id, device_id, severity, rule_id, lifecycle, raised_at,
     event_time AS updated_at, cleared_at, occurrences, confidence, subsystem, source_event_code,
-    predicted_failure_at, summary, recommended_action, notify_service, dedup_key
+    predicted_failure_at, summary, recommended_action, recommended_part_numbers, notify_service, dedup_key
 FROM (SELECT * FROM alert
       WHERE ({{site:String}} = '' OR site_id = {{site:String}})
         AND ({{printer:String}} = '' OR device_id = {{printer:String}})
         AND ({{rule:String}} = '' OR rule_id = {{rule:String}})
       ORDER BY event_time DESC, indexOf({_LIFECYCLES}, lifecycle) DESC, kafka_offset DESC
-      LIMIT 1 BY alert_id)
+      LIMIT 1 BY alert_id) AS latest
+LEFT JOIN (SELECT record_id, arrayMap(p -> p.2, arraySort(groupUniqArray((idx, part_number)))) AS recommended_part_numbers
+           FROM alert_recommended_parts
+           WHERE ({{site:String}} = '' OR site_id = {{site:String}})
+             AND ({{printer:String}} = '' OR device_id = {{printer:String}})
+           GROUP BY record_id) AS parts ON parts.record_id = latest.record_id
 WHERE lifecycle != 'CLEARED'
   AND ({{min_rank:UInt8}} = 0 OR indexOf({_SEVERITY_LIST}, severity) > {{min_rank:UInt8}})
 ORDER BY indexOf({_SEVERITY_LIST}, severity) DESC, raised_at, site_id, device_id, alert_id"""
@@ -97,7 +104,8 @@ def run_list(args: argparse.Namespace) -> int:
         print(f"printfleet alerts list: {exc}", file=sys.stderr)
         return 1
     shown = COLUMNS if args.format != "table" else TABLE_COLUMNS
-    picked = [tuple(r[c] for c in shown) for r in (query_row(columns, row) for row in rows)]
+    picked = [tuple(r[c] if args.format == "json" else cell(r[c]) for c in shown)
+              for r in (query_row(columns, row) for row in rows)]
     sys.stdout.write(render(list(shown), picked, args.format))
     return 0
 
@@ -164,9 +172,9 @@ def line(row: dict[str, Any], fmt: str) -> str:
         return json.dumps(row, ensure_ascii=False) + "\n"
     if fmt == "csv":
         buffer = io.StringIO()
-        _write_csv(buffer, [["" if row[c] is None else row[c] for c in COLUMNS]])
+        _write_csv(buffer, [[cell(row[c]) for c in COLUMNS]])
         return buffer.getvalue()
-    return "  ".join("" if row[c] is None else str(row[c]) for c in TABLE_COLUMNS) + "\n"
+    return "  ".join(str(cell(row[c])) for c in TABLE_COLUMNS) + "\n"
 
 
 def _write_csv(out: TextIO, rows: Iterable[list[Any]]) -> None:

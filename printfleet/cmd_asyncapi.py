@@ -1,7 +1,8 @@
 """`printfleet asyncapi`: write the AsyncAPI 3.0 document of the public topics.
 
-The document is generated from the topic registry and the .avsc files
-(`schemas.asyncapi`); docs/asyncapi.json is this command's output, committed.
+The document is generated from the topic registry, the .avsc files and the release
+catalogue's JSON Schema (`schemas.asyncapi`); docs/asyncapi.json is this command's
+output, committed.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from schemas import SchemaRegistry
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "asyncapi", help="write the AsyncAPI 3.0 document of the public Kafka topics (JSON)",
-        description="Channels, keys, Avro payloads of every schema version, the single-object encoding and "
-                    "the dead-letter headers, from the topic registry and the .avsc files.",
+        description="Channels, keys, Avro payloads of every schema version, the single-object encoding, "
+                    "the dead-letter headers and the release catalogue's JSON entries (a JSON Schema), from the "
+                    "topic registry, the .avsc files and schemas/release.py.",
     )
     parser.add_argument("-o", "--output", type=Path, help="write to this file (default: standard output)")
     parser.set_defaults(handler=run)

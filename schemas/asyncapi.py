@@ -7,10 +7,10 @@ committed, and a unit test fails when that file and this generator disagree, so 
 document cannot drift from the code. Pure: no I/O, the same input gives the same bytes.
 
 Public means what a tool outside the pipeline may read (or, for telemetry, write through
-the gateway or a site's own Kafka): the telemetry topics, the worker's outputs and the
-dead letters. Left out: `gateway.uploads` (the gateways' own bookkeeping) and
-`catalogue.releases` (signed JSON releases, documented with `streams.advisories`; no
-.avsc describes them).
+the gateway or a site's own Kafka): the telemetry topics, the worker's outputs, the dead
+letters, and the release catalogue the maker's tooling writes (signed JSON, not Avro: its
+JSON Schema is `schemas.release`). Left out: `gateway.uploads` (the gateways' own
+bookkeeping).
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from common.kafka.topics import (
 from schemas import SchemaRegistry, SchemaVersion
 from schemas.codec import MARKER
 from schemas.kinds import CLOUD_KINDS, DEVICE_KINDS
+from schemas.release import release_schema
 
 ASYNCAPI_VERSION: Final = "3.0.0"
 AVRO_FORMAT: Final = "application/vnd.apache.avro+json;version=1.9.0"
+JSON_SCHEMA_FORMAT: Final = "application/schema+json;version=draft-07"
 KAFKA_BINDING: Final = "0.5.0"
-NOT_PUBLIC: Final = frozenset({GATEWAY_UPLOADS, CATALOGUE})
+NOT_PUBLIC: Final = frozenset({GATEWAY_UPLOADS})
 
 ENCODING: Final = (
     "Every value is one Avro record in the single-object encoding of the Avro specification: "
@@ -45,6 +47,8 @@ _KEYS: Final[Mapping[str, str]] = {
     SITE_UTILISATION: "Site id (site_id of the record), UTF-8.",
     topic_for("benchmark"): "Cohort key '<model_number>|<window start ms>', UTF-8.",
 }
+_CATALOGUE_KEY: Final = ("The entry's own key, chosen by the release tooling, UTF-8: compaction keeps the latest value "
+                         "per key, so one key per release.")
 
 
 def _key_of(topic: str) -> str:
@@ -101,6 +105,14 @@ def _channel(spec: TopicSpec, registry: SchemaRegistry) -> dict[str, Any]:
             "its own headers kept, and the dead-letter headers added (docs/dead-letters.md).")
         channel["messages"] = {"deadLetter": {"$ref": "#/components/messages/deadLetter"}}
         return channel
+    if spec.name == CATALOGUE:
+        channel["description"] = (
+            "The maker's release catalogue, compacted: the latest value of each key is one release entry "
+            "(UTF-8 JSON, not Avro), a null value (tombstone) withdraws it. Written by the maker's release "
+            "tooling (no printfleet command); every stream worker reads all of it, outside any consumer group, "
+            "and advises only entries whose Ed25519 signature verifies (docs/worker.md).")
+        channel["messages"] = {"release": {"$ref": "#/components/messages/release"}}
+        return channel
     described = ", ".join(sorted({str(registry.reader(kind).raw.get("name")) for kind in kinds}))
     channel["description"] = (f"{described} records ({', '.join(kinds)}). Key: {_key_of(spec.name)} "
                               "Values in the single-object encoding; every schema version listed may appear.")
@@ -138,6 +150,26 @@ def _dead_letter_message() -> dict[str, Any]:
     }
 
 
+def _release_message(registry: SchemaRegistry) -> dict[str, Any]:
+    return {
+        "name": "release",
+        "title": "Release",
+        "summary": "One signed release entry: a firmware version or print-parameter set for a printer model.",
+        "contentType": "application/json",
+        "payload": {"schemaFormat": JSON_SCHEMA_FORMAT, "schema": release_schema(registry)},
+        "bindings": {"kafka": {"key": {"type": "string", "description": _CATALOGUE_KEY},
+                               "bindingVersion": KAFKA_BINDING}},
+    }
+
+
+def _operation(cid: str, address: str) -> dict[str, Any]:
+    if address == CATALOGUE:
+        return {"action": "send", "channel": {"$ref": f"#/channels/{cid}"},
+                "summary": f"Publish (or withdraw, with a tombstone) a signed release entry on {address}."}
+    return {"action": "receive", "channel": {"$ref": f"#/channels/{cid}"},
+            "summary": f"Read {address} (read_committed: producers write in transactions)."}
+
+
 def document(registry: SchemaRegistry, version: str) -> dict[str, Any]:
     """The AsyncAPI document (a JSON-ready dict) for printfleet `version`."""
     topics = public_topics()
@@ -151,14 +183,11 @@ def document(registry: SchemaRegistry, version: str) -> dict[str, Any]:
                                                  "bindingVersion": KAFKA_BINDING}}
                 messages.setdefault(_message_name(v), message)
     messages["deadLetter"] = _dead_letter_message()
-    operations = {
-        f"receive-{cid}": {
-            "action": "receive",
-            "channel": {"$ref": f"#/channels/{cid}"},
-            "summary": f"Read {channels[cid]['address']} (read_committed: producers write in transactions).",
-        }
-        for cid in channels
-    }
+    messages["release"] = _release_message(registry)
+    operations: dict[str, Any] = {}
+    for cid, channel in channels.items():
+        operation = _operation(cid, channel["address"])
+        operations[f"{operation['action']}-{cid}"] = operation
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {

@@ -126,6 +126,13 @@ async def test_follow_prints_changes_and_list_shows_the_open_alerts(stack: Stack
             # the other alerts the records raised (printhead life) stay open too, on both printers
             assert {r["device_id"] for r in rows} == {stays.device_id, clears.device_id}
 
+            # each alert's recommended part numbers: those of its latest lifecycle record
+            latest = sorted((a for a in alert_records if a["site_id"] == site),
+                            key=lambda a: (a["event_time"], ("RAISED", "UPDATED", "CLEARED").index(a["lifecycle"])))
+            parts = {a["alert_id"]: [p["part_number"] for p in a["recommended_parts"]] for a in latest}
+            assert {r["alert_id"]: r["recommended_part_numbers"] for r in rows} == {r["alert_id"]: parts[r["alert_id"]] for r in rows}
+            assert any(r["recommended_part_numbers"] for r in rows)  # the printhead-life alerts name the printhead
+
             # filters
             assert {r["dedup_key"] for r in _json_list(stack, database, "--site", site, "--rule", "system-event")} == {open_key}
             by_printer = _json_list(stack, database, "--site", site, "--printer", clears.device_id)
@@ -140,6 +147,8 @@ async def test_follow_prints_changes_and_list_shows_the_open_alerts(stack: Stack
             table = list(csv.reader(io.StringIO(_list(stack, database, "--site", site, "--format", "csv"))))
             assert table[0] == list(COLUMNS)
             assert sorted(r[0] for r in table[1:]) == sorted(r["alert_id"] for r in rows)
+            in_csv = {r[0]: r[COLUMNS.index("recommended_part_numbers")] for r in table[1:]}
+            assert in_csv == {r["alert_id"]: " ".join(r["recommended_part_numbers"]) for r in rows}
             text = _list(stack, database, "--site", site, "--rule", "system-event")
             assert stays.device_id in text and clears.device_id not in text and text.rstrip().endswith("(1 rows)")
 

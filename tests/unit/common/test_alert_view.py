@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from common.alert_view import COLUMNS, SEVERITIES, AlertFilter, query_row, record_row
+from common.alert_view import COLUMNS, SEVERITIES, TABLE_COLUMNS, AlertFilter, cell, query_row, record_row
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
 
@@ -65,5 +65,22 @@ def test_a_record_and_its_clickhouse_row_print_the_same() -> None:
     values["updated_at"] = dt.datetime(2025, 6, 1, 0, 1, tzinfo=dt.timezone.utc)
     values["predicted_failure_at"] = None if record["predicted_failure_at"] is None else dt.datetime.fromtimestamp(
         record["predicted_failure_at"] / 1000, dt.timezone.utc)
+    values["recommended_part_numbers"] = [p["part_number"] for p in record["recommended_parts"]]
     columns: list[str] = list(values)
     assert query_row(columns, tuple(values[c] for c in columns)) == from_topic
+
+
+def test_the_recommended_part_numbers_are_shown_in_the_records_order() -> None:
+    parts = [{"part_number": n, "description": "spare", "quantity": 1} for n in ("F9K09A", "3ED59A")]
+    row = record_row(_alert(recommended_parts=parts))
+    assert row["recommended_part_numbers"] == ["F9K09A", "3ED59A"]
+    assert "recommended_part_numbers" in TABLE_COLUMNS
+    assert record_row(_alert(recommended_parts=[]))["recommended_part_numbers"] == []
+    # ClickHouse gives an alert without parts an empty array (LEFT JOIN default)
+    assert query_row(["alert_id", "recommended_part_numbers"], ("a1", []))["recommended_part_numbers"] == []
+
+
+def test_a_cell_joins_a_list_and_empties_none() -> None:
+    assert cell(["F9K09A", "3ED59A"]) == "F9K09A 3ED59A"
+    assert cell([]) == "" and cell(None) == ""
+    assert cell(0.5) == 0.5 and cell("x") == "x"

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 
-from common.alert_view import COLUMNS, TABLE_COLUMNS, record_row
+from common.alert_view import COLUMNS, TABLE_COLUMNS, cell, record_row
 from common.kafka.tail import Message
 from printfleet.cmd_alerts import decode, line
 from schemas import SchemaRegistry
@@ -40,6 +40,18 @@ def test_json_lines_csv_and_table_carry_the_same_values() -> None:
     as_json = json.loads(line(row, "json"))
     assert list(as_json) == list(COLUMNS) and as_json == row
     [as_csv] = list(csv.reader(io.StringIO(line(row, "csv"))))
-    assert as_csv == ["" if row[c] is None else str(row[c]) for c in COLUMNS]
-    assert line(row, "table").rstrip("\n").split("  ") == ["" if row[c] is None else str(row[c]) for c in TABLE_COLUMNS]
+    assert as_csv == [str(cell(row[c])) for c in COLUMNS]
+    assert line(row, "table").rstrip("\n").split("  ") == [str(cell(row[c])) for c in TABLE_COLUMNS]
     assert line(row, "json").count("\n") == 1  # one change, one line, for `while read` tools
+
+
+def test_the_recommended_part_numbers_are_a_list_in_json_and_one_cell_in_csv_and_table() -> None:
+    alert = REGISTRY.decode(REGISTRY.encode("alert", sample_record("alert"))).record
+    alert["recommended_parts"] = [{"part_number": "F9K08A", "description": "Printhead", "quantity": 2},
+                                  {"part_number": "3ED60A", "description": "Cleaning roll", "quantity": 1}]
+    row = record_row(alert)
+    assert json.loads(line(row, "json"))["recommended_part_numbers"] == ["F9K08A", "3ED60A"]
+    [as_csv] = list(csv.reader(io.StringIO(line(row, "csv"))))
+    assert as_csv[COLUMNS.index("recommended_part_numbers")] == "F9K08A 3ED60A"
+    cells = line(row, "table").rstrip("\n").split("  ")
+    assert cells[TABLE_COLUMNS.index("recommended_part_numbers")] == "F9K08A 3ED60A"

@@ -13,11 +13,12 @@ import pytest
 from jsonschema import Draft7Validator
 
 from common.kafka import deadletter
-from schemas.asyncapi import AVRO_FORMAT, document, public_topics
+from schemas.asyncapi import AVRO_FORMAT, JSON_SCHEMA_FORMAT, document, public_topics
 from common.kafka.topics import CATALOGUE, DEAD_LETTER, GATEWAY_UPLOADS, topic_for
 from printfleet.cli import version
 from printfleet.cmd_asyncapi import render
 from schemas import SchemaRegistry
+from schemas.release import release_schema
 from schemas.samples import sample_record
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -65,8 +66,8 @@ def test_committed_document_is_up_to_date() -> None:
 def test_every_public_topic_and_schema_version_is_described(doc: dict[str, Any]) -> None:
     addresses = {c["address"] for c in doc["channels"].values()}
     assert addresses == {spec.name for spec in public_topics()}
-    assert {topic_for("alert"), topic_for("heartbeat"), DEAD_LETTER} <= addresses
-    assert not {GATEWAY_UPLOADS, CATALOGUE} & addresses
+    assert {topic_for("alert"), topic_for("heartbeat"), DEAD_LETTER, CATALOGUE} <= addresses
+    assert GATEWAY_UPLOADS not in addresses
     messages = doc["components"]["messages"]
     for kind in REGISTRY.kinds:
         for v in REGISTRY.versions(kind):
@@ -92,3 +93,19 @@ def test_dead_letter_headers_are_the_contracts(doc: dict[str, Any]) -> None:
     written = {name for name, _ in deadletter.headers(origin, "why", "Error")}
     headers = doc["components"]["messages"]["deadLetter"]["headers"]
     assert set(headers["properties"]) == written == set(headers["required"])
+
+
+def test_release_catalogue_is_a_json_channel_written_by_the_release_tooling(
+    validator: Draft7Validator, doc: dict[str, Any],
+) -> None:
+    channel = doc["channels"]["catalogue-releases"]
+    assert channel["address"] == CATALOGUE and channel["messages"] == {"release": {"$ref": "#/components/messages/release"}}
+    assert channel["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["compact"]
+    message = doc["components"]["messages"]["release"]
+    assert message["contentType"] == "application/json"
+    assert message["payload"] == {"schemaFormat": JSON_SCHEMA_FORMAT, "schema": release_schema(REGISTRY)}
+    assert doc["operations"]["send-catalogue-releases"]["action"] == "send"
+    # the validator checks the JSON payload too: a schema that is no draft-07 schema is refused
+    broken = copy.deepcopy(doc)
+    broken["components"]["messages"]["release"]["payload"]["schema"]["type"] = 5
+    assert not validator.is_valid(broken)
