@@ -146,12 +146,13 @@ ORDER BY site_id, day, model_number""",
     ),
     NamedQuery(
         "benchmarks",
-        "Anonymous benchmarks: per printer model and day, the cohort's sites and printers, utilisation quartiles and "
-        "jobs per printer and day (published only for >= 5 sites; they name no site, so --site does not apply).",
+        "Anonymous benchmarks per printer model and day (>= 5 sites; no site named, --site does not apply): "
+        "sites, printers, utilisation quartiles, jobs per printer and day.",
+        # The percentiles are Float32 columns: rounded as Float64, 3.6 prints as 3.6.
         f"""SELECT toDate(window_start) AS day, model_number, ifNull(material_type, '*') AS material,
     site_count AS sites, device_count AS printers,
-    round(utilisation_p25_pct, 1) AS p25_pct, round(utilisation_p50_pct, 1) AS p50_pct,
-    round(utilisation_p75_pct, 1) AS p75_pct, round(jobs_completed_p50_per_day, 2) AS jobs_p50_per_day
+    round(toFloat64(utilisation_p25_pct), 1) AS p25_pct, round(toFloat64(utilisation_p50_pct), 1) AS p50_pct,
+    round(toFloat64(utilisation_p75_pct), 1) AS p75_pct, round(toFloat64(jobs_completed_p50_per_day), 2) AS jobs_p50_per_day
 FROM (SELECT * FROM benchmark WHERE {_SINCE}
       -- Every version of a cohort has the window's end as its event time: the fullest is the newest.
       ORDER BY site_count DESC, device_count DESC, inserted_at DESC LIMIT 1 BY cohort_id)
