@@ -71,6 +71,7 @@ and clickhouse-connect are translated at one boundary per client and never reach
     ├── SettingsError                  common/settings.py (also a ValueError)
     ├── OpsListenError                 common/ops.py (the metrics and health listener)
     ├── WorkerFailed                   printfleet/demo_pipeline.py (`printfleet demo`)
+    ├── DemoSetupError                 printfleet/demo_pipeline.py (the demo's signing key)
     └── BenchError                     benchmarks/ingest/site.py (`printfleet bench`)
 
 To add an error: put it under its package's root (or an intermediate class named after

@@ -14,7 +14,7 @@ from common import logs
 
 # Subcommands in the order `--help` lists them. A site collector install has only the
 # collector's dependencies; a command whose extra is not installed says which it needs.
-COMMANDS = ("stack", "demo", "simulate", "collector", "gateway", "sites", "worker", "sink", "query", "alerts", "topics",
+COMMANDS = ("stack", "demo", "simulate", "collector", "gateway", "sites", "worker", "catalogue", "sink", "query", "alerts", "topics",
             "asyncapi", "bench")
 EXTRA_OF = {"chdb": "stack"}  # any other missing package comes with the cloud extra
 

@@ -3,15 +3,25 @@
 Starts the local stack if it is not up, then runs the whole pipeline for `--duration`
 seconds (0: until Ctrl-C), printing progress:
 
-    simulated printers -> collector -> gateway -> Kafka -> stream worker -> Kafka
-                                                        \-> ClickHouse sink -> ClickHouse
+    simulated printers -> collector (one per site) -> gateway -> Kafka -> stream worker -> Kafka
+                                                                     \\-> ClickHouse sink -> ClickHouse
+    maker's signed releases -> Kafka (catalogue) -> stream worker (advisories)
 
-The simulator, collector, gateway and sink run in this process; the stream worker
+Five sites (`--sites`) share the simulated printers (`--printers`), each with its own id,
+token and collector, so the anonymous benchmark (a cohort needs five sites) has its
+cohorts. One simulator serves every printer, on one simulated clock; each collector
+polls only its own site's printers, and the gateway accepts only those from it. The
+maker's release-signing key is made once; the maker's releases (a firmware newer than
+the printers', per model) are signed with it and published to the catalogue, and the
+worker checks them with its public key, so printers are advised. The simulated clock
+starts shortly before a UTC midnight: benchmarks are per day and come once a day ends.
+
+The simulator, collectors, gateway and sink run in this process; the stream worker
 (`printfleet worker`, a Faust app) runs as a child process, whose status lines are passed
-through. At the end the collector uploads what it still holds, the worker and the sink
+through. At the end the collectors upload what they still hold, the worker and the sink
 catch up and stop, and a short analytics summary is read from ClickHouse with the named
-queries of `printfleet query`. The site's configuration is written to `.stack/demo/` so the
-same collector can be run alone with `printfleet collector`.
+queries of `printfleet query`. Each site's configuration is written to
+`.stack/demo/site-<n>/` so its collector can be run alone with `printfleet collector`.
 """
 
 from __future__ import annotations
@@ -22,30 +32,74 @@ import secrets
 import signal
 import sys
 import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.errors import PrintfleetError
+from common.kafka.settings import KafkaSettings
 from deploy import stack
 from deploy.errors import StackError
 from deploy.settings import StackSettings
-from printfleet import demo_pipeline
+from printfleet import demo_fleet, demo_pipeline
+from printfleet.demo_fleet import DemoSite
 from producers.collector.collector import Collector
 from producers.collector.config import Cadence, CollectorSettings, render
 from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.gateway.sites import SiteDirectory
-from producers.simulator import SimulatorServer, SimulatorSettings, ensure_site_ca, issue_server_certificate
+from producers.simulator import Fleet, SimulatorServer, SimulatorSettings, ensure_site_ca, issue_server_certificate
 from schemas import SchemaRegistry
 from sinks.clickhouse import ClickHouseSink, SinkSettings
 from sinks.connection import ClickHouseSettings
+from streams import catalogue_publisher
+from streams.anonymous_benchmark import MIN_SITES
 
 # Faster than the production defaults so that a minute shows every kind of record.
 DEMO_CADENCE = Cadence(heartbeat_s=2, events_s=2, jobs_s=5, logs_s=10, counters_s=10, consumables_s=10, identity_s=60)
+SIGNING_KEY: Final = "release-signing-key.pem"
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """One demo run: built from the flags by `run`, or by a test."""
+
+    kafka: KafkaSettings
+    clickhouse: ClickHouseSettings
+    home: Path  # .stack/demo: the sites' files, the worker's, the signing key, the clock
+    sites: int = MIN_SITES
+    printers: int = 20
+    acceleration: float = 120.0  # simulated seconds per second
+    duration_s: float = 90.0  # 0: until stopped
+    every_s: float = 5.0  # between progress lines
+    # Real seconds from the simulator's start to the first simulated UTC midnight: the
+    # day that ends then gets its benchmark while the demo still runs.
+    midnight_after_s: float = 30.0
+    site_prefix: str = "demo-site"
+    worker_app_id: str = "printfleet-demo-streams"
+
+    def __post_init__(self) -> None:
+        if self.sites < MIN_SITES:
+            raise ValueError(f"--sites must be at least {MIN_SITES}: a benchmark cohort needs {MIN_SITES} sites")
+        if self.printers < self.sites:
+            raise ValueError(f"--printers ({self.printers}) must be at least --sites ({self.sites}): every site needs a printer")
+        if not self.acceleration > 0 or not self.every_s > 0 or self.duration_s < 0 or self.midnight_after_s < 0:
+            raise ValueError("--acceleration and --every must be > 0, --duration >= 0")
+
+    @property
+    def midnight_after_ms(self) -> int:
+        """The same lead in simulated milliseconds."""
+        return int(self.midnight_after_s * self.acceleration * 1000)
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("demo", help="run a local fleet end to end on the embedded defaults")
-    parser.add_argument("--printers", type=int, default=20, help="simulated printers (default 20)")
+    parser.add_argument("--sites", type=int, default=MIN_SITES,
+                        help=f"sites sharing the printers, each with its own collector (default and minimum {MIN_SITES}: "
+                             "a benchmark cohort)")
+    parser.add_argument("--printers", type=int, default=20, help="simulated printers, shared out to the sites (default 20)")
     parser.add_argument("--acceleration", type=float, default=120.0, help="simulated seconds per second (default 120)")
     parser.add_argument("--duration", type=float, default=90.0, help="seconds to run; 0 runs until Ctrl-C (default 90)")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between progress lines (default 5)")
@@ -53,17 +107,26 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = StackSettings.from_env()
+    stack_settings = StackSettings.from_env()
     try:
-        if not all(h.healthy for h in asyncio.run(stack.status(settings))):
+        settings = DemoSettings(
+            kafka=stack_settings.kafka(), clickhouse=ClickHouseSettings(stack_settings.clickhouse_url),
+            home=stack_settings.state_dir / "demo", sites=args.sites, printers=args.printers,
+            acceleration=args.acceleration, duration_s=args.duration, every_s=args.every,
+        )
+    except ValueError as exc:
+        print(f"printfleet demo: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if not all(h.healthy for h in asyncio.run(stack.status(stack_settings))):
             print("starting the local stack (Kafka, ClickHouse) ...", flush=True)
-            for s in asyncio.run(stack.up(settings)):
+            for s in asyncio.run(stack.up(stack_settings)):
                 print(f"  {s.name:<10} ready in {s.ready_s:4.1f} s  {s.address}", flush=True)
     except StackError as exc:
         print(f"printfleet demo: {exc}", file=sys.stderr)
         return 1
     try:
-        asyncio.run(_demo(settings, args))
+        asyncio.run(_until_signalled(settings))
     except PrintfleetError as exc:  # the sink's, the Kafka layer's, the worker's end
         print(f"printfleet demo: {exc}", file=sys.stderr)
         return 1
@@ -71,134 +134,171 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _demo(stack_settings: StackSettings, args: argparse.Namespace) -> None:
-    home = stack_settings.state_dir / "demo"
-    home.mkdir(parents=True, exist_ok=True)
+async def _until_signalled(settings: DemoSettings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    registry = SchemaRegistry.load_default()
+    await run_demo(settings, stop)
+
+
+async def run_demo(settings: DemoSettings, stop: asyncio.Event) -> None:
+    """The whole demo on running Kafka and ClickHouse servers: until `settings.duration_s`
+    passed or `stop` is set, then drain and print the summary. Raises PrintfleetError
+    (`demo_pipeline.DemoSetupError` for the signing key)."""
+    home = settings.home
+    home.mkdir(parents=True, exist_ok=True)
     clock_file = home / "sim-clock"
-    sim_settings = SimulatorSettings(
-        printers=args.printers, acceleration=args.acceleration, port=0, ca_dir=home / "site-ca",
-        start_ms=_resume_clock(clock_file),
-    )
-    async with SimulatorServer(sim_settings) as sim:
+    start = demo_fleet.start_ms(time.time_ns() // 1_000_000, _last_clock(clock_file), settings.midnight_after_ms)
+    sim_settings = SimulatorSettings(printers=settings.printers, acceleration=settings.acceleration, port=0,
+                                     ca_dir=home / "site-ca", start_ms=start)
+    fleet = await asyncio.to_thread(Fleet, sim_settings)
+    sites = demo_fleet.deal(demo_fleet.printers_of(fleet.truth()), settings.sites, settings.site_prefix)
+    key = demo_pipeline.signing_key(home / SIGNING_KEY)
+    sink_settings = SinkSettings(kafka=settings.kafka, clickhouse=settings.clickhouse, ops_port=0)
+    async with AsyncExitStack() as services:
+        cloud = await _cloud(settings, services, sites, sink_settings)
+        await _publish_releases(settings, key, start)
+        # The simulated clock starts with the server: after the cloud, so the first
+        # midnight comes `midnight_after_s` after the collectors start.
+        sim = await services.enter_async_context(SimulatorServer(sim_settings, fleet=fleet))
         try:
-            sink_settings = await _site_and_cloud(stack_settings, args, home, registry, sim, stop)
+            await _pipeline(settings, sites, sim, cloud, stop)
         finally:
             clock_file.write_text(f"{sim.clock.now_ms()}\n")
     await demo_pipeline.analytics_summary(sink_settings)
 
 
-def _resume_clock(clock_file: Path) -> int:
-    """Where the simulated clock starts: now, or where the last demo's clock stopped if
-    that is later (it runs fast). Event time then never goes back between runs, so the
-    stream worker, whose state outlives a run, does not take a new run's records as late."""
-    now = time.time_ns() // 1_000_000
+def _last_clock(clock_file: Path) -> int:
+    """Where the last demo's simulated clock stopped (0: no last demo)."""
     try:
-        return max(now, int(clock_file.read_text().strip()))
+        return int(clock_file.read_text().strip())
     except (OSError, ValueError):
-        return now
+        return 0
 
 
-async def _site_and_cloud(
-    stack_settings: StackSettings, args: argparse.Namespace, home: Path, registry: SchemaRegistry,
-    sim: SimulatorServer, stop: asyncio.Event,
-) -> SinkSettings:
-    """Gateway, worker and sink around the site; returns where the sink stored."""
-    cloud_dir = home / "cloud-ca"
+@dataclass
+class _Cloud:
+    gateway: Gateway
+    worker: demo_pipeline.WorkerProcess
+    sink: ClickHouseSink
+    sink_task: asyncio.Task[None]
+    sink_stop: asyncio.Event
+    gateway_ca: Path
+    tokens: dict[str, str]  # site id -> its bearer token
+
+
+async def _cloud(settings: DemoSettings, services: AsyncExitStack, sites: list[DemoSite],
+                 sink_settings: SinkSettings) -> _Cloud:
+    """Gateway, worker and sink started, each stopped by `services` at its end (in the
+    reverse order). Another service of the demo starts and stops here beside them."""
+    cloud_dir = settings.home / "cloud-ca"
     cert = issue_server_certificate(ensure_site_ca(cloud_dir, "printfleet cloud"), cloud_dir)
-    site_id, token = "demo-site", secrets.token_urlsafe(24)
-    devices = [p["printer_uuid"] for p in sim.fleet.truth()["printers"]]
-    sites_file = home / "sites.toml"
-    sites_file.write_text(SiteDirectory.render([(site_id, token, devices)]))
-    kafka = stack_settings.kafka()
-    gw_settings = GatewaySettings(
-        kafka=kafka, sites_file=sites_file, port=0,
-        tls_cert=cert.cert_file, tls_key=cert.key_file, ops_port=0,
-    )
-    sink_settings = SinkSettings(kafka=kafka, clickhouse=ClickHouseSettings(stack_settings.clickhouse_url), ops_port=0)
-    worker = demo_pipeline.WorkerProcess(
-        kafka, home / "worker", heartbeat_interval_s=DEMO_CADENCE.heartbeat_s * args.acceleration,
-    )
+    registry = SchemaRegistry.load_default()
+    sites_file = settings.home / "sites.toml"
+    # A site's bearer token is for this run only: sites.toml keeps its digest.
+    tokens = {s.site_id: secrets.token_urlsafe(24) for s in sites}
+    sites_file.write_text(SiteDirectory.render([(s.site_id, tokens[s.site_id], [p.device_id for p in s.printers])
+                                                for s in sites]))
+    gw_settings = GatewaySettings(kafka=settings.kafka, sites_file=sites_file, port=0,
+                                  tls_cert=cert.cert_file, tls_key=cert.key_file, ops_port=0)
     # Each of the three creates the registry's topics it uses as it starts.
-    async with Gateway(gw_settings, registry, SiteDirectory.load(sites_file)) as gateway:
-        await worker.start()
-        try:
-            sink = ClickHouseSink(sink_settings, registry)
-            async with sink:
-                await _pipeline(stack_settings, args, home, sim, gateway, sink, worker, stop, site_id, token, cloud_dir)
-        finally:
-            await worker.stop()
-    return sink_settings
-
-
-async def _pipeline(
-    stack_settings: StackSettings, args: argparse.Namespace, home: Path, sim: SimulatorServer, gateway: Gateway,
-    sink: ClickHouseSink, worker: demo_pipeline.WorkerProcess, stop: asyncio.Event, site_id: str, token: str,
-    cloud_dir: Path,
-) -> None:
-    """Collector on, progress until the duration is over, then drain everything."""
-    registry = sink.registry
-    collector_settings = _write_site_config(home, site_id, token, gateway.url, cloud_dir / "ca.pem", sim)
+    gateway = await services.enter_async_context(Gateway(gw_settings, registry, SiteDirectory.load(sites_file)))
+    worker = demo_pipeline.WorkerProcess(
+        settings.kafka, settings.home / "worker", app_id=settings.worker_app_id,
+        heartbeat_interval_s=DEMO_CADENCE.heartbeat_s * settings.acceleration,
+        release_key_file=catalogue_publisher.public_key_file(settings.home / SIGNING_KEY),
+    )
+    services.push_async_callback(worker.stop)
+    await worker.start()
+    sink = await services.enter_async_context(ClickHouseSink(sink_settings, registry))
     sink_stop = asyncio.Event()
     sink_task = asyncio.create_task(sink.run(sink_stop))
-    async with Collector(collector_settings, registry) as collector:
-        print(f"{args.printers} printers at {sim.url}, gateway {gateway.url}, Kafka {sink.settings.kafka.bootstrap_servers}")
-        print(f"collector status page {collector.status_url}; site config {home / 'site.toml'}")
-        print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink.settings.clickhouse.describe()}")
-        demo_pipeline.print_ops({"gateway": gateway.ops.url, "collector": collector.ops.url,
-                                 "worker": worker.ops_url, "sink": sink.ops.url})
-        sys.stdout.flush()
-        runner = asyncio.create_task(collector.run(stop))
-        await _progress(sim, collector, gateway, sink, worker, stop, args)
-        stop.set()
-        await runner
-        _summary(collector, gateway)
-    print("draining: the worker and the sink catch up, then stop ...", flush=True)
-    await demo_pipeline.wait_caught_up(sink, worker, sink_task, settle_s=5.0, timeout_s=60.0)
-    await worker.stop()
-    await demo_pipeline.wait_caught_up(sink, None, sink_task, settle_s=1.0, timeout_s=30.0)
+    services.push_async_callback(_stop_sink, sink_stop, sink_task)
+    return _Cloud(gateway, worker, sink, sink_task, sink_stop, cloud_dir / "ca.pem", tokens)
+
+
+async def _stop_sink(sink_stop: asyncio.Event, sink_task: asyncio.Task[None]) -> None:
     sink_stop.set()
     await sink_task
+
+
+async def _publish_releases(settings: DemoSettings, key: Ed25519PrivateKey, released_at: int) -> None:
+    published = await catalogue_publisher.publish_signed(settings.kafka, demo_fleet.releases(released_at), key)
+    print("release catalogue: " + ", ".join(f"{r.model_number} {r.advisory_type.lower()} {r.version} ({r.severity})"
+                                            for r in published)
+          + f", signed with {settings.home / SIGNING_KEY}", flush=True)
+
+
+async def _pipeline(settings: DemoSettings, sites: list[DemoSite], sim: SimulatorServer, cloud: _Cloud,
+                    stop: asyncio.Event) -> None:
+    """Collectors on, progress until the duration is over, then drain everything."""
+    sink, worker, gateway = cloud.sink, cloud.worker, cloud.gateway
+    configs = [_write_site_config(settings.home, site, cloud, sim) for site in sites]
+    async with AsyncExitStack() as collectors_stack:
+        collectors = [await collectors_stack.enter_async_context(Collector(c, sink.registry)) for c in configs]
+        began = time.strftime("%Y-%m-%d %H:%M", time.gmtime(sim.clock.now_ms() / 1000))
+        print(f"{len(sites)} sites, {settings.printers} printers at {sim.url} (simulated x{settings.acceleration:g} from "
+              f"{began} UTC), gateway {gateway.url}, Kafka {settings.kafka.bootstrap_servers}")
+        for site, collector, config in zip(sites, collectors, configs):
+            print(f"  {site.site_id}: {len(site.printers)} printers ({site.models()}), "
+                  f"status page {collector.status_url}, config {config.state_dir.parent / 'site.toml'}")
+        if not demo_fleet.shared_models(sites):
+            print(f"  (no printer model is at all {len(sites)} sites: no benchmark will appear; try more --printers)")
+        print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink.settings.clickhouse.describe()}")
+        demo_pipeline.print_ops({"gateway": gateway.ops.url,
+                                 **{f"collector {s.number}": c.ops.url for s, c in zip(sites, collectors)},
+                                 "worker": worker.ops_url, "sink": sink.ops.url})
+        sys.stdout.flush()
+        runners = [asyncio.create_task(c.run(stop)) for c in collectors]
+        await _progress(settings, sim, collectors, cloud, stop)
+        stop.set()
+        await asyncio.gather(*runners)
+        _summary(collectors, gateway)
+    print("draining: the worker and the sink catch up, then stop ...", flush=True)
+    await demo_pipeline.wait_caught_up(sink, worker, cloud.sink_task, settle_s=5.0, timeout_s=60.0)
+    await worker.stop()
+    await demo_pipeline.wait_caught_up(sink, None, cloud.sink_task, settle_s=1.0, timeout_s=30.0)
+    await _stop_sink(cloud.sink_stop, cloud.sink_task)
     print(f"sink: {sink.counters.records_stored} records stored in {sink.counters.batches_written} batches, "
           f"{sink.counters.dead_lettered} dead-lettered", flush=True)
 
 
-def _write_site_config(home: Path, site_id: str, token: str, gateway_url: str, gateway_ca: Path, sim: SimulatorServer) -> CollectorSettings:
+def _write_site_config(home: Path, site: DemoSite, cloud: _Cloud, sim: SimulatorServer) -> CollectorSettings:
+    """The site's collector settings, also written to site-<n>/site.toml."""
+    folder = home / f"site-{site.number}"
+    folder.mkdir(parents=True, exist_ok=True)
     settings = CollectorSettings(
-        site_id=site_id, site_secret=secrets.token_urlsafe(32), state_dir=home / "collector",
-        gateway_url=gateway_url, gateway_token=token, gateway_ca_file=gateway_ca,
-        printer_urls=tuple(sim.base_urls.values()), printer_ca_file=sim.ca_file,
+        site_id=site.site_id, site_secret=secrets.token_urlsafe(32), state_dir=folder / "collector",
+        gateway_url=cloud.gateway.url, gateway_token=cloud.tokens[site.site_id], gateway_ca_file=cloud.gateway_ca,
+        printer_urls=tuple(sim.base_urls[p.printer_id] for p in site.printers), printer_ca_file=sim.ca_file,
         status_port=0, cadence=DEMO_CADENCE,
     )
-    (home / "site.toml").write_text(render(settings))
+    (folder / "site.toml").write_text(render(settings))
     return settings
 
 
-async def _progress(
-    sim: SimulatorServer, collector: Collector, gateway: Gateway, sink: ClickHouseSink,
-    worker: demo_pipeline.WorkerProcess, stop: asyncio.Event, args: argparse.Namespace,
-) -> None:
+async def _progress(settings: DemoSettings, sim: SimulatorServer, collectors: list[Collector], cloud: _Cloud,
+                    stop: asyncio.Event) -> None:
+    """One line per tick, every site summed."""
     started = time.monotonic()
     last = (0, 0, 0, 0)
+    every = settings.every_s
     while not stop.is_set():
         try:
-            await asyncio.wait_for(stop.wait(), args.every)
+            await asyncio.wait_for(stop.wait(), every)
         except asyncio.TimeoutError:
             pass
-        worker.check()
-        status = collector.status()
-        sink_status = await sink.status()
+        cloud.worker.check()
+        statuses = [c.status() for c in collectors]
+        sink_status = await cloud.sink.status()
         now = (
-            sum(p["records_spooled"] for p in status["printers"]),
-            status["uploader"]["records"],
-            gateway.counters.records_produced,
-            sink.counters.records_stored,
+            sum(p["records_spooled"] for s in statuses for p in s["printers"]),
+            sum(s["uploader"]["records"] for s in statuses),
+            cloud.gateway.counters.records_produced,
+            cloud.sink.counters.records_stored,
         )
-        rates = [(b - a) / args.every for a, b in zip(last, now)]
+        rates = [(b - a) / every for a, b in zip(last, now)]
         last = now
         sim_time = time.strftime("%Y-%m-%d %H:%M", time.gmtime(sim.clock.now_ms() / 1000))
         paused = f" PAUSED ({sink_status.last_error[:60]})" if sink_status.paused_for_s else ""
@@ -206,18 +306,19 @@ async def _progress(
             f"[{time.monotonic() - started:5.0f} s] sim {sim_time}  spooled {now[0]:>7} ({rates[0]:5.0f}/s)  "
             f"uploaded {now[1]:>7} ({rates[1]:5.0f}/s)  produced {now[2]:>7} ({rates[2]:5.0f}/s)  "
             f"stored {now[3]:>7} ({rates[3]:5.0f}/s, lag {sum(sink_status.lag.values())}){paused}  "
-            f"spool depth {status['spool']['pending_records']}",
+            f"spool depth {sum(s['spool']['pending_records'] for s in statuses)}",
             flush=True,
         )
-        if args.duration and time.monotonic() - started >= args.duration:
+        if settings.duration_s and time.monotonic() - started >= settings.duration_s:
             return
 
 
-def _summary(collector: Collector, gateway: Gateway) -> None:
-    s = collector.status()
+def _summary(collectors: list[Collector], gateway: Gateway) -> None:
+    statuses = [c.status() for c in collectors]
     c = gateway.counters
     print(
         f"done: {c.records_produced} records produced to Kafka in {c.batches_accepted} batches "
-        f"({c.batches_refused} refused); {s['uploader']['wire_bytes']} bytes uploaded; "
-        f"{s['spool']['pending_records']} records still in the spool for next time"
+        f"({c.batches_refused} refused) from {len(collectors)} sites; "
+        f"{sum(s['uploader']['wire_bytes'] for s in statuses)} bytes uploaded; "
+        f"{sum(s['spool']['pending_records'] for s in statuses)} records still in the spools for next time"
     )

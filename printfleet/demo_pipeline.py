@@ -15,14 +15,17 @@ import sys
 import time
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from common.errors import PrintfleetError
 from common.kafka.settings import KafkaSettings
 from printfleet import cmd_query
 from sinks import queries
 from sinks.clickhouse import ClickHouseSink, SinkSettings
+from streams import catalogue_publisher
 
 # What the summary shows, in this order: named queries of `printfleet query`.
-SUMMARY_QUERIES = ("kpi-trend", "top-event-codes", "job-durations", "alerts")
+SUMMARY_QUERIES = ("kpi-trend", "top-event-codes", "job-durations", "alerts", "advisories", "benchmarks")
 SUMMARY_ROWS = 8
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")  # Faust's spinner hides and shows the cursor
 
@@ -32,6 +35,22 @@ class WorkerFailed(PrintfleetError):
     Not retriable: `printfleet demo` stops and shows it."""
 
     retriable = False
+
+
+class DemoSetupError(PrintfleetError):
+    """The demo's own files cannot be made or read (the release-signing key). Not
+    retriable: the message names the file."""
+
+    retriable = False
+
+
+def signing_key(path: Path) -> Ed25519PrivateKey:
+    """The maker's release-signing key of the demo, made once (`ensure_signing_key`).
+    Raises DemoSetupError."""
+    try:
+        return catalogue_publisher.ensure_signing_key(path)
+    except (OSError, ValueError) as exc:
+        raise DemoSetupError(f"release-signing key {path}: {exc}") from None
 
 
 def worker_kafka_flags(kafka: KafkaSettings) -> list[str]:
@@ -47,13 +66,15 @@ class WorkerProcess:
     the lag its last status line gave (None before one). `stop()` sends SIGTERM, waits
     for Faust's clean shutdown (SIGKILL after 60 s) and is safe to repeat."""
 
-    def __init__(self, kafka: KafkaSettings, data_dir: Path, *, heartbeat_interval_s: float, app_id: str = "printfleet-demo-streams") -> None:
+    def __init__(self, kafka: KafkaSettings, data_dir: Path, *, heartbeat_interval_s: float,
+                 app_id: str = "printfleet-demo-streams", release_key_file: Path | None = None) -> None:
         # Its metrics and health: a port free now, so the demo can say where before it starts.
         self.ops_url = f"http://127.0.0.1:{free_port()}"
         self.kafka = kafka
         self.data_dir = data_dir
         self.app_id = app_id
         self.heartbeat_interval_s = heartbeat_interval_s
+        self.release_key_file = release_key_file  # the maker's public key: the worker advises
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._tail: list[str] = []
@@ -75,6 +96,7 @@ class WorkerProcess:
             # between two of a printer's heartbeats is the cadence times the acceleration.
             "--heartbeat-interval-s", f"{self.heartbeat_interval_s:g}",
             "--ops-port", self.ops_url.rsplit(":", 1)[1],
+            *(["--release-key-file", str(self.release_key_file)] if self.release_key_file else []),
             env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )
         self._reader = asyncio.create_task(self._forward())

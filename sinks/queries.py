@@ -145,6 +145,32 @@ GROUP BY site_id, day, model_number
 ORDER BY site_id, day, model_number""",
     ),
     NamedQuery(
+        "benchmarks",
+        "Anonymous benchmarks per printer model and day (>= 5 sites; no site named, --site does not apply): "
+        "sites, printers, utilisation quartiles, jobs per printer and day.",
+        # The percentiles are Float32 columns: rounded as Float64, 3.6 prints as 3.6.
+        f"""SELECT toDate(window_start) AS day, model_number, ifNull(material_type, '*') AS material,
+    site_count AS sites, device_count AS printers,
+    round(toFloat64(utilisation_p25_pct), 1) AS p25_pct, round(toFloat64(utilisation_p50_pct), 1) AS p50_pct,
+    round(toFloat64(utilisation_p75_pct), 1) AS p75_pct, round(toFloat64(jobs_completed_p50_per_day), 2) AS jobs_p50_per_day
+FROM (SELECT * FROM benchmark WHERE {_SINCE}
+      -- Every version of a cohort has the window's end as its event time: the fullest is the newest.
+      ORDER BY site_count DESC, device_count DESC, inserted_at DESC LIMIT 1 BY cohort_id)
+ORDER BY day, model_number, material""",
+    ),
+    NamedQuery(
+        "advisories",
+        "Update advisories given: per model and available release, how many sites and printers were advised, "
+        "from which installed versions.",
+        f"""SELECT model_number, advisory_type, available_version, severity,
+    uniqExact(site_id) AS sites, uniqExact(device_id) AS printers,
+    arrayStringConcat(arraySort(groupUniqArray(installed_version)), ', ') AS installed,
+    any(summary) AS summary
+FROM (SELECT * FROM update_advisory WHERE {_SITE} AND {_SINCE} ORDER BY event_time DESC LIMIT 1 BY record_id)
+GROUP BY model_number, advisory_type, available_version, severity
+ORDER BY model_number, advisory_type, available_version""",
+    ),
+    NamedQuery(
         "alerts",
         "Alerts per rule and severity: raised, cleared, still open, and time to clear (median, max) in minutes.",
         f"""SELECT rule_id, severity, count() AS raised, countIf(cleared_at IS NOT NULL) AS cleared,

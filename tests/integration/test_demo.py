@@ -1,0 +1,66 @@
+"""`printfleet demo` on the real stack, shortened: five sites' collectors, the gateway,
+the stream worker and the sink, a signed release catalogue. Afterwards ClickHouse holds
+every site's records, an advisory for every printer and a benchmark of five sites, and
+the closing summary shows both. Topics and database of its own (a unique prefix)."""
+
+from __future__ import annotations
+
+import asyncio
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import sink_harness as h
+from deploy.settings import StackSettings
+from printfleet.cmd_demo import SIGNING_KEY, DemoSettings, run_demo
+from printfleet.cmd_query import execute
+from sinks import queries
+from sinks.clickhouse import SinkSettings
+from sinks.connection import ClickHouseSettings
+
+DAY_MS = 86_400_000
+
+
+async def test_the_demo_shows_advisories_and_a_benchmark_of_five_sites(
+    stack: StackSettings, unique: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = DemoSettings(
+        kafka=stack.kafka(topic_prefix=f"demo{unique}."),
+        clickhouse=ClickHouseSettings(stack.clickhouse_url, database=f"demotest_{unique}"),
+        home=tmp_path, duration_s=40.0, every_s=5.0, midnight_after_s=12.0, site_prefix=f"site-{unique}",
+        worker_app_id=f"demo-{unique}",
+    )
+    sites = {f"site-{unique}-{n}" for n in range(1, 6)}
+    try:
+        await asyncio.wait_for(run_demo(settings, asyncio.Event()), 170)
+        out = capsys.readouterr().out
+
+        async def rows(sql: str) -> list[tuple[Any, ...]]:
+            return (await execute(settings.clickhouse, sql, None))[1]
+
+        # Every site's printers reached ClickHouse, four each, through its own collector.
+        per_site = dict(await rows("SELECT site_id, uniqExact(device_id) FROM heartbeat GROUP BY site_id"))
+        assert per_site == {site: 4 for site in sites}
+        # The signed releases were verified and every printer advised, each once.
+        advised = await rows("SELECT uniqExact(site_id), uniqExact(device_id), uniqExact(record_id), "
+                             "groupUniqArray(available_version) FROM update_advisory")
+        assert advised[0][:3] == (5, 20, 20) and sorted(advised[0][3]) == ["5.4.0", "6.3.0"]
+        # The simulated day that ended has its benchmark, one per model, from all five sites.
+        benchmarks = await rows("SELECT model_number, max(site_count), toUnixTimestamp64Milli(any(window_end)) "
+                                "FROM benchmark GROUP BY model_number ORDER BY model_number")
+        assert [(model, sites_in) for model, sites_in, _ in benchmarks] == [("4WY25A", 5), ("M0P44A", 5)]
+        assert all(int(end) % DAY_MS == 0 for _, _, end in benchmarks)
+        # The summary shows both, as the named queries give them.
+        for name in ("advisories", "benchmarks"):
+            assert f"[printfleet query {name}]" in out
+        named = await execute(settings.clickhouse, queries.get("benchmarks").sql, {"site": "", "days": 30})
+        assert [row[named[0].index("sites")] for row in named[1]] == [5, 5]
+        assert "release catalogue: M0P44A firmware 5.4.0 (WARNING), 4WY25A firmware 6.3.0 (INFO)" in out
+        # The maker's key stays private, its public half beside it for the worker.
+        assert stat.S_IMODE((tmp_path / SIGNING_KEY).stat().st_mode) == 0o600
+        assert (tmp_path / "release-signing-key.pub.pem").read_text().startswith("-----BEGIN PUBLIC KEY-----")
+        assert all((tmp_path / f"site-{n}" / "site.toml").is_file() for n in range(1, 6))
+    finally:
+        await h.drop_database(SinkSettings(kafka=settings.kafka, clickhouse=settings.clickhouse))
