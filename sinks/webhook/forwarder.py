@@ -66,10 +66,6 @@ class Forwarder:
         self.topic = settings.kafka.topic(topic_for("alert"))
         self.filter = ForwardFilter(settings.rules, settings.severities, AlertFilter(site=settings.site))
         self.counters = ForwardCounters()
-        self.ops = OpsServer(OpsSettings(settings.ops_host, settings.ops_port), COMPONENT)
-        self.ops.check("kafka", lambda: diagnose.unreachable(settings.kafka))
-        self.ops.check("receiver", self._receiver_ready)
-        self.ops.collect(lambda: families(self.counters, self._undelivered_age))
         self._clock = clock
         self._secret = settings.secret.reveal().encode()
         self._letters = DeadLetterProducer(settings.kafka)
@@ -81,6 +77,11 @@ class Forwarder:
         self._last_failure: str | None = None
         self._throttle = Throttle(30.0)
         self._unanchored: set[TopicPartition] = set()  # assigned, committed offset not yet checked
+        # Last: the registry reads the families once when they are registered.
+        self.ops = OpsServer(OpsSettings(settings.ops_host, settings.ops_port), COMPONENT)
+        self.ops.check("kafka", lambda: diagnose.unreachable(settings.kafka))
+        self.ops.check("receiver", self._receiver_ready)
+        self.ops.collect(lambda: families(self.counters, self._undelivered_age))
 
     async def __aenter__(self) -> Forwarder:
         await self.start()
