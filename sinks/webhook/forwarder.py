@@ -288,7 +288,7 @@ class Forwarder:
 
     def _recovered(self) -> None:
         if self._last_failure is not None:
-            log.warning("event=webhook_recovered held_back=%d", self._throttle.reset())
+            log.info("event=webhook_recovered held_back=%d", self._throttle.reset())
         self._last_failure = None
 
     async def _receiver_ready(self) -> str | None:

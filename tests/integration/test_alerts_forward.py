@@ -6,7 +6,8 @@ The main receiver answers 500 to its first requests, is stopped while changes ar
 coming and started again on the same port; the forwarder is stopped (SIGTERM) while it
 retries and started again in the same group. Every change in the topic reaches the
 receiver, acknowledged exactly once, in order per printer, under one id each with one
-body each, every signature valid. A second forwarder with rule and severity filters
+body each, every signature valid. A group that starts at the end and stops before the first change resumes at
+that start: nothing is lost. A second forwarder with rule and severity filters
 sends only what they keep to a receiver that refuses everything with 422: each refused
 change is on the dead-letter topic with the receiver's answer."""
 
@@ -131,7 +132,8 @@ async def test_forward_survives_failing_and_restarted_receiver_and_forwarder(sta
               "--kafka-bootstrap", stack.kafka_bootstrap]
     receiver = Receiver(failing=3)
     refuser = Receiver(status=422, answer="no such customer")
-    url, refuser_url = await receiver.start(), await refuser.start()
+    late = Receiver()  # of a group that starts at the end, and is down while the alerts come
+    url, refuser_url, late_url = await receiver.start(), await refuser.start(), await late.start()
     worker = Worker(stack.kafka_bootstrap, f"alerts-fwd-{site}", tmp_path, PRINTFLEET_WORKER_START_AT="latest").start()
     forwarders: list[Forwarder] = []
     try:
@@ -141,8 +143,13 @@ async def test_forward_survives_failing_and_restarted_receiver_and_forwarder(sta
             picky = Forwarder(tmp_path, "forward-picky", "--webhook", refuser_url, "--group", f"{group}-picky",
                               "--rule", "system-event", "--severity", "ERROR", "--refused-attempts", "2",
                               "--ops-port", "-1", *common)
-            forwarders += [one, picky]
+            at_end = [a for a in common if a != "--from-beginning"]
+            early = Forwarder(tmp_path, "forward-early", "--webhook", late_url, "--group", f"{group}-late",
+                              "--ops-port", "-1", *at_end)
+            forwarders += [one, picky, early]
             await one.until(lambda log: "Ctrl-C stops" in log)
+            await early.until(lambda log: "Ctrl-C stops" in log)
+            assert await early.stop() == 0
 
             # Part 1: the receiver answers 500 three times, then 200.
             await produce(stack.kafka_bootstrap, [*event_storm(first, 5)[:-1], *event_storm(second, 3)])
@@ -217,7 +224,15 @@ async def test_forward_survives_failing_and_restarted_receiver_and_forwarder(sta
             in_topic = [a["record_id"] for a in everything if a["device_id"] == printer]
             assert [i for i in acknowledged if i in set(in_topic)] == in_topic
 
-        for forwarder in (two, picky):
+        # The group that started at the end and stopped before any change: its start
+        # was committed, so it resumes there and sends every change, none lost.
+        again = Forwarder(tmp_path, "forward-late", "--webhook", late_url, "--group", f"{group}-late",
+                          "--ops-port", "-1", *at_end)
+        forwarders.append(again)
+        await _until(lambda: ids <= set(late.acknowledged()), "the late group's changes")
+        assert sorted(late.acknowledged()) == sorted(ids)
+
+        for forwarder in (two, picky, again):
             assert await forwarder.stop() == 0
         assert "filtered out" in picky.text() and ", 0 filtered out" not in picky.text()
     finally:
@@ -225,6 +240,7 @@ async def test_forward_survives_failing_and_restarted_receiver_and_forwarder(sta
             forwarder.kill()
         await receiver.stop()
         await refuser.stop()
+        await late.stop()
         await worker.stop()
 
 
