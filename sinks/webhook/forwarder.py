@@ -97,23 +97,22 @@ class Forwarder:
             return
         kafka = self.settings.kafka
         await admin.check(kafka, pipeline_specs([topic_for("alert"), DEAD_LETTER]))
+        await self.ops.start()  # first: a port in use stops the command before it joins the group
         consumer = clients.consumer(kafka, group_id=self.settings.group_id,
                                     auto_offset_reset="earliest" if self.settings.from_beginning else "latest")
         try:
             await consumer.start()
             consumer.subscribe([self.topic], listener=_Listener(self))
             await self._letters.start()
-        except KafkaError as exc:
+        except BaseException as exc:
             await consumer.stop()
             await self._letters.stop()
-            raise await diagnose.failure(kafka, exc, f"forwarding {self.topic}") from exc
-        except BaseException:
-            await consumer.stop()
-            await self._letters.stop()
+            await self.ops.stop()
+            if isinstance(exc, KafkaError):
+                raise await diagnose.failure(kafka, exc, f"forwarding {self.topic}") from exc
             raise
         self._consumer = consumer
         self._session = aiohttp.ClientSession()
-        await self.ops.start()
 
     async def stop(self) -> None:
         consumer, self._consumer = self._consumer, None
