@@ -8,16 +8,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from common.alert_view import COLUMNS, AlertFilter
+from common.kafka import deadletter
 from common.kafka.settings import KafkaSettings
 from common.settings import Secret
 from printfleet.cli import build_parser
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
+from sinks.deadletter import DeadLetter
 from sinks.webhook import signing
 from sinks.webhook.delivery import Answer, classify, retry_after
 from sinks.webhook.errors import ReceiverRefused, ReceiverUnavailable
@@ -138,3 +141,14 @@ def test_cli_refuses_a_secret_on_the_command_line(capsys: pytest.CaptureFixture[
         build_parser().parse_args(["alerts", "forward", "--webhook", "http://x", "--secret", "hunter2"])
     err = capsys.readouterr().err
     assert "PRINTFLEET_WEBHOOK_SECRET" in err and "hunter2" not in err
+
+
+def test_a_refused_change_is_dead_lettered_as_the_webhooks_with_its_origin() -> None:
+    message = SimpleNamespace(offset=41, timestamp=1_700_000_000_000, key=b"dev", value=b"v", headers=())
+    letter = DeadLetter("alerts", 3, message, "the receiver refused it 3 times, last with 422: 'no'",
+                        "ReceiverRefused", "deliver", component="webhook")
+    read = deadletter.read(letter.headers())
+    assert (read["component"], read["stage"], read["error"]) == ("webhook", "deliver", "ReceiverRefused")
+    assert (read["origin.topic"], read["origin.partition"], read["origin.offset"]) == ("alerts", "3", "41")
+    assert DeadLetter("alerts", 3, message, "r", "E", "decode").headers() != letter.headers()
+    assert deadletter.read(DeadLetter("alerts", 3, message, "r", "E", "decode").headers())["component"] == "sink"
