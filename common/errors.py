@@ -57,7 +57,10 @@ and clickhouse-connect are translated at one boundary per client and never reach
     │   │   ├── ClickHouseUnavailable  retriable
     │   │   └── ClickHouseRejected
     │   ├── MigrationError
-    │   └── QueryError
+    │   ├── QueryError
+    │   └── WebhookError               sinks/webhook/errors.py (`printfleet alerts forward`)
+    │       ├── ReceiverUnavailable    retriable
+    │       └── ReceiverRefused
     ├── StackError                     deploy/errors.py
     │   ├── AlreadyRunning
     │   ├── PortInUse                  retriable

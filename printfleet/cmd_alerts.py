@@ -1,9 +1,11 @@
-"""`printfleet alerts list|follow`: alerts for service tools.
+"""`printfleet alerts list|follow|forward`: alerts for service tools.
 
 `list` reads the open alerts from ClickHouse (the sink's `alert` table: the latest
 lifecycle record of each alert, kept if it is not CLEARED); `follow` prints every new
 lifecycle record from the alerts topic as it is committed (`common.kafka.tail`).
-Both take the same filters and print the same columns (`common.alert_view`).
+Both take the same filters and print the same columns (`common.alert_view`). `forward`
+POSTs each change to a webhook, signed, at least once (`sinks.webhook`; its flags are
+in `printfleet/cmd_alerts_forward.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from common.kafka.settings import KafkaSettings
 from common.kafka.tail import Message, follow
 from common.kafka.topics import topic_for
 from printfleet import clickhouse_flags, kafka_flags, stop_signals
+from printfleet.cmd_alerts_forward import add_parser as _add_forward
 from printfleet.cmd_query import execute, render
 from schemas import DecodeError, SchemaRegistry
 from sinks.errors import SinkError
@@ -77,6 +80,7 @@ def register(sub: Any) -> None:
                            help="start at the oldest record the topic keeps, not at its end")
     kafka_flags.add_arguments(following)
     following.set_defaults(handler=run_follow)
+    _add_forward(actions)
 
 
 def _filters(parser: argparse.ArgumentParser) -> None:

@@ -35,10 +35,11 @@ class DeadLetter:
     reason: str
     error: str
     stage: str
+    component: str = "sink"  # or "webhook": `printfleet alerts forward` sends its own through this
 
     def headers(self) -> list[tuple[str, bytes]]:
         m = self.message
-        origin = deadletter.Origin("sink", self.stage, self.topic, self.partition, m.offset, m.timestamp)
+        origin = deadletter.Origin(self.component, self.stage, self.topic, self.partition, m.offset, m.timestamp)
         return deadletter.headers(origin, self.reason, self.error, m.headers or ())
 
 

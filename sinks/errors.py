@@ -19,7 +19,8 @@ as the Kafka layer's `common.kafka.errors.KafkaUnavailable` (retriable).
     │       └── ClickHouseAccessDenied        the user may not do it (no such grant, a
     │                                         read-only user, a wrong password)
     ├── MigrationError             a migration could not be applied (wraps the cause)
-    └── QueryError                 `printfleet query`: unknown name, bad parameter
+    ├── QueryError                 `printfleet query`: unknown name, bad parameter
+    └── WebhookError               `printfleet alerts forward` (sinks/webhook/errors.py)
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ gateway writes it has none, so the worker has none to keep), and these added:
 
     deadletter.reason            what was wrong, in words
     deadletter.error             the error class, e.g. UnknownFingerprintError
-    deadletter.component         gateway | worker | sink
-    deadletter.stage             where in that component: upload | decode | apply | convert
+    deadletter.component         gateway | worker | sink | webhook
+    deadletter.stage             where in that component: upload | decode | apply | convert | deliver
     deadletter.origin.topic      where the message was (the gateway: where it was headed)
     deadletter.origin.partition  -1 when it never was in Kafka (the gateway)
     deadletter.origin.offset     -1 when it never was in Kafka
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 
 PREFIX: Final = "deadletter."
-COMPONENTS: Final = ("gateway", "worker", "sink")
+COMPONENTS: Final = ("gateway", "worker", "sink", "webhook")
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from common.kafka.settings import KafkaSettings
 from common.ops import naming_problems
+from common.settings import Secret
 from producers.collector import metrics as collector_metrics
 from producers.collector.collector import Collector
 from producers.collector.config import CollectorSettings
@@ -22,6 +23,8 @@ from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
 from sinks.clickhouse import ClickHouseSink, SinkSettings
 from sinks.connection import ClickHouseSettings
+from sinks.webhook.forwarder import Forwarder
+from sinks.webhook.settings import WebhookSettings
 from streams.app import create_app
 from streams.worker_settings import WorkerSettings
 
@@ -44,8 +47,9 @@ async def _registries(tmp_path: Path) -> dict[str, CollectorRegistry]:
     ), REGISTRY)
     sink = ClickHouseSink(SinkSettings(kafka=KAFKA, clickhouse=ClickHouseSettings("http://127.0.0.1:1")), REGISTRY)
     worker = create_app(WorkerSettings(kafka=KAFKA, app_id="w", data_dir=tmp_path / "w"), REGISTRY)
+    webhook = Forwarder(WebhookSettings(kafka=KAFKA, url="http://127.0.0.1:1/hook", secret=Secret("s")), REGISTRY)
     return {"gateway": gateway.ops.registry, "collector": collector.ops.registry, "sink": sink.ops.registry,
-            "worker": worker.ops.registry}
+            "worker": worker.ops.registry, "webhook": webhook.ops.registry}
 
 
 async def test_every_component_follows_the_naming_conventions(tmp_path: Path) -> None:
@@ -65,6 +69,8 @@ async def test_the_metrics_the_issue_asks_for_are_there(tmp_path: Path) -> None:
             "printfleet_worker_consumer_lag_records"} <= names["worker"]
     assert {"printfleet_sink_rows_inserted_total", "printfleet_sink_insert_duration_seconds",
             "printfleet_sink_consumer_lag_records", "printfleet_sink_records_dead_lettered_total"} <= names["sink"]
+    assert {"printfleet_webhook_retries_total", "printfleet_webhook_oldest_undelivered_age_seconds",
+            "printfleet_webhook_dead_lettered_total"} <= names["webhook"]
 
 
 async def test_docs_list_every_metric_and_no_other(tmp_path: Path) -> None:
