@@ -59,8 +59,8 @@ def test_operators_and_users_appended_one_after_another_all_sign_in(tmp_path: Pa
     tokens = {name: add_user(path, name, [] if name == "ops" else [f"site-{name}"], operator=name == "ops")
               for name in ("a", "ops", "b")}
     users = load(path)
-    assert {n: users.authenticate(t).name for n, t in tokens.items() if users.authenticate(t)} == {
-        "a": "a", "ops": "ops", "b": "b"}
+    signed_in = {n: users.authenticate(t) for n, t in tokens.items()}
+    assert {n: u.name if u else None for n, u in signed_in.items()} == {"a": "a", "ops": "ops", "b": "b"}
     assert users.authenticate(tokens["ops"]) == User("ops", frozenset(), True)
 
 
