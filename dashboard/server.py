@@ -77,8 +77,9 @@ class DashboardServer:
         self.users = UsersFile(settings.users_file)
         self.fleet = Fleet(round(settings.offline_after_s * 1000))
         self.hub = Hub(settings.sse_queue_max)
-        self.feed = Feed(settings.kafka, self.fleet, self.hub, offline_check_s=settings.offline_check_s)
         self.store = Store(settings.clickhouse)
+        self.feed = Feed(settings.kafka, self.fleet, self.hub, offline_check_s=settings.offline_check_s,
+                         seed=self.store.open_alerts)
         self.url = ""
         self.streams_opened = 0
         self.streams_closed = 0

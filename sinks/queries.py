@@ -227,6 +227,19 @@ FROM alert_recommended_parts
 WHERE site_id = {site:String} AND has({record_ids:Array(String)}, record_id)
 ORDER BY record_id, idx
 LIMIT 1 BY record_id, idx"""
+# Every site's open alerts (latest lifecycle record not CLEARED), read once when the
+# dashboard starts: its memory then holds alerts older than the alerts topic's retention
+# too. Not an answer to any request: the server filters by site before anything is shown.
+DASHBOARD_OPEN_ALERTS: Final = f"""SELECT record_id, schema_version, site_id, device_id, event_time, alert_id,
+    dedup_key, lifecycle, severity, rule_id, subsystem, summary, source_event_code, raised_at, cleared_at,
+    predicted_failure_at, recommended_action, notify_service, confidence, occurrences
+FROM (SELECT * FROM alert ORDER BY event_time DESC, {_LIFECYCLE_ORDER} DESC, kafka_offset DESC LIMIT 1 BY alert_id)
+WHERE lifecycle != 'CLEARED'"""
+DASHBOARD_OPEN_ALERT_PARTS: Final = """SELECT record_id, part_number, description, quantity
+FROM alert_recommended_parts
+WHERE has({record_ids:Array(String)}, record_id)
+ORDER BY record_id, idx
+LIMIT 1 BY record_id, idx"""
 # One printer's installed consumables at their latest report. remaining_pct: life left
 # (printheads against the nominal life `printhead_life_h`; agents: their level).
 DASHBOARD_CONSUMABLES: Final = """SELECT kind, item, part_number, serial_number, status, remaining_pct, reported_at FROM (
