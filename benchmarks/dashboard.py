@@ -13,6 +13,13 @@ the site's live event stream. Measured:
 - the dashboard process's memory (RSS) with the fleet loaded and no page, at the end,
   and its peak; its CPU (% of one core) over the live part.
 
+`--through-worker`: the whole path instead. The printers send heartbeats to
+telemetry.heartbeat, a `printfleet worker` (its own app id, in a process of its own)
+turns them into fleet.state (each heartbeat changes the pending job count, so each makes
+a record), and the latency is from the heartbeat produced (its event time is the wall
+clock at sending, and the record's `last_heartbeat_at` is that) to the page; the baseline
+consumer then shows the worker's part (heartbeat -> fleet.state readable).
+
 The run's own topic prefix (deleted at the end) and no ClickHouse database (the
 dashboard logs that it cannot load open alerts from one). Tables go to stdout as
 Markdown, progress to stderr. Figures: docs/dashboard.md.
@@ -37,6 +44,7 @@ import aiohttp
 from aiokafka import TopicPartition
 
 from benchmarks import isolation
+from benchmarks.streams import _Workers as Workers  # the streams bench's worker processes
 from common.kafka import admin, clients
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import pipeline_specs, topic_for
@@ -57,6 +65,7 @@ class Options:
     pages: int = 10
     seconds: float = 30.0
     interval_s: float = 10.0
+    through_worker: bool = False
 
 
 @dataclass
@@ -92,6 +101,15 @@ def _record(site: str, device: str, n: int, at: int) -> dict[str, object]:
     base = sample_record("fleet_state", seed=n % 97)
     return {**base, "record_id": str(uuid.uuid4()), "site_id": site, "device_id": device, "event_time": at,
             "last_heartbeat_at": at, "printer_name": f"printer {n:04d}", "layers_done": n % 3000}
+
+
+def _heartbeat(site: str, device: str, n: int, at: int) -> dict[str, object]:
+    """A heartbeat whose pending job count differs from the printer's previous one, so
+    that the worker writes a fleet.state record for it (a visible change)."""
+    base = sample_record("heartbeat", seed=1)
+    return {**base, "record_id": str(uuid.uuid4()), "site_id": site, "device_id": device, "event_time": at,
+            "status": "POWERED_ON", "activity": "PRINTING", "current_job_id": f"J{n % 7}", "layers_total": 5000,
+            "layers_done": 1 + n % 4999, "recent_layer_duration_s": 9.5, "pending_job_count": n % 2}
 
 
 class Dashboard:
@@ -167,16 +185,18 @@ async def _baseline(kafka: KafkaSettings, registry: SchemaRegistry, since_ms: li
 
 
 async def _send(kafka: KafkaSettings, registry: SchemaRegistry, site: str, devices: Sequence[str], *,
-                seconds: float, interval_s: float, live: bool) -> int:
-    """Send every printer's record once (`live` False: as fast as possible), or for
-    `seconds` at one record per printer every `interval_s`. Returns records sent."""
-    topic = kafka.topic(topic_for("fleet_state"))
+                seconds: float, interval_s: float, live: bool, kind: str = "fleet_state") -> int:
+    """Send every printer's record of `kind` (fleet_state or heartbeat) once (`live`
+    False: as fast as possible), or for `seconds` at one record per printer every
+    `interval_s`. Returns records sent."""
+    topic = kafka.topic(topic_for(kind))
+    make = _record if kind == "fleet_state" else _heartbeat
     producer = clients.producer(kafka, linger_ms=5)
     await producer.start()
     sent = 0
     try:
         if not live:
-            futures = [await producer.send(topic, registry.encode("fleet_state", _record(site, d, i, wall_ms())),
+            futures = [await producer.send(topic, registry.encode(kind, make(site, d, i, wall_ms())),
                                            key=d.encode()) for i, d in enumerate(devices)]
             await asyncio.gather(*futures)
             return len(devices)
@@ -185,7 +205,7 @@ async def _send(kafka: KafkaSettings, registry: SchemaRegistry, site: str, devic
         while time.monotonic() - start < seconds:
             lo, hi = (step % slices) * len(devices) // slices, (step % slices + 1) * len(devices) // slices
             for i in range(lo, hi):
-                await producer.send(topic, registry.encode("fleet_state", _record(site, devices[i], i + step, wall_ms())),
+                await producer.send(topic, registry.encode(kind, make(site, devices[i], i + step + 1, wall_ms())),
                                     key=devices[i].encode())
                 sent += 1
             step += 1
@@ -207,16 +227,21 @@ async def _bench(opts: Options) -> int:
     run = uuid.uuid4().hex[:8]
     site, devices = f"bench-site-{run}", [f"bench-{run}-{i:05d}" for i in range(opts.printers)]
     token = add_user(folder / "users.toml", "bench", [], operator=True)
-    await admin.apply(opts.kafka, pipeline_specs([topic_for("fleet_state"), topic_for("alert")]))
+    await admin.apply(opts.kafka, pipeline_specs([topic_for("fleet_state"), topic_for("alert"), topic_for("heartbeat")]))
     dashboard = Dashboard(opts.kafka, folder / "users.toml", folder / "dashboard.log")
+    kind = "heartbeat" if opts.through_worker else "fleet_state"
+    worker = Workers(opts.kafka, folder, 1) if opts.through_worker else None
     _log(f"bench dashboard: Kafka {opts.kafka.bootstrap_servers} (topics {opts.kafka.topic_prefix}*, deleted at the "
          f"end), {opts.printers:,} printers, {opts.pages} pages, {opts.seconds:g} s live; logs in {folder}")
     samples, tasks = Samples(), []
     since: list[int] = [0]
     try:
+        if worker is not None:
+            _log("  starting a stream worker")
+            await worker.ready()
         await dashboard.start()
         base_rss, _ = _rss_bytes(dashboard.pid)
-        await _send(opts.kafka, registry, site, devices, seconds=0, interval_s=opts.interval_s, live=False)
+        await _send(opts.kafka, registry, site, devices, seconds=0, interval_s=opts.interval_s, live=False, kind=kind)
         async with aiohttp.ClientSession() as session:
             deadline = time.monotonic() + 60
             while True:
@@ -240,8 +265,10 @@ async def _bench(opts: Options) -> int:
         since[0] = wall_ms()
         cpu0, t0 = _cpu_s(dashboard.pid), time.monotonic()
         _log(f"  live: {opts.printers / opts.interval_s:,.0f} records/s for {opts.seconds:g} s")
-        sent = await _send(opts.kafka, registry, site, devices, seconds=opts.seconds, interval_s=opts.interval_s, live=True)
-        await asyncio.sleep(2.0)  # the last records reach the pages
+        sent = await _send(opts.kafka, registry, site, devices, seconds=opts.seconds, interval_s=opts.interval_s,
+                           live=True, kind=kind)
+        # The last records reach the pages (through a worker: after its next checkpoint, 1 s).
+        await asyncio.sleep(4.0 if opts.through_worker else 2.0)
         cpu_pct = 100 * (_cpu_s(dashboard.pid) - cpu0) / (time.monotonic() - t0)
         rss, peak = _rss_bytes(dashboard.pid)
     finally:
@@ -249,6 +276,8 @@ async def _bench(opts: Options) -> int:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await dashboard.stop()
+        if worker is not None:
+            await worker.stop()
         await isolation.drop_topics(opts.kafka)
     _report(opts, samples, sent, base_rss, loaded_rss, rss, peak, cpu_pct)
     return 0 if len(samples.pages) >= opts.pages * sent * 0.99 else 1
@@ -256,12 +285,14 @@ async def _bench(opts: Options) -> int:
 
 def _report(opts: Options, s: Samples, sent: int, base: int, loaded: int, rss: int, peak: int, cpu: float) -> None:
     mib = 2**20
+    what = "heartbeats through a stream worker" if opts.through_worker else "fleet.state records"
     print(f"# printfleet bench dashboard\n\nMachine: {describe()}; {opts.printers:,} printers of one site, "
-          f"{opts.pages} pages on its live stream, {sent:,} fleet.state records in {opts.seconds:g} s "
+          f"{opts.pages} pages on its live stream, {sent:,} {what} in {opts.seconds:g} s "
           f"({sent / opts.seconds:,.0f}/s).\n")
-    print("| latency, record produced -> read | samples | p50 | p99 | max |")
+    start = "heartbeat" if opts.through_worker else "fleet.state record"
+    print(f"| latency, {start} produced -> read | samples | p50 | p99 | max |")
     print("|---|---:|---:|---:|---:|")
-    for name, values in (("page (SSE `printer` event)", s.pages), ("baseline: bare consumer", s.baseline)):
+    for name, values in (("page (SSE `printer` event)", s.pages), ("baseline: bare consumer of fleet.state", s.baseline)):
         print(f"| {name} | {len(values):,} | {_pct(values, 50):.0f} ms | {_pct(values, 99):.0f} ms | "
               f"{max(values, default=float('nan')):.0f} ms |")
     ratio = _pct(s.pages, 50) / max(1.0, _pct(s.baseline, 50))
@@ -284,8 +315,10 @@ def run(argv: Sequence[str]) -> int:
     parser.add_argument("--pages", type=int, default=10, help="open pages (SSE streams) of the site")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the live part")
     parser.add_argument("--interval-s", type=float, default=10.0, help="seconds between two records of a printer")
+    parser.add_argument("--through-worker", action="store_true",
+                        help="send heartbeats through a stream worker (the whole path) instead of fleet.state records")
     args = parser.parse_args(argv)
     if args.printers < 1 or args.pages < 1 or args.seconds <= 0 or args.interval_s <= 0:
         parser.error("--printers, --pages, --seconds and --interval-s must be positive")
     return asyncio.run(_bench(Options(isolation.kafka(args.kafka_bootstrap), args.printers, args.pages,
-                                      args.seconds, args.interval_s)))
+                                      args.seconds, args.interval_s, args.through_worker)))
