@@ -49,7 +49,7 @@ OK = "ok"
 GATEWAY_OPS_PORT = 18445
 WORKER_OPS_PORT = 18446
 SINK_OPS_PORT = 18447
-WEBHOOK_OPS_PORT = 18449  # printfleet alerts forward
+WEBHOOK_OPS_PORT = 18450  # printfleet alerts forward
 COLLECTOR_OPS_PORT = 8080  # the collector's status page (status_port) is its ops port
 
 

@@ -4,7 +4,7 @@
 
 The settings classes default to no listener (port -1), so that code and tests that build
 a component get none unless they ask; the commands default to the component's fixed
-port (common/ops.py: 18445 gateway, 18446 worker, 18447 sink, 18449 alerts forward), which this module fills in
+port (common/ops.py: 18445 gateway, 18446 worker, 18447 sink, 18449 dashboard, 18450 alerts forward), which this module fills in
 when neither the flag nor the variable says otherwise.
 """
 
