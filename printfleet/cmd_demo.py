@@ -16,7 +16,10 @@ the printers', per model) are signed with it and published to the catalogue, and
 worker checks them with its public key, so printers are advised. The simulated clock
 starts shortly before a UTC midnight: benchmarks are per day and come once a day ends.
 
-The simulator, collectors, gateway and sink run in this process; the stream worker
+The fleet web page (`printfleet dashboard`, port 18448) runs beside them, with an
+operator and one user per site whose sign-in tokens are printed.
+
+The simulator, collectors, gateway, sink and dashboard run in this process; the stream worker
 (`printfleet worker`, a Faust app) runs as a child process, whose status lines are passed
 through. At the end the collectors upload what they still hold, the worker and the sink
 catch up and stop, and a short analytics summary is read from ClickHouse with the named
@@ -33,7 +36,7 @@ import signal
 import sys
 import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -41,6 +44,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common.errors import PrintfleetError
 from common.kafka.settings import KafkaSettings
+from dashboard.access import add_user
+from dashboard.server import DashboardServer
+from dashboard.settings import DASHBOARD_PORT, DashboardSettings
 from deploy import stack
 from deploy.errors import StackError
 from deploy.settings import StackSettings
@@ -79,6 +85,7 @@ class DemoSettings:
     midnight_after_s: float = 30.0
     site_prefix: str = "demo-site"
     worker_app_id: str = "printfleet-demo-streams"
+    dashboard_port: int = DASHBOARD_PORT  # taken: any free port
 
     def __post_init__(self) -> None:
         if self.sites < MIN_SITES:
@@ -103,6 +110,8 @@ def register(sub: Any) -> None:
     parser.add_argument("--acceleration", type=float, default=120.0, help="simulated seconds per second (default 120)")
     parser.add_argument("--duration", type=float, default=90.0, help="seconds to run; 0 runs until Ctrl-C (default 90)")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between progress lines (default 5)")
+    parser.add_argument("--dashboard-port", type=int, default=DASHBOARD_PORT,
+                        help=f"port of the fleet web page (default {DASHBOARD_PORT}; taken or 0: any free port)")
     parser.set_defaults(handler=run)
 
 
@@ -113,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
             kafka=stack_settings.kafka(), clickhouse=ClickHouseSettings(stack_settings.clickhouse_url),
             home=stack_settings.state_dir / "demo", sites=args.sites, printers=args.printers,
             acceleration=args.acceleration, duration_s=args.duration, every_s=args.every,
+            dashboard_port=args.dashboard_port,
         )
     except ValueError as exc:
         print(f"printfleet demo: {exc}", file=sys.stderr)
@@ -186,6 +196,8 @@ class _Cloud:
     sink_stop: asyncio.Event
     gateway_ca: Path
     tokens: dict[str, str]  # site id -> its bearer token
+    dashboard: DashboardServer
+    dashboard_tokens: dict[str, str]  # user name -> their sign-in token
 
 
 async def _cloud(settings: DemoSettings, services: AsyncExitStack, sites: list[DemoSite],
@@ -215,7 +227,26 @@ async def _cloud(settings: DemoSettings, services: AsyncExitStack, sites: list[D
     sink_stop = asyncio.Event()
     sink_task = asyncio.create_task(sink.run(sink_stop))
     services.push_async_callback(_stop_sink, sink_stop, sink_task)
-    return _Cloud(gateway, worker, sink, sink_task, sink_stop, cloud_dir / "ca.pem", tokens)
+    dashboard, dashboard_tokens = await _dashboard(settings, services, sites)
+    return _Cloud(gateway, worker, sink, sink_task, sink_stop, cloud_dir / "ca.pem", tokens, dashboard, dashboard_tokens)
+
+
+async def _dashboard(settings: DemoSettings, services: AsyncExitStack,
+                     sites: list[DemoSite]) -> tuple[DashboardServer, dict[str, str]]:
+    """The fleet web page, with an operator and one user per site whose tokens are new
+    each run (the users file is written afresh)."""
+    users_file = settings.home / "dashboard-users.toml"
+    users_file.unlink(missing_ok=True)
+    tokens = {"operator": add_user(users_file, "operator", [], operator=True)}
+    tokens |= {s.site_id: add_user(users_file, s.site_id, [s.site_id], operator=False) for s in sites}
+    dash_settings = DashboardSettings(kafka=settings.kafka, clickhouse=settings.clickhouse, port=settings.dashboard_port,
+                                      users_file=users_file)
+    try:
+        dashboard = await services.enter_async_context(DashboardServer(dash_settings))
+    except OSError as exc:  # the port is taken (a `printfleet dashboard` of one's own, say)
+        print(f"dashboard: port {settings.dashboard_port} not free ({exc.strerror}); taking any free port", flush=True)
+        dashboard = await services.enter_async_context(DashboardServer(replace(dash_settings, port=0)))
+    return dashboard, tokens
 
 
 async def _stop_sink(sink_stop: asyncio.Event, sink_task: asyncio.Task[None]) -> None:
@@ -246,6 +277,7 @@ async def _pipeline(settings: DemoSettings, sites: list[DemoSite], sim: Simulato
         if not demo_fleet.shared_models(sites):
             print(f"  (no printer model is at all {len(sites)} sites: no benchmark will appear; try more --printers)")
         print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink.settings.clickhouse.describe()}")
+        _print_dashboard(cloud, sites[0].site_id)
         demo_pipeline.print_ops({"gateway": gateway.ops.url,
                                  **{f"collector {s.number}": c.ops.url for s, c in zip(sites, collectors)},
                                  "worker": worker.ops_url, "sink": sink.ops.url})
@@ -262,6 +294,13 @@ async def _pipeline(settings: DemoSettings, sites: list[DemoSite], sim: Simulato
     await _stop_sink(cloud.sink_stop, cloud.sink_task)
     print(f"sink: {sink.counters.records_stored} records stored in {sink.counters.batches_written} batches, "
           f"{sink.counters.dead_lettered} dead-lettered", flush=True)
+
+
+def _print_dashboard(cloud: _Cloud, a_site: str) -> None:
+    print(f"fleet web page {cloud.dashboard.url}  sign in with the operator's token "
+          f"{cloud.dashboard_tokens['operator']} (all sites), or {a_site}'s {cloud.dashboard_tokens[a_site]}; "
+          f"the others' are in {cloud.dashboard.settings.users_file.parent / 'dashboard-users.toml'} (hashed) "
+          f"and this output only", flush=True)
 
 
 def _write_site_config(home: Path, site: DemoSite, cloud: _Cloud, sim: SimulatorServer) -> CollectorSettings:

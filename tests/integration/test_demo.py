@@ -1,15 +1,17 @@
 """`printfleet demo` on the real stack, shortened: five sites' collectors, the gateway,
 the stream worker and the sink, a signed release catalogue. Afterwards ClickHouse holds
 every site's records, an advisory for every printer and a benchmark of five sites, and
-the closing summary shows both. Topics and database of its own (a unique prefix)."""
+the closing summary shows both; while it ran, its fleet web page showed the printers. Topics and database of its own (a unique prefix)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import stat
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 import sink_harness as h
@@ -30,12 +32,16 @@ async def test_the_demo_shows_advisories_and_a_benchmark_of_five_sites(
         kafka=stack.kafka(topic_prefix=f"demo{unique}."),
         clickhouse=ClickHouseSettings(stack.clickhouse_url, database=f"demotest_{unique}"),
         home=tmp_path, duration_s=40.0, every_s=5.0, midnight_after_s=12.0, site_prefix=f"site-{unique}",
-        worker_app_id=f"demo-{unique}",
+        worker_app_id=f"demo-{unique}", dashboard_port=0,
     )
     sites = {f"site-{unique}-{n}" for n in range(1, 6)}
     try:
-        await asyncio.wait_for(run_demo(settings, asyncio.Event()), 170)
-        out = capsys.readouterr().out
+        printed: list[str] = []
+        _, page = await asyncio.wait_for(asyncio.gather(
+            run_demo(settings, asyncio.Event()), _fleet_page(printed, capsys, f"site-{unique}-1")), 170)
+        out = "".join(printed) + capsys.readouterr().out
+        # The page served the first site's four printers to the operator while the demo ran.
+        assert len(page["printers"]) == 4 and {p["site_id"] for p in page["printers"]} == {f"site-{unique}-1"}
 
         async def rows(sql: str) -> list[tuple[Any, ...]]:
             return (await execute(settings.clickhouse, sql, None))[1]
@@ -64,3 +70,21 @@ async def test_the_demo_shows_advisories_and_a_benchmark_of_five_sites(
         assert all((tmp_path / f"site-{n}" / "site.toml").is_file() for n in range(1, 6))
     finally:
         await h.drop_database(SinkSettings(kafka=settings.kafka, clickhouse=settings.clickhouse))
+
+
+async def _fleet_page(printed: list[str], capsys: pytest.CaptureFixture[str], site: str) -> dict[str, Any]:
+    """The site's fleet as the demo's web page serves it, signed in with the operator's
+    token the demo printed, once all four printers are on it."""
+    pattern = re.compile(r"fleet web page (\S+)  sign in with the operator's token (\S+) ")
+    while (found := pattern.search("".join(printed))) is None:
+        printed.append(capsys.readouterr().out)
+        await asyncio.sleep(0.5)
+    url, token = found.groups()
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        while True:
+            async with http.get(f"{url}api/fleet", params={"site": site}) as response:
+                assert response.status == 200, await response.text()
+                page: dict[str, Any] = await response.json()
+            if len(page["printers"]) == 4:
+                return page
+            await asyncio.sleep(1.0)
