@@ -147,6 +147,7 @@ class DashboardServer:
         app.router.add_get("/api/events", self.handle_events)
         app.router.add_get("/api/alerts", self.handle_alerts)
         app.router.add_get("/api/utilisation", self.handle_utilisation)
+        app.router.add_get("/api/advisories", self.handle_advisories)
         app.router.add_get("/api/printers/{device_id}", self.handle_printer)
         return app
 
@@ -281,6 +282,15 @@ class DashboardServer:
 
         return await self._from_store(read)
 
+    async def handle_advisories(self, request: web.Request) -> web.StreamResponse:
+        site = self._site(request)
+        printer = request.query.get("printer", "")
+
+        async def read() -> Record:
+            return {"advisories": await self.store.advisories(site, printer, self.settings.recent_alerts_max)}
+
+        return await self._from_store(read)
+
     async def handle_printer(self, request: web.Request) -> web.StreamResponse:
         site = self._site(request)
         device_id = request.match_info["device_id"]
@@ -291,7 +301,9 @@ class DashboardServer:
 
         async def read() -> Record:
             rows = await self.store.consumables(site, device_id, self.settings.printhead_life_h)
-            return {"printer": printer, "consumables": consumables(rows, alerts, device_id), "alerts": alerts}
+            advisories = await self.store.advisories(site, device_id, self.settings.recent_alerts_max)
+            return {"printer": printer, "consumables": consumables(rows, alerts, device_id), "alerts": alerts,
+                    "advisories": advisories}
 
         return await self._from_store(read)
 

@@ -1,5 +1,5 @@
 """The dashboard's reads from ClickHouse: recent alerts, utilisation, the anonymous
-benchmark and a printer's consumables (queries in `sinks/queries.py`, DASHBOARD_*).
+benchmark, update advisories and a printer's consumables (queries in `sinks/queries.py`, DASHBOARD_*).
 
 Every query is bound to one site by a ClickHouse parameter, never formatted into the
 SQL. One connection, opened at the first request (so the dashboard starts, and shows the
@@ -23,7 +23,8 @@ from sinks.connection import ClickHouseSettings
 from sinks.errors import ClickHouseUnavailable
 
 Row = dict[str, Any]
-_TIMESTAMPS = frozenset({"bucket", "event_time", "raised_at", "cleared_at", "predicted_failure_at", "reported_at"})
+_TIMESTAMPS = frozenset({"bucket", "event_time", "raised_at", "cleared_at", "predicted_failure_at", "reported_at",
+                         "released_at"})
 
 
 def to_ms(value: Any) -> Any:
@@ -113,6 +114,9 @@ class Store:
 
     async def benchmark(self, site: str, printer: str, days: int) -> list[Row]:
         return await self._query(queries.DASHBOARD_BENCHMARK, {"site": site, "printer": printer, "days": days})
+
+    async def advisories(self, site: str, printer: str, limit: int) -> list[Row]:
+        return await self._query(queries.DASHBOARD_ADVISORIES, {"site": site, "printer": printer, "limit": limit})
 
     async def consumables(self, site: str, printer: str, printhead_life_h: float) -> list[Row]:
         return await self._query(queries.DASHBOARD_CONSUMABLES,

@@ -232,6 +232,14 @@ FROM (SELECT * FROM benchmark
         AND model_number IN (SELECT model_number FROM device_identity WHERE {_ONE_SITE})
       ORDER BY event_time DESC LIMIT 1 BY cohort_id)
 ORDER BY bucket, model_number, material_type"""
+# The update advisories the worker gave a site's printers, each once (the newest record
+# of an advisory per printer), newest first.
+DASHBOARD_ADVISORIES: Final = f"""SELECT device_id, advisory_id, advisory_type, severity, model_number, installed_version,
+    available_version, material_type, released_at, summary, release_notes_url, event_time
+FROM (SELECT * FROM update_advisory WHERE {_ONE_SITE}
+      ORDER BY event_time DESC LIMIT 1 BY device_id, advisory_id)
+ORDER BY event_time DESC, device_id
+LIMIT {{limit:UInt32}}"""
 _LIFECYCLE_ORDER: Final = "indexOf(['RAISED', 'UPDATED', 'CLEARED'], lifecycle)"
 _SEVERITY_ORDER: Final = "indexOf(['UNKNOWN', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'], severity)"
 # Alerts whose latest lifecycle record is at most `days` old, open or cleared, newest

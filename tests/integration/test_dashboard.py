@@ -32,7 +32,8 @@ from sinks.clickhouse import ClickHouseSink, SinkSettings
 import sink_harness as h
 
 HOUR, MIN = 3_600_000, 60_000
-SINK_KINDS = "utilisation,printhead_system,agent_system,cleaning_roll,build_unit,alert,device_identity,benchmark"
+SINK_KINDS = ("utilisation,printhead_system,agent_system,cleaning_roll,build_unit,alert,device_identity,benchmark,"
+              "update_advisory")
 REGISTRY = SchemaRegistry.load_default()
 
 
@@ -117,9 +118,16 @@ def _data(site: str, other: str, u: str, now: int) -> tuple[dict[str, list[dict[
                                   printheads=[heads | {"slot": 2, "usage_time_s": 700 * 3600, "status": "OK"}])],
         "agent_system": [_rec("agent_system", site, a1, now - 10 * MIN)],
         "build_unit": [_rec("build_unit", site, a1, now - 10 * MIN)],
+        "update_advisory": [
+            _rec("update_advisory", site, a1, now - 30 * MIN, advisory_id=f"adv-{u}", installed_version="5.3.1",
+                 available_version="5.4.0"),
+            _rec("update_advisory", site, a1, now - 20 * MIN, advisory_id=f"adv-{u}", installed_version="5.3.1",
+                 available_version="5.4.0"),  # given again (a replay): shown once
+            _rec("update_advisory", other, b1, now - 20 * MIN, advisory_id=f"adv-other-{u}"),
+        ],
     }
-    ids = {site: [a1, a2, a3] + [a["alert_id"] for a in alerts if a["site_id"] == site],
-           other: [b1, f"al-other-{u}"]}
+    ids = {site: [a1, a2, a3] + [a["alert_id"] for a in alerts if a["site_id"] == site] + [f"adv-{u}"],
+           other: [b1, f"al-other-{u}", f"adv-other-{u}"]}
     return data, ids
 
 
@@ -223,6 +231,7 @@ def _endpoints(world: World, site: str) -> list[tuple[str, dict[str, str]]]:
     return [("/api/fleet", {"site": site}), ("/api/alerts", {"site": site}),
             ("/api/alerts", {"site": site, "state": "recent"}), ("/api/utilisation", {"site": site}),
             ("/api/utilisation", {"site": site, "grain": "day"}), (f"/api/printers/{device}", {"site": site}),
+            ("/api/advisories", {"site": site}),
             ("/api/events", {"site": site})]
 
 
@@ -332,8 +341,24 @@ async def test_the_printer_page_has_consumables_with_remaining_life_and_predicte
     assert items["printhead-2"]["predicted_end_of_life_at"] is None
     assert any(i.startswith("agent-") for i in items) and "build-unit" in items
     assert {a["device_id"] for a in body["alerts"]} == {a1} and len(body["alerts"]) == 3
+    assert [(a["advisory_id"], a["available_version"]) for a in body["advisories"]] == [(_advisory_id(world), "5.4.0")]
     status, body, _ = await get(world, f"/api/printers/{world.ids[world.other][0]}", site=world.site)
     assert status == 404 and world.other not in json.dumps(body)
+
+
+def _advisory_id(world: World) -> str:
+    return next(i for i in world.ids[world.site] if i.startswith("adv-"))
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_advisories_come_from_clickhouse_once_per_printer_and_advisory(world: World) -> None:
+    status, body, _ = await get(world, "/api/advisories", site=world.site)
+    assert status == 200
+    a1 = world.ids[world.site][0]
+    assert [(a["device_id"], a["advisory_id"], a["installed_version"]) for a in body["advisories"]] == [
+        (a1, _advisory_id(world), "5.3.1")]
+    status, body, _ = await get(world, "/api/advisories", site=world.site, printer=world.ids[world.site][1])
+    assert status == 200 and body["advisories"] == []
 
 
 async def _events(response: aiohttp.ClientResponse, wanted: int, timeout_s: float) -> list[tuple[str, dict[str, Any]]]:
