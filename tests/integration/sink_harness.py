@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -104,6 +105,22 @@ async def run_until(sink: ClickHouseSink, stored: int, timeout_s: float = 60.0) 
         if time.monotonic() > deadline:
             raise AssertionError(f"sink stored {sink.counters} of {stored} within {timeout_s} s")
         await sink.step()
+
+
+@asynccontextmanager
+async def stored(stack: StackSettings, kinds: str, data: Mapping[str, Sequence[dict[str, Any]]]) -> AsyncIterator[SinkSettings]:
+    """`data` (kind -> records) produced and stored by a sink in a database of its own,
+    dropped at the end."""
+    settings_ = settings(stack, uuid.uuid4().hex[:10], kinds)
+    registry = SchemaRegistry.load_default()
+    for kind, batch in data.items():
+        await produce_records(stack.kafka_bootstrap, registry, settings_, kind, batch)
+    async with ClickHouseSink(settings_, registry) as sink:
+        await run_until(sink, sum(map(len, data.values())))
+    try:
+        yield settings_
+    finally:
+        await drop_database(settings_)
 
 
 async def scalar(settings: SinkSettings, sql: str) -> Any:

@@ -20,9 +20,8 @@ from deploy import grafana
 from deploy.grafana import ALL, FORMAT_TIME_SERIES, Target, TimeRange
 from deploy.settings import StackSettings
 from printfleet.cmd_query import execute
-from schemas import SchemaRegistry
 from schemas.samples import sample_record
-from sinks.clickhouse import ClickHouseSink, SinkSettings
+from sinks.clickhouse import SinkSettings
 
 SITE, OTHER = "site-graf-a", "site-graf-b"
 HOUR, MIN = 3_600_000, 60_000
@@ -78,16 +77,9 @@ def _fleet(now: int) -> dict[str, list[dict[str, Any]]]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def filled(stack: StackSettings) -> AsyncIterator[tuple[SinkSettings, int]]:
-    settings = h.settings(stack, uuid.uuid4().hex[:10], "utilisation,alert")
-    registry = SchemaRegistry.load_default()
     now = int(time.time() * 1000)
-    data = _fleet(now)
-    for kind, batch in data.items():
-        await h.produce_records(stack.kafka_bootstrap, registry, settings, kind, batch)
-    async with ClickHouseSink(settings, registry) as sink:
-        await h.run_until(sink, sum(map(len, data.values())))
-    yield settings, now
-    await h.drop_database(settings)
+    async with h.stored(stack, "utilisation,alert", _fleet(now)) as settings:
+        yield settings, now
 
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

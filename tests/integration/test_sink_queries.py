@@ -14,9 +14,8 @@ import pytest_asyncio
 
 from deploy.settings import StackSettings
 from printfleet.cmd_query import execute
-from schemas import SchemaRegistry
 from schemas.samples import sample_record
-from sinks.clickhouse import ClickHouseSink, SinkSettings
+from sinks.clickhouse import SinkSettings
 import sink_harness as h
 
 SITE, OTHER = "site-q", "site-other"
@@ -93,16 +92,9 @@ def _fleet(now: int) -> dict[str, list[dict[str, Any]]]:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fleet(stack: StackSettings) -> AsyncIterator[tuple[SinkSettings, int]]:
-    settings = h.settings(stack, uuid.uuid4().hex[:10], KINDS)
-    registry = SchemaRegistry.load_default()
     now = int(time.time() * 1000)
-    data = _fleet(now)
-    for kind, batch in data.items():
-        await h.produce_records(stack.kafka_bootstrap, registry, settings, kind, batch)
-    async with ClickHouseSink(settings, registry) as sink:
-        await h.run_until(sink, sum(map(len, data.values())))
-    yield settings, now
-    await h.drop_database(settings)
+    async with h.stored(stack, KINDS, _fleet(now)) as settings:
+        yield settings, now
 
 
 async def _run(fleet: tuple[SinkSettings, int], name: str) -> list[dict[str, Any]]:
