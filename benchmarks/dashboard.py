@@ -44,7 +44,7 @@ import aiohttp
 from aiokafka import TopicPartition
 
 from benchmarks import isolation
-from benchmarks.streams import _Workers as Workers  # the streams bench's worker processes
+from benchmarks.streams import Workers  # the streams bench's worker processes
 from common.kafka import admin, clients
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import pipeline_specs, topic_for

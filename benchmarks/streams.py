@@ -79,7 +79,7 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-class _Workers:
+class Workers:
     """`count` `printfleet worker` subprocesses in one group (one app id), starting at the
     latest offsets, each printing its status every 0.2 s to its own log."""
 
@@ -213,7 +213,7 @@ async def _ends(kafka: KafkaSettings, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
-async def _throughput(opts: Options, worker: _Workers, path: str, registry: SchemaRegistry) -> Throughput:
+async def _throughput(opts: Options, worker: Workers, path: str, registry: SchemaRegistry) -> Throughput:
     run = uuid.uuid4().hex[:8]
     devices = device_ids(opts.printers, run)
     site = f"bench-{run}"
@@ -308,7 +308,7 @@ async def _bench(opts: Options) -> int:
     folder = Path(tempfile.mkdtemp(prefix="printfleet-bench-streams-"))
     _log(f"bench streams: Kafka {opts.kafka.bootstrap_servers} (topics {opts.kafka.topic_prefix}*, deleted at the end), "
          f"{opts.printers:,} printers, {opts.workers} worker(s), {opts.repeats} repeat(s), logs in {folder}")
-    worker = _Workers(opts.kafka, folder, opts.workers)
+    worker = Workers(opts.kafka, folder, opts.workers)
     results: dict[str, list[Throughput]] = {"heartbeat": [], "event": []}
     try:
         await worker.ready()
