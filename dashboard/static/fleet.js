@@ -23,6 +23,15 @@ export const fleetView = {
   onPrinter(app) {
     render(app);
   },
+  onAlert(app) {
+    // A printer's open-alert count is the server's (it knows every open alert); read the
+    // fleet again, once for a burst of alert changes.
+    clearTimeout(this.alertTimer);
+    this.alertTimer = setTimeout(async () => {
+      await app.loadFleet();
+      if (app.view === this) render(app);
+    }, 300);
+  },
 };
 
 function render(app) {
