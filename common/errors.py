@@ -63,6 +63,9 @@ and clickhouse-connect are translated at one boundary per client and never reach
     │   ├── PortInUse                  retriable
     │   ├── NotInstalled
     │   └── StartFailed                retriable
+    ├── DashboardError                 dashboard/errors.py (`printfleet dashboard`)
+    │   ├── UsersFileError             (also a ValueError)
+    │   └── FeedFailed                 retriable
     ├── KafkaLayerError                common/kafka/errors.py
     │   ├── KafkaUnavailable           retriable
     │   │   └── KafkaRefused
@@ -76,7 +79,7 @@ and clickhouse-connect are translated at one boundary per client and never reach
 To add an error: put it under its package's root (or an intermediate class named after
 the component), give it an explicit `retriable`, and draw it here and in its package's
 `errors.py`. `tests/unit/common/test_errors.py` fails for an exception class of common,
-schemas, producers, streams, sinks or deploy that is not under this root.
+schemas, producers, streams, sinks, deploy or dashboard that is not under this root.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ from common import logs
 
 # Subcommands in the order `--help` lists them. A site collector install has only the
 # collector's dependencies; a command whose extra is not installed says which it needs.
-COMMANDS = ("stack", "demo", "simulate", "collector", "gateway", "sites", "worker", "sink", "query", "alerts", "topics",
-            "asyncapi", "bench")
+COMMANDS = ("stack", "demo", "simulate", "collector", "gateway", "sites", "worker", "sink", "query", "alerts", "dashboard",
+            "topics", "asyncapi", "bench")
 EXTRA_OF = {"chdb": "stack"}  # any other missing package comes with the cloud extra
 
 
@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-OWN_PACKAGES = frozenset({"printfleet", "common", "schemas", "producers", "streams", "sinks", "deploy", "benchmarks"})
+OWN_PACKAGES = frozenset({"printfleet", "common", "schemas", "producers", "streams", "sinks", "deploy", "benchmarks",
+                          "dashboard"})
 
 
 def _needs_extra(command: str, missing: str) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 
 from common.settings import Secret, SettingsError, load_config
 
-TABLES = ("kafka", "clickhouse", "gateway", "worker", "sink")
+TABLES = ("kafka", "clickhouse", "gateway", "worker", "sink", "dashboard")
 
 
 @dataclass(frozen=True)

@@ -163,3 +163,93 @@ def get(name: str) -> NamedQuery:
         return QUERIES[name]
     except KeyError:
         raise QueryError(f"no query named {name!r}; known: {', '.join(sorted(QUERIES))}") from None
+
+
+# The dashboard's queries (`dashboard.store`, docs/dashboard.md). Unlike the named queries
+# above, each is bound to exactly one site (`site_id = {site}`: no '' for every site), so
+# a page can never be shown another site's rows; `printer` '' means all of the site's.
+_ONE_SITE: Final = "site_id = {site:String} AND ({printer:String} = '' OR device_id = {printer:String})"
+_UTILISATION_BUCKETS: Final = """SELECT {bucket} AS bucket, uniqExact(device_id) AS printers,
+    sum(printing_s) AS printing_s, sum(warming_s) AS warming_s, sum(cooling_s) AS cooling_s,
+    sum(idle_s) AS idle_s, sum(error_s) AS error_s, sum(unreachable_s) AS unreachable_s,
+    round(100 * sum(printing_s) / nullIf(sum(printing_s + warming_s + cooling_s + idle_s + error_s + unreachable_s), 0), 1)
+        AS utilisation_pct,
+    sum(jobs_completed) AS jobs_completed, sum(layers_printed) AS layers_printed,
+    round(sum(material_consumed_kg), 3) AS material_consumed_kg,
+    round(avg(packing_density_pct), 1) AS packing_density_pct,
+    round(avg(material_recycled_pct), 1) AS material_recycled_pct,
+    round(sum(agent_consumed_cm3), 1) AS agent_consumed_cm3
+FROM (SELECT * FROM utilisation
+      WHERE {one_site} AND window_start >= now64(3) - toIntervalDay({{days:UInt32}})
+        AND dateDiff('second', window_start, window_end) = 3600
+      ORDER BY event_time DESC LIMIT 1 BY device_id, window_start)
+GROUP BY bucket
+ORDER BY bucket"""
+# Per hour or per UTC day, summed over the site's (or one printer's) hourly windows, each
+# at its latest version (avg of a Nullable ignores the NULLs: the mean over the windows
+# that had a value).
+DASHBOARD_UTILISATION: Final = {
+    grain: _UTILISATION_BUCKETS.format(bucket=bucket, one_site=_ONE_SITE)
+    for grain, bucket in (("hour", "toStartOfHour(window_start)"), ("day", "toStartOfDay(window_start)"))
+}
+# The anonymous benchmarks of the cohorts of the models the site's (or the printer's)
+# printers are, per day, each cohort window at its latest version.
+DASHBOARD_BENCHMARK: Final = f"""SELECT toStartOfDay(window_start) AS bucket, model_number, material_type,
+    site_count, device_count, utilisation_p25_pct, utilisation_p50_pct, utilisation_p75_pct,
+    packing_density_p50_pct, material_recycled_p50_pct, jobs_completed_p50_per_day
+FROM (SELECT * FROM benchmark
+      WHERE window_start >= now64(3) - toIntervalDay({{days:UInt32}})
+        AND model_number IN (SELECT model_number FROM device_identity WHERE {_ONE_SITE})
+      ORDER BY event_time DESC LIMIT 1 BY cohort_id)
+ORDER BY bucket, model_number, material_type"""
+_LIFECYCLE_ORDER: Final = "indexOf(['RAISED', 'UPDATED', 'CLEARED'], lifecycle)"
+_SEVERITY_ORDER: Final = "indexOf(['UNKNOWN', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'], severity)"
+# Alerts whose latest lifecycle record is at most `days` old, open or cleared, newest
+# first; `min_rank` 0: any severity, else at least that index of the Severity symbols.
+DASHBOARD_RECENT_ALERTS: Final = f"""SELECT record_id, schema_version, site_id, device_id, event_time, alert_id,
+    dedup_key, lifecycle, severity, rule_id, subsystem, summary, source_event_code, raised_at, cleared_at,
+    predicted_failure_at, recommended_action, notify_service, confidence, occurrences
+FROM (SELECT * FROM alert
+      WHERE {_ONE_SITE} AND ({{rule:String}} = '' OR rule_id = {{rule:String}})
+        AND event_time >= now64(3) - toIntervalDay({{days:UInt32}})
+      ORDER BY event_time DESC, {_LIFECYCLE_ORDER} DESC, kafka_offset DESC
+      LIMIT 1 BY alert_id)
+WHERE {{min_rank:UInt8}} = 0 OR {_SEVERITY_ORDER} - 1 >= {{min_rank:UInt8}}
+ORDER BY event_time DESC, alert_id
+LIMIT {{limit:UInt32}}"""
+# The recommended parts of those alert records (the sink's child table of the array).
+DASHBOARD_ALERT_PARTS: Final = """SELECT record_id, part_number, description, quantity
+FROM alert_recommended_parts
+WHERE site_id = {site:String} AND has({record_ids:Array(String)}, record_id)
+ORDER BY record_id, idx
+LIMIT 1 BY record_id, idx"""
+# One printer's installed consumables at their latest report. remaining_pct: life left
+# (printheads against the nominal life `printhead_life_h`; agents: their level).
+DASHBOARD_CONSUMABLES: Final = """SELECT kind, item, part_number, serial_number, status, remaining_pct, reported_at FROM (
+SELECT 'printhead' AS kind, concat('printhead-', toString(slot)) AS item,
+    CAST(part_number, 'Nullable(String)') AS part_number, CAST(serial_number, 'Nullable(String)') AS serial_number,
+    CAST(status, 'String') AS status,
+    CAST(round(greatest(0, 100 - 100 * usage_time_s / 3600 / {printhead_life_h:Float64}), 1), 'Nullable(Float64)')
+        AS remaining_pct,
+    event_time AS reported_at
+FROM (SELECT * FROM printhead_system_printheads WHERE site_id = {site:String} AND device_id = {printer:String}
+      ORDER BY event_time DESC LIMIT 1 BY slot)
+UNION ALL
+SELECT 'cleaning-roll', 'cleaning-roll', CAST(part_number, 'Nullable(String)'), CAST(NULL, 'Nullable(String)'),
+    CAST(status, 'String'), CAST(round(greatest(0, 100 - usage_pct), 1), 'Nullable(Float64)'), event_time
+FROM (SELECT * FROM cleaning_roll WHERE site_id = {site:String} AND device_id = {printer:String}
+      ORDER BY event_time DESC LIMIT 1)
+UNION ALL
+SELECT 'agent', concat('agent-', CAST(agent_type, 'String')), CAST(NULL, 'Nullable(String)'),
+    CAST(NULL, 'Nullable(String)'), CAST(consumable_status, 'String'),
+    CAST(round(consumable_level_pct, 1), 'Nullable(Float64)'), event_time
+FROM (SELECT * FROM agent_system_agents WHERE site_id = {site:String} AND device_id = {printer:String}
+      ORDER BY event_time DESC LIMIT 1 BY agent_type)
+UNION ALL
+SELECT 'build-unit', 'build-unit', CAST(installed_build_unit_part_number, 'Nullable(String)'),
+    CAST(installed_build_unit_serial_number, 'Nullable(String)'), CAST(installed_build_unit_status, 'String'),
+    CAST(NULL, 'Nullable(Float64)'), event_time
+FROM (SELECT * FROM build_unit WHERE site_id = {site:String} AND device_id = {printer:String}
+      ORDER BY event_time DESC LIMIT 1)
+WHERE installed_build_unit_part_number IS NOT NULL)
+ORDER BY kind, item"""

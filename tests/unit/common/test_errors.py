@@ -14,13 +14,14 @@ import pkgutil
 from types import ModuleType
 
 from common.errors import PrintfleetError
+from dashboard.errors import DashboardError
 from deploy.errors import StackError
 from producers.errors import ProducerError
 from schemas.errors import SchemaError
 from sinks.errors import SinkError
 from streams.errors import StreamsError
 
-PACKAGES = ("common", "schemas", "producers", "streams", "sinks", "deploy")
+PACKAGES = ("common", "schemas", "producers", "streams", "sinks", "deploy", "dashboard")
 
 # Exception classes that are module-internal control flow, not errors a caller sees.
 NOT_ERRORS = {
@@ -30,7 +31,7 @@ NOT_ERRORS = {
     "schemas.columns.Refused",
 }
 
-PACKAGE_ROOTS = (SchemaError, ProducerError, StreamsError, SinkError, StackError)
+PACKAGE_ROOTS = (SchemaError, ProducerError, StreamsError, SinkError, StackError, DashboardError)
 
 
 @functools.cache

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-OURS = {"common", "schemas", "producers", "streams", "sinks", "deploy", "printfleet", "benchmarks"}
+OURS = {"common", "schemas", "producers", "streams", "sinks", "deploy", "printfleet", "benchmarks", "dashboard"}
 ALLOWED = {
     "common": {"common", "schemas.kinds"},
     "schemas": {"schemas", "common"},
@@ -17,6 +17,7 @@ ALLOWED = {
     "streams": {"streams", "schemas", "common"},
     "sinks": {"sinks", "schemas", "common"},
     "deploy": {"deploy", "common"},
+    "dashboard": {"dashboard", "sinks", "schemas", "common"},
 }
 
 

@@ -93,7 +93,7 @@ def test_every_bad_key_is_one_line_naming_the_file_and_table(
 def test_a_table_no_component_reads_is_an_error(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config.write_text(CONFIG + "\n[sinks]\ngroup_id = 'x'\n")
     assert main(["sink", "--config", str(config)]) == 2
-    assert "[sinks] is not a table of printfleet's (known: kafka, clickhouse, gateway, worker, sink)" in capsys.readouterr().err
+    assert "[sinks] is not a table of printfleet's (known: kafka, clickhouse, gateway, worker, sink, dashboard)" in capsys.readouterr().err
 
 
 def test_without_an_address_anywhere_and_no_local_stack_the_worker_refuses(
