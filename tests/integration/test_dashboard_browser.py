@@ -1,0 +1,247 @@
+"""The dashboard page in a real browser (headless Chromium from Debian, driven by
+Playwright) against the real pipeline: simulated printers' records on the real Kafka,
+`printfleet worker` making fleet state, utilisation and alerts of them, the sink writing
+to the real ClickHouse, and the dashboard server reading both.
+
+One pipeline for the module (it takes a while to start); each test looks at one view.
+Screenshots of every view, 1280x800, land in .build/screenshots/."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from browser_harness import (
+    SCREENSHOTS, VIEWPORT, LiveHeartbeats, Users, dashboard_running, launch, make_users, screenshot, sign_in,
+    sink_running, site_history,
+)
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from stream_harness import Worker, produce
+from stream_scenarios import Printer
+
+from dashboard.server import DashboardServer
+from deploy.settings import StackSettings
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PRINTERS_A = 6
+PRINTERS_B = 2
+# The worker's offline detection, sped up: 4 s heartbeats (the history's are 10 s apart,
+# so 3 missed = 12 s never flags a printer of the history), checked every second.
+WORKER_ENV = {
+    "PRINTFLEET_WORKER_START_AT": "latest",
+    "PRINTFLEET_WORKER_HEARTBEAT_INTERVAL_S": "4",
+    "PRINTFLEET_WORKER_TICK_EVERY_S": "1",
+    "PRINTFLEET_WORKER_ALLOWED_LATENESS_S": "1",
+}
+WAIT_MS = 90_000
+
+
+@dataclass
+class Pipeline:
+    site_a: str
+    site_b: str
+    bootstrap: str
+    devices_a: list[str]
+    devices_b: list[str]
+    names_a: dict[str, str]  # device_id -> printer name, from the printers' identities
+    server: DashboardServer
+    users: Users
+    browser: Browser
+    live: LiveHeartbeats
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def pipeline(stack: StackSettings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pipeline]:
+    tmp = tmp_path_factory.mktemp("dashboard-browser")
+    unique = uuid.uuid4().hex[:8]
+    site_a, site_b = f"site-a{unique}", f"site-b{unique}"
+    history_a = site_history(site_a, PRINTERS_A, hours=2.5, seed=11)
+    history_b = site_history(site_b, PRINTERS_B, hours=0.2, seed=12)
+    users = make_users(tmp, {"alice": site_a, "bob": site_b})
+    database = f"dash_{unique}"
+    worker = Worker(stack.kafka_bootstrap, f"dash-{unique}", tmp, **WORKER_ENV).start()
+    live = LiveHeartbeats.of(stack.kafka_bootstrap, [*history_a, *history_b])
+    try:
+        await worker.ready()
+        await produce(stack.kafka_bootstrap, [*history_a, *history_b])
+        await live.start()
+        async with sink_running(stack, unique, database), dashboard_running(stack, database, users) as server:
+            async with async_playwright() as playwright:
+                browser = await launch(playwright)
+                try:
+                    yield Pipeline(
+                        site_a, site_b, stack.kafka_bootstrap,
+                        sorted({r["device_id"] for k, r in history_a if k == "heartbeat"}),
+                        sorted({r["device_id"] for k, r in history_b if k == "heartbeat"}),
+                        {r["device_id"]: r["printer_name"] for k, r in history_a if k == "device_identity"},
+                        server, users, browser, live,
+                    )
+                finally:
+                    await browser.close()
+        live.check()
+        worker.check()
+    finally:
+        await live.stop()
+        await worker.stop()
+
+
+async def signed_in(p: Pipeline, user: str) -> tuple[BrowserContext, Page]:
+    context = await p.browser.new_context(viewport=VIEWPORT)
+    page = await context.new_page()
+    await sign_in(page, p.server.url, p.users.tokens[user])
+    return context, page
+
+
+async def mark_page(page: Page) -> None:
+    """A mark that a reload would wipe: the page must update itself."""
+    await page.evaluate("window.__printfleetNoReload = true")
+
+
+async def not_reloaded(page: Page) -> bool:
+    return bool(await page.evaluate("window.__printfleetNoReload === true"))
+
+
+async def test_fleet_view_lists_the_simulated_printers(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
+    p = pipeline
+    context, page = await signed_in(p, "alice")
+    try:
+        rows = page.get_by_test_id("printer-row")
+        await expect(rows).to_have_count(PRINTERS_A, timeout=WAIT_MS)
+        assert sorted([await r.get_attribute("data-device-id") or "" for r in await rows.all()]) == p.devices_a
+        for device_id, name in p.names_a.items():
+            await expect(page.locator(f'[data-device-id="{device_id}"] [data-testid=printer-link]')).to_have_text(name)
+        await expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "live")
+        await expect(page.get_by_test_id("site-name")).to_have_text(p.site_a)
+        await expect(page.get_by_test_id("stat-printers")).to_contain_text(str(PRINTERS_A))
+        await screenshot(page, "fleet")
+        with capsys.disabled():
+            print(f"\ndashboard screenshots (1280x800): {SCREENSHOTS}")
+    finally:
+        await context.close()
+
+
+async def test_a_printer_that_goes_dark_turns_offline_without_a_reload(pipeline: Pipeline) -> None:
+    p = pipeline
+    context, page = await signed_in(p, "alice")
+    dark = p.devices_a[0]
+    try:
+        row = page.locator(f'[data-testid=printer-row][data-device-id="{dark}"]')
+        await expect(row).to_have_attribute("data-offline", "false", timeout=WAIT_MS)
+        await mark_page(page)
+        p.live.dark.add(dark)
+        await expect(row).to_have_attribute("data-offline", "true", timeout=WAIT_MS)
+        await expect(row.get_by_test_id("offline-badge")).to_have_text("OFFLINE")
+        assert await not_reloaded(page), "the page reloaded to show the change"
+        # Only the one that went dark: the others still send heartbeats.
+        await expect(page.locator("[data-testid=printer-row][data-offline=true]")).to_have_count(1)
+        await expect(page.get_by_test_id("stat-offline")).to_contain_text("1")
+        await screenshot(page, "fleet-offline")
+    finally:
+        await context.close()
+
+
+async def test_an_alert_raised_by_the_worker_appears(pipeline: Pipeline) -> None:
+    p = pipeline
+    context, page = await signed_in(p, "alice")
+    device = p.devices_a[1]
+    code = "0057-0001-0053"
+    try:
+        await page.get_by_test_id("nav-alerts").click()
+        await expect(page.get_by_test_id("alert-list")).not_to_contain_text("Loading", timeout=WAIT_MS)
+        await expect(page.get_by_test_id("live-status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        await mark_page(page)
+        # A printhead failure reported by the printer: the worker's system-event rule raises it.
+        printer = Printer(p.site_a, device, int(time.time() * 1000))
+        await produce(p.bootstrap, [printer.event(printer.t0, code, "ERROR", "printhead", 1)])
+        card = page.locator(f'[data-testid=alert-row][data-device-id="{device}"][data-rule="system-event"]')
+        await expect(card).to_have_count(1, timeout=WAIT_MS)
+        await expect(card.get_by_test_id("alert-severity")).to_have_text("ERROR")
+        await expect(card.get_by_test_id("alert-action")).to_contain_text("What to do:")
+        await expect(page.get_by_test_id("alert-toast")).to_be_visible()
+        assert await not_reloaded(page), "the page reloaded to show the alert"
+        await screenshot(page, "alerts")
+        # Filters: the printer's own list has it, a severity above it hides it.
+        await page.get_by_test_id("filter-printer").select_option(device)
+        await expect(card).to_have_count(1, timeout=WAIT_MS)
+        await page.get_by_test_id("filter-severity").select_option("CRITICAL")
+        await expect(card).to_have_count(0, timeout=WAIT_MS)
+        # The printer page: its consumables with their remaining life, and the alert.
+        await page.goto(f"{p.server.url}#/printer/{device}?site={p.site_a}")
+        await expect(page.get_by_test_id("consumable-row").first).to_be_visible(timeout=WAIT_MS)
+        await expect(page.locator('[data-testid=consumable-row][data-kind="printhead"] [data-testid=consumable-remaining]').first
+                     ).to_contain_text("%")
+        await expect(page.locator(f'[data-testid=printer-alerts] [data-rule="system-event"]')).to_have_count(1)
+        await screenshot(page, "printer")
+    finally:
+        await context.close()
+
+
+async def test_a_utilisation_chart_has_data_points(pipeline: Pipeline) -> None:
+    p = pipeline
+    context, page = await signed_in(p, "alice")
+    try:
+        # The worker publishes an hour when it closes and the sink stores it: ask until it is there.
+        deadline = time.monotonic() + WAIT_MS / 1000
+        rows: list[Any] = []
+        while not rows:
+            answer = await page.evaluate("site => fetch(`/api/utilisation?site=${site}&grain=hour`).then(r => r.json())", p.site_a)
+            rows = answer["rows"]
+            assert rows or time.monotonic() < deadline, f"no utilisation row for {p.site_a}: {answer}"
+            if not rows:
+                await page.wait_for_timeout(1000)
+        await page.get_by_test_id("nav-utilisation").click()
+        chart = page.get_by_test_id("chart-state-time")
+        await expect(chart.locator("canvas")).to_have_count(1, timeout=WAIT_MS)
+        assert int(await chart.get_attribute("data-points") or 0) == len(rows) > 0
+        utilisation = page.get_by_test_id("chart-utilisation")
+        assert int(await utilisation.get_attribute("data-points") or 0) > 0
+        await expect(page.get_by_test_id("util-buckets")).to_contain_text(str(len(rows)))
+        await screenshot(page, "utilisation")
+    finally:
+        await context.close()
+
+
+async def test_a_site_token_cannot_see_another_site(pipeline: Pipeline) -> None:
+    p = pipeline
+    # The operator sees both sites: the other site exists, so what follows is a refusal.
+    ops, ops_page = await signed_in(p, "ops")
+    try:
+        picker = ops_page.get_by_test_id("site-picker")
+        await expect(picker.locator(f'option[value="{p.site_b}"]')).to_have_count(1, timeout=WAIT_MS)
+        await picker.select_option(p.site_b)
+        await expect(ops_page.get_by_test_id("printer-row")).to_have_count(PRINTERS_B, timeout=WAIT_MS)
+    finally:
+        await ops.close()
+
+    context, page = await signed_in(p, "alice")
+    try:
+        await expect(page.get_by_test_id("printer-row")).to_have_count(PRINTERS_A, timeout=WAIT_MS)
+        await expect(page.get_by_test_id("site-picker")).to_be_hidden()
+        await page.goto(f"{p.server.url}#/fleet?site={p.site_b}")
+        await page.reload()
+        await expect(page.get_by_test_id("view-error")).to_contain_text("403", timeout=WAIT_MS)
+        await expect(page.get_by_test_id("printer-row")).to_have_count(0)
+        await screenshot(page, "other-site-refused")
+        # Every API the page uses refuses the other site, the live stream included.
+        statuses = await page.evaluate(
+            """site => Promise.all(["/api/fleet", "/api/events", "/api/alerts", "/api/utilisation",
+                                    "/api/alerts?state=recent"].map(path =>
+                fetch(path + (path.includes("?") ? "&" : "?") + "site=" + site).then(r => r.status)))""", p.site_b)
+        assert statuses == [403] * 5, statuses
+        # A printer of the other site asked for under one's own site is not found.
+        other = await page.evaluate("([d, site]) => fetch(`/api/printers/${d}?site=${site}`).then(r => r.status)",
+                                    [p.devices_b[0], p.site_a])
+        assert other == 404, other
+        # And nothing of the other site's printers reached this browser.
+        html = await page.content()
+        for device_id in p.devices_b:
+            assert device_id not in html
+    finally:
+        await context.close()
