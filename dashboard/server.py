@@ -79,12 +79,12 @@ class DashboardServer:
         self.hub = Hub(settings.sse_queue_max)
         self.feed = Feed(settings.kafka, self.fleet, self.hub, offline_check_s=settings.offline_check_s)
         self.store = Store(settings.clickhouse)
-        self.ops = OpsServer(OpsSettings(settings.ops_host, settings.ops_port), "dashboard")
-        self.ops.check("feed", self._feed_check)
-        self.ops.collect(self._families)
         self.url = ""
         self.streams_opened = 0
         self.streams_closed = 0
+        self.ops = OpsServer(OpsSettings(settings.ops_host, settings.ops_port), "dashboard")
+        self.ops.check("feed", self._feed_check)
+        self.ops.collect(self._families)  # reads the counters above at once (auto_describe)
         self._runner: web.AppRunner | None = None
 
     async def __aenter__(self) -> DashboardServer:

@@ -170,16 +170,20 @@ def get(name: str) -> NamedQuery:
 # a page can never be shown another site's rows; `printer` '' means all of the site's.
 _ONE_SITE: Final = "site_id = {site:String} AND ({printer:String} = '' OR device_id = {printer:String})"
 _UTILISATION_BUCKETS: Final = """SELECT {bucket} AS bucket, uniqExact(device_id) AS printers,
-    sum(printing_s) AS printing_s, sum(warming_s) AS warming_s, sum(cooling_s) AS cooling_s,
-    sum(idle_s) AS idle_s, sum(error_s) AS error_s, sum(unreachable_s) AS unreachable_s,
-    round(100 * sum(printing_s) / nullIf(sum(printing_s + warming_s + cooling_s + idle_s + error_s + unreachable_s), 0), 1)
+    sum(w_printing) AS printing_s, sum(w_warming) AS warming_s, sum(w_cooling) AS cooling_s,
+    sum(w_idle) AS idle_s, sum(w_error) AS error_s, sum(w_unreachable) AS unreachable_s,
+    round(100 * printing_s / nullIf(printing_s + warming_s + cooling_s + idle_s + error_s + unreachable_s, 0), 1)
         AS utilisation_pct,
-    sum(jobs_completed) AS jobs_completed, sum(layers_printed) AS layers_printed,
-    round(sum(material_consumed_kg), 3) AS material_consumed_kg,
-    round(avg(packing_density_pct), 1) AS packing_density_pct,
-    round(avg(material_recycled_pct), 1) AS material_recycled_pct,
-    round(sum(agent_consumed_cm3), 1) AS agent_consumed_cm3
-FROM (SELECT * FROM utilisation
+    sum(w_jobs) AS jobs_completed, sum(w_layers) AS layers_printed,
+    round(sum(w_material), 3) AS material_consumed_kg,
+    round(avg(w_packing), 1) AS packing_density_pct,
+    round(avg(w_recycled), 1) AS material_recycled_pct,
+    round(sum(w_agent), 1) AS agent_consumed_cm3
+FROM (SELECT device_id, window_start, printing_s AS w_printing, warming_s AS w_warming, cooling_s AS w_cooling,
+          idle_s AS w_idle, error_s AS w_error, unreachable_s AS w_unreachable, jobs_completed AS w_jobs,
+          layers_printed AS w_layers, material_consumed_kg AS w_material, packing_density_pct AS w_packing,
+          material_recycled_pct AS w_recycled, agent_consumed_cm3 AS w_agent
+      FROM utilisation
       WHERE {one_site} AND window_start >= now64(3) - toIntervalDay({{days:UInt32}})
         AND dateDiff('second', window_start, window_end) = 3600
       ORDER BY event_time DESC LIMIT 1 BY device_id, window_start)
