@@ -101,7 +101,7 @@ function render(app, view) {
 export function alertCards(app, alerts) {
   return alerts.map((a) => el("article", {
     class: `alert sev-border-${a.severity} ${a.lifecycle === "CLEARED" ? "cleared" : ""}`,
-    "data-testid": "alert-row", "data-alert-id": a.alert_id, "data-rule": a.rule_id,
+    "data-testid": "alert-row", "data-alert-id": a.alert_id, "data-rule": a.rule_id, "data-dedup-key": a.dedup_key,
     "data-severity": a.severity, "data-device-id": a.device_id, "data-lifecycle": a.lifecycle,
   },
   el("header", {},

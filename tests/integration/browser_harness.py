@@ -28,6 +28,7 @@ from producers.simulator.replay import new_fleet, replay
 from schemas import SchemaRegistry
 from sinks.clickhouse import ClickHouseSink, SinkSettings
 from sinks.connection import ClickHouseSettings
+from sink_harness import drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / ".build" / "screenshots"
@@ -137,13 +138,16 @@ async def sink_running(stack: StackSettings, unique: str, database: str) -> Asyn
         group_id=f"dash-sink-{unique}", kinds=SINK_KINDS, batch_max_age_s=0.3, retry_initial_s=0.2, retry_max_s=1.0,
     )
     stop = asyncio.Event()
-    async with ClickHouseSink(settings, REGISTRY) as sink:
-        task = asyncio.create_task(sink.run(stop))
-        try:
-            yield sink
-        finally:
-            stop.set()
-            await task
+    try:
+        async with ClickHouseSink(settings, REGISTRY) as sink:
+            task = asyncio.create_task(sink.run(stop))
+            try:
+                yield sink
+            finally:
+                stop.set()
+                await task
+    finally:
+        await drop_database(settings)
 
 
 @dataclass(frozen=True)
