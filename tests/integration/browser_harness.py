@@ -18,6 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from playwright.async_api import Browser, Page, Playwright, ViewportSize
+from sink_harness import drop_database
 
 from common.kafka.topics import topic_for
 from dashboard.access import add_user
@@ -28,7 +29,6 @@ from producers.simulator.replay import new_fleet, replay
 from schemas import SchemaRegistry
 from sinks.clickhouse import ClickHouseSink, SinkSettings
 from sinks.connection import ClickHouseSettings
-from sink_harness import drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / ".build" / "screenshots"

@@ -226,8 +226,18 @@ async def test_a_site_token_cannot_see_another_site(pipeline: Pipeline) -> None:
     finally:
         await ops.close()
 
-    context, page = await signed_in(p, "alice")
+    context = await p.browser.new_context(viewport=VIEWPORT)
+    page = await context.new_page()
     try:
+        # Without a session the page asks for a token, and says when one is not accepted.
+        await page.goto(p.server.url)
+        await expect(page.get_by_test_id("login-view")).to_be_visible()
+        await screenshot(page, "sign-in")
+        await page.get_by_test_id("login-token").fill("not-a-token")
+        await page.get_by_test_id("login-submit").click()
+        await expect(page.get_by_test_id("login-error")).to_be_visible()
+        await expect(page.get_by_test_id("printer-row")).to_have_count(0)
+        await sign_in(page, p.server.url, p.users.tokens["alice"])
         await expect(page.get_by_test_id("printer-row")).to_have_count(PRINTERS_A, timeout=WAIT_MS)
         await expect(page.get_by_test_id("site-picker")).to_be_hidden()
         await page.goto(f"{p.server.url}#/fleet?site={p.site_b}")
