@@ -161,6 +161,8 @@ async function switchSite(app, site) {
   app.feed = new LiveFeed(site, {
     onState: setLive,
     onOpen: async () => {
+      const badge = $("live-status");
+      badge.dataset.opens = String(Number(badge.dataset.opens || 0) + 1);
       // Whatever changed while the stream was down: read the snapshot again.
       await app.loadFleet();
       if (app.view && app.view.refresh) app.view.refresh(app);

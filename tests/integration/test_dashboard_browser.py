@@ -152,6 +152,26 @@ async def test_a_printer_that_goes_dark_turns_offline_without_a_reload(pipeline:
         await context.close()
 
 
+async def test_the_page_reconnects_and_reads_the_fleet_again(pipeline: Pipeline) -> None:
+    p = pipeline
+    context, page = await signed_in(p, "alice")
+    try:
+        live = page.get_by_test_id("live-status")
+        await expect(live).to_have_attribute("data-opens", "1", timeout=WAIT_MS)
+        await expect(page.get_by_test_id("printer-row")).to_have_count(PRINTERS_A, timeout=WAIT_MS)
+        await mark_page(page)
+        async with page.expect_request(lambda r: "/api/fleet?" in r.url, timeout=WAIT_MS) as fleet_read:
+            # The server ends the page's stream, as it does when the page fell behind.
+            p.server.hub.close_all()
+            await expect(live).to_have_attribute("data-opens", "2", timeout=WAIT_MS)
+        assert (await fleet_read.value).url.endswith(f"site={p.site_a}")
+        await expect(live).to_have_attribute("data-state", "live")
+        await expect(page.get_by_test_id("printer-row")).to_have_count(PRINTERS_A)
+        assert await not_reloaded(page), "the page reloaded instead of reconnecting"
+    finally:
+        await context.close()
+
+
 async def test_an_alert_raised_by_the_worker_appears(pipeline: Pipeline) -> None:
     p = pipeline
     context, page = await signed_in(p, "alice")
