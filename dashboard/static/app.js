@@ -61,6 +61,11 @@ class App {
   }
 
   showError(err) {
+    if (err.status === 401) {
+      // The session ended (signed out elsewhere, or the user was removed): sign in again.
+      window.location.assign("/");
+      return;
+    }
     fill(this.root, el("div", { class: "view-error", "data-testid": "view-error", "data-status": err.status ?? "" },
       el("strong", {}, err.status ? `${err.status}: ` : "Error: "), err.message));
   }
