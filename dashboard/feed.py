@@ -4,7 +4,9 @@ memory (`dashboard.fleet`), and the event streams of the open pages (`Hub`).
 The consumer has no group and commits nothing: it assigns itself every partition of both
 topics and reads them from the beginning at every start (fleet.state is compacted: its
 newest record per printer is always there; alerts: the topic's retention), then follows.
-It reads committed records only (`common.kafka.clients`). `ready` turns true once it has
+It reads committed records only (`common.kafka.clients`). Before the topics, it takes the
+open alerts from ClickHouse (`seed`), so an alert open longer than the alerts topic keeps
+its records is still shown. `ready` turns true once it has
 read up to the end offsets it found at start, so a page served after that sees the whole
 fleet. A message that is no record of its topic's kind is logged and counted, not shown.
 
@@ -20,13 +22,14 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
+from common.errors import PrintfleetError
 from common.kafka import admin, clients, diagnose
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import pipeline_specs, topic_for
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 
 POLL_MS: Final = 500
 KINDS: Final = ("fleet_state", "alert")
+Seed = Callable[[], Awaitable[list[Record]]]
 
 
 def wall_ms() -> int:
@@ -113,8 +117,9 @@ class Feed:
     `wait()`)."""
 
     def __init__(self, kafka: KafkaSettings, fleet: Fleet, hub: Hub, *, offline_check_s: float,
-                 clock: Callable[[], int] = wall_ms) -> None:
+                 clock: Callable[[], int] = wall_ms, seed: Seed | None = None) -> None:
         self.kafka, self.fleet, self.hub = kafka, fleet, hub
+        self.seed = seed
         self.offline_check_s = offline_check_s
         self.clock = clock
         self.registry = SchemaRegistry.load_default()
@@ -132,8 +137,26 @@ class Feed:
         if self._tasks:
             return
         await admin.check(self.kafka, pipeline_specs([topic_for(k) for k in KINDS]))
+        await self._seed()
         self._tasks = [asyncio.create_task(self._read(), name="dashboard-feed"),
                        asyncio.create_task(self._offline_timer(), name="dashboard-offline")]
+
+    async def _seed(self) -> None:
+        """Take the open alerts `seed` gives (ClickHouse: alerts raised longer ago than the
+        topic keeps); the topic's records, read next, win where they are newer. Without
+        them the dashboard still starts, and says what it lacks."""
+        if self.seed is None:
+            return
+        try:
+            alerts = await self.seed()
+        except PrintfleetError as exc:
+            log.warning("event=dashboard_open_alerts_not_loaded error=%s detail=%r", exc,
+                        "open alerts older than the alerts topic's retention are not shown")
+            return
+        now = self.clock()
+        for alert in alerts:
+            self.fleet.apply_alert(alert, now)
+        log.info("event=dashboard_open_alerts_loaded alerts=%d", len(alerts))
 
     async def stop(self) -> None:
         self._stop.set()

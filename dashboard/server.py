@@ -77,8 +77,9 @@ class DashboardServer:
         self.users = UsersFile(settings.users_file)
         self.fleet = Fleet(round(settings.offline_after_s * 1000))
         self.hub = Hub(settings.sse_queue_max)
-        self.feed = Feed(settings.kafka, self.fleet, self.hub, offline_check_s=settings.offline_check_s)
         self.store = Store(settings.clickhouse)
+        self.feed = Feed(settings.kafka, self.fleet, self.hub, offline_check_s=settings.offline_check_s,
+                         seed=self.store.open_alerts)
         self.url = ""
         self.streams_opened = 0
         self.streams_closed = 0
@@ -192,15 +193,16 @@ class DashboardServer:
         return web.FileResponse(path, headers={"Cache-Control": "no-cache"})
 
     async def handle_login(self, request: web.Request) -> web.StreamResponse:
-        form = await request.post()
-        token = form.get("token")
-        user = self._user(token.strip() if isinstance(token, str) else "")
+        field = (await request.post()).get("token")
+        token = field.strip() if isinstance(field, str) else ""
+        user = self._user(token)
         if user is None:
             log.warning("event=dashboard_login_failed remote=%s", request.remote)
             raise web.HTTPSeeOther("/?login=failed")
         response = web.HTTPSeeOther("/")
-        response.set_cookie(COOKIE, token.strip() if isinstance(token, str) else "", httponly=True,
-                            samesite="Strict", path="/")
+        # The token itself is the session: HttpOnly keeps it from the page's scripts,
+        # SameSite=Strict from other sites' forms; no server-side session to keep.
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
         log.info("event=dashboard_login user=%s", user.name)
         raise response
 
@@ -239,8 +241,8 @@ class DashboardServer:
                 if sub.dropped:
                     break
                 await response.write(f"event: {event}\ndata: {data}\n\n".encode())
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass  # the page went away, or the server is stopping
+        except ConnectionResetError:
+            pass  # the page went away
         finally:
             self.hub.unsubscribe(sub)
             self.streams_closed += 1

@@ -91,10 +91,17 @@ class Store:
         their recommended parts, newest first."""
         params = {**wanted.parameters(), "site": site, "days": days, "limit": limit}
         alerts = await self._query(queries.DASHBOARD_RECENT_ALERTS, params)
+        return await self._with_parts(alerts, queries.DASHBOARD_ALERT_PARTS, {"site": site})
+
+    async def open_alerts(self) -> list[Row]:
+        """Every site's open alerts with their recommended parts (the feed's start)."""
+        alerts = await self._query(queries.DASHBOARD_OPEN_ALERTS, {})
+        return await self._with_parts(alerts, queries.DASHBOARD_OPEN_ALERT_PARTS, {})
+
+    async def _with_parts(self, alerts: list[Row], sql: str, parameters: Mapping[str, Any]) -> list[Row]:
         if not alerts:
             return []
-        parts = await self._query(queries.DASHBOARD_ALERT_PARTS,
-                                  {"site": site, "record_ids": [a["record_id"] for a in alerts]})
+        parts = await self._query(sql, {**parameters, "record_ids": [a["record_id"] for a in alerts]})
         by_record: dict[str, list[Row]] = defaultdict(list)
         for p in parts:
             by_record[p.pop("record_id")].append(p)

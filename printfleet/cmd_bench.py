@@ -23,6 +23,7 @@ BENCHES = {
     "sink": ("benchmarks.sink", "sink rows/s against a direct insert"),
     "chaos": ("benchmarks.chaos", "the pipeline under random faults, compared record by record"),
     "security": ("benchmarks.security", "gateway and sink over SASL_SSL against PLAINTEXT"),
+    "dashboard": ("benchmarks.dashboard", "fleet.state -> page latency, dashboard memory and CPU, 1,000 printers"),
 }
 
 

@@ -210,14 +210,21 @@ _LIFECYCLE_ORDER: Final = "indexOf(['RAISED', 'UPDATED', 'CLEARED'], lifecycle)"
 _SEVERITY_ORDER: Final = "indexOf(['UNKNOWN', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'], severity)"
 # Alerts whose latest lifecycle record is at most `days` old, open or cleared, newest
 # first; `min_rank` 0: any severity, else at least that index of the Severity symbols.
-DASHBOARD_RECENT_ALERTS: Final = f"""SELECT record_id, schema_version, site_id, device_id, event_time, alert_id,
+_ALERT_FIELDS: Final = """record_id, schema_version, site_id, device_id, event_time, alert_id,
     dedup_key, lifecycle, severity, rule_id, subsystem, summary, source_event_code, raised_at, cleared_at,
-    predicted_failure_at, recommended_action, notify_service, confidence, occurrences
-FROM (SELECT * FROM alert
-      WHERE {_ONE_SITE} AND ({{rule:String}} = '' OR rule_id = {{rule:String}})
-        AND event_time >= now64(3) - toIntervalDay({{days:UInt32}})
-      ORDER BY event_time DESC, {_LIFECYCLE_ORDER} DESC, kafka_offset DESC
-      LIMIT 1 BY alert_id)
+    predicted_failure_at, recommended_action, notify_service, confidence, occurrences"""
+
+
+def _latest_alerts(where: str) -> str:
+    """The latest lifecycle record of every alert whose records pass `where` (as
+    `printfleet alerts list` orders them: event time, then lifecycle step, then offset)."""
+    return (f"(SELECT * FROM alert WHERE {where} "
+            f"ORDER BY event_time DESC, {_LIFECYCLE_ORDER} DESC, kafka_offset DESC LIMIT 1 BY alert_id)")
+
+
+DASHBOARD_RECENT_ALERTS: Final = f"""SELECT {_ALERT_FIELDS}
+FROM {_latest_alerts(f"{_ONE_SITE} AND ({{rule:String}} = '' OR rule_id = {{rule:String}}) "
+                     "AND event_time >= now64(3) - toIntervalDay({days:UInt32})")}
 WHERE {{min_rank:UInt8}} = 0 OR {_SEVERITY_ORDER} - 1 >= {{min_rank:UInt8}}
 ORDER BY event_time DESC, alert_id
 LIMIT {{limit:UInt32}}"""
@@ -225,6 +232,17 @@ LIMIT {{limit:UInt32}}"""
 DASHBOARD_ALERT_PARTS: Final = """SELECT record_id, part_number, description, quantity
 FROM alert_recommended_parts
 WHERE site_id = {site:String} AND has({record_ids:Array(String)}, record_id)
+ORDER BY record_id, idx
+LIMIT 1 BY record_id, idx"""
+# Every site's open alerts (latest lifecycle record not CLEARED), read once when the
+# dashboard starts: its memory then holds alerts older than the alerts topic's retention
+# too. Not an answer to any request: the server filters by site before anything is shown.
+DASHBOARD_OPEN_ALERTS: Final = f"""SELECT {_ALERT_FIELDS}
+FROM {_latest_alerts("1")}
+WHERE lifecycle != 'CLEARED'"""
+DASHBOARD_OPEN_ALERT_PARTS: Final = """SELECT record_id, part_number, description, quantity
+FROM alert_recommended_parts
+WHERE has({record_ids:Array(String)}, record_id)
 ORDER BY record_id, idx
 LIMIT 1 BY record_id, idx"""
 # One printer's installed consumables at their latest report. remaining_pct: life left
