@@ -32,7 +32,7 @@ export const utilisationView = {
       el("h1", {}, "Utilisation ", el("span", { class: "sub" }, printer ? app.printerName(printer) : app.site)),
       controls,
       el("div", { id: "util-totals", class: "summary", "data-testid": "utilisation-totals" }),
-      el("div", { id: "charts", class: "charts" }, el("p", { class: "muted" }, "Loading…")));
+      el("div", { id: "charts", class: "charts", "data-testid": "charts" }, el("p", { class: "muted" }, "Loading…")));
     let answer;
     try {
       answer = await api.utilisation(app.site, grain, printer);
@@ -61,6 +61,9 @@ function apply(app) {
 function render(answer, grain) {
   const rows = answer.rows;
   const charts = document.getElementById("charts");
+  // What the charts show, for a reader (or a test) that waits for a new choice to land.
+  charts.dataset.grain = grain;
+  charts.dataset.printer = answer.printer || "";
   totals(rows);
   if (!rows.length) {
     fill(charts, el("p", { class: "empty", "data-testid": "utilisation-empty" },

@@ -230,6 +230,18 @@ async def test_a_utilisation_chart_has_data_points(pipeline: Pipeline) -> None:
         assert int(await utilisation.get_attribute("data-points") or 0) > 0
         await expect(page.get_by_test_id("util-buckets")).to_contain_text(str(len(rows)))
         await screenshot(page, "utilisation")
+        # One printer's hours, then the site's days: new charts, with points.
+        device = p.devices_a[2]
+        await page.get_by_test_id("util-printer").select_option(device)
+        shown = page.locator(f'[data-testid=charts][data-grain=hour][data-printer="{device}"] [data-testid=chart-state-time]')
+        await expect(shown.locator("canvas")).to_have_count(1, timeout=WAIT_MS)
+        assert int(await shown.get_attribute("data-points") or 0) > 0
+        await expect(page.get_by_test_id("view").locator("h1")).to_contain_text(p.names_a[device])
+        await page.get_by_test_id("util-printer").select_option("")
+        await page.get_by_test_id("util-grain").select_option("day")
+        shown = page.locator('[data-testid=charts][data-grain=day][data-printer=""] [data-testid=chart-state-time]')
+        await expect(shown.locator("canvas")).to_have_count(1, timeout=WAIT_MS)
+        assert int(await shown.get_attribute("data-points") or 0) >= 1
     finally:
         await context.close()
 
