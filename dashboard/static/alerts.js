@@ -88,6 +88,7 @@ function render(app, view) {
   }
   const list = document.getElementById("alert-list");
   if (!list) return;
+  list.dataset.state = view.filters.state;
   const open = view.filters.state === "open";
   const alerts = [...view.alerts.values()].sort(open
     ? (a, b) => severityRank(b.severity) - severityRank(a.severity) || a.raised_at - b.raised_at

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,6 +113,18 @@ async def not_reloaded(page: Page) -> bool:
     return bool(await page.evaluate("window.__printfleetNoReload === true"))
 
 
+async def until_api(page: Page, path: str, done: Callable[[Any], bool]) -> Any:
+    """Ask the API from the signed-in page until `done(answer)`: for what the sink writes
+    to ClickHouse a moment after the worker published it."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        answer = await page.evaluate("path => fetch(path).then(r => r.json())", path)
+        if done(answer):
+            return answer
+        assert time.monotonic() < deadline, f"{path} never answered what the test waits for: {answer}"
+        await page.wait_for_timeout(1000)
+
+
 async def test_fleet_view_lists_the_simulated_printers(pipeline: Pipeline, capsys: pytest.CaptureFixture[str]) -> None:
     p = pipeline
     context, page = await signed_in(p, "alice")
@@ -198,6 +210,14 @@ async def test_an_alert_raised_by_the_worker_appears(pipeline: Pipeline) -> None
         await expect(card).to_have_count(1, timeout=WAIT_MS)
         await page.get_by_test_id("filter-severity").select_option("CRITICAL")
         await expect(card).to_have_count(0, timeout=WAIT_MS)
+        # Recent alerts come from ClickHouse: once the sink stored this one, the list has it.
+        key = f"system-event:{device}:{code}"
+        await until_api(page, f"/api/alerts?site={p.site_a}&state=recent&printer={device}",
+                        lambda answer: any(a["dedup_key"] == key for a in answer["alerts"]))
+        await page.get_by_test_id("filter-severity").select_option("")
+        await page.get_by_test_id("alerts-state").select_option("recent")
+        recent = page.locator(f'[data-testid=alert-list][data-state=recent] [data-dedup-key="{key}"]')
+        await expect(recent).to_have_count(1, timeout=WAIT_MS)
         # The printer page: its consumables with their remaining life, and the alert.
         await page.goto(f"{p.server.url}#/printer/{device}?site={p.site_a}")
         await expect(page.get_by_test_id("consumable-row").first).to_be_visible(timeout=WAIT_MS)
@@ -214,14 +234,8 @@ async def test_a_utilisation_chart_has_data_points(pipeline: Pipeline) -> None:
     context, page = await signed_in(p, "alice")
     try:
         # The worker publishes an hour when it closes and the sink stores it: ask until it is there.
-        deadline = time.monotonic() + WAIT_MS / 1000
-        rows: list[Any] = []
-        while not rows:
-            answer = await page.evaluate("site => fetch(`/api/utilisation?site=${site}&grain=hour`).then(r => r.json())", p.site_a)
-            rows = answer["rows"]
-            assert rows or time.monotonic() < deadline, f"no utilisation row for {p.site_a}: {answer}"
-            if not rows:
-                await page.wait_for_timeout(1000)
+        answer = await until_api(page, f"/api/utilisation?site={p.site_a}&grain=hour", lambda answer: bool(answer["rows"]))
+        rows = answer["rows"]
         await page.get_by_test_id("nav-utilisation").click()
         chart = page.get_by_test_id("chart-state-time")
         await expect(chart.locator("canvas")).to_have_count(1, timeout=WAIT_MS)
