@@ -23,7 +23,7 @@ from browser_harness import (
 )
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from stream_harness import Worker, produce
-from stream_scenarios import Printer
+from stream_scenarios import HOUR_MS, Printer
 
 from dashboard.server import DashboardServer
 from deploy.settings import StackSettings
@@ -65,6 +65,8 @@ async def pipeline(stack: StackSettings, tmp_path_factory: pytest.TempPathFactor
     unique = uuid.uuid4().hex[:8]
     site_a, site_b = f"site-a{unique}", f"site-b{unique}"
     history_a = site_history(site_a, PRINTERS_A, hours=2.5, seed=11)
+    worn = devices(history_a)[3]
+    history_a = with_worn_cleaning_roll(history_a, Printer(site_a, worn, 0))
     history_b = site_history(site_b, PRINTERS_B, hours=0.2, seed=12)
     users = make_users(tmp, {"alice": site_a, "bob": site_b})
     database = f"dash_{unique}"
@@ -96,6 +98,16 @@ async def pipeline(stack: StackSettings, tmp_path_factory: pytest.TempPathFactor
 
 def devices(history: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return sorted({r["device_id"] for k, r in history if k == "heartbeat"})
+
+
+def with_worn_cleaning_roll(history: list[tuple[str, dict[str, Any]]], printer: Printer) -> list[tuple[str, dict[str, Any]]]:
+    """`history`, but the printer's cleaning roll wears 1.5 % an hour over the last day, up
+    to 90 %: the worker predicts its end of life in about 7 hours."""
+    now = int(time.time() * 1000)
+    readings = [printer.record("cleaning_roll", now - (23 - h) * HOUR_MS, usage_pct=55.5 + 1.5 * h,
+                               status="OK" if h < 17 else "LOW", part_number="3ED60A") for h in range(24)]
+    kept = [(k, r) for k, r in history if not (k == "cleaning_roll" and r["device_id"] == printer.device_id)]
+    return sorted([*kept, *readings], key=lambda kr: int(kr[1]["event_time"]))
 
 
 async def signed_in(p: Pipeline, user: str) -> tuple[BrowserContext, Page]:
@@ -220,11 +232,31 @@ async def test_an_alert_raised_by_the_worker_appears(pipeline: Pipeline) -> None
         recent = page.locator(f'[data-testid=alert-list][data-state=recent] [data-dedup-key="{key}"]')
         await expect(recent).to_have_count(1, timeout=WAIT_MS)
         # The printer page: its consumables with their remaining life, and the alert.
+        await until_api(page, f"/api/printers/{device}?site={p.site_a}", lambda answer: bool(answer["consumables"]))
         await page.goto(f"{p.server.url}#/printer/{device}?site={p.site_a}")
         await expect(page.get_by_test_id("consumable-row").first).to_be_visible(timeout=WAIT_MS)
         await expect(page.locator('[data-testid=consumable-row][data-kind="printhead"] [data-testid=consumable-remaining]').first
                      ).to_contain_text("%")
         await expect(page.locator(f'[data-testid=printer-alerts] [data-dedup-key="system-event:{device}:{code}"]')).to_have_count(1)
+        await screenshot(page, "printer-alert")
+    finally:
+        await context.close()
+
+
+async def test_a_consumable_shows_its_predicted_end_of_life(pipeline: Pipeline) -> None:
+    p = pipeline
+    context, page = await signed_in(p, "alice")
+    worn = p.devices_a[3]
+    try:
+        # Consumables come from ClickHouse, the prediction from the worker's alert: both there.
+        await until_api(page, f"/api/printers/{worn}?site={p.site_a}", lambda answer: any(
+            c["item"] == "cleaning-roll" and c["predicted_end_of_life_at"] for c in answer["consumables"]))
+        await page.locator(f'[data-device-id="{worn}"] [data-testid=printer-link]').click()
+        roll = page.locator('[data-testid=consumable-row][data-item="cleaning-roll"]')
+        await expect(roll.get_by_test_id("consumable-remaining")).to_contain_text("%", timeout=WAIT_MS)
+        await expect(roll.get_by_test_id("consumable-eol")).to_contain_text("confidence", timeout=WAIT_MS)
+        await expect(page.locator(f'[data-testid=printer-alerts] [data-dedup-key="predicted-wear:{worn}:cleaning-roll"]')
+                     ).to_have_count(1)
         await screenshot(page, "printer")
     finally:
         await context.close()
