@@ -15,6 +15,18 @@ need mvn "the Kafka broker jars are resolved with Maven"
 java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/ *java.specification.version = //p')
 [ "${java_major:-0}" -ge 17 ] || { echo "bootstrap: Java $java_major is too old: Kafka 4 needs 17+" >&2; exit 1; }
 
+# The browser tests (tests/browser/) drive Debian's Chromium through Playwright: the system
+# package, never a browser that Playwright downloads. A font, so screenshots show text.
+if [ ! -x /usr/bin/chromium ]; then
+  command -v apt-get >/dev/null 2>&1 \
+    || { echo "bootstrap: /usr/bin/chromium is missing and there is no apt-get: install Chromium at /usr/bin/chromium for the browser tests" >&2; exit 1; }
+  [ "$(id -u)" -eq 0 ] \
+    || { echo "bootstrap: /usr/bin/chromium is missing; installing it needs root: sudo apt-get install chromium fonts-dejavu-core" >&2; exit 1; }
+  echo "bootstrap: installing Debian's chromium for the browser tests"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "bootstrap: creating .venv"
   "$PYTHON" -m venv .venv
