@@ -1,6 +1,7 @@
 // The alerts view: open alerts (live) or recent ones (ClickHouse, the last 7 days), with
 // filters for severity (at least), rule and printer; each alert says what to do and which
 // parts a technician should bring. Filters live in the URL, so a filtered list can be linked.
+// Below them, the update advisories the site's printers were given (signed releases).
 
 import * as api from "./api.js";
 import { el, fill } from "./dom.js";
@@ -24,8 +25,10 @@ export const alertsView = {
         label("Severity", select("filter-severity", [["", "any"], ...SEVERITIES.map((s) => [s, `${words(s)} or worse`])], filters.severity)),
         label("Rule", select("filter-rule", [["", "any"]], filters.rule)),
         label("Printer", select("filter-printer", [["", "any"], ...app.printers().map((p) => [p.device_id, p.printer_name || p.device_id])], filters.printer))),
-      el("div", { id: "alert-list", class: "alert-list", "data-testid": "alert-list" }, el("p", { class: "muted" }, "Loading…")));
-    await this.refresh(app, generation);
+      el("div", { id: "alert-list", class: "alert-list", "data-testid": "alert-list" }, el("p", { class: "muted" }, "Loading…")),
+      el("h2", {}, "Update advisories"),
+      el("div", { id: "advisory-list", "data-testid": "advisory-list" }, el("p", { class: "muted" }, "Loading…")));
+    await Promise.all([this.refresh(app, generation), showAdvisories(app, generation, filters.printer)]);
   },
 
   async refresh(app, generation = app.generation) {
@@ -125,6 +128,34 @@ export function alertCards(app, alerts) {
     ? el("ul", { class: "parts", "data-testid": "alert-parts" }, a.recommended_parts.map((part) => el("li", {},
       el("code", { "data-testid": "part-number" }, part.part_number), ` × ${part.quantity} — ${part.description}`)))
     : null));
+}
+
+async function showAdvisories(app, generation, printer) {
+  let answer;
+  try {
+    answer = await api.advisories(app.site, printer);
+  } catch (err) {
+    if (generation === app.generation) app.showError(err);
+    return;
+  }
+  const box = document.getElementById("advisory-list");
+  if (generation !== app.generation || !box) return;
+  fill(box, advisoryTable(app, answer.advisories));
+}
+
+/** The update advisories as a table; also used by the printer page. */
+export function advisoryTable(app, advisories) {
+  if (!advisories.length) return el("p", { class: "empty", "data-testid": "advisories-empty" }, "No update advised.");
+  return el("table", { class: "advisories", "data-testid": "advisories" },
+    el("thead", {}, el("tr", {}, ["Severity", "Printer", "Update", "Installed", "Released", "Summary"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, advisories.map((a) => el("tr", { "data-testid": "advisory-row", "data-advisory-id": a.advisory_id, "data-device-id": a.device_id },
+      el("td", {}, el("span", { class: `sev sev-${a.severity}` }, a.severity)),
+      el("td", {}, el("a", { href: app.href(`printer/${encodeURIComponent(a.device_id)}`) }, app.printerName(a.device_id))),
+      el("td", { "data-testid": "advisory-version" }, `${words(a.advisory_type)} ${a.available_version}`,
+        a.material_type ? ` (${a.material_type})` : null),
+      el("td", { class: "mono" }, a.installed_version ?? "—"),
+      el("td", {}, clock(a.released_at)),
+      el("td", {}, a.release_notes_url ? el("a", { href: a.release_notes_url, rel: "noopener noreferrer" }, a.summary) : a.summary)))));
 }
 
 function term(name, value) {

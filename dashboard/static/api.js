@@ -39,3 +39,4 @@ export const fleet = (site) => getJSON("/api/fleet", { site });
 export const alerts = (site, filters) => getJSON("/api/alerts", { site, ...filters });
 export const utilisation = (site, grain, printer) => getJSON("/api/utilisation", { site, grain, printer });
 export const printer = (site, deviceId) => getJSON(`/api/printers/${encodeURIComponent(deviceId)}`, { site });
+export const advisories = (site, printer) => getJSON("/api/advisories", { site, printer });

@@ -1,8 +1,9 @@
 // The page of one printer: its state, its consumables with their remaining life and the
-// stream worker's predicted end of life, and its open alerts (GET /api/printers/<id>).
+// stream worker's predicted end of life, its open alerts and the updates it was advised
+// (GET /api/printers/<id>).
 
 import * as api from "./api.js";
-import { alertCards } from "./alerts.js";
+import { advisoryTable, alertCards } from "./alerts.js";
 import { el, fill } from "./dom.js";
 import { ago, clock, duration, number, progressPct, words } from "./format.js";
 
@@ -39,7 +40,7 @@ export const printerView = {
   },
 };
 
-function render(app, { printer, consumables, alerts }) {
+function render(app, { printer, consumables, alerts, advisories }) {
   fill(app.root,
     el("p", {}, el("a", { href: app.href("fleet") }, "← fleet")),
     el("h1", { id: "printer-title", class: printer.offline ? "offline" : "", "data-testid": "printer-title", "data-device-id": printer.device_id },
@@ -57,7 +58,9 @@ function render(app, { printer, consumables, alerts }) {
     el("h2", {}, "Open alerts"),
     alerts.length
       ? el("div", { class: "alert-list", "data-testid": "printer-alerts" }, alertCards(app, alerts))
-      : el("p", { class: "empty", "data-testid": "printer-alerts-empty" }, "No open alert."));
+      : el("p", { class: "empty", "data-testid": "printer-alerts-empty" }, "No open alert."),
+    el("h2", {}, "Update advisories"),
+    advisoryTable(app, advisories));
 }
 
 function stateFacts(p) {

@@ -40,7 +40,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 REGISTRY = SchemaRegistry.load_default()
 # What the dashboard reads from ClickHouse: utilisation, recent alerts, benchmarks, consumables.
-SINK_KINDS = "utilisation,alert,benchmark,printhead_system,cleaning_roll,agent_system,build_unit"
+SINK_KINDS = "utilisation,alert,benchmark,printhead_system,cleaning_roll,agent_system,build_unit,update_advisory"
 
 
 async def launch(playwright: Playwright) -> Browser:

@@ -26,6 +26,7 @@ from stream_scenarios import HOUR_MS, Printer
 
 from dashboard.server import DashboardServer
 from deploy.settings import StackSettings
+from schemas.samples import sample_record
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -73,7 +74,7 @@ async def pipeline(stack: StackSettings, tmp_path_factory: pytest.TempPathFactor
     live = LiveHeartbeats.of(stack.kafka_bootstrap, [*history_a, *history_b])
     try:
         await worker.ready()
-        await produce(stack.kafka_bootstrap, [*history_a, *history_b])
+        await produce(stack.kafka_bootstrap, [*history_a, *history_b, *advisories(history_a, history_b)])
         await live.start()
         async with sink_running(stack, unique, database), dashboard_running(stack, database, users) as server:
             async with async_playwright() as playwright:
@@ -97,6 +98,19 @@ async def pipeline(stack: StackSettings, tmp_path_factory: pytest.TempPathFactor
 
 def devices(history: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return sorted({r["device_id"] for k, r in history if k == "heartbeat"})
+
+
+def advisories(*histories: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """An update advisory for the second printer of each site, as the worker writes one
+    when a signed release is newer than the printer's firmware (that decision has its own
+    tests, and the demo's test runs it end to end): here the page's part is under test."""
+    chosen = [next(r for k, r in history if k == "device_identity" and r["device_id"] == devices(history)[1])
+              for history in histories]
+    return [("update_advisory", sample_record("update_advisory") | {
+        "record_id": str(uuid.uuid4()), "site_id": identity["site_id"], "device_id": identity["device_id"],
+        "event_time": int(time.time() * 1000), "advisory_id": f"adv-{identity['device_id']}",
+        "model_number": identity["model_number"], "installed_version": "5.3.1", "available_version": "5.4.0",
+        "summary": "Faster warm-up"}) for identity in chosen]
 
 
 def with_worn_cleaning_roll(history: list[tuple[str, dict[str, Any]]], printer: Printer) -> list[tuple[str, dict[str, Any]]]:
@@ -257,6 +271,25 @@ async def test_a_consumable_shows_its_predicted_end_of_life(pipeline: Pipeline) 
         await expect(page.locator(f'[data-testid=printer-alerts] [data-dedup-key="predicted-wear:{worn}:cleaning-roll"]')
                      ).to_have_count(1)
         await screenshot(page, "printer")
+    finally:
+        await context.close()
+
+
+async def test_an_update_advisory_shows_on_the_printer_page_and_with_the_alerts(pipeline: Pipeline) -> None:
+    p = pipeline
+    context, page = await signed_in(p, "alice")
+    advised = p.devices_a[1]
+    try:
+        await until_api(page, f"/api/advisories?site={p.site_a}", lambda answer: len(answer["advisories"]) == 1)
+        await page.locator(f'[data-device-id="{advised}"] [data-testid=printer-link]').click()
+        row = page.locator(f'[data-testid=advisories] [data-testid=advisory-row][data-device-id="{advised}"]')
+        await expect(row.get_by_test_id("advisory-version")).to_contain_text("5.4.0", timeout=WAIT_MS)
+        await page.goto(f"{p.server.url}#/alerts?site={p.site_a}")
+        rows = page.locator("[data-testid=advisory-list] [data-testid=advisory-row]")
+        await expect(rows).to_have_count(1, timeout=WAIT_MS)
+        assert await rows.get_attribute("data-device-id") == advised  # site B's advisory is not there
+        await rows.scroll_into_view_if_needed()
+        await screenshot(page, "alerts-advisories")
     finally:
         await context.close()
 
