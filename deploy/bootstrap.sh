@@ -2,6 +2,7 @@
 # Sets up a fresh checkout: checks the tools, creates .venv, installs printfleet with its
 # cloud, local-stack and test extras and resolves the Kafka broker jars from Maven Central. Idempotent and quick
 # when nothing changed: each step runs again only when its input changed.
+# --browser (the test command's): also Debian's Chromium for the dashboard's browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,9 +16,10 @@ need mvn "the Kafka broker jars are resolved with Maven"
 java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/ *java.specification.version = //p')
 [ "${java_major:-0}" -ge 17 ] || { echo "bootstrap: Java $java_major is too old: Kafka 4 needs 17+" >&2; exit 1; }
 
-# The browser tests (tests/browser/) drive Debian's Chromium through Playwright: the system
-# package, never a browser that Playwright downloads. A font, so screenshots show text.
-if [ ! -x /usr/bin/chromium ]; then
+# The browser tests (tests/integration/test_dashboard_browser.py) drive Debian's Chromium
+# through Playwright: the system package, never a browser that Playwright downloads. A
+# font, so screenshots show text. Only the tests need it: `make demo` runs without it.
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
   command -v apt-get >/dev/null 2>&1 \
     || { echo "bootstrap: /usr/bin/chromium is missing and there is no apt-get: install Chromium at /usr/bin/chromium for the browser tests" >&2; exit 1; }
   [ "$(id -u)" -eq 0 ] \

@@ -5,7 +5,7 @@
 # Exits non-zero when a test failed or none ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash deploy/bootstrap.sh
+bash deploy/bootstrap.sh --browser
 .venv/bin/mypy  # types first: it takes seconds and needs no servers
 
 # Always its own folder and ports: a test run must never wipe or reuse the demo's stack.
