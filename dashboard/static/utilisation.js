@@ -176,10 +176,13 @@ function utilisationChart(width, grain, x, values, bench) {
   const data = [x, values];
   let bands;
   if (bench) {
+    // Points as well as lines: a benchmark of one day (the demo's, a new cohort's) has
+    // no line to draw.
+    const points = { show: values.length < 60 };
     series.push(
-      { label: "benchmark p25", stroke: "#90caf9", points: { show: false } },
-      { label: "benchmark median", stroke: "#1565c0", dash: [6, 4], points: { show: false } },
-      { label: "benchmark p75", stroke: "#90caf9", points: { show: false } });
+      { label: "benchmark p25", stroke: "#90caf9", points },
+      { label: "benchmark median", stroke: "#1565c0", dash: [6, 4], points },
+      { label: "benchmark p75", stroke: "#90caf9", points });
     data.push(...bench);
     bands = [{ series: [4, 2], fill: "rgba(21, 101, 192, 0.12)" }];
   }
