@@ -217,7 +217,7 @@ class KafkaServer:
                     f"Kafka exited during start-up; last lines of {self.log_dir}:\n"
                     f"{log_tail(self.log_dir / 'kafka.out')}\n{log_tail(self.log_dir / 'server.log')}"
                 )
-            if await self.answers():
+            if await self.answers() and (self.node != 1 or await self.coordinators_found()):
                 return time.monotonic() - started
             if time.monotonic() - started > timeout_s:
                 raise StartFailed(
@@ -241,6 +241,24 @@ class KafkaServer:
             return False
         finally:
             logger.setLevel(level)
+            await client.close()
+
+    async def coordinators_found(self) -> bool:
+        """True once the cluster names a group and a transaction coordinator. The first
+        request makes Kafka create __consumer_offsets and __transaction_state; until they
+        have leaders every new consumer group and transactional producer is told "not
+        available" and aiokafka logs ERROR lines, which a first `printfleet demo` on a
+        fresh stack would show. Asked of node 1 only: once is enough for the cluster."""
+        settings = replace(self.settings.kafka({}), bootstrap_servers=f"127.0.0.1:{self.port}", request_timeout_s=2.0)
+        client = clients.admin_client(settings)
+        try:
+            await client.start()
+            await client.find_coordinator("printfleet-stack-start", 0)
+            await client.find_coordinator("printfleet-stack-start", 1)
+            return True
+        except Exception:
+            return False
+        finally:
             await client.close()
 
     def version(self) -> str | None:

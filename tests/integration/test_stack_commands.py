@@ -18,11 +18,14 @@ from ports import free_ports
 
 def _env(state_dir: Path, ports: list[int]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRINTFLEET_")}
-    kafka, controller, http, tcp = ports
+    kafka, controller, sasl_ssl, ssl, http, tcp = ports
     env.update(
         PRINTFLEET_STATE_DIR=str(state_dir),
         PRINTFLEET_KAFKA_PORT=str(kafka),
         PRINTFLEET_KAFKA_CONTROLLER_PORT=str(controller),
+        # All six its own: a demo stack on the default ports must not fail the test.
+        PRINTFLEET_KAFKA_SASL_SSL_PORT=str(sasl_ssl),
+        PRINTFLEET_KAFKA_SSL_PORT=str(ssl),
         PRINTFLEET_CLICKHOUSE_HTTP_PORT=str(http),
         PRINTFLEET_CLICKHOUSE_TCP_PORT=str(tcp),
         PRINTFLEET_KAFKA_HEAP="256m",
@@ -39,7 +42,7 @@ def _stack(action: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def own_stack(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = _env(tmp_path / "stack", free_ports(4))
+    env = _env(tmp_path / "stack", free_ports(6))
     try:
         yield env
     finally:
@@ -81,5 +84,5 @@ def test_up_status_second_up_and_down(own_stack: dict[str, str], tmp_path: Path)
 
 
 def test_down_without_up_is_harmless(tmp_path: Path) -> None:
-    result = _stack("down", _env(tmp_path / "never-started", free_ports(4)))
+    result = _stack("down", _env(tmp_path / "never-started", free_ports(6)))
     assert result.returncode == 0, result.stderr
