@@ -43,6 +43,18 @@ SERVER_LIFETIME: Final = dt.timedelta(days=90)
 CA_MIN_REMAINING: Final = dt.timedelta(days=7)
 
 
+def server_context(cert_file: Path | None, key_file: Path | None) -> ssl.SSLContext | None:
+    """The TLS context of a server of ours (the gateway, the dashboard): TLS 1.2 or newer
+    with the given certificate chain and key; None (plain HTTP) without a certificate.
+    Raises OSError or ssl.SSLError when the files cannot be read or do not match."""
+    if cert_file is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
 class CertificateError(PrintfleetError):
     """The CA folder holds unreadable or half-written files, or cannot be written.
     Not retriable: fix or delete the folder."""

@@ -22,6 +22,7 @@ from prometheus_client.metrics_core import Metric
 
 from common.alert_view import AlertFilter
 from common.ops import OpsServer, OpsSettings
+from common.tls import server_context
 from dashboard.access import User, UsersFile
 from dashboard.errors import UsersFileError
 from dashboard.feed import Feed, Hub, wall_ms
@@ -108,7 +109,8 @@ class DashboardServer:
             runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=2.0)
             await runner.setup()
             try:
-                await web.TCPSite(runner, self.settings.host, self.settings.port).start()
+                tls = server_context(self.settings.tls_cert, self.settings.tls_key)
+                await web.TCPSite(runner, self.settings.host, self.settings.port, ssl_context=tls).start()
             except BaseException:
                 await runner.cleanup()
                 raise
@@ -118,7 +120,8 @@ class DashboardServer:
             raise
         self._runner = runner
         host, port = runner.addresses[0][:2]
-        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+        scheme = "https" if self.settings.tls_cert else "http"
+        self.url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}/"
         log.info("event=dashboard_listening url=%s", self.url)
 
     async def wait(self) -> None:
@@ -203,7 +206,9 @@ class DashboardServer:
         response = web.HTTPSeeOther("/")
         # The token itself is the session: HttpOnly keeps it from the page's scripts,
         # SameSite=Strict from other sites' forms; no server-side session to keep.
-        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+        # Secure under TLS: the browser then never sends it over plain HTTP.
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/",
+                            secure=self.settings.tls_cert is not None)
         log.info("event=dashboard_login user=%s", user.name)
         raise response
 

@@ -21,6 +21,10 @@ class DashboardSettings:
     host: str = "127.0.0.1"
     port: int = DASHBOARD_PORT  # 0: any free port (tests)
     users_file: Path = Path(".stack/dashboard-users.toml")
+    # HTTPS with this certificate chain and key (PEM); without them plain HTTP, for
+    # 127.0.0.1 or behind a TLS-terminating proxy. With TLS the session cookie is Secure.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     # A printer not heard of for this long is shown offline, whatever its last record
     # says. The worker re-emits an unchanged printer's state every 300 s (streams/
     # fleet_state.py refresh_s) and marks a silent one UNREACHABLE itself after 3 missed
@@ -40,6 +44,8 @@ class DashboardSettings:
     ops_port: int = -1
 
     def __post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
         if self.offline_after_s <= 0 or self.offline_check_s <= 0 or self.keepalive_s <= 0:
             raise ValueError("offline_after_s, offline_check_s and keepalive_s must be positive")
         if self.sse_queue_max < 1 or self.recent_alerts_max < 1:

@@ -27,6 +27,8 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 18448; 0: any free port)")
+    parser.add_argument("--tls-cert", type=Path, help="server certificate chain, PEM (HTTPS; plain HTTP without it)")
+    parser.add_argument("--tls-key", type=Path, help="server private key, PEM")
     _users_file(parser)
     parser.add_argument("--offline-after-s", type=float,
                         help="show a printer offline when nothing was heard of it for this long (default 360)")
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         settings = build(
             DashboardSettings, "dashboard", config=table, config_name=config.name("dashboard"),
             kafka=kafka_flags.settings(args, config=config), clickhouse=clickhouse_flags.settings(args, config=config),
-            host=args.host, port=args.port, users_file=args.users_file, offline_after_s=args.offline_after_s,
+            host=args.host, port=args.port, users_file=args.users_file, tls_cert=args.tls_cert, tls_key=args.tls_key, offline_after_s=args.offline_after_s,
             sse_queue_max=args.sse_queue_max, ops_host=args.ops_host,
             ops_port=ops_flags.port(args, "dashboard", DASHBOARD_OPS_PORT, config=table),
         )

@@ -55,7 +55,6 @@ import logging
 import os
 import signal
 import socket
-import ssl
 import time
 import uuid
 from dataclasses import dataclass
@@ -68,6 +67,7 @@ from common.kafka.errors import KafkaUnavailable
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import DEAD_LETTER, GATEWAY_UPLOADS, pipeline_specs, telemetry_topics, topic_for
 from common.ops import OpsServer, OpsSettings
+from common.tls import server_context
 from producers import batch_format
 from producers.errors import Refused as Refused  # defined there; importable here too
 from producers.errors import UploadFormatError
@@ -216,7 +216,8 @@ class Gateway:
         self.sites_watcher.start()
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.host, self.settings.port, ssl_context=self._ssl())
+        site = web.TCPSite(self._runner, self.settings.host, self.settings.port,
+                           ssl_context=server_context(self.settings.tls_cert, self.settings.tls_key))
         await site.start()
         port = self._runner.addresses[0][1]
         scheme = "https" if self.settings.tls_cert else "http"
@@ -253,14 +254,6 @@ class Gateway:
         # One assignment: a request authenticates against the directory of its moment and
         # keeps that Site to the end (see handle_records).
         self.sites = sites
-
-    def _ssl(self) -> ssl.SSLContext | None:
-        if self.settings.tls_cert is None:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
-        return context
 
     async def handle_health(self, request: web.Request) -> web.Response:
         """The readiness of /readyz (Kafka reachable), kept on the public port for the load

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ import pytest_asyncio
 from dashboard.access import add_user
 from dashboard.server import DashboardServer
 from dashboard.settings import DashboardSettings
+from common.tls import ensure_site_ca, issue_server_certificate
 from deploy.settings import StackSettings
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
@@ -224,6 +226,26 @@ async def test_login_sets_an_httponly_strict_cookie_that_signs_in_and_logout_cle
             assert r.status == 303
         async with session.get(world.url + "/api/me") as r:
             assert r.status == 401
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_with_a_certificate_it_serves_https_and_the_session_cookie_is_secure(world: World, tmp_path: Path) -> None:
+    ca = ensure_site_ca(tmp_path / "ca", "dashboard test")
+    cert = issue_server_certificate(ca, tmp_path / "ca")
+    settings = dashboard_settings(world.sink, world.server.settings.users_file, tls_cert=cert.cert_file,
+                                  tls_key=cert.key_file)
+    trusted = ssl.create_default_context(cafile=ca.cert_file)
+    async with DashboardServer(settings) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=trusted)) as session:
+            async with session.post(server.url + "login", data={"token": world.tokens["site"]}, allow_redirects=False) as r:
+                assert r.status == 303 and "Secure" in r.headers["Set-Cookie"]
+            async with session.get(server.url + "api/me", headers=world.auth("site")) as r:
+                assert r.status == 200 and (await r.json())["name"] == "alice"
+        async with aiohttp.ClientSession() as session:  # plain HTTP to the TLS port: no answer
+            with pytest.raises(aiohttp.ClientError):
+                async with session.get(server.url.replace("https://", "http://") + "api/me") as r:
+                    await r.read()
 
 
 def _endpoints(world: World, site: str) -> list[tuple[str, dict[str, str]]]:
