@@ -52,7 +52,7 @@ import aiohttp
 from aiokafka import TopicPartition
 
 from benchmarks import isolation
-from benchmarks.dashboard_runs import LABELS, Memory, Run, schedule, summarise, table, verdict
+from benchmarks.dashboard_runs import LABELS, Memory, Reads, Run, schedule, summarise, table, verdict
 from benchmarks.streams import Workers  # the streams bench's worker processes
 from common.kafka import admin, clients
 from common.kafka.settings import KafkaSettings
@@ -81,8 +81,8 @@ class Options:
 
 @dataclass
 class Samples:
-    pages: list[list[float]]  # ms, one list per page
-    baseline: list[float] = field(default_factory=list)  # ms
+    pages: list[Reads]
+    baseline: Reads = field(default_factory=Reads)
 
 
 def _log(message: str) -> None:
@@ -116,7 +116,9 @@ def _record(site: str, device: str, n: int, at: int) -> dict[str, object]:
 
 def _heartbeat(site: str, device: str, n: int, at: int) -> dict[str, object]:
     """A heartbeat whose pending job count differs from the printer's previous one, so
-    that the worker writes a fleet.state record for it (a visible change)."""
+    that the worker writes a fleet.state record for it (a visible change): `_send` gives
+    a printer's successive records successive `n`. (They went up by the number of
+    slices, an even 100, and left the count as it was for 70 printers of 1,000.)"""
     base = sample_record("heartbeat", seed=1)
     return {**base, "record_id": str(uuid.uuid4()), "site_id": site, "device_id": device, "event_time": at,
             "status": "POWERED_ON", "activity": "PRINTING", "current_job_id": f"J{n % 7}", "layers_total": 5000,
@@ -160,23 +162,26 @@ class Dashboard:
                 await self.proc.wait()
 
 
-async def _page(url: str, token: str, site: str, since_ms: list[int], out: list[float], opened: asyncio.Event,
+async def _page(url: str, token: str, site: str, since_ms: list[int], out: Reads, opened: asyncio.Event,
                 counted: list[int]) -> None:
-    """One page's event stream: latencies (ms) of printer events sent after `since_ms[0]`."""
+    """One page's event stream: its `printer` events (`counted`: all, the snapshot too)
+    and the latencies of those sent after `since_ms[0]`."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
         async with session.get(url + "api/events", params={"site": site},
                                headers={"Authorization": f"Bearer {token}"}) as r:
             opened.set()
+            event = ""
             async for raw in r.content:
-                if raw.startswith(b"data: "):
+                if raw.startswith(b"event: "):
+                    event = raw[7:].strip().decode()
+                elif raw.startswith(b"data: ") and event == "printer":
                     now = wall_ms()
-                    heard = json.loads(raw[6:])["last_heartbeat_at"]
+                    printer = json.loads(raw[6:])
                     counted[0] += 1
-                    if since_ms[0] and heard >= since_ms[0]:
-                        out.append(now - heard)
+                    out.read(printer["device_id"], printer["last_heartbeat_at"], now, since_ms[0])
 
 
-async def _baseline(kafka: KafkaSettings, registry: SchemaRegistry, since_ms: list[int], out: list[float]) -> None:
+async def _baseline(kafka: KafkaSettings, registry: SchemaRegistry, since_ms: list[int], out: Reads) -> None:
     topic = kafka.topic(topic_for("fleet_state"))
     consumer = clients.consumer(kafka, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=10)
     await consumer.start()
@@ -188,9 +193,8 @@ async def _baseline(kafka: KafkaSettings, registry: SchemaRegistry, since_ms: li
             for messages in (await consumer.getmany(timeout_ms=200)).values():
                 now = wall_ms()
                 for m in messages:
-                    heard = registry.decode(m.value).record["last_heartbeat_at"]
-                    if since_ms[0] and heard >= since_ms[0]:
-                        out.append(now - heard)
+                    record = registry.decode(m.value).record
+                    out.read(record["device_id"], record["last_heartbeat_at"], now, since_ms[0])
     finally:
         await consumer.stop()
 
@@ -216,7 +220,7 @@ async def _send(kafka: KafkaSettings, registry: SchemaRegistry, site: str, devic
         while time.monotonic() - start < seconds:
             lo, hi = (step % slices) * len(devices) // slices, (step % slices + 1) * len(devices) // slices
             for i in range(lo, hi):
-                await producer.send(topic, registry.encode(kind, make(site, devices[i], i + step + 1, wall_ms())),
+                await producer.send(topic, registry.encode(kind, make(site, devices[i], i + step // slices + 1, wall_ms())),
                                     key=devices[i].encode())
                 sent += 1
             step += 1
@@ -237,7 +241,7 @@ async def _measure(opts: Options, kafka: KafkaSettings, number: int, through_wor
     dashboard = Dashboard(kafka, users, folder / "dashboard.log")
     kind = "heartbeat" if through_worker else "fleet_state"
     worker = Workers(kafka, folder, 1) if through_worker else None
-    samples, tasks = Samples([[] for _ in range(opts.pages)]), []
+    samples, tasks = Samples([Reads() for _ in range(opts.pages)]), []
     since: list[int] = [0]
     try:
         if worker is not None:
@@ -276,7 +280,8 @@ async def _measure(opts: Options, kafka: KafkaSettings, number: int, through_wor
         # at its next checkpoint, later on a busy machine. CPU is over the live part
         # until then, so a short run shows less (and says SHORT).
         deadline = time.monotonic() + DRAIN_S
-        while (min(map(len, samples.pages)) < sent or len(samples.baseline) < sent) and time.monotonic() < deadline:
+        while (min(len(page.latencies) for page in samples.pages) < sent or len(samples.baseline.latencies) < sent) \
+                and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         cpu_pct = 100 * (_cpu_s(dashboard.pid) - cpu0) / (time.monotonic() - t0)
         rss, peak = _rss_bytes(dashboard.pid)
@@ -288,7 +293,7 @@ async def _measure(opts: Options, kafka: KafkaSettings, number: int, through_wor
         if worker is not None:
             await worker.stop()
         await isolation.drop_topics(kafka)
-    return summarise(number, through_worker, sent, samples.pages, samples.baseline,
+    return summarise(number, through_worker, sent, [page.latencies for page in samples.pages], samples.baseline.latencies,
                      Memory(base_rss, loaded_rss, rss, peak), cpu_pct)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import median
 
 MIB = 2**20
@@ -30,6 +30,24 @@ def percentile(values: Sequence[float], q: float) -> float:
     """The nearest-rank percentile `q` (0-100); NaN without values."""
     xs = sorted(values)
     return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))] if xs else float("nan")
+
+
+@dataclass
+class Reads:
+    """What one reader (a page, or the baseline consumer) read of the live part: each
+    (printer, heartbeat) once, at its first read. The same record shown again (the
+    dashboard re-sends a printer when an alert opens or an offline check runs; the worker
+    re-emits its state with a new alert count) is not a heartbeat reaching the reader."""
+
+    latencies: list[float] = field(default_factory=list)  # ms
+    _seen: set[tuple[str, int]] = field(default_factory=set)
+
+    def read(self, device: str, heard_ms: int, now_ms: int, since_ms: int) -> None:
+        """A record of `device` whose heartbeat was at `heard_ms`, read at `now_ms`;
+        `since_ms` is the start of the live part (0 before it: nothing counts)."""
+        if since_ms and heard_ms >= since_ms and (device, heard_ms) not in self._seen:
+            self._seen.add((device, heard_ms))
+            self.latencies.append(now_ms - heard_ms)
 
 
 @dataclass(frozen=True)

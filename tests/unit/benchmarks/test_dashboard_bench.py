@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.dashboard_runs import Memory, Run, median_figures, schedule, summarise, table, verdict
+from benchmarks.dashboard_runs import Memory, Reads, Run, median_figures, schedule, summarise, table, verdict
 
 MIB = 2**20
 
@@ -67,3 +67,13 @@ def test_the_table_shows_each_run_then_the_median_and_the_verdict_names_a_short_
     assert verdict(runs).startswith("SHORT: run 2 (heartbeat produced -> stream worker -> page)")
     assert "fewest on one page 3 of 4" in verdict(runs)
     assert verdict([runs[0], runs[3]]).startswith("Complete: in each of the 2 runs")
+
+
+def test_a_reader_counts_each_heartbeat_of_the_live_part_once_at_its_first_read() -> None:
+    reads = Reads()
+    reads.read("p1", 1_000, 1_020, since_ms=0)  # the snapshot, before the live part
+    reads.read("p1", 900, 2_000, since_ms=1_000)  # an older heartbeat
+    reads.read("p1", 1_500, 1_530, since_ms=1_000)
+    reads.read("p2", 1_500, 1_560, since_ms=1_000)  # another printer, same moment
+    reads.read("p1", 1_500, 31_500, since_ms=1_000)  # p1 shown again (an alert opened): not a new heartbeat
+    assert reads.latencies == [30, 60]
