@@ -220,7 +220,8 @@ async def _send(kafka: KafkaSettings, registry: SchemaRegistry, site: str, devic
         while time.monotonic() - start < seconds:
             lo, hi = (step % slices) * len(devices) // slices, (step % slices + 1) * len(devices) // slices
             for i in range(lo, hi):
-                await producer.send(topic, registry.encode(kind, make(site, devices[i], i + step // slices + 1, wall_ms())),
+                n = i + step // slices + 1  # a printer's successive records: successive n
+                await producer.send(topic, registry.encode(kind, make(site, devices[i], n, wall_ms())),
                                     key=devices[i].encode())
                 sent += 1
             step += 1
@@ -293,8 +294,8 @@ async def _measure(opts: Options, kafka: KafkaSettings, number: int, through_wor
         if worker is not None:
             await worker.stop()
         await isolation.drop_topics(kafka)
-    return summarise(number, through_worker, sent, [page.latencies for page in samples.pages], samples.baseline.latencies,
-                     Memory(base_rss, loaded_rss, rss, peak), cpu_pct)
+    return summarise(number, through_worker, sent, [page.latencies for page in samples.pages],
+                     samples.baseline.latencies, Memory(base_rss, loaded_rss, rss, peak), cpu_pct)
 
 
 async def _bench(opts: Options) -> int:
@@ -324,7 +325,8 @@ def _report(opts: Options, runs: Sequence[Run], order: Sequence[tuple[int, bool]
         first.setdefault(number, through_worker)
     print(f"# printfleet bench dashboard\n\nMachine: {describe()}; {opts.printers:,} printers of one site, "
           f"{opts.pages} pages on its live stream, {opts.seconds:g} s live, one record per printer every "
-          f"{opts.interval_s:g} s ({opts.printers / opts.interval_s:,.0f}/s); {opts.runs} runs of each variant"
+          f"{opts.interval_s:g} s ({opts.printers / opts.interval_s:,.0f}/s); {opts.runs} "
+          f"run{'' if opts.runs == 1 else 's'} of each variant"
           + (", the variants alternating" if len(opts.variants) > 1 else "")
           + ", each with a fresh dashboard process (and stream worker) and topics of its own. Latency: produced "
           "(wall clock) -> read by a page (SSE `printer` event) or by the baseline, a bare read_committed "
