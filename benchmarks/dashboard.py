@@ -20,15 +20,23 @@ a record), and the latency is from the heartbeat produced (its event time is the
 clock at sending, and the record's `last_heartbeat_at` is that) to the page; the baseline
 consumer then shows the worker's part (heartbeat -> fleet.state readable).
 
-The run's own topic prefix (deleted at the end) and no ClickHouse database (the
-dashboard logs that it cannot load open alerts from one). Tables go to stdout as
-Markdown, progress to stderr. Figures: docs/dashboard.md.
+`--runs N` (3): each variant measured N times, each run with a fresh dashboard process
+(and worker app id) and a topic prefix of its own (deleted after it); every run is shown,
+then the median of each figure. `--both`: both variants in each round, the one that went
+second going first in the next. Within a run the pages and the baseline read the same
+records at the same time, so there is nothing there to alternate. Every page and the
+baseline must read every live record: the exit status is 1 if a run fell short, and the
+report says which (read / expected per run).
+
+No ClickHouse database (the dashboard logs that it cannot load open alerts from one).
+Tables go to stdout as Markdown, progress to stderr. Figures: docs/dashboard.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -44,6 +52,7 @@ import aiohttp
 from aiokafka import TopicPartition
 
 from benchmarks import isolation
+from benchmarks.dashboard_runs import LABELS, Memory, Reads, Run, schedule, summarise, table, verdict
 from benchmarks.streams import Workers  # the streams bench's worker processes
 from common.kafka import admin, clients
 from common.kafka.settings import KafkaSettings
@@ -55,6 +64,7 @@ from schemas import SchemaRegistry
 from schemas.samples import sample_record
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+DRAIN_S = 30.0  # how long after the live part the bench waits for the last events
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -65,13 +75,14 @@ class Options:
     pages: int = 10
     seconds: float = 30.0
     interval_s: float = 10.0
-    through_worker: bool = False
+    variants: tuple[bool, ...] = (False,)  # through a worker or not, in the order of the first run
+    runs: int = 3
 
 
 @dataclass
 class Samples:
-    pages: list[float] = field(default_factory=list)  # ms
-    baseline: list[float] = field(default_factory=list)  # ms
+    pages: list[Reads]
+    baseline: Reads = field(default_factory=Reads)
 
 
 def _log(message: str) -> None:
@@ -105,7 +116,9 @@ def _record(site: str, device: str, n: int, at: int) -> dict[str, object]:
 
 def _heartbeat(site: str, device: str, n: int, at: int) -> dict[str, object]:
     """A heartbeat whose pending job count differs from the printer's previous one, so
-    that the worker writes a fleet.state record for it (a visible change)."""
+    that the worker writes a fleet.state record for it (a visible change): `_send` gives
+    a printer's successive records successive `n`. (They went up by the number of
+    slices, an even 100, and left the count as it was for 70 printers of 1,000.)"""
     base = sample_record("heartbeat", seed=1)
     return {**base, "record_id": str(uuid.uuid4()), "site_id": site, "device_id": device, "event_time": at,
             "status": "POWERED_ON", "activity": "PRINTING", "current_job_id": f"J{n % 7}", "layers_total": 5000,
@@ -149,23 +162,26 @@ class Dashboard:
                 await self.proc.wait()
 
 
-async def _page(url: str, token: str, site: str, since_ms: list[int], out: list[float], opened: asyncio.Event,
+async def _page(url: str, token: str, site: str, since_ms: list[int], out: Reads, opened: asyncio.Event,
                 counted: list[int]) -> None:
-    """One page's event stream: latencies (ms) of printer events sent after `since_ms[0]`."""
+    """One page's event stream: its `printer` events (`counted`: all, the snapshot too)
+    and the latencies of those sent after `since_ms[0]`."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None)) as session:
         async with session.get(url + "api/events", params={"site": site},
                                headers={"Authorization": f"Bearer {token}"}) as r:
             opened.set()
+            event = ""
             async for raw in r.content:
-                if raw.startswith(b"data: "):
+                if raw.startswith(b"event: "):
+                    event = raw[7:].strip().decode()
+                elif raw.startswith(b"data: ") and event == "printer":
                     now = wall_ms()
-                    heard = json.loads(raw[6:])["last_heartbeat_at"]
+                    printer = json.loads(raw[6:])
                     counted[0] += 1
-                    if since_ms[0] and heard >= since_ms[0]:
-                        out.append(now - heard)
+                    out.read(printer["device_id"], printer["last_heartbeat_at"], now, since_ms[0])
 
 
-async def _baseline(kafka: KafkaSettings, registry: SchemaRegistry, since_ms: list[int], out: list[float]) -> None:
+async def _baseline(kafka: KafkaSettings, registry: SchemaRegistry, since_ms: list[int], out: Reads) -> None:
     topic = kafka.topic(topic_for("fleet_state"))
     consumer = clients.consumer(kafka, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=10)
     await consumer.start()
@@ -177,9 +193,8 @@ async def _baseline(kafka: KafkaSettings, registry: SchemaRegistry, since_ms: li
             for messages in (await consumer.getmany(timeout_ms=200)).values():
                 now = wall_ms()
                 for m in messages:
-                    heard = registry.decode(m.value).record["last_heartbeat_at"]
-                    if since_ms[0] and heard >= since_ms[0]:
-                        out.append(now - heard)
+                    record = registry.decode(m.value).record
+                    out.read(record["device_id"], record["last_heartbeat_at"], now, since_ms[0])
     finally:
         await consumer.stop()
 
@@ -205,7 +220,8 @@ async def _send(kafka: KafkaSettings, registry: SchemaRegistry, site: str, devic
         while time.monotonic() - start < seconds:
             lo, hi = (step % slices) * len(devices) // slices, (step % slices + 1) * len(devices) // slices
             for i in range(lo, hi):
-                await producer.send(topic, registry.encode(kind, make(site, devices[i], i + step + 1, wall_ms())),
+                n = i + step // slices + 1  # a printer's successive records: successive n
+                await producer.send(topic, registry.encode(kind, make(site, devices[i], n, wall_ms())),
                                     key=devices[i].encode())
                 sent += 1
             step += 1
@@ -216,24 +232,17 @@ async def _send(kafka: KafkaSettings, registry: SchemaRegistry, site: str, devic
         await producer.stop()
 
 
-def _pct(values: Sequence[float], q: float) -> float:
-    xs = sorted(values)
-    return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))] if xs else float("nan")
-
-
-async def _bench(opts: Options) -> int:
-    registry = SchemaRegistry.load_default()
-    folder = Path(tempfile.mkdtemp(prefix="printfleet-bench-dashboard-"))
+async def _measure(opts: Options, kafka: KafkaSettings, number: int, through_worker: bool, folder: Path,
+                   users: Path, token: str, registry: SchemaRegistry) -> Run:
+    """One run over `kafka`'s (fresh) topics: a fresh dashboard process (and worker)."""
     run = uuid.uuid4().hex[:8]
     site, devices = f"bench-site-{run}", [f"bench-{run}-{i:05d}" for i in range(opts.printers)]
-    token = add_user(folder / "users.toml", "bench", [], operator=True)
-    await admin.apply(opts.kafka, pipeline_specs([topic_for("fleet_state"), topic_for("alert"), topic_for("heartbeat")]))
-    dashboard = Dashboard(opts.kafka, folder / "users.toml", folder / "dashboard.log")
-    kind = "heartbeat" if opts.through_worker else "fleet_state"
-    worker = Workers(opts.kafka, folder, 1) if opts.through_worker else None
-    _log(f"bench dashboard: Kafka {opts.kafka.bootstrap_servers} (topics {opts.kafka.topic_prefix}*, deleted at the "
-         f"end), {opts.printers:,} printers, {opts.pages} pages, {opts.seconds:g} s live; logs in {folder}")
-    samples, tasks = Samples(), []
+    await admin.apply(kafka, pipeline_specs([topic_for("fleet_state"), topic_for("alert"), topic_for("heartbeat")]))
+    folder.mkdir()
+    dashboard = Dashboard(kafka, users, folder / "dashboard.log")
+    kind = "heartbeat" if through_worker else "fleet_state"
+    worker = Workers(kafka, folder, 1) if through_worker else None
+    samples, tasks = Samples([Reads() for _ in range(opts.pages)]), []
     since: list[int] = [0]
     try:
         if worker is not None:
@@ -241,7 +250,7 @@ async def _bench(opts: Options) -> int:
             await worker.ready()
         await dashboard.start()
         base_rss, _ = _rss_bytes(dashboard.pid)
-        await _send(opts.kafka, registry, site, devices, seconds=0, interval_s=opts.interval_s, live=False, kind=kind)
+        await _send(kafka, registry, site, devices, seconds=0, interval_s=opts.interval_s, live=False, kind=kind)
         async with aiohttp.ClientSession() as session:
             deadline = time.monotonic() + 60
             while True:
@@ -256,8 +265,9 @@ async def _bench(opts: Options) -> int:
         _log(f"  fleet loaded: RSS {loaded_rss / 2**20:.1f} MiB (at start {base_rss / 2**20:.1f} MiB); opening pages")
         counted = [0]
         opened = [asyncio.Event() for _ in range(opts.pages)]
-        tasks = [asyncio.create_task(_page(dashboard.url, token, site, since, samples.pages, o, counted)) for o in opened]
-        tasks.append(asyncio.create_task(_baseline(opts.kafka, registry, since, samples.baseline)))
+        tasks = [asyncio.create_task(_page(dashboard.url, token, site, since, out, o, counted))
+                 for out, o in zip(samples.pages, opened)]
+        tasks.append(asyncio.create_task(_baseline(kafka, registry, since, samples.baseline)))
         await asyncio.wait_for(asyncio.gather(*(o.wait() for o in opened)), 30)
         while counted[0] < opts.pages * opts.printers:  # every page has its snapshot
             await asyncio.sleep(0.1)
@@ -265,10 +275,15 @@ async def _bench(opts: Options) -> int:
         since[0] = wall_ms()
         cpu0, t0 = _cpu_s(dashboard.pid), time.monotonic()
         _log(f"  live: {opts.printers / opts.interval_s:,.0f} records/s for {opts.seconds:g} s")
-        sent = await _send(opts.kafka, registry, site, devices, seconds=opts.seconds, interval_s=opts.interval_s,
+        sent = await _send(kafka, registry, site, devices, seconds=opts.seconds, interval_s=opts.interval_s,
                            live=True, kind=kind)
-        # The last records reach the pages (through a worker: after its next checkpoint, 1 s).
-        await asyncio.sleep(4.0 if opts.through_worker else 2.0)
+        # Wait for the last records rather than a fixed time: through a worker they come
+        # at its next checkpoint, later on a busy machine. CPU is over the live part
+        # until then, so a short run shows less (and says SHORT).
+        deadline = time.monotonic() + DRAIN_S
+        while (min(len(page.latencies) for page in samples.pages) < sent or len(samples.baseline.latencies) < sent) \
+                and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         cpu_pct = 100 * (_cpu_s(dashboard.pid) - cpu0) / (time.monotonic() - t0)
         rss, peak = _rss_bytes(dashboard.pid)
     finally:
@@ -278,33 +293,47 @@ async def _bench(opts: Options) -> int:
         await dashboard.stop()
         if worker is not None:
             await worker.stop()
-        await isolation.drop_topics(opts.kafka)
-    _report(opts, samples, sent, base_rss, loaded_rss, rss, peak, cpu_pct)
-    return 0 if len(samples.pages) >= opts.pages * sent * 0.99 else 1
+        await isolation.drop_topics(kafka)
+    return summarise(number, through_worker, sent, [page.latencies for page in samples.pages],
+                     samples.baseline.latencies, Memory(base_rss, loaded_rss, rss, peak), cpu_pct)
 
 
-def _report(opts: Options, s: Samples, sent: int, base: int, loaded: int, rss: int, peak: int, cpu: float) -> None:
-    mib = 2**20
-    what = "heartbeats through a stream worker" if opts.through_worker else "fleet.state records"
+async def _bench(opts: Options) -> int:
+    registry = SchemaRegistry.load_default()
+    folder = Path(tempfile.mkdtemp(prefix="printfleet-bench-dashboard-"))
+    users = folder / "users.toml"
+    token = add_user(users, "bench", [], operator=True)
+    order = schedule(opts.runs, opts.variants)
+    _log(f"bench dashboard: Kafka {opts.kafka.bootstrap_servers}, {opts.printers:,} printers, {opts.pages} pages, "
+         f"{opts.seconds:g} s live, {len(order)} runs (topics bench-<run>.*, deleted after each); logs in {folder}")
+    runs: list[Run] = []
+    for k, (number, through_worker) in enumerate(order, 1):
+        _log(f"run {k}/{len(order)}: {LABELS[through_worker]} ({number} of {opts.runs})")
+        # Topics of its own: a dashboard loads all of fleet.state, so earlier runs' printers
+        # would grow the later runs' memory.
+        kafka = dataclasses.replace(opts.kafka, topic_prefix=f"bench-{isolation.run_id()}.")
+        runs.append(await _measure(opts, kafka, number, through_worker,
+                                   folder / f"run-{number}-{'worker' if through_worker else 'state'}",
+                                   users, token, registry))
+    _report(opts, runs, order)
+    return 0 if all(run.complete for run in runs) else 1
+
+
+def _report(opts: Options, runs: Sequence[Run], order: Sequence[tuple[int, bool]]) -> None:
+    first: dict[int, bool] = {}  # run number -> the variant that went first (with --both)
+    for number, through_worker in order if len(opts.variants) > 1 else ():
+        first.setdefault(number, through_worker)
     print(f"# printfleet bench dashboard\n\nMachine: {describe()}; {opts.printers:,} printers of one site, "
-          f"{opts.pages} pages on its live stream, {sent:,} {what} in {opts.seconds:g} s "
-          f"({sent / opts.seconds:,.0f}/s).\n")
-    start = "heartbeat" if opts.through_worker else "fleet.state record"
-    print(f"| latency, {start} produced -> read | samples | p50 | p99 | max |")
-    print("|---|---:|---:|---:|---:|")
-    for name, values in (("page (SSE `printer` event)", s.pages), ("baseline: bare consumer of fleet.state", s.baseline)):
-        print(f"| {name} | {len(values):,} | {_pct(values, 50):.0f} ms | {_pct(values, 99):.0f} ms | "
-              f"{max(values, default=float('nan')):.0f} ms |")
-    ratio = _pct(s.pages, 50) / max(1.0, _pct(s.baseline, 50))
-    print(f"\npage p50 / baseline p50: {ratio:.2f}; page events expected {opts.pages * sent:,}, "
-          f"received {len(s.pages):,}\n")
-    print("| dashboard process | value |")
-    print("|---|---:|")
-    print(f"| RSS at start (no printer) | {base / mib:.1f} MiB |")
-    print(f"| RSS with {opts.printers:,} printers, no page | {loaded / mib:.1f} MiB |")
-    print(f"| RSS at the end ({opts.pages} pages, after the live part) | {rss / mib:.1f} MiB |")
-    print(f"| peak RSS | {peak / mib:.1f} MiB |")
-    print(f"| CPU during the live part | {cpu:.1f} % of one core |")
+          f"{opts.pages} pages on its live stream, {opts.seconds:g} s live, one record per printer every "
+          f"{opts.interval_s:g} s ({opts.printers / opts.interval_s:,.0f}/s); {opts.runs} "
+          f"run{'' if opts.runs == 1 else 's'} of each variant"
+          + (", the variants alternating" if len(opts.variants) > 1 else "")
+          + ", each with a fresh dashboard process (and stream worker) and topics of its own. Latency: produced "
+          "(wall clock) -> read by a page (SSE `printer` event) or by the baseline, a bare read_committed "
+          "consumer of fleet.state in this process, reading the same records at the same time.\n")
+    for through_worker in opts.variants:
+        print(table(through_worker, runs, {n: v == through_worker for n, v in first.items()}) + "\n")
+    print(verdict(runs))
 
 
 def run(argv: Sequence[str]) -> int:
@@ -315,10 +344,17 @@ def run(argv: Sequence[str]) -> int:
     parser.add_argument("--pages", type=int, default=10, help="open pages (SSE streams) of the site")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the live part")
     parser.add_argument("--interval-s", type=float, default=10.0, help="seconds between two records of a printer")
-    parser.add_argument("--through-worker", action="store_true",
-                        help="send heartbeats through a stream worker (the whole path) instead of fleet.state records")
+    variant = parser.add_mutually_exclusive_group()
+    variant.add_argument("--through-worker", action="store_true",
+                         help="send heartbeats through a stream worker (the whole path) instead of fleet.state records")
+    variant.add_argument("--both", action="store_true",
+                         help="both variants in each run, taking turns at going first")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="measurements of each variant, each with a fresh dashboard (and worker); the figures "
+                             "are their medians, each run shown (default 3)")
     args = parser.parse_args(argv)
-    if args.printers < 1 or args.pages < 1 or args.seconds <= 0 or args.interval_s <= 0:
-        parser.error("--printers, --pages, --seconds and --interval-s must be positive")
+    if args.printers < 1 or args.pages < 1 or args.seconds <= 0 or args.interval_s <= 0 or args.runs < 1:
+        parser.error("--printers, --pages, --seconds, --interval-s and --runs must be positive")
+    variants = (False, True) if args.both else (args.through_worker,)
     return asyncio.run(_bench(Options(isolation.kafka(args.kafka_bootstrap), args.printers, args.pages,
-                                      args.seconds, args.interval_s, args.through_worker)))
+                                      args.seconds, args.interval_s, variants, args.runs)))
