@@ -360,7 +360,7 @@ async def _kill_leader(stack: StackSettings, kafka: KafkaSettings, rng: random.R
 
     probe = TopicSpec(PROBE_TOPIC, stack.kafka_brokers)
     await admin.apply(kafka, [probe])
-    leaders = await _leaders(kafka, [topic_for("heartbeat"), PROBE_TOPIC])
+    leaders = await _leaders(kafka, {topic_for("heartbeat"): 1, PROBE_TOPIC: stack.kafka_brokers})
     victim = leaders[topic_for("heartbeat")][0]
     partition = next(p for p, leader in leaders[PROBE_TOPIC].items() if leader == victim) \
         if victim in leaders[PROBE_TOPIC].values() else None
@@ -386,16 +386,26 @@ async def _kill_leader(stack: StackSettings, kafka: KafkaSettings, rng: random.R
     return recovered
 
 
-async def _leaders(kafka: KafkaSettings, topics: list[str]) -> dict[str, dict[int, int]]:
-    """Registry topic -> partition -> the node id of its leader."""
+async def _leaders(kafka: KafkaSettings, partitions: dict[str, int], timeout_s: float = 30.0) -> dict[str, dict[int, int]]:
+    """Registry topic -> partition -> the node id of its leader, once each topic's first
+    `partitions[topic]` partitions have a leader (a topic made a moment ago, or one whose
+    leader moved, may have none yet). Raises TimeoutError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
     client = clients.admin_client(kafka)
     await client.start()
     try:
-        described = await client.describe_topics([kafka.topic(t) for t in topics])
+        while True:
+            described = await client.describe_topics([kafka.topic(t) for t in partitions])
+            leaders = {d["topic"].removeprefix(kafka.topic_prefix): {p["partition"]: p["leader"] for p in d["partitions"]
+                                                                     if p["leader"] >= 0}
+                       for d in described}
+            if all(all(p in leaders.get(t, {}) for p in range(n)) for t, n in partitions.items()):
+                return leaders
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no leader for some partitions of {sorted(partitions)} after {timeout_s:.0f} s: {leaders}")
+            await asyncio.sleep(0.5)
     finally:
         await client.close()
-    return {d["topic"].removeprefix(kafka.topic_prefix): {p["partition"]: p["leader"] for p in d["partitions"]}
-            for d in described}
 
 
 async def _drain(parts: dict[str, Component], options: ChaosOptions, progress: Progress, home: Path) -> None:
