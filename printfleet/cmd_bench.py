@@ -23,6 +23,7 @@ BENCHES = {
     "sink": ("benchmarks.sink", "sink rows/s against a direct insert"),
     "chaos": ("benchmarks.chaos", "the pipeline under random faults, compared record by record"),
     "security": ("benchmarks.security", "gateway and sink over SASL_SSL against PLAINTEXT"),
+    "soak": ("benchmarks.soak.main", "a large fleet through the whole pipeline for a long time: lag, memory, exactly once"),
 }
 
 

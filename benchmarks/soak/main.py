@@ -1,0 +1,194 @@
+"""Soak: `printfleet bench soak`, on the running stack (`printfleet stack up`).
+
+N sites x M printers (default 10 x 1,000) at the default cadence through the real
+pipeline, every part its own process: simulated printers (one process per group of
+sites, HTTPS per site) -> a `printfleet collector` per site -> `printfleet gateway`
+(HTTPS) -> Kafka -> `printfleet worker` -> Kafka -> `printfleet sink` -> ClickHouse, for
+--minutes. Printhead errors are injected at random printers. Every 10 s it samples
+records/s in and stored, the lag of each stage, alert latency, heartbeat -> ClickHouse
+latency, CPU and RSS of every process and each collector's spool depth; at the end it
+drains, checks that every record in Kafka is in ClickHouse exactly once and that the
+worker's fleet state has every printer, and writes a Markdown table and a PNG plot to
+--out. With --step N,N,... it runs each fleet size for --step-minutes instead and
+reports the largest one whose lag stays bounded, and which process limits.
+
+Its own topic prefix and database (benchmarks/isolation.py), removed at the end.
+Figures and the definition of "bounded": docs/soak.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import aiohttp
+
+from benchmarks import isolation
+from benchmarks.soak import checks, plot, processes
+from benchmarks.soak.options import SoakOptions, fleet_split, parse
+from benchmarks.soak.report import SoakResult, format_report, format_steps
+from benchmarks.soak.sampler import SINK, SPOOL, WORKER, AlertWatcher, Sampler, server_pids
+from benchmarks.soak.simulator import Injected, SimulatorGroup, SiteSpec
+from benchmarks.soak.verdict import judge
+from common.kafka.settings import KafkaSettings
+from deploy.machine import describe
+from deploy.settings import StackSettings
+from schemas import SchemaRegistry
+from sinks.client import ClickHouseClient
+from sinks.connection import ClickHouseSettings
+
+Progress = Callable[[str], None]
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+async def run_soak(stack: StackSettings, options: SoakOptions, progress: Progress) -> SoakResult:
+    """One run; the result holds the samples, the verdict and the data check. Raises
+    BenchError when a component exits or does not start (its log is kept)."""
+    started = time.monotonic()
+    run = isolation.run_id()
+    kafka = dataclasses.replace(stack.kafka(), topic_prefix=f"bench-{run}.")
+    database = f"bench_{run}_soak"
+    home = Path(tempfile.mkdtemp(prefix=f"soak-{run}-"))
+    specs = [SiteSpec(f"site-{i:02d}", options.printers_per_site, options.seed * 1000 + i, home / f"site-{i:02d}" / "ca")
+             for i in range(options.sites)]
+    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+    progress(f"soak: {options.printers:,} printers in {options.sites} sites, {options.minutes:g} min; "
+             f"topics {kafka.topic_prefix}*, database {database}, files in {home}")
+    result: SoakResult | None = None
+    client = ClickHouseClient(ClickHouseSettings(stack.clickhouse_url, database=database))
+    try:
+        async with SimulatorGroup(specs, options.simulators, home, env) as sims:
+            progress(f"soak: {options.simulators} simulator process(es) up")
+            pipeline = processes.build(stack, kafka, database, home, sims.sites, f"soak-{run}")
+            try:
+                await pipeline.start(["gateway", "worker", "sink"])
+                await pipeline.start(pipeline.collectors)
+                await pipeline.ready(options.ready_timeout_s)
+                await client.start(create_database=True)
+                result = await _measure(stack, options, kafka, pipeline, sims, client, progress, started)
+            finally:
+                await pipeline.stop()
+    finally:
+        with contextlib.suppress(Exception):
+            await isolation.drop_topics(kafka)
+        with contextlib.suppress(Exception):
+            await client.command(f"DROP DATABASE IF EXISTS `{database}`")
+        await client.close()
+        if result is not None and result.ok:
+            shutil.rmtree(home, ignore_errors=True)
+        else:
+            progress(f"soak: logs kept in {home}")
+    assert result is not None  # set unless _measure raised
+    return result
+
+
+async def _measure(stack: StackSettings, options: SoakOptions, kafka: KafkaSettings, pipeline: processes.Pipeline,
+                   sims: SimulatorGroup, client: ClickHouseClient, progress: Progress, started: float) -> SoakResult:
+    alerts = AlertWatcher(kafka, SchemaRegistry.load_default())
+    await alerts.start()
+    sampler = Sampler(pipeline.ops, client, alerts)
+    rng = random.Random(options.seed)
+    targets = [(site, pid) for site, s in sims.sites.items() for pid in s.printer_ids]
+    rng.shuffle(targets)  # each printer at most once: its alert is then RAISED, not UPDATED
+    injected: list[Injected] = []
+    fixed = {**sims.pids, **server_pids(stack), "bench": os.getpid()}
+    wall_start = time.time()
+    end = time.monotonic() + options.minutes * 60
+    next_sample = time.monotonic()
+    next_error = time.monotonic() + rng.expovariate(options.errors_per_min / 60) if options.errors_per_min else end
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            while (now := time.monotonic()) < end or next_sample <= end:
+                pipeline.check()
+                if now >= next_error and targets:
+                    site, pid = targets.pop()
+                    event = await sims.inject(site, pid)
+                    alerts.expect(event)
+                    injected.append(event)
+                    next_error += rng.expovariate(options.errors_per_min / 60)
+                if now >= next_sample:
+                    sample = await sampler.sample(session, {**fixed, **pipeline.pids()})
+                    next_sample += options.sample_every_s
+                    if sample is not None:
+                        progress(f"soak: {sample.t:5.0f} s  in {sample.in_per_s:7,.0f}/s  stored "
+                                 f"{sample.stored_per_s:7,.0f}/s  lag spool {sample.lag[SPOOL]:,.0f} worker "
+                                 f"{sample.lag[WORKER]:,.0f} sink {sample.lag[SINK]:,.0f}  heartbeat->row "
+                                 f"{sample.heartbeat_latency_s}  busy {sample.machine_busy:.0%}")
+                await asyncio.sleep(max(0.05, min(next_sample, next_error, end) - time.monotonic()))
+        verdict = judge(sampler.samples, options.printers, options.bounds)
+        progress(f"soak: {verdict.limit}")
+        half_wall = wall_start + (sampler.samples[-1].t / 2 if sampler.samples else 0)
+        heartbeat = await _heartbeat_latency(client, half_wall)
+        dead = await checks.drain(pipeline, options.drain_timeout_s, progress)
+    finally:
+        await alerts.stop()
+    await pipeline.stop(["gateway", "worker", "sink"])
+    data = await checks.check_data(kafka, client, options.printers, dead, progress)
+    return SoakResult(options, describe(), tuple(sampler.samples), verdict, data, tuple(alerts.latencies),
+                      len(injected), heartbeat, time.monotonic() - started)
+
+
+async def _heartbeat_latency(client: ClickHouseClient, since_wall: float) -> tuple[float, float] | None:
+    """p50 and p99 (s) of heartbeat -> row over every row stored since `since_wall`
+    (see benchmarks/soak/sampler.py for the +0.5 s)."""
+    rows = await client.rows(
+        "SELECT quantileExact(0.5)(d), quantileExact(0.99)(d), count() FROM ("
+        "SELECT toUnixTimestamp(inserted_at) * 1000 + 500 - toUnixTimestamp64Milli(event_time) AS d "
+        "FROM heartbeat WHERE inserted_at >= toDateTime({a:UInt32}))", {"a": int(since_wall)})
+    if not rows or not int(rows[0][2]):
+        return None
+    return float(rows[0][0]) / 1000, float(rows[0][1]) / 1000
+
+
+def write(result: SoakResult, out: Path, name: str) -> tuple[Path, Path]:
+    """The report as `<name>.md` and the plot as `<name>.png` in `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    png = plot.draw(result.samples, f"soak: {result.options.printers:,} printers, {result.options.minutes:g} min",
+                    out / f"{name}.png")
+    md = out / f"{name}.md"
+    md.write_text(format_report(result) + f"\n\n![soak over time]({png.name})\n")
+    return md, png
+
+
+async def step_search(stack: StackSettings, base: SoakOptions, sizes: Sequence[int], minutes: float, out: Path,
+                      progress: Progress) -> list[SoakResult]:
+    """Each fleet size in turn, smallest first, until one is not bounded."""
+    results: list[SoakResult] = []
+    for size in sizes:
+        options = dataclasses.replace(base, printers_per_site=fleet_split(size, base.sites), minutes=minutes)
+        result = await run_soak(stack, options, progress)
+        write(result, out, f"soak-step-{options.printers}")
+        results.append(result)
+        progress(format_steps(results))
+        if not result.verdict.bounded:
+            break
+    (out / "soak-steps.md").write_text(format_steps(results) + "\n")
+    return results
+
+
+def run(argv: list[str]) -> int:
+    command = parse(argv, __doc__ or "")
+    stack = StackSettings.from_env()
+
+    def progress(line: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+    if command.steps:
+        results = asyncio.run(step_search(stack, command.options, command.steps, command.step_minutes, command.out,
+                                          progress))
+        print(format_steps(results))
+        return 0 if any(r.verdict.bounded for r in results) else 1
+    result = asyncio.run(run_soak(stack, command.options, progress))
+    md, png = write(result, command.out, f"soak-{command.options.printers}")
+    print(format_report(result))
+    print(f"\nwritten: {md}, {png}")
+    return 0 if result.ok else 1
