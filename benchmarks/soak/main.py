@@ -38,7 +38,7 @@ from benchmarks.soak.options import SoakOptions, fleet_split, parse
 from benchmarks.soak.report import SoakResult, format_report, format_steps
 from benchmarks.soak.sampler import SINK, SPOOL, WORKER, AlertWatcher, Sampler, server_pids
 from benchmarks.soak.simulator import Injected, SimulatorGroup, SiteSpec
-from benchmarks.soak.verdict import judge
+from benchmarks.soak.verdict import judge, warmed_up
 from common.kafka.settings import KafkaSettings
 from deploy.machine import describe
 from deploy.settings import StackSettings
@@ -102,11 +102,13 @@ async def _measure(stack: StackSettings, options: SoakOptions, kafka: KafkaSetti
     injected: list[Injected] = []
     fixed = {**sims.pids, **server_pids(stack), "bench": os.getpid()}
     wall_start = time.time()
-    end = time.monotonic() + options.minutes * 60
-    next_sample = time.monotonic()
-    next_error = time.monotonic() + rng.expovariate(options.errors_per_min / 60) if options.errors_per_min else end
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            warmup_s = await _warm_up(options, pipeline, sampler, session, fixed, progress)
+            end = time.monotonic() + options.minutes * 60
+            next_sample = time.monotonic() + options.sample_every_s
+            next_error = time.monotonic() + rng.expovariate(options.errors_per_min / 60) if options.errors_per_min \
+                else end
             while (now := time.monotonic()) < end or next_sample <= end:
                 pipeline.check()
                 if now >= next_error and targets:
@@ -119,22 +121,44 @@ async def _measure(stack: StackSettings, options: SoakOptions, kafka: KafkaSetti
                     sample = await sampler.sample(session, {**fixed, **pipeline.pids()})
                     next_sample += options.sample_every_s
                     if sample is not None:
-                        progress(f"soak: {sample.t:5.0f} s  in {sample.in_per_s:7,.0f}/s  stored "
+                        progress(f"soak: {sample.t - warmup_s:5.0f} s  in {sample.in_per_s:7,.0f}/s  stored "
                                  f"{sample.stored_per_s:7,.0f}/s  lag spool {sample.lag[SPOOL]:,.0f} worker "
                                  f"{sample.lag[WORKER]:,.0f} sink {sample.lag[SINK]:,.0f}  heartbeat->row "
                                  f"{sample.heartbeat_latency_s}  busy {sample.machine_busy:.0%}")
                 await asyncio.sleep(max(0.05, min(next_sample, next_error, end) - time.monotonic()))
-        verdict = judge(sampler.samples, options.printers, options.bounds)
+        verdict = judge(sampler.samples, options.printers, options.bounds, since=warmup_s)
         progress(f"soak: {verdict.limit}")
-        half_wall = wall_start + (sampler.samples[-1].t / 2 if sampler.samples else 0)
+        half_wall = wall_start + warmup_s + (sampler.samples[-1].t - warmup_s) / 2
         heartbeat = await _heartbeat_latency(client, half_wall)
         dead = await checks.drain(pipeline, options.drain_timeout_s, progress)
     finally:
         await alerts.stop()
     await pipeline.stop(["gateway", "worker", "sink"])
     data = await checks.check_data(kafka, client, options.printers, dead, progress)
-    return SoakResult(options, describe(), tuple(sampler.samples), verdict, data, tuple(alerts.latencies),
+    return SoakResult(options, describe(), tuple(sampler.samples), warmup_s, verdict, data, tuple(alerts.latencies),
                       len(injected), heartbeat, time.monotonic() - started)
+
+
+async def _warm_up(options: SoakOptions, pipeline: processes.Pipeline, sampler: Sampler,
+                   session: aiohttp.ClientSession, fixed: dict[str, int], progress: Progress) -> float:
+    """Sample until two samples in a row are `warmed_up`, at most `warmup_max_s`;
+    returns the seconds it took (the sampler's clock), where the measured minutes start."""
+    deadline = time.monotonic() + options.warmup_max_s
+    streak = 0
+    await sampler.sample(session, {**fixed, **pipeline.pids()})
+    while time.monotonic() < deadline:
+        await asyncio.sleep(options.sample_every_s)
+        pipeline.check()
+        sample = await sampler.sample(session, {**fixed, **pipeline.pids()})
+        assert sample is not None
+        streak = streak + 1 if warmed_up(sample, options.printers, options.bounds) else 0
+        progress(f"soak: warming up {sample.t:4.0f} s: heartbeats {sample.heartbeats_polled_per_s:,.0f}/s of "
+                 f"{options.printers / 10:,.0f}, lag spool {sample.lag[SPOOL]:,.0f} worker {sample.lag[WORKER]:,.0f} "
+                 f"sink {sample.lag[SINK]:,.0f}, busy {sample.machine_busy:.0%}")
+        if streak >= 2:
+            return sample.t
+    progress(f"soak: not warmed up after {options.warmup_max_s:g} s; measuring anyway")
+    return sampler.samples[-1].t if sampler.samples else 0.0
 
 
 async def _heartbeat_latency(client: ClickHouseClient, since_wall: float) -> tuple[float, float] | None:
@@ -153,7 +177,7 @@ def write(result: SoakResult, out: Path, name: str) -> tuple[Path, Path]:
     """The report as `<name>.md` and the plot as `<name>.png` in `out`."""
     out.mkdir(parents=True, exist_ok=True)
     png = plot.draw(result.samples, f"soak: {result.options.printers:,} printers, {result.options.minutes:g} min",
-                    out / f"{name}.png")
+                    out / f"{name}.png", result.warmup_s)
     md = out / f"{name}.md"
     md.write_text(format_report(result) + f"\n\n![soak over time]({png.name})\n")
     return md, png

@@ -30,8 +30,12 @@ class SoakOptions:
     minutes: float = 30.0
     sample_every_s: float = 10.0
     errors_per_min: float = 6.0  # printhead errors injected at random printers
-    # 0: one simulator process per 1,000 printers, at most one per site.
+    # 0: one simulator process per 500 printers, at most one per site.
     simulator_processes: int = 0
+    # Before the measured minutes: until the printers' history (hours of events, job
+    # snapshots and logs each holds when a collector first polls it) is read and stored
+    # and the heartbeats come at the cadence, at most this long.
+    warmup_max_s: float = 300.0
     seed: int = 1
     drain_timeout_s: float = 600.0
     ready_timeout_s: float = 300.0
@@ -43,7 +47,7 @@ class SoakOptions:
 
     @property
     def simulators(self) -> int:
-        wanted = self.simulator_processes or math.ceil(self.printers / 1000)
+        wanted = self.simulator_processes or math.ceil(self.printers / 500)
         return max(1, min(self.sites, wanted))
 
     def __post_init__(self) -> None:
@@ -83,7 +87,10 @@ def parse(argv: Sequence[str], description: str) -> Command:
     parser.add_argument("--errors-per-min", type=float, default=6.0,
                         help="printhead errors injected at random printers per minute (default 6)")
     parser.add_argument("--simulator-processes", type=int, default=0,
-                        help="simulator processes (default: one per 1,000 printers, at most one per site)")
+                        help="simulator processes (default: one per 500 printers, at most one per site)")
+    parser.add_argument("--warmup-max-s", type=float, default=300.0,
+                        help="longest warm-up before the measured minutes (the printers' history read, "
+                             "the heartbeats at the cadence); default 300")
     parser.add_argument("--sample-every-s", type=float, default=10.0, help="default 10")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("soak-out"),
@@ -100,7 +107,8 @@ def parse(argv: Sequence[str], description: str) -> Command:
     try:
         options = SoakOptions(sites=args.sites, printers_per_site=args.printers_per_site, minutes=args.minutes,
                               sample_every_s=args.sample_every_s, errors_per_min=args.errors_per_min,
-                              simulator_processes=args.simulator_processes, seed=args.seed)
+                              simulator_processes=args.simulator_processes, seed=args.seed,
+                              warmup_max_s=args.warmup_max_s)
         for size in steps:
             SoakOptions(sites=args.sites, printers_per_site=fleet_split(size, args.sites))
     except ValueError as exc:

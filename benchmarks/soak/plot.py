@@ -33,8 +33,9 @@ def _by_group(samples: Sequence[Sample], attr: str) -> dict[str, list[float]]:
     return out
 
 
-def draw(samples: Sequence[Sample], title: str, path: Path) -> Path:
-    t = [s.t / 60 for s in samples]
+def draw(samples: Sequence[Sample], title: str, path: Path, warmup_s: float = 0.0) -> Path:
+    """Minutes on the x axis count from the warm-up's end (negative: the warm-up)."""
+    t = [(s.t - warmup_s) / 60 for s in samples]
     fig, axes = plt.subplots(3, 2, figsize=(14, 12), sharex=True)
     ax = axes[0][0]
     for label, attr in (("polled/s", "polled_per_s"), ("into Kafka/s", "in_per_s"), ("stored/s", "stored_per_s")):
@@ -70,7 +71,10 @@ def draw(samples: Sequence[Sample], title: str, path: Path) -> Path:
     ax.set_title("spool depth per collector (records)")
     ax.legend(fontsize=7, ncol=2)
     for ax in axes[2]:
-        ax.set_xlabel("minutes")
+        ax.set_xlabel("minutes (before 0: warm-up, the printers' history read)")
+    for row in axes:
+        for ax in row:
+            ax.axvline(0.0, color="grey", linewidth=0.8, linestyle=":")
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

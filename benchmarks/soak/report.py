@@ -20,6 +20,7 @@ class SoakResult:
     options: SoakOptions
     machine: str
     samples: tuple[Sample, ...]
+    warmup_s: float  # the samples before this are the warm-up
     verdict: Verdict
     data: DataCheck | None  # None: the run failed before the check
     alert_latencies: tuple[float, ...]
@@ -49,8 +50,8 @@ def _rss_at(samples: Sequence[Sample], t: float) -> dict[str, float]:
     return best.rss_mib
 
 
-def over_time(samples: Sequence[Sample]) -> list[str]:
-    lines = ["| minute | polled/s | into Kafka/s | stored/s | spool lag | worker lag | sink lag | "
+def over_time(samples: Sequence[Sample], warmup_s: float) -> list[str]:
+    lines = ["| minute (w: warm-up) | polled/s | into Kafka/s | stored/s | spool lag | worker lag | sink lag | "
              "heartbeat -> row p50 / p99 s | alert p50 / p99 s | busiest process (CPU % of a core) | machine busy |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for minute, group in minutes(samples):
@@ -64,8 +65,9 @@ def over_time(samples: Sequence[Sample]) -> list[str]:
         al = [s.alert_latency_s for s in group if s.alert_latency_s]
         cpu = {n: statistics.fmean([s.cpu_pct.get(n, 0.0) for s in group]) for n in group[-1].cpu_pct}
         busiest = max(cpu.items(), key=lambda kv: kv[1]) if cpu else ("-", 0.0)
+        label = f"w{minute}" if group[-1].t <= warmup_s else f"{minute}"
         lines.append(
-            f"| {minute} | {mean('polled_per_s'):,.0f} | {mean('in_per_s'):,.0f} | {mean('stored_per_s'):,.0f} | "
+            f"| {label} | {mean('polled_per_s'):,.0f} | {mean('in_per_s'):,.0f} | {mean('stored_per_s'):,.0f} | "
             f"{lag(SPOOL):,.0f} | {lag(WORKER):,.0f} | {lag(SINK):,.0f} | "
             f"{_fmt_pair((max(h[0] for h in hb), max(h[1] for h in hb)) if hb else None)} | "
             f"{_fmt_pair((max(a[0] for a in al), max(a[1] for a in al)) if al else None)} | "
@@ -73,13 +75,16 @@ def over_time(samples: Sequence[Sample]) -> list[str]:
     return lines
 
 
-def processes(samples: Sequence[Sample], verdict: Verdict) -> list[str]:
+def processes(samples: Sequence[Sample], verdict: Verdict, warmup_s: float) -> list[str]:
+    """CPU over the last half; RSS 5 minutes into the measured time (half-way in a run
+    shorter than 10 minutes) against the end."""
     end = samples[-1]
-    early_t = EARLY_RSS_S if end.t >= 2 * EARLY_RSS_S else end.t / 2
+    measured = end.t - warmup_s
+    early_t = warmup_s + (EARLY_RSS_S if measured >= 2 * EARLY_RSS_S else measured / 2)
     early = _rss_at(samples, early_t)
     peak = {n: max(s.rss_mib.get(n, 0.0) for s in samples) for n in end.rss_mib}
-    lines = [f"| process | CPU % of a core (mean, last half) | RSS MiB at {early_t / 60:.0f} min | "
-             f"RSS MiB at the end ({end.t / 60:.0f} min) | growth | peak RSS MiB |",
+    lines = [f"| process | CPU % of a core (mean, last half) | RSS MiB at {(early_t - warmup_s) / 60:.1f} min | "
+             f"RSS MiB at the end ({measured / 60:.1f} min) | growth | peak RSS MiB |",
              "|---|---:|---:|---:|---:|---:|"]
     for name in sorted(end.rss_mib, key=lambda n: -verdict.cpu_pct.get(n, 0.0)):
         a, b = early.get(name), end.rss_mib[name]
@@ -96,18 +101,19 @@ def format_report(r: SoakResult) -> str:
         "",
         f"Machine: {r.machine}. Default cadence (a heartbeat every 10 s per printer), "
         f"{o.simulators} simulator process(es), {o.errors_per_min:g} printhead errors injected per minute; "
-        f"a sample every {o.sample_every_s:g} s; {r.seconds / 60:.1f} min in all with the drain and the checks.",
+        f"a sample every {o.sample_every_s:g} s; warm-up {r.warmup_s:.0f} s (the printers' history read; "
+        f"minutes count from its end); {r.seconds / 60:.1f} min in all with the start, the drain and the checks.",
         "",
         f"**Verdict: {v.limit}.** Heartbeats polled: {v.polled_share:.0%} of the cadence's; "
         f"{'exactly once: yes' if r.data and r.data.exactly_once else 'exactly once: NO'}.",
         "",
         "### Over time (a row per minute: rates are means, lags and latencies the minute's largest sample)",
         "",
-        *over_time(r.samples),
+        *over_time(r.samples, r.warmup_s),
         "",
         "### Processes",
         "",
-        *processes(r.samples, v),
+        *processes(r.samples, v, r.warmup_s),
         "",
         "### Lag over the last half",
         "",

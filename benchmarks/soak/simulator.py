@@ -98,7 +98,7 @@ class SimulatorGroup:
         with log:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "benchmarks.soak.simulator", str(config), env=self._env,
-                stdout=asyncio.subprocess.PIPE, stderr=log)
+                stdout=asyncio.subprocess.PIPE, stderr=log, limit=64 << 20)  # the banner names every printer
         self._procs.append(proc)
         assert proc.stdout is not None
         try:

@@ -1,7 +1,7 @@
 """Is the lag bounded, and what limits: pure functions of the samples.
 
-Judged over the last half of a run (the first half holds the start: every printer's
-backlog of events, jobs and logs read at once, the JIT-less warm-up of every process):
+Judged over the last half of the measured minutes (after the warm-up, in which the
+collectors read every printer's history; the first half may still hold its tail):
 
 - each stage's lag (records in the collectors' spools, the worker's and the sink's
   consumer lag) grows by less than `Bounds.max_growth` of the input rate: the slope of a
@@ -77,11 +77,20 @@ def slope(ts: Sequence[float], ys: Sequence[float]) -> float:
     return sum((t - mt) * (y - my) for t, y in zip(ts, ys)) / var if var else 0.0
 
 
-def last_half(samples: Sequence[Sample]) -> list[Sample]:
+def last_half(samples: Sequence[Sample], since: float = 0.0) -> list[Sample]:
+    """The samples of the last half of the time from `since` (the warm-up's end) on."""
     if not samples:
         return []
-    middle = samples[-1].t / 2
+    middle = since + (samples[-1].t - since) / 2
     return [s for s in samples if s.t >= middle]
+
+
+def warmed_up(sample: Sample, printers: int, bounds: Bounds, cadence: Cadence = Cadence()) -> bool:
+    """The heartbeats come at the cadence and no stage holds more than the bound's
+    seconds of input: the printers' history is read and stored."""
+    wanted = printers / cadence.heartbeat_s
+    return (sample.heartbeats_polled_per_s >= bounds.min_polled * wanted and sample.in_per_s > 0
+            and all(lag <= bounds.max_lag_s * sample.in_per_s for lag in sample.lag.values()))
 
 
 def mean_cpu(samples: Sequence[Sample]) -> dict[str, float]:
@@ -89,8 +98,9 @@ def mean_cpu(samples: Sequence[Sample]) -> dict[str, float]:
     return {n: statistics.fmean([s.cpu_pct[n] for s in samples if n in s.cpu_pct]) for n in sorted(names)}
 
 
-def judge(samples: Sequence[Sample], printers: int, bounds: Bounds, cadence: Cadence = Cadence()) -> Verdict:
-    half = last_half(samples)
+def judge(samples: Sequence[Sample], printers: int, bounds: Bounds, cadence: Cadence = Cadence(),
+          since: float = 0.0) -> Verdict:
+    half = last_half(samples, since)
     input_per_s = statistics.fmean([s.in_per_s for s in half]) if half else 0.0
     ts = [s.t for s in half]
     stages = tuple(
