@@ -68,7 +68,7 @@ async def run_soak(stack: StackSettings, options: SoakOptions, progress: Progres
     try:
         async with SimulatorGroup(specs, options.simulators, home, env) as sims:
             progress(f"soak: {options.simulators} simulator process(es) up")
-            pipeline = processes.build(stack, kafka, database, home, sims.sites, f"soak-{run}")
+            pipeline = processes.build(stack, kafka, database, home, sims.sites, f"soak-{run}", options.history)
             try:
                 await pipeline.start(["gateway", "worker", "sink"])
                 await pipeline.start(pipeline.collectors)

@@ -36,6 +36,7 @@ class SoakOptions:
     # snapshots and logs each holds when a collector first polls it) is read and stored
     # and the heartbeats come at the cadence, at most this long.
     warmup_max_s: float = 300.0
+    history: bool = False  # collectors read every printer's history first, as a new site
     seed: int = 1
     drain_timeout_s: float = 600.0
     ready_timeout_s: float = 300.0
@@ -88,6 +89,9 @@ def parse(argv: Sequence[str], description: str) -> Command:
                         help="printhead errors injected at random printers per minute (default 6)")
     parser.add_argument("--simulator-processes", type=int, default=0,
                         help="simulator processes (default: one per 500 printers, at most one per site)")
+    parser.add_argument("--history", action="store_true",
+                        help="the collectors start by reading every printer's history (hours of events, job "
+                             "snapshots and logs), as at a new site; default: from now on, as at a running site")
     parser.add_argument("--warmup-max-s", type=float, default=300.0,
                         help="longest warm-up before the measured minutes (the printers' history read, "
                              "the heartbeats at the cadence); default 300")
@@ -108,7 +112,7 @@ def parse(argv: Sequence[str], description: str) -> Command:
         options = SoakOptions(sites=args.sites, printers_per_site=args.printers_per_site, minutes=args.minutes,
                               sample_every_s=args.sample_every_s, errors_per_min=args.errors_per_min,
                               simulator_processes=args.simulator_processes, seed=args.seed,
-                              warmup_max_s=args.warmup_max_s)
+                              warmup_max_s=args.warmup_max_s, history=args.history)
         for size in steps:
             SoakOptions(sites=args.sites, printers_per_site=fleet_split(size, args.sites))
     except ValueError as exc:

@@ -6,6 +6,7 @@ on a port chosen here so the sampler knows where /metrics is. Process handling i
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import socket
@@ -85,8 +86,14 @@ def free_port() -> int:
 
 
 def build(stack: StackSettings, kafka: KafkaSettings, database: str, home: Path, sites: dict[str, SimSite],
-          app_id: str) -> Pipeline:
-    """Write the certificates, the sites file and each site.toml; nothing starts yet."""
+          app_id: str, history: bool = False) -> Pipeline:
+    """Write the certificates, the sites file and each site.toml; nothing starts yet.
+
+    Without `history`, each collector starts with its cursors at every printer's newest
+    event, job snapshot and log, as at a site whose collector has been running: it reads
+    what happens from now on, not the hours of history each simulated printer holds (a
+    new site's first read, which `printfleet bench ingest` measures). The file is the
+    collector's own `cursors.json` (device -> endpoint -> last seq read)."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("PRINTFLEET_")},
            **isolation.environment(kafka), "PRINTFLEET_STATE_DIR": str(stack.state_dir)}
     cloud = home / "cloud-ca"
@@ -111,6 +118,9 @@ def build(stack: StackSettings, kafka: KafkaSettings, database: str, home: Path,
         )
         config = home / site_id / "site.toml"
         config.write_text(render(settings))
+        if not history:
+            settings.state_dir.mkdir(parents=True, exist_ok=True)
+            (settings.state_dir / "cursors.json").write_text(json.dumps(site.newest, sort_keys=True))
         components[name] = Component(name, ["collector", "--config", str(config)], {**env, **COLLECTOR_ENV},
                                      logs / f"{name}.log")
         ops[name] = f"http://127.0.0.1:{port}"

@@ -53,6 +53,9 @@ class SimSite:
     base_urls: tuple[str, ...]
     printer_ids: tuple[str, ...]
     devices: tuple[str, ...]  # printer UUIDs, the records' device_id, same order
+    # device -> paged endpoint -> the newest seq when the simulator started: where the
+    # cursors of a collector that has run for a while would be.
+    newest: dict[str, dict[str, int]]
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class SimulatorGroup:
             raise BenchError(f"simulator {k} did not start; see {self._home / f'simulator-{k}.log'}") from None
         for site_id, site in banner["sites"].items():
             self.sites[site_id] = SimSite(site_id, Path(site["ca_file"]), tuple(site["base_urls"]),
-                                          tuple(site["printer_ids"]), tuple(site["devices"]))
+                                          tuple(site["printer_ids"]), tuple(site["devices"]), site["newest"])
             self._control[site_id] = banner["control"]
 
     async def inject(self, site_id: str, printer_id: str) -> Injected:
@@ -176,7 +179,9 @@ async def _child(specs: list[dict[str, Any]]) -> None:
         banner = {"control": f"http://127.0.0.1:{port}", "sites": {
             site_id: {"ca_file": str(s.ca_file), "printer_ids": s.fleet.printer_ids,
                       "base_urls": [s.base_url(p) for p in s.fleet.printer_ids],
-                      "devices": [s.fleet.printer(p).uuid for p in s.fleet.printer_ids]}
+                      "devices": [s.fleet.printer(p).uuid for p in s.fleet.printer_ids],
+                      "newest": {p.uuid: {"events": p.events.last_seq, "jobs": p.snapshots.last_seq,
+                                          "logs": p.logs.last_seq} for p in s.fleet.printers.values()}}
             for site_id, s in servers.items()}}
         print(json.dumps(banner), flush=True)
         await stop.wait()
