@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import random
 import shutil
@@ -180,6 +181,9 @@ def write(result: SoakResult, out: Path, name: str) -> tuple[Path, Path]:
                     out / f"{name}.png", result.warmup_s)
     md = out / f"{name}.md"
     md.write_text(format_report(result) + f"\n\n![soak over time]({png.name})\n")
+    # The samples themselves, to judge or plot again without another run.
+    (out / f"{name}.json").write_text(json.dumps({"warmup_s": result.warmup_s,
+                                                  "samples": [dataclasses.asdict(s) for s in result.samples]}))
     return md, png
 
 

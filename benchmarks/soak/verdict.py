@@ -5,7 +5,11 @@ collectors read every printer's history; the first half may still hold its tail)
 
 - each stage's lag (records in the collectors' spools, the worker's and the sink's
   consumer lag) grows by less than `Bounds.max_growth` of the input rate: the slope of a
-  least-squares line through its samples, in records/s, over the gateway's records/s;
+  least-squares line through its floor (the smallest sample of each minute), in
+  records/s, over the gateway's records/s. The floor, because the cadence polls
+  counters, consumables and logs of every printer at once every 5 minutes: a burst that
+  drains within the minute lifts a minute's peak, not its floor, and a short run that
+  ends on one would otherwise read as growth; lag that creeps lifts the floor too;
 - no stage ever holds more than `Bounds.max_lag_s` seconds of input;
 - the collectors poll at least `Bounds.min_polled` of the heartbeats the cadence asks
   for (a collector or simulator that cannot keep up reads less, and no lag shows it).
@@ -38,7 +42,7 @@ STAGE_PROCESSES = {
 @dataclass(frozen=True)
 class StageVerdict:
     stage: str
-    growth_per_s: float  # least-squares slope of the lag over the last half, records/s
+    growth_per_s: float  # least-squares slope of the lag's floor per minute, last half, records/s
     max_lag: float  # records, last half
     input_per_s: float
 
@@ -77,6 +81,24 @@ def slope(ts: Sequence[float], ys: Sequence[float]) -> float:
     return sum((t - mt) * (y - my) for t, y in zip(ts, ys)) / var if var else 0.0
 
 
+def floor_per_minute(samples: Sequence[Sample], stage: str) -> tuple[list[float], list[float]]:
+    """(times, lags): each minute's smallest lag at that minute's mean time, minutes
+    counted back from the last sample, a first minute that spans under 30 s left out
+    (its floor would be one or two samples); every sample when fewer than two minutes
+    are left."""
+    if not samples:
+        return [], []
+    last = samples[-1].t
+    minutes: dict[int, list[Sample]] = {}
+    for s in samples:
+        minutes.setdefault(int((last - s.t) // 60), []).append(s)
+    groups = [g for _, g in sorted(minutes.items(), reverse=True) if g[-1].t - g[0].t >= 30.0]
+    if len(groups) < 2:
+        return [s.t for s in samples], [s.lag.get(stage, 0.0) for s in samples]
+    return ([statistics.fmean([s.t for s in g]) for g in groups],
+            [min(s.lag.get(stage, 0.0) for s in g) for g in groups])
+
+
 def last_half(samples: Sequence[Sample], since: float = 0.0) -> list[Sample]:
     """The samples of the last half of the time from `since` (the warm-up's end) on."""
     if not samples:
@@ -102,9 +124,8 @@ def judge(samples: Sequence[Sample], printers: int, bounds: Bounds, cadence: Cad
           since: float = 0.0) -> Verdict:
     half = last_half(samples, since)
     input_per_s = statistics.fmean([s.in_per_s for s in half]) if half else 0.0
-    ts = [s.t for s in half]
     stages = tuple(
-        StageVerdict(stage, slope(ts, [s.lag.get(stage, 0.0) for s in half]),
+        StageVerdict(stage, slope(*floor_per_minute(half, stage)),
                      max((s.lag.get(stage, 0.0) for s in half), default=0.0), input_per_s)
         for stage in (SPOOL, WORKER, SINK))
     wanted = printers / cadence.heartbeat_s

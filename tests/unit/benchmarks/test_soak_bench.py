@@ -82,6 +82,15 @@ def test_a_growing_worker_lag_is_not_bounded_and_the_worker_is_the_limit() -> No
     assert "worker lag grows by 4.0% of the input rate" in verdict.limit and "worker at 95 %" in verdict.limit
 
 
+def test_a_burst_at_the_end_that_drains_within_the_minute_is_not_growth() -> None:
+    # Counters, consumables and logs of every printer every 5 minutes: the spool's peak
+    # jumps in the last minute, its floor does not.
+    samples = [sample(float(t), lag={SPOOL: 4000.0 if t in (170, 180) else 100.0}) for t in range(0, 181, 10)]
+    verdict = judge(samples, PRINTERS, Bounds())
+    spool = next(st for st in verdict.stages if st.stage == SPOOL)
+    assert verdict.bounded and spool.growth_per_s == pytest.approx(0.0) and spool.max_lag == 4000.0
+
+
 def test_a_lag_too_large_but_not_growing_is_not_bounded() -> None:
     samples = [sample(float(t), lag={SINK: 250.0 * 40}) for t in range(0, 121, 10)]
     verdict = judge(samples, PRINTERS, Bounds())
