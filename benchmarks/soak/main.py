@@ -30,14 +30,16 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from benchmarks import isolation
 from benchmarks.soak import checks, plot, processes
-from benchmarks.soak.options import SoakOptions, fleet_split, parse
+from benchmarks.soak.checks import DataCheck
+from benchmarks.soak.options import Bounds, SoakOptions, fleet_split, parse
 from benchmarks.soak.report import SoakResult, format_report, format_steps
-from benchmarks.soak.sampler import SINK, SPOOL, WORKER, AlertWatcher, Sampler, server_pids
+from benchmarks.soak.sampler import SINK, SPOOL, WORKER, AlertWatcher, Sample, Sampler, server_pids
 from benchmarks.soak.simulator import Injected, SimulatorGroup, SiteSpec
 from benchmarks.soak.verdict import judge, warmed_up
 from common.kafka.settings import KafkaSettings
@@ -181,9 +183,8 @@ def write(result: SoakResult, out: Path, name: str) -> tuple[Path, Path]:
                     out / f"{name}.png", result.warmup_s)
     md = out / f"{name}.md"
     md.write_text(format_report(result) + f"\n\n![soak over time]({png.name})\n")
-    # The samples themselves, to judge or plot again without another run.
-    (out / f"{name}.json").write_text(json.dumps({"warmup_s": result.warmup_s,
-                                                  "samples": [dataclasses.asdict(s) for s in result.samples]}))
+    # Everything measured, to judge and draw again without another run (`--report`).
+    (out / f"{name}.json").write_text(json.dumps(dataclasses.asdict(result)))
     return md, png
 
 
@@ -203,7 +204,34 @@ async def step_search(stack: StackSettings, base: SoakOptions, sizes: Sequence[i
     return results
 
 
+def load(path: Path) -> SoakResult:
+    """A result written by `write` (its .json), judged again with this code's verdict."""
+    raw = json.loads(path.read_text())
+    options = SoakOptions(**{**raw["options"], "bounds": Bounds(**raw["options"]["bounds"])})
+    samples = tuple(Sample(**{**s, "heartbeat_latency_s": _pair(s["heartbeat_latency_s"]),
+                              "alert_latency_s": _pair(s["alert_latency_s"])}) for s in raw["samples"])
+    data = DataCheck(**{**raw["data"], "kafka": {k: _pair(v) for k, v in raw["data"]["kafka"].items()},
+                        "clickhouse": {k: _pair(v) for k, v in raw["data"]["clickhouse"].items()}}) \
+        if raw["data"] else None
+    verdict = judge(samples, options.printers, options.bounds, since=raw["warmup_s"])
+    return SoakResult(options, raw["machine"], samples, raw["warmup_s"], verdict, data,
+                      tuple(raw["alert_latencies"]), raw["alerts_injected"], _pair(raw["heartbeat_latency_s"]),
+                      raw["seconds"])
+
+
+def _pair(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
 def run(argv: list[str]) -> int:
+    if argv[:1] == ["--report"]:  # draw and judge again from a run's .json: --report FILE.json OUT_DIR
+        if len(argv) != 3:
+            print("usage: printfleet bench soak --report RUN.json OUT_DIR", file=sys.stderr)
+            return 2
+        result = load(Path(argv[1]))
+        md, png = write(result, Path(argv[2]), Path(argv[1]).stem)
+        print(format_report(result))
+        return 0 if result.ok else 1
     command = parse(argv, __doc__ or "")
     stack = StackSettings.from_env()
 

@@ -115,6 +115,9 @@ def format_report(r: SoakResult) -> str:
         "",
         *processes(r.samples, v, r.warmup_s),
         "",
+        "CPU by role (% of a core, last half): " + ", ".join(
+            f"{role} {pct:.0f}" for role, pct in sorted(v.by_role.items(), key=lambda kv: -kv[1])) + ".",
+        "",
         "### Lag over the last half",
         "",
         "| stage | growth, records/s | share of the input rate | max lag, records | max lag, s of input | bounded |",

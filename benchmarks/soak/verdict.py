@@ -68,8 +68,21 @@ class Verdict:
     limit: str  # the process that limits, and why, in a sentence
 
     @property
+    def by_role(self) -> dict[str, float]:
+        """CPU per role: the collectors together, the simulators together, the rest each."""
+        return role_totals(self.cpu_pct)
+
+    @property
     def busiest(self) -> tuple[str, float]:
         return max(self.cpu_pct.items(), key=lambda kv: kv[1]) if self.cpu_pct else ("?", 0.0)
+
+
+def role_totals(cpu: dict[str, float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, pct in cpu.items():
+        role = "collectors" if name.startswith("collector-") else "simulators" if name.startswith("simulator-") else name
+        out[role] = out.get(role, 0.0) + pct
+    return out
 
 
 def slope(ts: Sequence[float], ys: Sequence[float]) -> float:
@@ -143,9 +156,17 @@ def _busiest(cpu: dict[str, float], prefixes: Sequence[str]) -> tuple[str, float
     return max(mine.items(), key=lambda kv: kv[1]) if mine else ("?", 0.0)
 
 
+SATURATED = 0.9  # the machine's cores this busy (every process on it): the CPU is the limit
+FULL_CORE = 80.0  # % of a core: a process this busy is the limit on its own
+
+
 def _limit(bounded: bool, failing: Sequence[StageVerdict], short: bool, polled: float, cpu: dict[str, float],
            busy: float, bounds: Bounds) -> str:
     machine = f"; the machine's cores were {busy:.0%} busy" if cpu else ""
+    if cpu and busy >= SATURATED and max(cpu.values()) < FULL_CORE:
+        role, pct = max(role_totals(cpu).items(), key=lambda kv: kv[1])
+        machine += (f" and no process was near a full core: the machine's CPU is the limit; the largest share "
+                    f"is {role}, {pct:.0f} % of a core in all")
     if bounded:
         name, pct = _busiest(cpu, ("",))
         return f"bounded; the busiest process is {name} at {pct:.0f} % of a core{machine}"

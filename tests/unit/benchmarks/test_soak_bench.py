@@ -4,11 +4,13 @@ limit, the warm-up test, the data check's verdict, and the report and plot files
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from benchmarks.soak.checks import DataCheck
+from benchmarks.soak.main import load, write
 from benchmarks.soak.options import Bounds, SoakOptions, fleet_split, parse
 from benchmarks.soak.plot import draw
 from benchmarks.soak.report import SoakResult, format_report, format_steps
@@ -105,6 +107,14 @@ def test_polling_short_of_the_cadence_is_not_bounded() -> None:
     assert "poll 50%" in verdict.limit and "simulator-0 at 90 %" in verdict.limit
 
 
+def test_a_saturated_machine_with_no_full_core_is_the_limit() -> None:
+    cpu = {f"collector-site-{k:02d}": 9.0 for k in range(10)} | {"kafka": 30.0, "worker": 20.0}
+    samples = [dataclasses.replace(sample(float(t), cpu=cpu), machine_busy=0.97) for t in range(0, 121, 10)]
+    verdict = judge(samples, PRINTERS, Bounds())
+    assert verdict.by_role["collectors"] == pytest.approx(90.0)
+    assert "the machine's CPU is the limit; the largest share is collectors, 90 % of a core" in verdict.limit
+
+
 def test_nothing_flowing_is_not_bounded() -> None:
     assert not judge([sample(float(t), in_per_s=0.0) for t in range(0, 61, 10)], PRINTERS, Bounds()).bounded
     assert not judge([], PRINTERS, Bounds()).bounded
@@ -140,6 +150,10 @@ def test_report_and_plot(tmp_path: Path) -> None:
     assert "Largest fleet with bounded lag: 1,000 printers." in format_steps([result])
     png = draw(samples, "test", tmp_path / "soak.png", 30.0)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Written with its .json, which --report judges and draws again to the same report.
+    md, _ = write(result, tmp_path / "out", "soak-1000")
+    assert md.read_text().startswith(text)
+    assert format_report(load(tmp_path / "out" / "soak-1000.json")) == text
 
 
 def test_options() -> None:
