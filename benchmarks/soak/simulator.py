@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
@@ -154,12 +155,22 @@ async def _inject(request: web.Request) -> web.Response:
     return web.json_response({"device_id": printer.uuid, "event_time_ms": t, "wall_s": time.time()})
 
 
+async def _orphaned(stop: asyncio.Event) -> None:
+    """Set `stop` when the bench that started this process is gone (killed, say): no
+    simulator outlives its run."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        await asyncio.sleep(2.0)
+    stop.set()
+
+
 async def _child(specs: list[dict[str, Any]]) -> None:
     servers: dict[str, SimulatorServer] = {}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watch = asyncio.create_task(_orphaned(stop))
     async with contextlib.AsyncExitStack() as stack:
         for spec in specs:
             # Real time (acceleration 1): a site as it is, at the default cadence.
@@ -185,6 +196,7 @@ async def _child(specs: list[dict[str, Any]]) -> None:
             for site_id, s in servers.items()}}
         print(json.dumps(banner), flush=True)
         await stop.wait()
+        watch.cancel()
 
 
 def main() -> None:
