@@ -71,7 +71,7 @@ def draw(samples: Sequence[Sample], title: str, path: Path, warmup_s: float = 0.
     ax.set_title("spool depth per collector (records)")
     ax.legend(fontsize=7, ncol=2)
     for ax in axes[2]:
-        ax.set_xlabel("minutes (before 0: warm-up, the printers' history read)")
+        ax.set_xlabel("minutes (before 0: the warm-up)")
     for row in axes:
         for ax in row:
             ax.axvline(0.0, color="grey", linewidth=0.8, linestyle=":")

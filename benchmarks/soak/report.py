@@ -101,8 +101,8 @@ def format_report(r: SoakResult) -> str:
         "",
         f"Machine: {r.machine}. Default cadence (a heartbeat every 10 s per printer), "
         f"{o.simulators} simulator process(es), {o.errors_per_min:g} printhead errors injected per minute; "
-        f"a sample every {o.sample_every_s:g} s; warm-up {r.warmup_s:.0f} s (the printers' history read; "
-        f"minutes count from its end); {r.seconds / 60:.1f} min in all with the start, the drain and the checks.",
+        f"a sample every {o.sample_every_s:g} s; warm-up {r.warmup_s:.0f} s (until the heartbeats came at the "
+        f"cadence with small lags; minutes count from its end); {r.seconds / 60:.1f} min in all with the start, the drain and the checks.",
         "",
         f"**Verdict: {v.limit}.** Heartbeats polled: {v.polled_share:.0%} of the cadence's; "
         f"{'exactly once: yes' if r.data and r.data.exactly_once else 'exactly once: NO'}.",
