@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
@@ -105,10 +106,10 @@ class AlertWatcher:
         await consumer.getmany(timeout_ms=500)  # positions resolved before anything is injected
         self._task = asyncio.create_task(self._read(consumer))
 
-    async def _read(self, consumer: object) -> None:
+    async def _read(self, consumer: Any) -> None:  # AIOKafkaConsumer (untyped)
         try:
             while True:
-                for records in (await consumer.getmany(timeout_ms=500)).values():  # type: ignore[attr-defined]
+                for records in (await consumer.getmany(timeout_ms=500)).values():
                     now = time.time()
                     for r in self._registry.decode_records("alert", [m.value for m in records]):
                         injected = self._pending.get(str(r["device_id"]))
@@ -119,7 +120,7 @@ class AlertWatcher:
                             del self._pending[injected.device_id]
                             self.latencies.append(now - injected.wall_s)
         finally:
-            await consumer.stop()  # type: ignore[attr-defined]
+            await consumer.stop()
 
     async def stop(self) -> None:
         task, self._task = self._task, None
