@@ -3,7 +3,8 @@
 Drain: the collectors stop (SIGTERM: they stop polling and upload what their spools
 hold); a collector whose spool still holds records is started again until it is empty.
 Then the worker's and the sink's lag must be 0 and the sink's stored count still for
-`settle_s`.
+`settle_s`; then the gateway and the worker stop (the worker's last checkpoint and timers
+may still write outputs as it goes), and the sink must catch up with those again.
 
 Exactly once, per kind: Kafka's records are counted by reading every partition from the
 start with read_committed (aborted transactions and their markers are never handed to a
@@ -77,12 +78,12 @@ def pending(spool_dir: Path) -> int:
 
 
 async def drain(pipeline: Pipeline, timeout_s: float, progress: Progress, settle_s: float = 15.0) -> dict[str, int]:
-    """Collectors out, worker and sink caught up; returns the records dead-lettered by
-    the gateway, worker (and of those, late) and sink. Raises BenchError after `timeout_s`."""
+    """Collectors out, worker and sink caught up, then the gateway and the worker
+    stopped and the sink caught up with their last outputs; returns the records
+    dead-lettered by the gateway, worker (and of those, late) and sink. Raises
+    BenchError after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     collectors = pipeline.collectors
-    for name in collectors:
-        pipeline.components[name].down = True
     await pipeline.stop(collectors)
     while left := {n: p for n in collectors if (p := await asyncio.to_thread(pending, pipeline.collector_dirs[n]))}:
         if time.monotonic() > deadline:
@@ -92,25 +93,37 @@ async def drain(pipeline: Pipeline, timeout_s: float, progress: Progress, settle
         await asyncio.sleep(15)
         await pipeline.stop(list(left))
     progress("soak: collectors drained; waiting for the worker and the sink")
-    stored, quiet_since = -1.0, time.monotonic()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-        while True:
-            pipeline.check()
-            m = {n: flatten(await (await session.get(pipeline.ops[n] + "/metrics")).text())
-                 for n in ("gateway", "worker", "sink")}
-            lag = m["worker"].get("printfleet_worker_consumer_lag_records", 0) + m["sink"].get(
-                "printfleet_sink_consumer_lag_records", 0)
-            now_stored = m["sink"].get("printfleet_sink_records_stored_total", 0)
-            if lag or now_stored != stored:
-                stored, quiet_since = now_stored, time.monotonic()
-            elif time.monotonic() - quiet_since >= settle_s:
-                return {name: int(m[part].get(f"printfleet_{metric}_total", 0)) for name, part, metric in (
-                    ("gateway", "gateway", "gateway_records_dead_lettered"),
-                    ("worker", "worker", "worker_records_dead_lettered"),
-                    ("worker late", "worker", "worker_records_late"), ("sink", "sink", "sink_records_dead_lettered"))}
-            if time.monotonic() > deadline:
-                raise BenchError(f"the worker and the sink did not catch up (lag {lag:.0f})")
-            await asyncio.sleep(2)
+        m = await _settled(pipeline, session, ("gateway", "worker", "sink"), deadline, settle_s)
+        dead = {name: int(m[part].get(f"printfleet_{metric}_total", 0)) for name, part, metric in (
+            ("gateway", "gateway", "gateway_records_dead_lettered"),
+            ("worker", "worker", "worker_records_dead_lettered"), ("worker late", "worker", "worker_records_late"))}
+        # The worker's last outputs (its final checkpoint, a timer's) go to Kafka as it
+        # stops: the sink must still be there to store them before anything is counted.
+        await pipeline.stop(["gateway", "worker"])
+        m = await _settled(pipeline, session, ("sink",), deadline, settle_s)
+        dead["sink"] = int(m["sink"].get("printfleet_sink_records_dead_lettered_total", 0))
+    return dead
+
+
+async def _settled(pipeline: Pipeline, session: aiohttp.ClientSession, names: tuple[str, ...], deadline: float,
+                   settle_s: float) -> dict[str, dict[str, float]]:
+    """Wait until the worker's and the sink's lag (of those in `names`) is 0 and the
+    sink's stored count stays put for `settle_s`; returns their last /metrics."""
+    stored, quiet_since = -1.0, time.monotonic()
+    while True:
+        pipeline.check()
+        m = {n: flatten(await (await session.get(pipeline.ops[n] + "/metrics")).text()) for n in names}
+        lag = m.get("worker", {}).get("printfleet_worker_consumer_lag_records", 0) + m["sink"].get(
+            "printfleet_sink_consumer_lag_records", 0)
+        now_stored = m["sink"].get("printfleet_sink_records_stored_total", 0)
+        if lag or now_stored != stored:
+            stored, quiet_since = now_stored, time.monotonic()
+        elif time.monotonic() - quiet_since >= settle_s:
+            return m
+        if time.monotonic() > deadline:
+            raise BenchError(f"the worker and the sink did not catch up (lag {lag:.0f})")
+        await asyncio.sleep(2)
 
 
 async def count_kafka(kafka: KafkaSettings, registry: SchemaRegistry, kind: str) -> tuple[int, int]:

@@ -136,7 +136,7 @@ async def _measure(stack: StackSettings, options: SoakOptions, kafka: KafkaSetti
         dead = await checks.drain(pipeline, options.drain_timeout_s, progress)
     finally:
         await alerts.stop()
-    await pipeline.stop(["gateway", "worker", "sink"])
+    await pipeline.stop(["sink"])
     data = await checks.check_data(kafka, client, options.printers, dead, progress)
     return SoakResult(options, describe(), tuple(sampler.samples), warmup_s, verdict, data, tuple(alerts.latencies),
                       len(injected), heartbeat, time.monotonic() - started)

@@ -51,7 +51,11 @@ class Pipeline:
             await self.components[name].start()
 
     async def stop(self, names: list[str] | None = None) -> None:
-        await asyncio.gather(*(self.components[n].stop() for n in names or list(self.components)))
+        """SIGTERM (then SIGKILL after 60 s); a stopped component is down on purpose."""
+        names = names or list(self.components)
+        for n in names:
+            self.components[n].down = True
+        await asyncio.gather(*(self.components[n].stop() for n in names))
 
     def check(self) -> None:
         """Raise BenchError when a component ended on its own."""
