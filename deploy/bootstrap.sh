@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up a fresh checkout: checks the tools, creates .venv, installs printfleet with its
-# cloud, local-stack and test extras and resolves the Kafka broker jars from Maven Central. Idempotent and quick
+# cloud, local-stack, test and bench extras and resolves the Kafka broker jars from Maven Central. Idempotent and quick
 # when nothing changed: each step runs again only when its input changed.
 # --browser (the test command's): also Debian's Chromium for the dashboard's browser tests.
 set -euo pipefail
@@ -36,7 +36,7 @@ fi
 if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
   echo "bootstrap: installing printfleet and its dependencies into .venv"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[cloud,stack,test]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[cloud,stack,test,bench]'
   touch .venv/.installed
 fi
 

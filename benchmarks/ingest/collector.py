@@ -10,12 +10,14 @@ the real Gateway over TLS to Kafka and reads the collector's /proc/<pid>/stat an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import multiprocessing as mp
+import os
 import queue
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,12 @@ from producers.gateway.sites import SiteDirectory
 from schemas import SchemaRegistry
 
 Progress = Callable[[str], None]
+
+# What production runs the collector with (deploy/systemd/printfleet-collector.service,
+# deploy/container/Dockerfile; docs/ingest-bench.md "Collector memory"): glibc's mmap
+# threshold fixed, so a closed connection's buffers go back to the system. glibc reads it
+# when a process starts, so it must be in the collector process's environment.
+COLLECTOR_ENV: Mapping[str, str] = {"MALLOC_MMAP_THRESHOLD_": "131072"}
 
 
 @dataclass(frozen=True)
@@ -115,7 +123,8 @@ async def _one_run(settings: CollectorSettings, printers: int, seconds: float, o
     ctx = mp.get_context("spawn")
     stop, results = ctx.Event(), ctx.Queue()
     proc = ctx.Process(target=_collector_main, args=(settings, stop, results), daemon=True)
-    proc.start()
+    with collector_environment(COLLECTOR_ENV):
+        proc.start()
     try:
         try:
             status_url = await asyncio.to_thread(results.get, True, 60)
@@ -161,6 +170,22 @@ async def _one_run(settings: CollectorSettings, printers: int, seconds: float, o
         poll_failures=failures(last_status) - failures(first_status),
         warmup_s=warmup_s, startup_cpu_s=startup_cpu_s, steady=warmup_s < options.max_warmup_s,
     )
+
+
+@contextlib.contextmanager
+def collector_environment(extra: Mapping[str, str]) -> Iterator[None]:
+    """`extra` in os.environ while a child is spawned: a spawned multiprocessing child
+    takes this process's environment and has no argument for one of its own."""
+    before = {name: os.environ.get(name) for name in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 async def _warm_up(status: Callable[[], Awaitable[dict[str, Any]]], pid: int, printers: int, expected: float,

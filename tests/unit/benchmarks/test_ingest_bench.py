@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import multiprocessing as mp
+import os
+from pathlib import Path
 
 import pytest
 
 from producers import batch_format
+from benchmarks.ingest.collector import COLLECTOR_ENV, collector_environment
 from benchmarks.ingest.main import run
 from benchmarks.ingest.gateway import HeartbeatFactory, random_id_prefix
 from benchmarks.ingest.report import (
@@ -267,3 +271,26 @@ def test_a_late_run_is_normalised_up_to_the_cadence() -> None:
     assert shares["heartbeat"][1] == pytest.approx(180)  # records per printer-hour as counted
     assert shares["heartbeat"][4] == pytest.approx(kbit_s(130 * 720, 2 * 3600))  # bytes normalised
     assert sum(row[5] for row in shares.values()) == pytest.approx(1.0)
+
+
+def _report_env(name: str, results: "mp.Queue[str | None]") -> None:
+    results.put(os.environ.get(name))
+
+
+def test_the_collector_child_runs_with_the_malloc_setting_production_uses() -> None:
+    repo = Path(__file__).resolve().parents[3]
+    unit = (repo / "deploy/systemd/printfleet-collector.service").read_text()
+    image = (repo / "deploy/container/Dockerfile").read_text()
+    for name, value in COLLECTOR_ENV.items():
+        assert f"Environment={name}={value}" in unit
+        assert f"ENV {name}={value}" in image
+    # A spawned child (as `_one_run` starts the collector) sees it; this process does not keep it.
+    ctx = mp.get_context("spawn")
+    results: "mp.Queue[str | None]" = ctx.Queue()
+    child = ctx.Process(target=_report_env, args=("MALLOC_MMAP_THRESHOLD_", results))
+    before = os.environ.get("MALLOC_MMAP_THRESHOLD_")
+    with collector_environment(COLLECTOR_ENV):
+        child.start()
+    child.join(60)
+    assert results.get(timeout=5) == COLLECTOR_ENV["MALLOC_MMAP_THRESHOLD_"]
+    assert os.environ.get("MALLOC_MMAP_THRESHOLD_") == before
