@@ -17,7 +17,7 @@ worker checks them with its public key, so printers are advised. The simulated c
 starts shortly before a UTC midnight: benchmarks are per day and come once a day ends.
 
 The fleet web page (`printfleet dashboard`, port 18448) runs beside them, with an
-operator and one user per site whose sign-in tokens are printed.
+operator and a user of the first site, whose sign-in tokens are printed.
 
 The simulator, collectors, gateway, sink and dashboard run in this process; the stream worker
 (`printfleet worker`, a Faust app) runs as a child process, whose status lines are passed
@@ -233,12 +233,13 @@ async def _cloud(settings: DemoSettings, services: AsyncExitStack, sites: list[D
 
 async def _dashboard(settings: DemoSettings, services: AsyncExitStack,
                      sites: list[DemoSite]) -> tuple[DashboardServer, dict[str, str]]:
-    """The fleet web page, with an operator and one user per site whose tokens are new
-    each run (the users file is written afresh)."""
+    """The fleet web page, with an operator and a user of the first site, whose tokens
+    are new each run (the users file is written afresh)."""
     users_file = settings.home / "dashboard-users.toml"
     users_file.unlink(missing_ok=True)
-    tokens = {"operator": add_user(users_file, "operator", [], operator=True)}
-    tokens |= {s.site_id: add_user(users_file, s.site_id, [s.site_id], operator=False) for s in sites}
+    first = sites[0].site_id
+    tokens = {"operator": add_user(users_file, "operator", [], operator=True),
+              first: add_user(users_file, first, [first], operator=False)}
     dash_settings = DashboardSettings(kafka=settings.kafka, clickhouse=settings.clickhouse, port=settings.dashboard_port,
                                       users_file=users_file)
     try:
@@ -298,9 +299,8 @@ async def _pipeline(settings: DemoSettings, sites: list[DemoSite], sim: Simulato
 
 def _print_dashboard(cloud: _Cloud, a_site: str) -> None:
     print(f"fleet web page {cloud.dashboard.url}  sign in with the operator's token "
-          f"{cloud.dashboard_tokens['operator']} (all sites), or {a_site}'s {cloud.dashboard_tokens[a_site]}; "
-          f"the others' are in {cloud.dashboard.settings.users_file.parent / 'dashboard-users.toml'} (hashed) "
-          f"and this output only", flush=True)
+          f"{cloud.dashboard_tokens['operator']} (all sites), or {a_site}'s {cloud.dashboard_tokens[a_site]} "
+          f"(that site only); users: {cloud.dashboard.settings.users_file} (tokens hashed)", flush=True)
 
 
 def _write_site_config(home: Path, site: DemoSite, cloud: _Cloud, sim: SimulatorServer) -> CollectorSettings:
