@@ -416,7 +416,7 @@ async def _drain(parts: dict[str, Component], options: ChaosOptions, progress: P
     while True:
         collector.down = True
         await collector.stop()
-        pending = await asyncio.to_thread(_pending, home / "collector" / "spool")
+        pending = await asyncio.to_thread(spool_pending, home / "collector" / "spool")
         if pending == 0:
             break
         if time.monotonic() > deadline:
@@ -428,7 +428,8 @@ async def _drain(parts: dict[str, Component], options: ChaosOptions, progress: P
     await _settle(parts, deadline)
 
 
-def _pending(spool_dir: Path) -> int:
+def spool_pending(spool_dir: Path) -> int:
+    """Records a collector's spool still holds (the collector stopped)."""
     spool = Spool(spool_dir, max_bytes=256 << 20)
     spool.open()
     try:

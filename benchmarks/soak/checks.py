@@ -28,13 +28,13 @@ from pathlib import Path
 import aiohttp
 from aiokafka import TopicPartition
 
+from benchmarks.chaos import spool_pending
 from benchmarks.ingest.site import BenchError
 from benchmarks.soak.processes import Pipeline
 from benchmarks.soak.sampler import flatten
 from common.kafka import clients
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import PARTITIONS, topic_for
-from producers.spool.spool import Spool
 from schemas import SchemaRegistry
 from schemas.kinds import CLOUD_KINDS, DEVICE_KINDS
 from sinks.client import ClickHouseClient
@@ -68,15 +68,6 @@ class DataCheck:
         return d.get("gateway", 0) + d.get("sink", 0) + d.get("worker", 0) - d.get("worker late", 0)
 
 
-def pending(spool_dir: Path) -> int:
-    spool = Spool(spool_dir, max_bytes=256 << 20)
-    spool.open()
-    try:
-        return spool.stats().pending_records
-    finally:
-        spool.close()
-
-
 async def drain(pipeline: Pipeline, timeout_s: float, progress: Progress, settle_s: float = 15.0) -> dict[str, int]:
     """Collectors out, worker and sink caught up, then the gateway and the worker
     stopped and the sink caught up with their last outputs; returns the records
@@ -85,7 +76,7 @@ async def drain(pipeline: Pipeline, timeout_s: float, progress: Progress, settle
     deadline = time.monotonic() + timeout_s
     collectors = pipeline.collectors
     await pipeline.stop(collectors)
-    while left := {n: p for n in collectors if (p := await asyncio.to_thread(pending, pipeline.collector_dirs[n]))}:
+    while left := {n: p for n in collectors if (p := await asyncio.to_thread(spool_pending, pipeline.collector_dirs[n]))}:
         if time.monotonic() > deadline:
             raise BenchError(f"spools still hold records: {left}")
         progress(f"soak: {sum(left.values())} records still spooled at {len(left)} sites; uploading again")
