@@ -83,8 +83,10 @@ async def test_follow_prints_changes_and_list_shows_the_open_alerts(stack: Stack
     settings = h.settings(stack, uuid.uuid4().hex[:10], "alert", topic_prefix="")
     try:
         await worker.ready()
-        started = await _read_until(follower.stderr, lambda lines: bool(lines), 60)
-        assert "following alerts (6 partitions) from now" in started[0]
+        # aiokafka may log a retried metadata error first (leaders move while earlier
+        # tests restart brokers); the follower's own line is what this waits for.
+        started = await _read_until(follower.stderr, lambda lines: any("following alerts" in line for line in lines), 60)
+        assert "following alerts (6 partitions) from now" in started[-1]
         async with Outputs(stack.kafka_bootstrap, site) as out:
             # `stays`: five printhead errors, never cleared; `clears`: three, then the
             # operator clears them (event_storm's last step).
