@@ -33,10 +33,15 @@ MIN_SITES: Final = 5
 @dataclass(frozen=True)
 class BenchmarkSettings:
     min_sites: int = MIN_SITES
+    # Days a cohort is kept after its day: a site's day is re-sent while the site still
+    # holds that day's windows (`SiteWindows.max_windows`, about 3 days), never later.
+    keep_days: int = 7
 
     def __post_init__(self) -> None:
         if self.min_sites < MIN_SITES:
             raise ValueError(f"min_sites must be >= {MIN_SITES} (the benchmark schema promises it)")
+        if self.keep_days < 4:
+            raise ValueError("keep_days must be >= 4 (a site re-sends days up to 3 days old)")
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,8 @@ Outgoing = tuple[str, str, tuple[str, dict[str, Any]]]  # topic (registry name),
 
 @dataclass(slots=True)
 class Recovered:
-    """A partition's committed state: key (`device/<id>`, `site/<id>`, `cohort/<key>`)
-    -> state JSON, and its book's JSON."""
+    """A partition's committed state: key (`device/<id>`, `site/<id>/<window>/<device>`,
+    `cohort/<key>`) -> state JSON, and its book's JSON."""
 
     states: dict[str, bytes] = field(default_factory=dict)
     book: bytes | None = None
@@ -159,8 +159,8 @@ class PartitionTransactions:
             self._sent[p].append(
                 await producer.send(cluster, json.dumps(message).encode(), key=key_bytes, partition=partition))
 
-    async def commit(self, p: int, states: Mapping[str, bytes], book: bytes) -> None:
-        """Write the changed `states` and the `book` of partition `p` and commit its
+    async def commit(self, p: int, states: Mapping[str, bytes | None], book: bytes) -> None:
+        """Write the changed `states` (None: a tombstone) and the `book` of partition `p` and commit its
         transaction with everything sent in it since the last commit; then open the next.
         Raises TransactionFailed: nothing of the transaction is in Kafka then."""
         producer = self._producer(p)

@@ -49,9 +49,13 @@ class _Transactions:
     async def send_json(self, p: int, topic: str, key: str, message: dict[str, Any]) -> None:
         self.open[p].append(message)
 
-    async def commit(self, p: int, states: Mapping[str, bytes], book: bytes) -> None:
+    async def commit(self, p: int, states: Mapping[str, bytes | None], book: bytes) -> None:
         into = self.committed.setdefault(p, Recovered())
-        into.states.update(states)
+        for key, value in states.items():
+            if value is None:
+                into.states.pop(key, None)
+            else:
+                into.states[key] = value
         into.book = book
         self.open[p] = []
         self.commits.append(p)
