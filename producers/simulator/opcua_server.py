@@ -29,6 +29,8 @@ from types import TracebackType
 from typing import Callable, Final
 
 from asyncua import Node, Server, ua
+from asyncua.common.utils import ServiceError
+from cryptography import x509
 from asyncua.common.event_objects import BaseEvent
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
@@ -61,8 +63,8 @@ class OpcUaServer:
     it, or call `start()` and `stop()`."""
 
     def __init__(self, settings: SimulatorSettings, fleet: Fleet, now_ms: Callable[[], int]) -> None:
-        if settings.opcua_port is None:
-            raise ValueError("settings.opcua_port is None: OPC UA is off")
+        if not settings.opcua_printers:
+            raise ValueError("settings.opcua_printers is 0: no printer to serve over OPC UA")
         self.settings = settings
         self.fleet = fleet
         self._now_ms = now_ms
@@ -91,12 +93,13 @@ class OpcUaServer:
         trust_dir = state / "trusted"
         try:
             trust_dir.mkdir(parents=True, exist_ok=True)
-            self.server_certificate = await ensure_certificate(
-                state, "server", APPLICATION_URI, role=Role.SERVER, host=self.host
-            )
+            # This host's name in the certificate: asyncua checks the server's own
+            # certificate against it (a client pins the certificate; it checks no name).
+            self.server_certificate = await ensure_certificate(state, "server", APPLICATION_URI, role=Role.SERVER)
         except (OSError, OpcUaModelError) as exc:
             raise SimulatorError(f"OPC UA state folder {state}: {exc}") from None
-        server = Server(user_manager=SiteUsers(users, trusted_certificates(trust_dir)))
+        trusted = trusted_certificates(trust_dir)
+        server = Server(user_manager=SiteUsers(users, trusted))
         await server.init()
         server.set_endpoint(f"opc.tcp://{settings.host}:{settings.opcua_port}{ENDPOINT_PATH}")
         server.set_server_name("printfleet simulator")
@@ -105,13 +108,19 @@ class OpcUaServer:
         server.set_identity_tokens([ua.UserNameIdentityToken, ua.X509IdentityToken])
         await server.load_certificate(str(self.server_certificate.cert_file))
         await server.load_private_key(str(self.server_certificate.key_file))
-        store = TrustStore([trust_dir], [])
-        await store.load()
-        server.set_certificate_validator(
-            CertificateValidator(
-                CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT, store
+        if trusted:
+            store = TrustStore([trust_dir], [])
+            await store.load()
+            server.set_certificate_validator(
+                CertificateValidator(
+                    CertificateValidatorOptions.TRUSTED_VALIDATION | CertificateValidatorOptions.PEER_CLIENT, store
+                )
             )
-        )
+        else:
+            # asyncua's TrustStore cannot be empty, and without a validator it would
+            # accept any client certificate: refuse them all until one is trusted.
+            log.warning("event=opcua_no_trusted_clients folder=%s every client certificate is refused", trust_dir)
+            server.set_certificate_validator(_refuse_every_certificate)
         try:
             await load_nodesets(server)
         except OpcUaModelError as exc:
@@ -223,13 +232,15 @@ class OpcUaServer:
         for e in events:
             gen = alert if e.alert else notification
             ev = gen.event
+            # asyncua 2.1.0 builds these two MachineTool fields with VariantType Null
+            # (they would go out as null): give them their String type.
             if e.alert:
-                ev.ErrorCode = e.code
+                ev.add_property(names.ERROR_CODE.name, e.code, ua.VariantType.String)
                 # A printer's alert is a one-off message, not a condition with a state a
                 # client acknowledges: not retained, so ConditionRefresh does not resend it.
                 ev.Retain = False
             else:
-                ev.Identifier = e.code
+                ev.add_property(names.NOTIFICATION_IDENTIFIER.name, e.code, ua.VariantType.String)
             setattr(ev, names.EVENT_SEQUENCE_FIELD, e.seq)
             ev.Severity = e.severity
             ev.SourceName = e.source_name
@@ -292,6 +303,10 @@ async def _event_types(server: Server, ctx: ModelContext) -> tuple[Node, Node]:
         field,
     )
     return alert, notification
+
+
+async def _refuse_every_certificate(certificate: x509.Certificate, app: ua.ApplicationDescription) -> None:
+    raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
 
 
 def _bound_port(server: Server) -> int:

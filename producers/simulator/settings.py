@@ -51,10 +51,10 @@ class SimulatorSettings:
     start_ms: int | None = None
     site_name: str = "Demo Site"
     progress_interval_s: float = 10.0
-    # OPC UA (docs/opcua.md): off while opcua_port is None; then the last
-    # `opcua_printers` printers are also OPC 40540 machines on that port.
-    opcua_port: int | None = None
+    # OPC UA (docs/opcua.md): the last `opcua_printers` printers are also OPC 40540
+    # machines on one OPC UA server at `opcua_port` (4840: the registered OPC UA port).
     opcua_printers: int = 0
+    opcua_port: int = 4840
     opcua_dir: Path = REPO_ROOT / ".stack" / "opcua"
     opcua_users_file: Path | None = None
     opcua_tick_s: float = 1.0
@@ -70,12 +70,10 @@ class SimulatorSettings:
             raise ValueError("site_name must not be empty")
         if not self.progress_interval_s > 0:
             raise ValueError(f"progress_interval_s must be > 0, not {self.progress_interval_s}")
-        if self.opcua_port is not None and not 0 <= self.opcua_port <= 65535:
+        if not 0 <= self.opcua_port <= 65535:
             raise ValueError(f"opcua_port must be 0..65535, not {self.opcua_port}")
         if not 0 <= self.opcua_printers <= self.printers:
             raise ValueError(f"opcua_printers must be 0..printers ({self.printers}), not {self.opcua_printers}")
-        if self.opcua_printers and self.opcua_port is None:
-            raise ValueError("opcua_printers needs opcua_port (the OPC UA server's port)")
         if not self.opcua_tick_s > 0:
             raise ValueError(f"opcua_tick_s must be > 0, not {self.opcua_tick_s}")
 

@@ -1,0 +1,333 @@
+"""The simulator's OPC UA side (producers/simulator/opcua_server.py) through a real asyncua
+client on 127.0.0.1: the machines, their values against the printer API of the same
+fleet, events by subscription and by history across a restart, the security set-up, and
+the private strings a collector must never copy. Needs no Kafka or ClickHouse."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from asyncua import Client, Node, ua
+from asyncua.common.ua_utils import is_subtype
+from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+from asyncua.ua.uaerrors import BadCertificateUntrusted, BadUserAccessDenied
+
+from producers.opcua_model import CertificatePair, Role, ensure_certificate, names
+from producers.simulator import Fleet, SimClock, SimulatorServer, SimulatorSettings
+from producers.simulator import opcua_view as view
+from producers.simulator.opcua_server import APPLICATION_URI, OpcUaServer
+
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+CLIENT_URI = "urn:printfleet:collector:test"
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _quiet_import() -> None:
+    # asyncua's warnings while importing the nodesets (docs/opcua.md) are not under test.
+    for name in ("asyncua.common.xmlimporter", "asyncua.ua.uatypes"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@dataclass
+class Site:
+    sim: SimulatorServer
+    opcua: OpcUaServer
+    client_pair: CertificatePair
+    rogue_pair: CertificatePair
+    user: str
+    password: str
+
+
+def _settings(tmp: Path, **kw: Any) -> SimulatorSettings:
+    return SimulatorSettings(
+        printers=4, seed=11, start_ms=START_MS, port=0, ca_dir=tmp / "ca", opcua_printers=2, opcua_port=0,
+        opcua_dir=tmp / "opcua", opcua_tick_s=0.1, **kw,
+    )
+
+
+async def _trust_client(tmp: Path, opcua_dir: Path) -> tuple[CertificatePair, CertificatePair]:
+    client = await ensure_certificate(tmp / "collector", "collector", CLIENT_URI, role=Role.CLIENT)
+    rogue = await ensure_certificate(tmp / "rogue", "rogue", CLIENT_URI, role=Role.CLIENT)
+    (opcua_dir / "trusted").mkdir(parents=True, exist_ok=True)
+    (opcua_dir / "trusted" / "collector.der").write_bytes(client.der())
+    return client, rogue
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
+    tmp = tmp_path_factory.mktemp("opcua-site")
+    settings = _settings(tmp)
+    client_pair, rogue_pair = await _trust_client(tmp, settings.opcua_dir)
+    fleet = Fleet(settings)
+    fleet.advance_to(START_MS + 86_400_000)  # a simulated day: finished jobs, events of every kind
+    async with SimulatorServer(settings, fleet=fleet) as sim:
+        sim.clock.pause()  # the truth stays put while the tests compare
+        assert sim.opcua is not None
+        user, password = sim.opcua.users_file.read_text().strip().split(":", 1)  # type: ignore[union-attr]
+        yield Site(sim, sim.opcua, client_pair, rogue_pair, user, password)
+
+
+async def _client(
+    url: str, server_cert: Path, pair: CertificatePair, *, user: str | None = None, password: str | None = None,
+    identity: CertificatePair | None = None,
+) -> Client:
+    c = Client(url, timeout=10)
+    c.application_uri = pair.application_uri
+    await c.set_security(
+        SecurityPolicyBasic256Sha256, str(pair.cert_file), str(pair.key_file),
+        server_certificate=str(server_cert), mode=ua.MessageSecurityMode.SignAndEncrypt,
+    )
+    if user is not None:
+        c.set_user(user)
+        c.set_password(password or "")
+    if identity is not None:
+        await c.load_client_certificate(str(identity.cert_file))
+        await c.load_private_key(str(identity.key_file))
+    return c
+
+
+async def connect(site: Site, *, password: str | None = None, pair: CertificatePair | None = None) -> Client:
+    assert site.opcua.server_certificate is not None
+    return await _client(
+        site.opcua.url, site.opcua.server_certificate.cert_file, pair or site.client_pair,
+        user=site.user, password=site.password if password is None else password,
+    )
+
+
+async def machines_by_type(c: Client) -> dict[str, Node]:
+    """What a collector does: every child of Machines whose type is AdditiveManufacturingType."""
+    ns = await names.namespace_indices(c)
+    am_type = names.node_id(names.ADDITIVE_MANUFACTURING_TYPE, ns)
+    found: dict[str, Node] = {}
+    for child in await c.get_node(names.node_id(names.MACHINES_FOLDER, ns)).get_children():
+        type_id = await child.read_type_definition()
+        if type_id == am_type or await is_subtype(c.get_node(type_id), am_type):
+            found[(await child.read_browse_name()).Name] = child
+    return found
+
+
+async def event_types(c: Client) -> list[Node]:
+    """The simulator's two event types, found under MachineTool's by browse name."""
+    ns = await names.namespace_indices(c)
+    sim = ns[names.SIMULATOR_URI]
+    alert = c.get_node(names.node_id(names.MT_ALERT_TYPE, ns))
+    notification = c.get_node(names.node_id(names.MT_NOTIFICATION_EVENT_TYPE, ns))
+    return [
+        await alert.get_child(ua.QualifiedName(names.ALERT_EVENT_TYPE_NAME, sim)),
+        await notification.get_child(ua.QualifiedName(names.NOTIFICATION_EVENT_TYPE_NAME, sim)),
+    ]
+
+
+async def read(c: Client, machine: Node, path: tuple[names.Name, ...]) -> Any:
+    ns = await names.namespace_indices(c)
+    return await (await machine.get_child(names.path(ns, path))).read_value()
+
+
+async def test_the_last_printers_are_found_in_machines_by_their_type(site: Site) -> None:
+    async with await connect(site) as c:
+        found = await machines_by_type(c)
+    assert sorted(found) == site.sim.fleet.printer_ids[-2:] == site.opcua.machine_ids
+    assert site.sim.fleet.printer_ids[0] not in found
+
+
+async def test_identification_state_and_counters_equal_the_printer_api(site: Site) -> None:
+    fleet = site.sim.fleet
+    async with await connect(site) as c:
+        found = await machines_by_type(c)
+        for pid, machine in found.items():
+            identity, counters, status = (fleet.read(pid, k) for k in ("identity", "counters", "status"))
+            ident = names.IDENTIFICATION
+            assert await read(c, machine, ident + (names.SERIAL_NUMBER,)) == identity["serial_number"]
+            assert await read(c, machine, ident + (names.PRODUCT_CODE,)) == identity["model_number"]
+            assert (await read(c, machine, ident + (names.MODEL,))).Text == identity["model_name"]
+            assert await read(c, machine, ident + (names.SOFTWARE_REVISION,)) == identity["firmware_release"]
+            assert (await read(c, machine, ident + (names.COMPONENT_NAME,))).Text == identity["printer_name"]
+            assert await read(c, machine, ident + (names.PRODUCT_INSTANCE_URI,)) == f"urn:uuid:{identity['printer_uuid']}"
+            assert await read(c, machine, ident + (names.AM_TECHNOLOGY_IDENTIFIER,)) == "Powder Bed Fusion"
+            assert (await read(c, machine, ident + (names.MANUFACTURER,))).Text == view.MANUFACTURER
+            oc = names.OPERATION_COUNTERS
+            assert await read(c, machine, oc + (names.OPERATION_DURATION,)) == counters["total_print_time_s"] * 1000
+            assert await read(c, machine, oc + (names.OPERATION_CYCLE_COUNTER,)) == counters["total_jobs"]
+            assert await read(c, machine, oc + (names.POWER_ON_DURATION,)) == identity["uptime_s"] * 1000
+            state = view.machine_state(status["status"], status["activity"])
+            assert (await read(c, machine, names.MACHINERY_ITEM_STATE + (names.CURRENT_STATE,))).Text == state.item_state
+            assert (await read(c, machine, names.MACHINERY_OPERATION_MODE + (names.CURRENT_STATE,))).Text == state.operation_mode
+
+
+def _param(params: list[Any], pid: str) -> Any:
+    return next(p.Value.Value for p in params if p.ID == pid)
+
+
+async def test_jobs_equal_the_printer_api(site: Site) -> None:
+    fleet = site.sim.fleet
+    async with await connect(site) as c:
+        await c.load_data_type_definitions()
+        for pid, machine in (await machines_by_type(c)).items():
+            status = fleet.read(pid, "status")
+            orders = await read(c, machine, names.JOB_ORDER_LIST)
+            waiting = [o for o in orders if o.State[0].StateText.Text == "AllowedToStart"]
+            assert len(waiting) == status["pending_job_count"]
+            responses = {r.JobOrderID: r for r in await read(c, machine, names.JOB_ORDER_RESPONSE_LIST)}
+            if status["current_job_id"]:
+                running = orders[0]
+                assert running.JobOrder.JobOrderID == status["current_job_id"]
+                assert _param(running.JobOrder.JobOrderParameters, "LayersPlanned") == status["layers_total"]
+                if status["current_job_status"] != "PREPARING":
+                    run = _param(responses[status["current_job_id"]].JobResponseData, "Runs")[0]
+                    assert run.CurrentLayer == status["layers_done"]
+            # every finished job of the printer API's jobs endpoint, as it ended
+            ended = {}
+            for snap in fleet.read(pid, "jobs", limit=50)["jobs"]:
+                if snap["completion_status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+                    ended[snap["job_id"]] = snap
+            assert ended, "the simulated day should have finished jobs"
+            for job_id, snap in ended.items():
+                r = responses[job_id]
+                expected_state = {"COMPLETED": "Ended", "FAILED": "Aborted", "CANCELLED": "Aborted"}[snap["completion_status"]]
+                assert r.JobState[0].StateText.Text == expected_state
+                assert r.JobState[1].StateText.Text == snap["completion_status"].capitalize()
+                assert int(r.EndTime.timestamp() * 1000) == snap["completed_at"]
+                if snap["started_at"] is not None:
+                    assert int(r.StartTime.timestamp() * 1000) == snap["started_at"]
+                assert _param(r.JobResponseData, "LayersPlanned") == snap["layer_count"]
+                assert r.MaterialActuals[0].MaterialDefinitionID == snap["material_type"]
+                assert float(r.MaterialActuals[0].Quantity) == pytest.approx(snap["material_in_parts_kg"], abs=5e-4)
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.received: list[Any] = []
+        self.arrived = asyncio.Event()
+
+    def event_notification(self, event: Any) -> None:
+        self.received.append(event)
+        self.arrived.set()
+
+
+async def test_a_subscribed_event_arrives_with_its_code(site: Site) -> None:
+    fleet, opcua = site.sim.fleet, site.opcua
+    pid = opcua.machine_ids[-1]
+    printer = fleet.printer(pid)
+    async with await connect(site) as c:
+        machine = (await machines_by_type(c))[pid]
+        handler = _Events()
+        sub = await c.create_subscription(50, handler)
+        await sub.subscribe_events(machine, await event_types(c))
+        before = printer.events.last_seq
+        # Two simulated hours later, the printer has raised new events.
+        fleet.advance_to(fleet.now_ms + 2 * 3_600_000)
+        assert printer.events.last_seq > before
+        await opcua.sync()
+        for _ in range(100):
+            if len(handler.received) >= printer.events.last_seq - before:
+                break
+            await asyncio.sleep(0.05)
+        await sub.delete()
+    api = {e["seq"]: e for e in fleet.read(pid, "events", after=before)["events"]}
+    got = {int(getattr(ev, names.EVENT_SEQUENCE_FIELD)): ev for ev in handler.received}
+    assert sorted(got) == sorted(api)
+    for seq, ev in got.items():
+        e = api[seq]
+        code = ev.ErrorCode if e["severity"] in view.ALERT_SEVERITIES else ev.Identifier
+        assert code == e["code"]
+        assert ev.Severity == view.SEVERITY[e["severity"]]
+        assert int(ev.Time.timestamp() * 1000) == e["event_time"]
+
+
+async def test_wrong_password_is_refused_with_bad_user_access_denied(site: Site) -> None:
+    c = await connect(site, password="not-the-password")
+    with pytest.raises(BadUserAccessDenied):
+        await c.connect()
+    await c.disconnect()
+
+
+async def test_an_untrusted_client_certificate_is_refused(site: Site) -> None:
+    c = await connect(site, pair=site.rogue_pair)
+    with pytest.raises(BadCertificateUntrusted):
+        await c.connect()
+    await c.disconnect()
+
+
+async def test_a_trusted_client_certificate_is_an_identity(site: Site) -> None:
+    assert site.opcua.server_certificate is not None
+    c = await _client(site.opcua.url, site.opcua.server_certificate.cert_file, site.client_pair, identity=site.client_pair)
+    async with c:
+        assert sorted(await machines_by_type(c)) == site.opcua.machine_ids
+
+
+async def test_only_basic256sha256_sign_and_encrypt_is_offered_without_anonymous(site: Site) -> None:
+    endpoints = await Client(site.opcua.url, timeout=10).connect_and_get_server_endpoints()
+    assert endpoints
+    assert {(e.SecurityPolicyUri, e.SecurityMode) for e in endpoints} == {
+        (SecurityPolicyBasic256Sha256.URI, ua.MessageSecurityMode.SignAndEncrypt)
+    }
+    tokens = {t.TokenType for e in endpoints for t in e.UserIdentityTokens}
+    assert ua.UserTokenType.Anonymous not in tokens
+    assert {ua.UserTokenType.UserName, ua.UserTokenType.Certificate} <= tokens
+    plain = Client(site.opcua.url, timeout=10)
+    with pytest.raises(ua.UaError):  # asyncua finds no endpoint of security policy None
+        await plain.connect()
+    await plain.disconnect()
+
+
+async def test_private_strings_of_the_printer_are_in_the_address_space(site: Site) -> None:
+    fleet = site.sim.fleet
+    seen: set[str] = set()
+    async with await connect(site) as c:
+        await c.load_data_type_definitions()
+        for pid, machine in (await machines_by_type(c)).items():
+            for o in await read(c, machine, names.JOB_ORDER_LIST):
+                seen.update(t.Text for t in _param(o.JobOrder.JobOrderParameters, "JobName"))
+                seen.update(w.ID for w in o.JobOrder.WorkMasterID)
+                seen.update(d.Text for d in o.JobOrder.Description)
+            seen.add(await read(c, machine, names.JOB_ORDER_CONTROL + (names.PERSONNEL_ID,)))
+            seen.add(await read(c, machine, names.ACTIVE_PROGRAM_NAME))
+            for ev in await machine.read_event_history(None, None, 0):
+                seen.add(ev.Message.Text)
+        private = {s for p in fleet.truth()["printers"] if p["printer_id"] in site.opcua.machine_ids for s in p["private_strings"]}
+    text = "\n".join(seen)
+    job = fleet.printer(site.opcua.machine_ids[-1]).current or fleet.printer(site.opcua.machine_ids[0]).current
+    assert job is not None, "a printer of the fixture is printing"
+    for secret in (job.name, job.file_name, job.user, job.computer):
+        assert secret in text and secret in private
+    assert any(f"(job '{s}')" in m for s in private for m in seen)  # a job's event names the job
+
+
+async def test_a_restarted_server_answers_history_of_events_before_the_restart(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    client_pair, _ = await _trust_client(tmp_path, settings.opcua_dir)
+    fleet = Fleet(settings)
+    clock = SimClock(fleet.now_ms, settings.acceleration)
+    clock.pause()
+    pid = fleet.printer_ids[-1]
+
+    async def history(opcua: OpcUaServer) -> list[tuple[int, bytes]]:
+        assert opcua.server_certificate is not None
+        user, password = opcua.users_file.read_text().strip().split(":", 1)  # type: ignore[union-attr]
+        async with await _client(opcua.url, opcua.server_certificate.cert_file, client_pair, user=user, password=password) as c:
+            machine = (await machines_by_type(c))[pid]
+            events = await machine.read_event_history(None, None, 0, await event_types(c))
+        return [(int(getattr(ev, names.EVENT_SEQUENCE_FIELD)), ev.EventId) for ev in events]
+
+    async with OpcUaServer(settings, fleet, clock.now_ms) as first:
+        pinned = first.server_certificate
+        before = await history(first)
+    fleet.advance_to(fleet.now_ms + 3 * 3_600_000)  # the server is down while the printer goes on
+    async with OpcUaServer(settings, fleet, clock.now_ms) as second:
+        assert second.server_certificate is not None and pinned is not None
+        assert second.server_certificate.der() == pinned.der()  # made once per state folder
+        after = await history(second)
+    last = fleet.printer(pid).events.last_seq
+    assert [seq for seq, _ in before] == list(range(1, len(before) + 1))
+    assert len(before) < last
+    assert after[: len(before)] == before  # the same events, the same EventIds
+    assert [seq for seq, _ in after] == list(range(1, last + 1))  # nothing lost, nothing twice
+    assert len({event_id for _, event_id in after}) == last
