@@ -72,7 +72,14 @@ def path(ns: Mapping[str, int], names: tuple[Name, ...]) -> list[ua.QualifiedNam
 
 
 def node_id(published: PublishedId, ns: Mapping[str, int]) -> ua.NodeId:
-    return ua.NodeId(published.number, ns[published.uri])
+    return make_node_id(published.number, ns[published.uri])
+
+
+def make_node_id(identifier: int | str, namespace_index: int) -> ua.NodeId:
+    """A numeric or string NodeId (asyncua's constructor is typed with its own int and
+    str subclasses)."""
+    ident: ua.Int32 | ua.String = ua.Int32(identifier) if isinstance(identifier, int) else ua.String(identifier)
+    return ua.NodeId(ident, ua.Int16(namespace_index))
 
 
 # -- published NodeIds ----------------------------------------------------------------------

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from asyncua import Server, ua
+from asyncua import ua
+from asyncua.server.server import Server
+from asyncua.ua.uaerrors import UaError
 
 from producers.opcua_model import names
 from producers.opcua_model.errors import NodesetLoadError
@@ -66,11 +68,11 @@ async def load_nodesets(server: Server) -> dict[str, type]:
             await _declare_jobs_option_set(server)
         try:
             await server.import_xml(str(nodeset.path), strict_mode=nodeset.strict)
-        except (ValueError, RuntimeError, ua.UaError, OSError) as exc:
+        except (ValueError, RuntimeError, UaError, OSError) as exc:
             raise NodesetLoadError(f"cannot load {nodeset.file_name}: {exc}") from exc
     try:
         return await server.load_data_type_definitions()
-    except (ValueError, RuntimeError, ua.UaError) as exc:
+    except (ValueError, RuntimeError, UaError) as exc:
         raise NodesetLoadError(f"cannot build the data types of the nodesets: {exc}") from exc
 
 

@@ -26,6 +26,7 @@ from asyncua.common.events import Event
 from asyncua.common.utils import Buffer
 from asyncua.server.history import HistoryStorageInterface
 from asyncua.ua.ua_binary import variant_from_binary, variant_to_binary
+from asyncua.ua.uaerrors import UaError
 
 _EPOCH: Final = datetime(1601, 1, 1, tzinfo=timezone.utc)
 MAX_EVENTS_PER_READ: Final = 10_000
@@ -129,10 +130,10 @@ class EventHistory(HistoryStorageInterface):
     # -- values: not kept --------------------------------------------------------------------
 
     async def new_historized_node(self, node_id: ua.NodeId, period: timedelta | None, count: int = 0) -> None:
-        raise ua.UaError("the simulator keeps no value history")
+        raise UaError("the simulator keeps no value history")
 
     async def save_node_value(self, node_id: ua.NodeId, datavalue: ua.DataValue) -> None:
-        raise ua.UaError("the simulator keeps no value history")
+        raise UaError("the simulator keeps no value history")
 
     async def read_node_history(
         self, node_id: ua.NodeId, start: datetime | None, end: datetime | None, nb_values: int

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final, Mapping
 
-from asyncua import Node, Server, ua
+from asyncua import ua
+from asyncua.common.node import Node
+from asyncua.server.server import Server
+from asyncua.ua.attribute_ids import AttributeIds
+from asyncua.ua.object_ids import ObjectIds
 
 from producers.opcua_model import names
 from producers.simulator import opcua_view as view
@@ -103,7 +107,7 @@ class MachineNodes:
         # the NodeId and refuses string identifiers (docs/opcua.md, asyncua quirks).
         node = await machines.add_object(ctx.sim, printer.printer_id, objecttype=am_type)
         await node.write_attribute(
-            ua.AttributeIds.DisplayName, ua.DataValue(ua.Variant(ua.LocalizedText(printer.printer_name)))
+            AttributeIds.DisplayName, ua.DataValue(ua.Variant(ua.LocalizedText(printer.printer_name)))
         )
         self = cls(server, ctx, printer.printer_id, node)
         await self._share_building_blocks()
@@ -126,21 +130,23 @@ class MachineNodes:
             qn = self.ctx.qn(name)
             await (await blocks.get_child(qn)).delete(delete_references=True, recursive=True)
             await blocks.add_reference(
-                await monitoring.get_child(qn), ua.ObjectIds.HasAddIn, forward=True, bidirectional=True
+                await monitoring.get_child(qn), ObjectIds.HasAddIn, forward=True, bidirectional=True
             )
 
     def _nid(self, *parts: str) -> ua.NodeId:
-        return ua.NodeId(".".join((self.printer_id,) + parts), self.ctx.sim)
+        return names.make_node_id(".".join((self.printer_id,) + parts), self.ctx.sim)
 
     async def _add_missing(self) -> None:
         ctx = self.ctx
         counters = await self._child(names.OPERATION_COUNTERS)
-        for name, dt in ((names.OPERATION_DURATION, ua.ObjectIds.Duration), (names.OPERATION_CYCLE_COUNTER, ua.ObjectIds.UInt32)):
-            vtype = ua.VariantType.Double if dt == ua.ObjectIds.Duration else ua.VariantType.UInt32
-            await counters.add_property(
-                self._nid("Counters", name.name), ctx.qn(name), ua.Variant(0 if vtype is ua.VariantType.UInt32 else 0.0, vtype),
-                datatype=ua.NodeId(dt),
-            )
+        await counters.add_property(
+            self._nid("Counters", names.OPERATION_DURATION.name), ctx.qn(names.OPERATION_DURATION),
+            ua.Variant(0.0, ua.VariantType.Double), datatype=names.make_node_id(ObjectIds.Duration, 0),
+        )
+        await counters.add_property(
+            self._nid("Counters", names.OPERATION_CYCLE_COUNTER.name), ctx.qn(names.OPERATION_CYCLE_COUNTER),
+            ua.Variant(0, ua.VariantType.UInt32), datatype=names.make_node_id(ObjectIds.UInt32, 0),
+        )
         monitoring = await self._child(names.MONITORING_MACHINE_TOOL)
         await monitoring.add_variable(
             self._nid("IsWarmUp"), ctx.qn(names.IS_WARM_UP), ua.Variant(False, ua.VariantType.Boolean)

@@ -28,7 +28,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Callable, Final
 
-from asyncua import Node, Server, ua
+from asyncua import ua
+from asyncua.common.node import Node
+from asyncua.server.server import Server
+from asyncua.ua.status_codes import StatusCodes
 from asyncua.common.utils import ServiceError
 from cryptography import x509
 from asyncua.common.event_objects import BaseEvent
@@ -306,7 +309,7 @@ async def _event_types(server: Server, ctx: ModelContext) -> tuple[Node, Node]:
 
 
 async def _refuse_every_certificate(certificate: x509.Certificate, app: ua.ApplicationDescription) -> None:
-    raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
+    raise ServiceError(StatusCodes.BadCertificateUntrusted)
 
 
 def _bound_port(server: Server) -> int:

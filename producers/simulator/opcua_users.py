@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Final, Mapping
 
-from asyncua.crypto import uacrypto
+from cryptography import x509
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.user_managers import UserManager
 
@@ -73,7 +73,7 @@ class SiteUsers(UserManager):
             # An X509 identity token carries the certificate as DER bytes.
             der = bytes(certificate)
             if der in self._certificates:
-                subject = uacrypto.x509_from_der(der).subject.rfc4514_string()
+                subject = x509.load_der_x509_certificate(der).subject.rfc4514_string()
                 return User(role=UserRole.User, name=subject)
         return None
 
