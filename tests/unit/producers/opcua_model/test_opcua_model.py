@@ -20,7 +20,7 @@ def test_names_resolve_by_namespace_uri_not_by_index() -> None:
     b = {names.UA_URI: 0, names.DI_URI: 5, names.MACHINE_TOOL_URI: 3}
     assert names.path(a, names.IDENTIFICATION) == [ua.QualifiedName("Identification", 2)]
     assert names.path(b, names.IDENTIFICATION) == [ua.QualifiedName("Identification", 5)]
-    assert names.node_id(names.MACHINE_TOOL_TYPE, b) == ua.NodeId(13, 3)
+    assert names.node_id(names.MACHINE_TOOL_TYPE, b) == names.make_node_id(13, 3)
     with pytest.raises(KeyError, match="AdditiveManufacturing"):
         names.node_id(names.ADDITIVE_MANUFACTURING_TYPE, a)
 

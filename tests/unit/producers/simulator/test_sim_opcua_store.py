@@ -10,6 +10,7 @@ import pytest
 from asyncua import ua
 from asyncua.common.events import Event
 
+from producers.opcua_model import names
 from producers.simulator.errors import SimulatorError
 from producers.simulator.opcua_history import EventHistory
 from producers.simulator.opcua_users import SiteUsers, load_users, parse_users
@@ -44,7 +45,7 @@ def test_the_user_manager_accepts_only_the_right_password_or_a_trusted_certifica
 def _event(seq: int, minute: int) -> Event:
     ev = Event()
     ev.add_property("EventId", f"id-{seq}".encode(), ua.VariantType.ByteString)
-    ev.add_property("SourceNode", ua.NodeId(5, 9), ua.VariantType.NodeId)
+    ev.add_property("SourceNode", names.make_node_id(5, 9), ua.VariantType.NodeId)
     ev.add_property("Time", datetime(2026, 1, 1, 0, minute, tzinfo=timezone.utc), ua.VariantType.DateTime)
     ev.add_property("Message", ua.LocalizedText(f"event {seq}"), ua.VariantType.LocalizedText)
     ev.add_property("ErrorCode", f"0000-{seq:04d}", ua.VariantType.String)
@@ -61,14 +62,14 @@ def test_history_keeps_events_with_their_fields_across_a_reopen(tmp_path: Path) 
         await store.stop()
         store = EventHistory(tmp_path / "events.sqlite")
         await store.init()
-        events, _ = await store.read_event_history(ua.NodeId(5, 9), None, None, 0, None)
+        events, _ = await store.read_event_history(names.make_node_id(5, 9), None, None, 0, None)
         assert [getattr(e, "EventId") for e in events] == [f"id-{s}".encode() for s in range(1, 6)]
         assert getattr(events[2], "ErrorCode") == "0000-0003" and getattr(events[2], "Message").Text == "event 3"
         since, _ = await store.read_event_history(
-            ua.NodeId(5, 9), datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc), None, 2, None
+            names.make_node_id(5, 9), datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc), None, 2, None
         )
         assert [getattr(e, "EventId") for e in since] == [b"id-3", b"id-4"]
-        other, _ = await store.read_event_history(ua.NodeId(6, 9), None, None, 0, None)
+        other, _ = await store.read_event_history(names.make_node_id(6, 9), None, None, 0, None)
         assert other == []
         await store.stop()
 
