@@ -6,6 +6,7 @@ the private strings a collector must never copy. Needs no Kafka or ClickHouse.""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from asyncua.common.ua_utils import is_subtype
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.ua.uaerrors import BadCertificateUntrusted, BadUserAccessDenied, UaError
 
+from printfleet import cmd_simulate
 from producers.opcua_model import CertificatePair, Role, ensure_certificate, names
 from producers.simulator import Fleet, SimClock, SimulatorServer, SimulatorSettings
 from producers.simulator import opcua_view as view
@@ -333,3 +335,20 @@ async def test_a_restarted_server_answers_history_of_events_before_the_restart(t
     assert after[: len(before)] == before  # the same events, the same EventIds
     assert [seq for seq, _ in after] == list(range(1, last + 1))  # nothing lost, nothing twice
     assert len({event_id for _, event_id in after}) == last
+
+
+async def test_the_simulate_command_prints_the_opcua_url_machines_and_files(tmp_path: Path) -> None:
+    out = io.StringIO()
+    stop = asyncio.Event()
+    settings = _settings(tmp_path)
+    task = asyncio.create_task(cmd_simulate.serve(settings, out=out, stop=stop))
+    for _ in range(600):
+        await asyncio.sleep(0.05)
+        if "OPC UA:" in out.getvalue() or task.done():
+            break
+    stop.set()
+    assert await task == 0
+    text = out.getvalue()
+    assert "OPC UA:     opc.tcp://127.0.0.1:" in text and "/printfleet/  machines p003 p004" in text
+    assert f"server certificate (pin it): {settings.opcua_dir / 'server-cert.der'}" in text
+    assert f"users: {settings.opcua_dir / 'users.txt'}" in text
