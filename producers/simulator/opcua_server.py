@@ -91,6 +91,38 @@ class OpcUaServer:
         listening, publish the past and start the tick. A second call does nothing."""
         if self._server is not None:
             return
+        settings = self.settings
+        server = await self._secured_server()
+        try:
+            await load_nodesets(server)
+        except OpcUaModelError as exc:
+            raise SimulatorError(str(exc)) from None
+        self._published = self._load_published()
+        history = EventHistory(self.state_dir / "events.sqlite")
+        await history.init()
+        server.iserver.history_manager.set_storage(history)  # stopped with the server
+        self._history = history
+        try:
+            await self._build_machines(server)
+            await server.start()
+        except OSError as exc:
+            await history.stop()
+            raise ServerStartError(f"cannot listen on {settings.host}:{settings.opcua_port}: {exc}") from None
+        except BaseException:
+            await history.stop()
+            raise
+        self._server = server
+        self._port = _bound_port(server)
+        try:
+            await self.sync()
+        except BaseException:
+            await self.stop()
+            raise
+        self._tick = asyncio.create_task(self._tick_loop(), name="opcua-tick")
+        log.info("event=opcua_started url=%s machines=%d", self.url, len(self._machines))
+
+    async def _secured_server(self) -> Server:
+        """An initialised asyncua server with printfleet's security set-up (module doc)."""
         settings, state = self.settings, self.state_dir
         users, self.users_file = load_users(settings.opcua_users_file, state)
         trust_dir = state / "trusted"
@@ -124,17 +156,12 @@ class OpcUaServer:
             # accept any client certificate: refuse them all until one is trusted.
             log.warning("event=opcua_no_trusted_clients folder=%s every client certificate is refused", trust_dir)
             server.set_certificate_validator(_refuse_every_certificate)
-        try:
-            await load_nodesets(server)
-        except OpcUaModelError as exc:
-            raise SimulatorError(str(exc)) from None
+        return server
+
+    async def _build_machines(self, server: Server) -> None:
+        """One AdditiveManufacturingType instance and two event generators per printer."""
         ctx = await build_context(server)
         alert_type, notification_type = await _event_types(server, ctx)
-        self._published = self._load_published()
-        history = EventHistory(state / "events.sqlite")
-        await history.init()
-        server.iserver.history_manager.set_storage(history)
-        self._history = history
         now = self._advance()
         for pid in self.machine_ids:
             printer = self.fleet.printer(pid)
@@ -148,20 +175,6 @@ class OpcUaServer:
             # Events are written to the history by _publish_events itself; this only
             # tells clients the machine has event history to read.
             await machine.node.set_event_notifier([ua.EventNotifier.SubscribeToEvents, ua.EventNotifier.HistoryRead])
-        try:
-            await server.start()
-        except OSError as exc:
-            await history.stop()
-            raise ServerStartError(f"cannot listen on {settings.host}:{settings.opcua_port}: {exc}") from None
-        self._server = server
-        self._port = _bound_port(server)
-        try:
-            await self.sync()
-        except BaseException:
-            await self.stop()
-            raise
-        self._tick = asyncio.create_task(self._tick_loop(), name="opcua-tick")
-        log.info("event=opcua_started url=%s machines=%d", self.url, len(self._machines))
 
     async def stop(self) -> None:
         """Stop the tick and the server; remember what was published. Idempotent."""
@@ -200,10 +213,6 @@ class OpcUaServer:
     @property
     def url(self) -> str:
         return f"opc.tcp://{self.host}:{self.port}{ENDPOINT_PATH}"
-
-    def machine(self, printer_id: str) -> MachineNodes:
-        """The nodes of an OPC UA printer; KeyError for any other printer."""
-        return self._machines[printer_id]
 
     # -- the tick ---------------------------------------------------------------------------------
 

@@ -81,9 +81,9 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
 
 async def _client(
     url: str, server_cert: Path, pair: CertificatePair, *, user: str | None = None, password: str | None = None,
-    identity: CertificatePair | None = None,
+    identity: CertificatePair | None = None, watchdog_s: float = 1.0,
 ) -> Client:
-    c = Client(url, timeout=10)
+    c = Client(url, timeout=10, watchdog_intervall=watchdog_s)
     c.application_uri = pair.application_uri
     await c.set_security(
         SecurityPolicyBasic256Sha256, str(pair.cert_file), str(pair.key_file),
@@ -352,3 +352,89 @@ async def test_the_simulate_command_prints_the_opcua_url_machines_and_files(tmp_
     assert "OPC UA:     opc.tcp://127.0.0.1:" in text and "/printfleet/  machines p003 p004" in text
     assert f"server certificate (pin it): {settings.opcua_dir / 'server-cert.der'}" in text
     assert f"users: {settings.opcua_dir / 'users.txt'}" in text
+
+
+class TcpProxy:
+    """A TCP relay to the OPC UA server whose connections the test can cut, while the
+    server keeps the session and the subscription (a network drop, not a restart)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def __aenter__(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.drop()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _relay(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers += [client_w, server_w]
+
+        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            try:
+                while data := await r.read(65536):
+                    w.write(data)
+                    await w.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                w.close()
+
+        await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
+
+    def drop(self) -> None:
+        for w in self._writers:
+            w.transport.abort()
+        self._writers.clear()
+
+
+async def test_a_dropped_connection_resumes_the_subscription_without_losing_or_repeating_events(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    client_pair, _ = await _trust_client(tmp_path, settings.opcua_dir)
+    fleet = Fleet(settings)
+    clock = SimClock(fleet.now_ms, settings.acceleration)
+    clock.pause()
+    pid = fleet.printer_ids[-1]
+    printer = fleet.printer(pid)
+    handler = _Events()
+
+    async def received_up_to(last: int, timeout_s: float) -> None:
+        for _ in range(int(timeout_s / 0.05)):
+            seqs = {int(getattr(ev, names.EVENT_SEQUENCE_FIELD)) for ev in handler.received}
+            if seqs and max(seqs) >= last:
+                return
+            await asyncio.sleep(0.05)
+
+    async with OpcUaServer(settings, fleet, clock.now_ms) as opcua, TcpProxy(opcua.port) as proxy:
+        assert opcua.server_certificate is not None
+        user, password = opcua.users_file.read_text().strip().split(":", 1)  # type: ignore[union-attr]
+        url = opcua.url.replace(f":{opcua.port}/", f":{proxy.port}/")
+        c = await _client(url, opcua.server_certificate.cert_file, client_pair, user=user, password=password, watchdog_s=0.5)
+        await c.connect(auto_reconnect=True, reconnect_max_delay=1.0)
+        try:
+            machine = (await machines_by_type(c))[pid]
+            sub = await c.create_subscription(100, handler)
+            await sub.subscribe_events(machine, await event_types(c))
+            first = printer.events.last_seq + 1
+            fleet.advance_to(fleet.now_ms + 2 * 3_600_000)
+            await opcua.sync()
+            await received_up_to(printer.events.last_seq, 10)
+            before_drop = len(handler.received)
+            proxy.drop()
+            fleet.advance_to(fleet.now_ms + 2 * 3_600_000)  # events raised while the network is down
+            await opcua.sync()
+            await received_up_to(printer.events.last_seq, 20)
+        finally:
+            await c.disconnect()
+    seqs = [int(getattr(ev, names.EVENT_SEQUENCE_FIELD)) for ev in handler.received]
+    assert 0 < before_drop < len(seqs)
+    assert seqs == list(range(first, printer.events.last_seq + 1))  # none lost, none twice
