@@ -93,6 +93,7 @@ class MachineNodes:
         self.node = node
         self._vars: dict[str, Node] = {}
         self._written: dict[str, Any] = {}
+        self._jobs_key: tuple[Any, ...] | None = None
 
     # -- building -------------------------------------------------------------------------
 
@@ -238,14 +239,26 @@ class MachineNodes:
             await self._write(f"feed.{f.key}.ReadyForProduction", f.ready, ua.VariantType.Boolean)
             await self._write(f"feed.{f.key}.RemainingQuantity", f.remaining, ua.VariantType.Double)
             await self._write(f"feed.{f.key}.EngineeringUnits", eu_information(f.unit), ua.VariantType.ExtensionObject)
+        await self._write_jobs(printer, now)
+
+    async def _write_jobs(self, printer: Printer, now: int) -> None:
+        # Rendering up to 50 job responses as ISA-95 structures every tick is the costly
+        # part of a tick: do it only when something they show can have changed.
+        job = printer.current
+        key = (printer.snapshots.last_seq, len(printer.queue), job.job_id if job else "",
+               job.status if job else "", job.layers_done(now) if job else 0)
+        if self._jobs_key == key:
+            return
+        S = ua.VariantType.String
         orders = view.job_orders(printer, now)
         await self._write("orders", [self._job_order(o) for o in orders], ua.VariantType.ExtensionObject)
         running = orders[0] if orders and orders[0].state == view.RUNNING else None
-        await self._write("personnel", _user_of(printer) if running else "", S)
+        await self._write("personnel", job.user if running and job else "", S)
         await self._write("program", running.work_master_id if running else "", S)
         await self._write("work_master", [self._work_master(o) for o in orders], ua.VariantType.ExtensionObject)
         responses = view.job_responses(printer, now)
         await self._write("responses", [self._job_response(r) for r in responses], ua.VariantType.ExtensionObject)
+        self._jobs_key = key
 
     # -- ISA-95 structures --------------------------------------------------------------------
 
@@ -304,7 +317,3 @@ class MachineNodes:
 
 
 _UNSET: Final = object()
-
-
-def _user_of(printer: Printer) -> str:
-    return printer.current.user if printer.current is not None else ""
