@@ -138,12 +138,8 @@ FEEDSTOCK_FUNCTION: Final = Name(AM_URI, "Function")
 FEEDSTOCK_REMAINING_QUANTITY: Final = Name(AM_URI, "RemainingQuantity")
 FEEDSTOCK_READY: Final = Name(AM_URI, "ReadyForProduction")
 
+# Exists (MachineToolType); the simulator raises its events on the machine object itself.
 NOTIFICATION_MESSAGES: Final = (Name(MACHINE_TOOL_URI, "Notification"), Name(MACHINE_TOOL_URI, "Messages"))
-PARTS_PRODUCED_IN_LIFETIME: Final = (
-    Name(MACHINE_TOOL_URI, "Production"),
-    Name(MACHINE_TOOL_URI, "Statistics"),
-    Name(MACHINE_TOOL_URI, "PartsProducedInLifetime"),
-)
 
 JOB_MANAGEMENT: Final = (Name(MACHINERY_URI, "MachineryBuildingBlocks"), Name(JOBS_URI, "JobManagement"))
 JOB_ORDER_CONTROL: Final = JOB_MANAGEMENT + (Name(JOBS_URI, "JobOrderControl"),)

@@ -180,7 +180,10 @@ class OpcUaServer:
         """Stop the tick and the server; remember what was published. Idempotent."""
         tick, self._tick = self._tick, None
         if tick is not None:
-            tick.cancel()
+            # Cancel between syncs, never inside one: an event raised but not yet stored
+            # and counted would be raised again after a restart.
+            async with self._lock:
+                tick.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await tick
         server, self._server = self._server, None
