@@ -114,3 +114,11 @@ def test_feedstocks_are_the_build_material_and_the_two_agents() -> None:
     levels = [a["consumable_level_pct"] for a in consumables["agent_system"]["agents"]]
     assert [f.remaining for f in feed[1:]] == levels and {f.unit for f in feed[1:]} == {"%"}
     assert START_MS + DAY_MS == fleet.now_ms
+
+
+def test_engineering_units_are_unece_codes_as_opc_ua_unit_ids() -> None:
+    from producers.simulator.opcua_machine import eu_information
+
+    kg, pct = eu_information("kg"), eu_information("%")
+    assert (kg.UnitId, pct.UnitId) == (4933453, 20529)  # "KGM", "P1" (OPC 10000-8 §5.6.3)
+    assert kg.NamespaceUri == pct.NamespaceUri == "http://www.opcfoundation.org/UA/units/un/cefact"
