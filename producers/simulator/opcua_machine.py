@@ -129,7 +129,12 @@ class MachineNodes:
         monitoring = await self._child(names.MONITORING_MACHINE_TOOL)
         for name in (names.MACHINERY_ITEM_STATE[-1], names.MACHINERY_OPERATION_MODE[-1], names.OPERATION_COUNTERS[-1]):
             qn = self.ctx.qn(name)
-            await (await blocks.get_child(qn)).delete(delete_references=True, recursive=True)
+            copy = await blocks.get_child(qn)
+            # Only the parent refers to the copy: drop that reference and the copy's
+            # subtree, instead of asyncua's scan of every node for references (~0.3 s
+            # per node once the nodesets are loaded).
+            await blocks.delete_reference(copy, ObjectIds.HasAddIn, forward=True, bidirectional=False)
+            await copy.delete(delete_references=False, recursive=True)
             await blocks.add_reference(
                 await monitoring.get_child(qn), ObjectIds.HasAddIn, forward=True, bidirectional=True
             )
