@@ -99,14 +99,17 @@ class MachineNodes:
 
     @classmethod
     async def create(cls, server: Server, ctx: ModelContext, printer: Printer) -> MachineNodes:
-        """Instantiate AdditiveManufacturingType under Machines (browse name
+        """Instantiate AdditiveManufacturingType under Machines (NodeId and browse name
         <sim>:<printer id>, display name the printer's name) and add what
         asyncua's instantiation leaves out (docs/opcua.md, "asyncua quirks")."""
         machines = server.get_node(names.node_id(names.MACHINES_FOLDER, ctx.ns))
         am_type = names.node_id(names.ADDITIVE_MANUFACTURING_TYPE, ctx.ns)
-        # A numeric NodeId chosen by asyncua: its SQLite event history names tables after
-        # the NodeId and refuses string identifiers (docs/opcua.md, asyncua quirks).
-        node = await machines.add_object(ctx.sim, printer.printer_id, objecttype=am_type)
+        # NodeId ns=<sim>;s=<printer id>: stable whatever the order machines are built in;
+        # asyncua names the instantiated children "<printer id>.<browse name>...".
+        node = await machines.add_object(
+            names.make_node_id(printer.printer_id, ctx.sim), ua.QualifiedName(printer.printer_id, ctx.sim),
+            objecttype=am_type,
+        )
         await node.write_attribute(
             AttributeIds.DisplayName, ua.DataValue(ua.Variant(ua.LocalizedText(printer.printer_name)))
         )
