@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from asyncua import ua
@@ -140,6 +142,12 @@ async def test_the_last_printers_are_found_in_machines_by_their_type(site: Site)
         found = await machines_by_type(c)
     assert sorted(found) == site.sim.fleet.printer_ids[-2:] == site.opcua.machine_ids
     assert site.sim.fleet.printer_ids[0] not in found
+    # The HTTPS side serves every printer and says which are OPC UA machines too.
+    context = ssl.create_default_context(cafile=str(site.sim.ca_file))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as session:
+        async with session.get(f"{site.sim.url}/sim/printers") as response:
+            listed = {p["printer_id"]: p["opcua"] for p in (await response.json())["printers"]}
+    assert listed == {pid: pid in found for pid in site.sim.fleet.printer_ids}
 
 
 async def test_identification_state_and_counters_equal_the_printer_api(site: Site) -> None:
