@@ -230,19 +230,27 @@ async def test_a_subscribed_event_arrives_with_its_code(site: Site) -> None:
     printer = fleet.printer(pid)
     async with await connect(site) as c:
         machine = (await machines_by_type(c))[pid]
-        handler = _Events()
+        handler, standard = _Events(), _Events()
         sub = await c.create_subscription(50, handler)
         await sub.subscribe_events(machine, await event_types(c))
+        # A driver that knows only MachineTool's types gets the same events (subtypes).
+        ns = await names.namespace_indices(c)
+        standard_sub = await c.create_subscription(50, standard)
+        await standard_sub.subscribe_events(
+            machine,
+            [c.get_node(names.node_id(names.MT_ALERT_TYPE, ns)), c.get_node(names.node_id(names.MT_NOTIFICATION_EVENT_TYPE, ns))],
+        )
         before = printer.events.last_seq
         # Two simulated hours later, the printer has raised new events.
         fleet.advance_to(fleet.now_ms + 2 * 3_600_000)
         assert printer.events.last_seq > before
         await opcua.sync()
         for _ in range(100):
-            if len(handler.received) >= printer.events.last_seq - before:
+            if min(len(handler.received), len(standard.received)) >= printer.events.last_seq - before:
                 break
             await asyncio.sleep(0.05)
         await sub.delete()
+        await standard_sub.delete()
     api = {e["seq"]: e for e in fleet.read(pid, "events", after=before)["events"]}
     got = {int(getattr(ev, names.EVENT_SEQUENCE_FIELD)): ev for ev in handler.received}
     assert sorted(got) == sorted(api)
@@ -252,6 +260,11 @@ async def test_a_subscribed_event_arrives_with_its_code(site: Site) -> None:
         assert code == e["code"]
         assert ev.Severity == view.SEVERITY[e["severity"]]
         assert int(ev.Time.timestamp() * 1000) == e["event_time"]
+    by_id = {ev.EventId: ev for ev in handler.received}
+    assert sorted(by_id) == sorted(ev.EventId for ev in standard.received)
+    for ev in standard.received:
+        mine = by_id[ev.EventId]
+        assert (ev.ErrorCode, ev.Identifier, ev.Severity) == (mine.ErrorCode, mine.Identifier, mine.Severity)
 
 
 async def test_wrong_password_is_refused_with_bad_user_access_denied(site: Site) -> None:
