@@ -459,3 +459,18 @@ async def test_a_dropped_connection_resumes_the_subscription_without_losing_or_r
     seqs = [int(getattr(ev, names.EVENT_SEQUENCE_FIELD)) for ev in handler.received]
     assert 0 < before_drop < len(seqs)
     assert seqs == list(range(first, printer.events.last_seq + 1))  # none lost, none twice
+
+
+async def test_without_trusted_certificates_every_client_is_refused(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    client_pair = await ensure_certificate(tmp_path / "collector", "collector", CLIENT_URI, role=Role.CLIENT)
+    fleet = Fleet(settings)
+    clock = SimClock(fleet.now_ms, settings.acceleration)
+    async with OpcUaServer(settings, fleet, clock.now_ms) as opcua:
+        assert opcua.server_certificate is not None and opcua.users_file is not None
+        assert list((settings.opcua_dir / "trusted").iterdir()) == []
+        user, password = opcua.users_file.read_text().strip().split(":", 1)
+        c = await _client(opcua.url, opcua.server_certificate.cert_file, client_pair, user=user, password=password)
+        with pytest.raises(BadCertificateUntrusted):
+            await c.connect()
+        await c.disconnect()
