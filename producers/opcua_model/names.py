@@ -130,6 +130,7 @@ POWER_ON_DURATION: Final = Name(DI_URI, "PowerOnDuration")
 OPERATION_DURATION: Final = Name(DI_URI, "OperationDuration")
 OPERATION_CYCLE_COUNTER: Final = Name(DI_URI, "OperationCycleCounter")
 IS_WARM_UP: Final = Name(MACHINE_TOOL_URI, "IsWarmUp")
+MT_OPERATION_MODE: Final = Name(MACHINE_TOOL_URI, "OperationMode")  # MachineOperationMode enumeration
 
 FEEDSTOCK_LIST: Final = (Name(MACHINE_TOOL_URI, "Equipment"), Name(AM_URI, "Feedstock"))
 FEEDSTOCK_IDENTIFIER: Final = Name(AM_URI, "Identifier")

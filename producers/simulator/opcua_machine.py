@@ -192,6 +192,7 @@ class MachineNodes:
         for name in (n.POWER_ON_DURATION, n.OPERATION_DURATION, n.OPERATION_CYCLE_COUNTER):
             self._vars[f"counters.{name.name}"] = await counters.get_child(self.ctx.qn(name))
         self._vars["warmup"] = await self._child(n.MONITORING_MACHINE_TOOL + (n.IS_WARM_UP,))
+        self._vars["mt_mode"] = await self._child(n.MONITORING_MACHINE_TOOL + (n.MT_OPERATION_MODE,))
         self._vars["orders"] = await self._child(n.JOB_ORDER_LIST)
         self._vars["responses"] = await self._child(n.JOB_ORDER_RESPONSE_LIST)
         control = await self._child(n.JOB_ORDER_CONTROL)
@@ -236,6 +237,7 @@ class MachineNodes:
         await self._write("mode.state", ua.LocalizedText(state.operation_mode), L)
         await self._write("mode.id", self.ctx.mode_states[state.operation_mode], ua.VariantType.NodeId)
         await self._write("warmup", state.is_warm_up, ua.VariantType.Boolean)
+        await self._write("mt_mode", state.machine_tool_mode, ua.VariantType.Int32)
         c = view.counters(printer, now)
         await self._write("counters.PowerOnDuration", c.power_on_duration_ms, ua.VariantType.Double)
         await self._write("counters.OperationDuration", c.operation_duration_ms, ua.VariantType.Double)

@@ -41,6 +41,10 @@ _MODE_BY_ACTIVITY: Final = {
     "PAUSED": MODE_PROCESSING,
 }
 
+# MachineTool's MachineOperationMode enumeration (MT:OperationMode, 40501-1) for the
+# Machinery operation mode: Automatic 1, Setup 2, Service 4, Other 5.
+_MT_MODE: Final = {MODE_PROCESSING: 1, MODE_SETUP: 2, MODE_MAINTENANCE: 4, MODE_NONE: 5}
+
 # ISA-95 job order states (OPC 10031-4 v2, ISA95JobOrderReceiverObjectType): name, StateNumber.
 ALLOWED_TO_START: Final = ("AllowedToStart", 2)
 RUNNING: Final = ("Running", 3)
@@ -90,6 +94,11 @@ class MachineState:
     item_state: str  # MachineryItemState CurrentState
     operation_mode: str  # MachineryOperationMode CurrentState
     is_warm_up: bool
+
+    @property
+    def machine_tool_mode(self) -> int:
+        """MT:OperationMode (MachineOperationMode) for the same operation mode."""
+        return _MT_MODE[self.operation_mode]
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,6 +172,7 @@ async def test_identification_state_and_counters_equal_the_printer_api(site: Sit
             state = view.machine_state(status["status"], status["activity"])
             assert (await read(c, machine, names.MACHINERY_ITEM_STATE + (names.CURRENT_STATE,))).Text == state.item_state
             assert (await read(c, machine, names.MACHINERY_OPERATION_MODE + (names.CURRENT_STATE,))).Text == state.operation_mode
+            assert await read(c, machine, names.MONITORING_MACHINE_TOOL + (names.MT_OPERATION_MODE,)) == state.machine_tool_mode
 
 
 def _param(params: list[Any], pid: str) -> Any:

@@ -26,7 +26,10 @@ from sim_helpers import DAY_MS, START_MS, all_pages, day_fleet
 def test_status_and_activity_map_to_the_two_machinery_state_machines(
     status: str, activity: str, item: str, mode: str, warm: bool
 ) -> None:
-    assert view.machine_state(status, activity) == view.MachineState(item, mode, warm)
+    state = view.machine_state(status, activity)
+    assert state == view.MachineState(item, mode, warm)
+    # MachineTool's own enumeration says the same: Automatic 1, Setup 2, Service 4, Other 5
+    assert state.machine_tool_mode == {"Processing": 1, "Setup": 2, "Maintenance": 4, "None": 5}[mode]
 
 
 def test_severities_fall_in_the_machine_tool_bands_and_warnings_are_alerts() -> None:
