@@ -155,6 +155,10 @@ ACTIVE_PROGRAM_NAME: Final = (
     Name(MACHINE_TOOL_URI, "Name"),
 )  # private: the running job's file name
 
+# FileDirectoryType folders; private: the simulator keeps the job file there as a FileType
+# object named after the file.
+WORK_MASTER_FILES: Final = (Name(UA_URI, "FileSystem"), Name(MACHINE_TOOL_URI, "WorkMasters"))
+
 # -- names of values inside ISA-95 structures -------------------------------------------------
 # ISA95ParameterDataType.ID values: 40001-3 §7.2 and OPC 40540 §9.
 PARAM_JOB_NAME: Final = "JobName"  # private (a job name): never copied by the collector

@@ -94,6 +94,8 @@ class MachineNodes:
         self._vars: dict[str, Node] = {}
         self._written: dict[str, Any] = {}
         self._jobs_key: tuple[Any, ...] | None = None
+        self._job_file: Node | None = None
+        self._job_file_name: str | None = None
 
     # -- building -------------------------------------------------------------------------
 
@@ -117,8 +119,17 @@ class MachineNodes:
         await self._share_building_blocks()
         await self._add_missing()
         await self._add_feedstocks(view.feedstocks(printer, printer.now_ms))
+        await self._add_job_file()
         await self._index()
         return self
+
+    async def _add_job_file(self) -> None:
+        # One FileType object in FileSystem/WorkMasters, renamed to the job file the
+        # printer holds (a file name is private: a collector must never browse here).
+        folder = await self._child(names.WORK_MASTER_FILES)
+        self._job_file = await folder.add_object(
+            self._nid("JobFile"), ua.QualifiedName("(none)", self.ctx.sim), objecttype=ObjectIds.FileType
+        )
 
     async def _child(self, path: tuple[names.Name, ...]) -> Node:
         return await self.node.get_child(names.path(self.ctx.ns, path))
@@ -268,7 +279,17 @@ class MachineNodes:
         await self._write("work_master", [self._work_master(o) for o in orders], ua.VariantType.ExtensionObject)
         responses = view.job_responses(printer, now)
         await self._write("responses", [self._job_response(r) for r in responses], ua.VariantType.ExtensionObject)
+        await self._rename_job_file(view.work_master_file(printer))
         self._jobs_key = key
+
+    async def _rename_job_file(self, file_name: str | None) -> None:
+        if file_name is None or file_name == self._job_file_name or self._job_file is None:
+            return
+        await self._job_file.write_attribute(
+            AttributeIds.BrowseName, ua.DataValue(ua.Variant(ua.QualifiedName(file_name, self.ctx.sim)))
+        )
+        await self._job_file.write_attribute(AttributeIds.DisplayName, ua.DataValue(ua.Variant(ua.LocalizedText(file_name))))
+        self._job_file_name = file_name
 
     # -- ISA-95 structures --------------------------------------------------------------------
 

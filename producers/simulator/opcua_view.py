@@ -247,6 +247,17 @@ def _order(job: Job) -> JobOrder:
     )
 
 
+def work_master_file(p: Printer) -> str | None:
+    """The file name of the job file the machine holds: the running job's, else the
+    next queued one's, else the newest finished job's; None before any job."""
+    if p.current is not None:
+        return p.current.file_name
+    if p.queue:
+        return p.queue[0].file_name
+    finished = [j for j in known_jobs(p).values() if j.end_ms is not None]
+    return max(finished, key=lambda j: (j.end_ms or 0, j.job_id)).file_name if finished else None
+
+
 def known_jobs(p: Printer) -> dict[str, Job]:
     """Every job the printer still knows (job snapshots kept, queue, current) by id."""
     jobs = {s.job.job_id: s.job for s in p.snapshots.after(p.snapshots.oldest_seq - 1, len(p.snapshots))}

@@ -307,6 +307,7 @@ async def test_only_basic256sha256_sign_and_encrypt_is_offered_without_anonymous
 async def test_private_strings_of_the_printer_are_in_the_address_space(site: Site) -> None:
     fleet = site.sim.fleet
     seen: set[str] = set()
+    file_names: set[str] = set()
     async with await connect(site) as c:
         await c.load_data_type_definitions()
         for pid, machine in (await machines_by_type(c)).items():
@@ -316,9 +317,12 @@ async def test_private_strings_of_the_printer_are_in_the_address_space(site: Sit
                 seen.update(d.Text for d in o.JobOrder.Description)
             seen.add(await read(c, machine, names.JOB_ORDER_CONTROL + (names.PERSONNEL_ID,)))
             seen.add(await read(c, machine, names.ACTIVE_PROGRAM_NAME))
+            files = await machine.get_child(names.path(await names.namespace_indices(c), names.WORK_MASTER_FILES))
+            file_names.update([(await f.read_browse_name()).Name for f in await files.get_children(nodeclassmask=ua.NodeClass.Object)])
             for ev in await machine.read_event_history(None, None, 0):
                 seen.add(getattr(ev, "Message").Text)
         private = {s for p in fleet.truth()["printers"] if p["printer_id"] in site.opcua.machine_ids for s in p["private_strings"]}
+    assert len(file_names) == 2 and file_names <= private  # one job file per machine, in FileSystem
     text = "\n".join(seen)
     job = fleet.printer(site.opcua.machine_ids[-1]).current or fleet.printer(site.opcua.machine_ids[0]).current
     assert job is not None, "a printer of the fixture is printing"

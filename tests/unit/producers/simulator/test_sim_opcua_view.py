@@ -125,3 +125,18 @@ def test_engineering_units_are_unece_codes_as_opc_ua_unit_ids() -> None:
     kg, pct = eu_information("kg"), eu_information("%")
     assert (kg.UnitId, pct.UnitId) == (4933453, 20529)  # "KGM", "P1" (OPC 10000-8 §5.6.3)
     assert kg.NamespaceUri == pct.NamespaceUri == "http://www.opcfoundation.org/UA/units/un/cefact"
+
+
+def test_the_job_file_is_the_running_then_the_next_then_the_newest_finished_jobs() -> None:
+    fleet = day_fleet()
+    for pid in fleet.printer_ids:
+        p = fleet.printer(pid)
+        name = view.work_master_file(p)
+        if p.current is not None:
+            assert name == p.current.file_name
+        elif p.queue:
+            assert name == p.queue[0].file_name
+        else:
+            ended = [j for j in view.known_jobs(p).values() if j.end_ms is not None]
+            assert name == max(ended, key=lambda j: j.end_ms or 0).file_name
+        assert name in p.private
