@@ -40,12 +40,15 @@ and clickhouse-connect are translated at one boundary per client and never reach
     │   ├── GatewayError
     │   │   ├── Refused                retriable when its status is 429 or 503
     │   │   └── EnrolmentError         (also a ValueError)
-    │   └── SimulatorError             producers/simulator/errors.py
-    │       ├── NotFoundError
-    │       │   ├── UnknownPrinterError
-    │       │   └── UnknownLogError
-    │       ├── BadRequestError
-    │       └── ServerStartError       retriable
+    │   ├── SimulatorError             producers/simulator/errors.py
+    │   │   ├── NotFoundError
+    │   │   │   ├── UnknownPrinterError
+    │   │   │   └── UnknownLogError
+    │   │   ├── BadRequestError
+    │   │   └── ServerStartError       retriable
+    │   └── OpcUaModelError            producers/opcua_model/errors.py
+    │       ├── NodesetLoadError
+    │       └── PkiError
     ├── StreamsError                   streams/errors.py
     │   ├── InvalidRecordError         (also a ValueError)
     │   ├── StateDecodeError           (also a ValueError)

@@ -2,7 +2,8 @@
 
 One process, one port: printer i answers under https://HOST:PORT/printers/p00i/ with the
 API of docs/printer-api.md, behind a certificate of a site CA the simulator keeps in
---ca-dir. Prints the CA file and the base URLs, then a progress line now and then;
+--ca-dir. With --opcua-printers N the last N printers are also OPC 40540 machines on an
+OPC UA server (docs/opcua.md). Prints the CA file and the base URLs, then a progress line now and then;
 Ctrl-C (or SIGTERM) stops it cleanly.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 from datetime import datetime, timezone
@@ -41,6 +43,27 @@ def register(sub: Any) -> None:
     parser.add_argument("--start", help="simulated start time, ISO 8601; no zone means UTC (default: now)")
     parser.add_argument("--site-name", help="site name in the CA certificate (default: Demo Site)")
     parser.add_argument("--progress-interval", type=float, help="real seconds between progress lines (default: 10)")
+    opcua = parser.add_argument_group(
+        "OPC UA (OPC 40540 machines, docs/opcua.md)",
+        "The last N printers are also served as OPC UA machines on one more port: "
+        "Basic256Sha256 + SignAndEncrypt only, user name + password or a trusted client "
+        "certificate. The HTTPS API keeps serving every printer.",
+    )
+    opcua.add_argument("--opcua-printers", type=int, metavar="N", help="serve the last N printers over OPC UA too (default: 0, off)")
+    opcua.add_argument("--opcua-port", type=int, help="OPC UA port; 0 picks a free one (default: 4840)")
+    opcua.add_argument(
+        "--opcua-dir",
+        type=Path,
+        help="OPC UA state folder: server key and certificate, trusted/ client certificates (*.der), "
+        "event history, users.txt (default: <repo>/.stack/opcua)",
+    )
+    opcua.add_argument(
+        "--opcua-users-file",
+        type=Path,
+        help="name:password lines of the OPC UA users (default: <opcua-dir>/users.txt, made with the "
+        "user 'collector' and a random password on first start)",
+    )
+    opcua.add_argument("--opcua-tick", type=float, metavar="SECONDS", help="real seconds between OPC UA updates (default: 1)")
     parser.set_defaults(handler=run)
 
 
@@ -56,6 +79,11 @@ def settings_from(args: argparse.Namespace) -> SimulatorSettings:
         start=args.start,
         site_name=args.site_name,
         progress_interval_s=args.progress_interval,
+        opcua_printers=args.opcua_printers,
+        opcua_port=args.opcua_port,
+        opcua_dir=args.opcua_dir,
+        opcua_users_file=args.opcua_users_file,
+        opcua_tick_s=args.opcua_tick,
     )
 
 
@@ -65,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"printfleet simulate: {exc}", file=sys.stderr)
         return 2
+    if settings.opcua_printers:
+        quiet_nodeset_import()
     try:
         return asyncio.run(serve(settings))
     except SimulatorError as exc:
@@ -89,6 +119,12 @@ async def serve(settings: SimulatorSettings, *, out: TextIO = sys.stdout, stop: 
             print(f"printers:   {len(sim.base_urls)}, simulated time x{settings.acceleration:g}", file=out)
             for url in sim.base_urls.values():
                 print(f"  {url}", file=out)
+            if sim.opcua is not None:
+                opcua = sim.opcua
+                print(f"OPC UA:     {opcua.url}  machines {' '.join(opcua.machine_ids)}", file=out)
+                if opcua.server_certificate is not None:
+                    print(f"  server certificate (pin it): {opcua.server_certificate.cert_file}", file=out)
+                print(f"  users: {opcua.users_file}  trusted client certificates: {opcua.state_dir / 'trusted'}", file=out)
             out.flush()
             while not stop.is_set():
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -100,6 +136,14 @@ async def serve(settings: SimulatorSettings, *, out: TextIO = sys.stdout, stop: 
             loop.remove_signal_handler(sig)
     print("simulator stopped", file=out, flush=True)
     return 0
+
+
+def quiet_nodeset_import() -> None:
+    """asyncua logs dozens of warnings while it imports the vendored nodesets (nodes of
+    DI 1.05 its address space cannot hold, structure names used twice); none concerns
+    what the simulator serves (docs/opcua.md). The command owns its process's logging."""
+    for name in ("asyncua.common.xmlimporter", "asyncua.ua.uatypes"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def progress_line(s: FleetSummary) -> str:

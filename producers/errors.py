@@ -32,12 +32,15 @@ type. Each component hangs its own subtree under the root:
         │   │                                   retriable for 429 (busy) and 503 (no Kafka)
         │   └── EnrolmentError                  an edit of the sites file refused: bad or unknown
         │                                       id, duplicate, unreadable file (also a ValueError)
-        └── SimulatorError           the printer simulator (producers/simulator/errors.py)
-            ├── NotFoundError                   no such thing on the simulator (HTTP 404)
-            │   ├── UnknownPrinterError         no simulated printer has that id
-            │   └── UnknownLogError             the printer has no (or no longer a) log with that id
-            ├── BadRequestError                 a query or body the simulator cannot use (HTTP 400)
-            └── ServerStartError     retriable  the HTTPS server could not listen
+        ├── SimulatorError           the printer simulator (producers/simulator/errors.py)
+        │   ├── NotFoundError                   no such thing on the simulator (HTTP 404)
+        │   │   ├── UnknownPrinterError         no simulated printer has that id
+        │   │   └── UnknownLogError             the printer has no (or no longer a) log with that id
+        │   ├── BadRequestError                 a query or body the simulator cannot use (HTTP 400)
+        │   └── ServerStartError     retriable  the HTTPS or OPC UA server could not listen
+        └── OpcUaModelError          the shared OPC UA model (producers/opcua_model/errors.py)
+            ├── NodesetLoadError                a vendored NodeSet file did not load into a server
+            └── PkiError                        a key or certificate could not be made or read
 
 To add a component's errors: one intermediate class under `ProducerError` named after the
 component, leaves below it with an explicit `retriable`, and a branch in the tree above

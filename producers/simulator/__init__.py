@@ -14,7 +14,10 @@ The printer API is written down in docs/printer-api.md. Modules, one job each:
 settings, ca (site CA and server certificate), catalogue (static facts), model (data),
 jobs (making jobs), wear (totals and consumables), initial (a printer's past),
 printer (state and engine), lifecycle and upkeep (transitions), history (ring buffers),
-views, jobview and logtext (JSON and log text), fleet, clock, server, errors.
+views, jobview and logtext (JSON and log text), fleet, clock, server, errors; and the
+OPC UA side (docs/opcua.md): opcua_view (printer -> OPC 40540 values), opcua_machine
+(one machine's nodes), opcua_server (server, security, tick, events), opcua_history
+(event history), opcua_users (identities).
 """
 
 from common.tls import CertificateError, ServerCertificate, SiteCa, ensure_site_ca, issue_server_certificate

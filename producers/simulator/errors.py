@@ -10,8 +10,8 @@ so every error here is also a `ProducerError` and a `PrintfleetError` (common/er
             │   ├── UnknownPrinterError    no simulated printer has that id
             │   └── UnknownLogError        the printer has no (or no longer a) log with that id
             ├── BadRequestError        a query or body the simulator cannot use (HTTP 400)
-            └── ServerStartError       retriable: the HTTPS server could not listen (port
-                                       taken, bad host); the port may be freed
+            └── ServerStartError       retriable: the HTTPS or OPC UA server could not
+                                       listen (port taken, bad host); the port may be freed
 
 Only `ServerStartError` is retriable. Settings that make no sense raise ValueError, as
 every printfleet settings object does.

@@ -5,6 +5,7 @@ control API, on one aiohttp server and one port (docs/printer-api.md).
         sim.base_urls        # {"p001": "https://127.0.0.1:18443/printers/p001/", ...}
         sim.ca_file          # the site CA a collector verifies the printers against
         sim.fleet            # the Fleet behind it (ground truth, faults)
+        sim.opcua            # the OPC UA server of the last N printers, or None
 
 Each request first advances the fleet to the simulated clock, so simulated time moves
 only as fast as `acceleration` says and the fleet's state never depends on polling.
@@ -19,7 +20,7 @@ import functools
 import json
 import logging
 from types import TracebackType
-from typing import Any, Awaitable, Callable, Final
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Final
 
 from aiohttp import web
 
@@ -33,6 +34,9 @@ from producers.simulator.errors import (
 )
 from producers.simulator.fleet import ENDPOINTS, Fault, Fleet
 from producers.simulator.settings import SimulatorSettings
+
+if TYPE_CHECKING:
+    from producers.simulator.opcua_server import OpcUaServer
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,9 @@ class SimulatorServer:
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self.ca_file = settings.ca_dir / "ca.pem"
+        # The last `opcua_printers` printers also as OPC UA machines (opcua_server.py),
+        # on their own port, from the same fleet and clock.
+        self.opcua: OpcUaServer | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -90,10 +97,23 @@ class SimulatorServer:
         self._runner = runner
         address = runner.addresses[0]
         self._port = int(address[1])
+        if settings.opcua_printers:
+            # Imported here: asyncua and the nodesets cost only those who serve OPC UA.
+            from producers.simulator.opcua_server import OpcUaServer
+
+            self.opcua = OpcUaServer(settings, self._fleet, self._clock.now_ms)
+            try:
+                await self.opcua.start()
+            except BaseException:
+                await self.stop()
+                raise
         log.info("event=simulator_started url=%s printers=%d", self.url, len(self._fleet.printers))
 
     async def stop(self) -> None:
         """Stop listening and drop open connections. Idempotent; safe without start()."""
+        opcua, self.opcua = self.opcua, None
+        if opcua is not None:
+            await opcua.stop()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -233,6 +253,7 @@ async def _sim_printers(request: web.Request) -> web.StreamResponse:
                     "printer_uuid": p.uuid,
                     "printer_name": p.printer_name,
                     "fault": fleet.fault(pid).as_dict(),
+                    "opcua": server.opcua is not None and pid in server.opcua.machine_ids,
                 }
                 for pid, p in fleet.printers.items()
             ],

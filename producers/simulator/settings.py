@@ -51,6 +51,13 @@ class SimulatorSettings:
     start_ms: int | None = None
     site_name: str = "Demo Site"
     progress_interval_s: float = 10.0
+    # OPC UA (docs/opcua.md): the last `opcua_printers` printers are also OPC 40540
+    # machines on one OPC UA server at `opcua_port` (4840: the registered OPC UA port).
+    opcua_printers: int = 0
+    opcua_port: int = 4840
+    opcua_dir: Path = REPO_ROOT / ".stack" / "opcua"
+    opcua_users_file: Path | None = None
+    opcua_tick_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.printers <= MAX_PRINTERS:
@@ -63,6 +70,12 @@ class SimulatorSettings:
             raise ValueError("site_name must not be empty")
         if not self.progress_interval_s > 0:
             raise ValueError(f"progress_interval_s must be > 0, not {self.progress_interval_s}")
+        if not 0 <= self.opcua_port <= 65535:
+            raise ValueError(f"opcua_port must be 0..65535, not {self.opcua_port}")
+        if not 0 <= self.opcua_printers <= self.printers:
+            raise ValueError(f"opcua_printers must be 0..printers ({self.printers}), not {self.opcua_printers}")
+        if not self.opcua_tick_s > 0:
+            raise ValueError(f"opcua_tick_s must be > 0, not {self.opcua_tick_s}")
 
     def resolved_start_ms(self) -> int:
         """`start_ms`, or the wall clock now when it is None."""

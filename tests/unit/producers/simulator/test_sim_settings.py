@@ -69,3 +69,30 @@ def test_bad_flag_exits_with_2(capsys: pytest.CaptureFixture[str]) -> None:
 def test_start_without_zone_is_utc() -> None:
     assert parse_start("2025-03-14T08:00") == parse_start("2025-03-14T08:00:00Z") == 1_741_939_200_000
     assert parse_start("2025-03-14T09:00:00+01:00") == 1_741_939_200_000
+
+
+def test_opcua_flags_and_variables_become_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PRINTFLEET_SIM_PRINTERS", raising=False)
+    default = SimulatorSettings.from_env({})
+    assert (default.opcua_printers, default.opcua_port, default.opcua_users_file) == (0, 4840, None)
+    assert default.opcua_dir == REPO_ROOT / ".stack" / "opcua"
+    args = _args("--printers", "6", "--opcua-printers", "2", "--opcua-port", "0", "--opcua-dir", "/tmp/o",
+                 "--opcua-users-file", "/tmp/u.txt", "--opcua-tick", "0.5")
+    s = cmd_simulate.settings_from(args)
+    assert (s.opcua_printers, s.opcua_port, s.opcua_dir, s.opcua_users_file, s.opcua_tick_s) == (
+        2, 0, Path("/tmp/o"), Path("/tmp/u.txt"), 0.5)
+    env = SimulatorSettings.from_env({"PRINTFLEET_SIM_PRINTERS": "4", "PRINTFLEET_SIM_OPCUA_PRINTERS": "4"})
+    assert env.opcua_printers == 4
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PRINTFLEET_SIM_PRINTERS": "3", "PRINTFLEET_SIM_OPCUA_PRINTERS": "4"}, "opcua_printers"),
+        ({"PRINTFLEET_SIM_OPCUA_PORT": "70000"}, "opcua_port"),
+        ({"PRINTFLEET_SIM_OPCUA_TICK_S": "0"}, "opcua_tick_s"),
+    ],
+)
+def test_bad_opcua_values_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SimulatorSettings.from_env(env)
