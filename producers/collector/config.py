@@ -292,8 +292,10 @@ def _printer_tables(path: Path, tables: list[dict[str, Any]], rel: Callable[[str
         keys = {**_PRINTER_KEYS, **_DRIVER_KEYS[driver]}
         for key in table:
             if key not in keys:
+                owners = [d for d, own in _DRIVER_KEYS.items() if key in own]
+                hint = f" (a key of driver {owners[0]!r})" if owners else _did_you_mean(key, list(keys))
                 raise CollectorConfigError(
-                    path, f"unknown key {where} {key} for driver {driver!r}{_did_you_mean(key, list(keys))}; "
+                    path, f"unknown key {where} {key} for driver {driver!r}{hint}; "
                           f"known keys for it: {', '.join(keys)}", f"{where} {key}",
                 )
         for key, expected in keys.items():
