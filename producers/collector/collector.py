@@ -26,7 +26,7 @@ from aiohttp import web
 from common.ops import OpsServer, OpsSettings
 from producers.collector import metrics
 from producers.collector.config import CollectorSettings, OpcUaPrinter, PrinterApiPrinter, PrinterConfig
-from producers.collector.cursors import CursorStore
+from producers.collector.cursors import CursorSafeSpool, CursorStore
 from producers.collector.device_records import RecordBuilder, Site
 from producers.collector.device_sink import DeviceSink, SinkShared
 from producers.collector.drivers import Driver
@@ -34,7 +34,6 @@ from producers.collector.drivers.printer_api import PAGE_READS, PrinterApiDriver
 from producers.collector.spooled_ids import SpooledIds
 from producers.errors import DriverNotBuilt
 from producers.spool.spool import RecordClass, Spool
-from producers.spool.async_spool import AsyncSpool
 from producers.collector.uploader import Uploader, UploaderSettings
 from schemas import SchemaError, SchemaRegistry
 
@@ -46,7 +45,9 @@ class Collector:
         self.settings = settings
         self.registry = registry or SchemaRegistry.load_default()
         self._spool = Spool(settings.state_dir / "spool", max_bytes=settings.spool_max_bytes)
-        self.spool = AsyncSpool(self._spool)
+        # Shared by every printer's sink; read now (a missing file: no cursors yet).
+        self.cursors = CursorStore(settings.state_dir / "cursors.json")
+        self.spool = CursorSafeSpool(self._spool, self.cursors)
         self.uploader = Uploader(
             UploaderSettings(
                 gateway_url=settings.gateway_url,
@@ -65,9 +66,7 @@ class Collector:
             timed=lambda seconds: self.metrics.upload_seconds.observe(seconds),
         )
         self.drivers: list[Driver] = []
-        # Built in start(); shared by every printer's sink.
-        self.cursors: CursorStore | None = None
-        self.spooled_ids: SpooledIds | None = None
+        self.spooled_ids: SpooledIds | None = None  # built in start(), from the spool
         self.spool_lost: dict[str, int] = {}  # kind -> records the spool lost (recovery at start)
         self._session: aiohttp.ClientSession | None = None
         self.ops = OpsServer(OpsSettings(settings.status_host, settings.status_port), "collector")
@@ -107,7 +106,6 @@ class Collector:
             log.info("event=spool_opened records=%d", report.records)
         await self.uploader.open()  # before any poll appends: new records numbered past all sent
         builder = RecordBuilder(self.registry, Site(self.settings.site_id, self.settings.site_secret.encode()))
-        self.cursors = CursorStore(self.settings.state_dir / "cursors.json")
         self.spooled_ids = SpooledIds(self.settings.state_dir / "spooled-ids.json")
         pending_ids = await asyncio.to_thread(self._pending_record_ids, self.spooled_ids)
         shared = SinkShared(builder=builder, registry=self.registry, spool=self.spool, cursors=self.cursors,
@@ -162,12 +160,16 @@ class Collector:
             await uploading
 
     async def stop(self) -> None:
-        """Close the HTTP sessions, the status page and the spool. Idempotent."""
+        """Write the cursors; close the HTTP sessions, the status page and the spool.
+        Idempotent."""
         session, self._session = self._session, None
         if session is not None:
             await session.close()
-        await self.ops.stop()
-        await asyncio.to_thread(self._spool.close)
+        try:
+            await self.cursors.close()
+        finally:
+            await self.ops.stop()
+            await asyncio.to_thread(self._spool.close)
 
     def status(self) -> dict[str, Any]:
         spool = self.spool.stats()

@@ -160,17 +160,21 @@ class DeviceSink:
         are then found pending and not spooled again. The cursor moves even when every
         record of the page was spooled before. Raises `SpoolFull` with nothing moved."""
         stream = STREAM_OF_KIND[kind]
-        # Held from the append to the cursor write: the uploader peeks under it, so a
-        # record is never acked while the cursor covering it could still be lost.
+        # Held from the append to the cursor move: the uploader peeks under it, so every
+        # cursor covering a peeked record has moved, and is written before the ack
+        # (`CursorSafeSpool`): a record never leaves the spool while its cursor could be lost.
         async with self._shared.spool.commit_lock:
             await self.spool(items)
             await self._shared.cursors.set(self.status.device_id, stream, cursor)
 
     async def caught_up(self, kind: str) -> None:
-        """The stream of `kind` was read to its end and its cursor written: the ids
-        remembered from the last start for it are behind the cursor and can go."""
-        if self._shared.spooled is not None:
-            await self._shared.spooled.confirm(self.status.device_id, STREAM_OF_KIND[kind])
+        """The stream of `kind` was read to its end and its cursor moved: the ids
+        remembered from the last start for it are behind the cursor and can go (once the
+        cursor is written)."""
+        spooled, stream = self._shared.spooled, STREAM_OF_KIND[kind]
+        if spooled is not None and spooled.holds(self.status.device_id, stream):
+            await self._shared.cursors.flush()  # the ids go only once the cursor past them is on disk
+            await spooled.confirm(self.status.device_id, stream)
 
     def lost_on_device(self, kind: str, count: int) -> None:
         """The device dropped `count` records of `kind` before they were read (its

@@ -44,6 +44,10 @@ class SpooledIds:
             self._by_source.setdefault((device_id, stream), set()).add(record_id)
             self._ids.add(record_id)
 
+    def holds(self, device_id: str, stream: str) -> bool:
+        """Whether ids of this device's stream are remembered (`confirm` would let them go)."""
+        return (device_id, stream) in self._by_source
+
     def save(self) -> None:
         data: dict[str, dict[str, list[str]]] = {}
         for (device, stream), ids in sorted(self._by_source.items()):

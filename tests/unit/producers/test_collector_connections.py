@@ -123,6 +123,7 @@ async def test_page_reads_of_all_pollers_go_through_one_bound_in_small_job_pages
             finally:
                 stop.set()
                 await running
+                await cursors.close()
     spool.close()
     assert {pid: p.status.spooled_by_kind.get("job", 0) for pid, p in pollers.items()} == jobs  # all, once
     assert most["pages"] == 2  # never more than the bound, though 4 pollers were reading

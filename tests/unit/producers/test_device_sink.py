@@ -43,7 +43,7 @@ def spool(tmp_path: Path) -> Iterator[Spool]:
 
 def _shared(tmp_path: Path, spool: Spool, cursors: CursorStore | None = None, **kw: Any) -> SinkShared:
     return SinkShared(builder=RecordBuilder(REGISTRY, Site("s", b"secret")), registry=REGISTRY, spool=AsyncSpool(spool),
-                      cursors=cursors or CursorStore(tmp_path / "cursors.json"),
+                      cursors=cursors or CursorStore(tmp_path / "cursors.json", write_delay_s=0),
                       unmappable_dir=tmp_path / "unmappable", **kw)
 
 
@@ -84,6 +84,7 @@ async def test_a_cursor_moves_only_once_its_page_is_in_the_spool(tmp_path: Path,
     items = [sink.encode("system_event", e, ("events", str(e["seq"]))) for e in events[:2]]
     await sink.spool_page("system_event", items, events[1]["seq"])
     assert cursors.moves == [(events[1]["seq"], 2)]  # both records were in the spool when it moved
+    await cursors.close()
     assert CursorStore(tmp_path / "cursors.json").get(sink.device_id, "events") == events[1]["seq"]  # on disk
     assert sink.status.spooled_by_kind == {"system_event": 2} and sink.status.records_spooled == 2
 
@@ -141,10 +142,17 @@ async def test_ids_spooled_before_are_skipped_until_their_stream_is_caught_up(
     spooled = SpooledIds(tmp_path / "spooled-ids.json")
     spooled.add(probe.device_id, "system_event", rid)
     spooled.save()
-    sink = _sink(fleet, _shared(tmp_path, spool, spooled=spooled))
-    assert sink.encode("system_event", events[0], ("events", str(events[0]["seq"]))) is None
+    cursors = CursorStore(tmp_path / "cursors.json")  # moves written within a second, or on flush
+    sink = _sink(fleet, _shared(tmp_path, spool, cursors, spooled=spooled))
+    item = sink.encode("system_event", events[0], ("events", str(events[0]["seq"])))
+    assert item is None
+    await sink.spool_page("system_event", [item], events[0]["seq"])
+    assert not (tmp_path / "cursors.json").exists()  # the move waits in memory
     await sink.caught_up("system_event")  # the stream read to its end: the id is behind the cursor
     assert rid not in spooled and rid not in SpooledIds(tmp_path / "spooled-ids.json")
+    # ... and the cursor past it was written before the id was let go.
+    assert CursorStore(tmp_path / "cursors.json").get(sink.device_id, "events") == events[0]["seq"]
+    await cursors.close()
 
 
 async def test_the_same_snapshot_is_spooled_once(tmp_path: Path, spool: Spool, fleet: Fleet) -> None:
@@ -161,6 +169,7 @@ async def test_an_unmappable_payload_is_kept_aside_and_counted(tmp_path: Path, s
     item = sink.encode("system_event", event, ("events", str(event["seq"])))
     assert item is None
     await sink.spool_page("system_event", [item], event["seq"])  # the cursor still passes it
+    assert sink.cursor("system_event") == event["seq"]
     assert sink.status.unmappable == 1 and sink.status.records_spooled == 0 and not _spooled_kinds(spool)
     kept = [json.loads(line) for line in (tmp_path / "unmappable" / "system_event.jsonl").read_text().splitlines()]
     assert kept == [{"device_id": sink.device_id, "reason": kept[0]["reason"], "payload": event}]
@@ -180,6 +189,7 @@ async def test_events_pushed_one_by_one_with_their_own_ids_and_a_string_cursor(
         await sink.spool_page("system_event", [sink.encode("system_event", event, ("opcua-event", event_id))], event_id)
     assert cursors.moves == [(ids[0], 1), (ids[1], 2), (ids[2], 3)]
     assert sink.status.spooled_by_kind == {"system_event": 3}
+    await cursors.close()
     assert CursorStore(tmp_path / "cursors.json").get(sink.device_id, "events") == ids[2]
 
 
