@@ -33,7 +33,8 @@ and clickhouse-connect are translated at one boundary per client and never reach
     │   ├── CollectorError
     │   │   ├── PrinterUnavailable     retriable
     │   │   ├── MappingError
-    │   │   └── CollectorConfigError   (also a ValueError)
+    │   │   ├── CollectorConfigError   (also a ValueError)
+    │   │   └── DriverNotBuilt
     │   ├── UploadFormatError
     │   │   ├── FramingError
     │   │   └── TooLarge

@@ -91,7 +91,7 @@ async def serve(settings: CollectorSettings, stop: asyncio.Event | None = None) 
 async def _serve(settings: CollectorSettings, stop: asyncio.Event) -> None:
     async with Collector(settings) as collector:
         print(
-            f"collector for site {settings.site_id}: {len(settings.printer_urls)} printers -> "
+            f"collector for site {settings.site_id}: {len(settings.all_printers())} printers -> "
             f"{settings.gateway_url}; status {collector.status_url or 'off'}"
             + (f", metrics {collector.ops.url}/metrics, health {collector.ops.url}/readyz" if collector.ops.url else ""),
             flush=True,

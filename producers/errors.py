@@ -18,11 +18,12 @@ type. Each component hangs its own subtree under the root:
         │   ├── SpoolConfigError                bad arguments to Spool(...) (also a ValueError)
         │   └── FrameError                      a validated segment region no longer reads back;
         │                                       internal: the spool raises SpoolBroken for it
-        ├── CollectorError           the collector's pollers (producers/collector/)
+        ├── CollectorError           the collector's drivers (producers/collector/)
         │   ├── PrinterUnavailable   retriable  the printer refused, timed out, or did not
         │   │                                   answer JSON; polled again next cycle
         │   ├── MappingError                    a printer's payload does not fit its record schema
-        │   └── CollectorConfigError            site.toml unusable (also a ValueError)
+        │   ├── CollectorConfigError            site.toml unusable (also a ValueError)
+        │   └── DriverNotBuilt                  site.toml names a driver this collector lacks
         ├── UploadFormatError        the upload body format (producers/batch_format.py)
         │   ├── FramingError                    not gzip, or not a sequence of whole frames
         │   └── TooLarge                        decompresses past the allowed size
@@ -45,7 +46,7 @@ type. Each component hangs its own subtree under the root:
 To add a component's errors: one intermediate class under `ProducerError` named after the
 component, leaves below it with an explicit `retriable`, and a branch in the tree above
 (and in common/errors.py). The modules that raise these import them from here; the old
-names (`producers.collector.poller.PrinterUnavailable`, ...) still import. Library
+names (`producers.collector.device_records.MappingError`, ...) still import. Library
 exceptions (OSError, aiohttp, aiokafka) are translated at one boundary per component and
 never leave the package untranslated.
 """
@@ -191,7 +192,7 @@ class FrameError(SpoolError):
 
 
 class CollectorError(ProducerError):
-    """Something a collector's poller could not get from a printer or make into a record."""
+    """Something a collector's driver could not get from a printer or make into a record."""
 
     retriable = False
 
@@ -199,9 +200,10 @@ class CollectorError(ProducerError):
 class PrinterUnavailable(CollectorError):
     """No usable answer: refused, timed out, an HTTP error, or a body that is not JSON.
 
-    Raised by `PrinterPoller` (producers/collector/poller.py), which catches it itself: it
-    counts the failure, marks the printer unreachable and polls again next cycle, when the
-    printer may be back (hence retriable). The printer keeps its history meanwhile.
+    Raised by a driver (producers/collector/drivers/) and caught by its `DeviceSink`
+    (`attempt`, producers/collector/device_sink.py): it counts the failure, marks the
+    printer unreachable, and the driver reads again next cycle, when the printer may be
+    back (hence retriable). The printer keeps its history meanwhile.
     """
 
     retriable = True
@@ -211,7 +213,7 @@ class MappingError(CollectorError):
     """A payload lacks a field the schema requires, or has a value of the wrong shape.
 
     Raised by `RecordBuilder.build` (producers/collector/device_records.py). The same
-    payload fails the same way again: the poller keeps it at the site, unmapped.
+    payload fails the same way again: the device's sink keeps it at the site, unmapped.
     """
 
     retriable = False
@@ -297,3 +299,16 @@ class CollectorConfigError(CollectorError, ValueError):
         self.path = path
         self.key = key
         super().__init__(f"config file {path}: {problem}")
+
+
+class DriverNotBuilt(CollectorError):
+    """site.toml gives a printer a driver that this collector does not have yet
+    (`driver = "opcua"`: its settings are read and checked, the driver comes later).
+    Raised by `Collector.start` before anything is opened; the message is one line naming
+    the printer. Not retriable: the same file fails the same way."""
+
+    retriable = False
+
+    def __init__(self, url: str, driver: str, what: str) -> None:
+        self.url, self.driver = url, driver
+        super().__init__(f"printer {url} (driver = {driver!r} in site.toml): {what} is not built yet")

@@ -1,4 +1,4 @@
-"""The site collector: pollers for every printer, the durable spool, the uploader, and a
+"""The site collector: a driver for every printer, the durable spool, the uploader, and a
 local status page.
 
     async with Collector(settings) as collector:
@@ -25,11 +25,15 @@ from aiohttp import web
 
 from common.ops import OpsServer, OpsSettings
 from producers.collector import metrics
-from producers.collector.config import CollectorSettings
+from producers.collector.config import CollectorSettings, OpcUaPrinter, PrinterApiPrinter, PrinterConfig
+from producers.collector.cursors import CursorSafeSpool, CursorStore
 from producers.collector.device_records import RecordBuilder, Site
-from producers.collector.poller import PAGE_READS, CursorStore, PrinterPoller, SpooledIds
+from producers.collector.device_sink import DeviceSink, SinkShared
+from producers.collector.drivers import Driver
+from producers.collector.drivers.printer_api import PAGE_READS, PrinterApiDriver
+from producers.collector.spooled_ids import SpooledIds
+from producers.errors import DriverNotBuilt
 from producers.spool.spool import RecordClass, Spool
-from producers.spool.async_spool import AsyncSpool
 from producers.collector.uploader import Uploader, UploaderSettings
 from schemas import SchemaError, SchemaRegistry
 
@@ -41,7 +45,9 @@ class Collector:
         self.settings = settings
         self.registry = registry or SchemaRegistry.load_default()
         self._spool = Spool(settings.state_dir / "spool", max_bytes=settings.spool_max_bytes)
-        self.spool = AsyncSpool(self._spool)
+        # Shared by every printer's sink; read now (a missing file: no cursors yet).
+        self.cursors = CursorStore(settings.state_dir / "cursors.json")
+        self.spool = CursorSafeSpool(self._spool, self.cursors)
         self.uploader = Uploader(
             UploaderSettings(
                 gateway_url=settings.gateway_url,
@@ -59,12 +65,13 @@ class Collector:
             self.spool,
             timed=lambda seconds: self.metrics.upload_seconds.observe(seconds),
         )
-        self.pollers: list[PrinterPoller] = []
+        self.drivers: list[Driver] = []
+        self.spooled_ids: SpooledIds | None = None  # built in start(), from the spool
         self.spool_lost: dict[str, int] = {}  # kind -> records the spool lost (recovery at start)
         self._session: aiohttp.ClientSession | None = None
         self.ops = OpsServer(OpsSettings(settings.status_host, settings.status_port), "collector")
         self.metrics = metrics.CollectorMetrics(self.ops)
-        self.ops.collect(lambda: metrics.families([p.status for p in self.pollers], self.uploader.counters,
+        self.ops.collect(lambda: metrics.families([d.status for d in self.drivers], self.uploader.counters,
                                                    self.spool.stats(), self.uploader.kept))
         self.ops.check("printers", self._printers_ready)
         self.ops.check("gateway", self._gateway_ready)
@@ -80,7 +87,13 @@ class Collector:
         await self.stop()
 
     async def start(self) -> None:
-        """Open the spool (recovering it), build the pollers, serve the status page."""
+        """Open the spool (recovering it), build the drivers, serve the status page.
+        Raises `DriverNotBuilt` before anything is opened when a printer's driver is not
+        built yet."""
+        printers = self.settings.all_printers()
+        for printer in printers:
+            if isinstance(printer, OpcUaPrinter):
+                raise DriverNotBuilt(printer.url, printer.driver, "the OPC UA driver")
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         report = await asyncio.to_thread(self._spool.open)
         self.spool_lost = lost_by_kind(self.registry, report.lost_by_prefix)
@@ -92,26 +105,33 @@ class Collector:
         else:
             log.info("event=spool_opened records=%d", report.records)
         await self.uploader.open()  # before any poll appends: new records numbered past all sent
-        ssl_context: ssl.SSLContext | bool = True
-        if self.settings.printer_ca_file is not None:
-            ssl_context = ssl.create_default_context(cafile=str(self.settings.printer_ca_file))
-        self._session = printer_session(self.settings.request_timeout_s)
-        page_reads = asyncio.Semaphore(PAGE_READS)
         builder = RecordBuilder(self.registry, Site(self.settings.site_id, self.settings.site_secret.encode()))
-        cursors = CursorStore(self.settings.state_dir / "cursors.json")
-        spooled = SpooledIds(self.settings.state_dir / "spooled-ids.json")
-        pending_ids = await asyncio.to_thread(self._pending_record_ids, spooled)
-        self.pollers = [
-            PrinterPoller(
-                url, session=self._session, ssl_context=ssl_context, builder=builder,
-                registry=self.registry, spool=self.spool, cursors=cursors,
-                cadence=self.settings.cadence, unmappable_dir=self.settings.state_dir / "unmappable",
-                pending_ids=pending_ids, spooled=spooled, page_reads=page_reads,
-            )
-            for url in self.settings.printer_urls
-        ]
+        self.spooled_ids = SpooledIds(self.settings.state_dir / "spooled-ids.json")
+        pending_ids = await asyncio.to_thread(self._pending_record_ids, self.spooled_ids)
+        shared = SinkShared(builder=builder, registry=self.registry, spool=self.spool, cursors=self.cursors,
+                            unmappable_dir=self.settings.state_dir / "unmappable", pending_ids=pending_ids,
+                            spooled=self.spooled_ids)
+        self._session = printer_session(self.settings.request_timeout_s)
+        self.drivers = self._printer_api_drivers(printers, shared, self._session)
         await self.ops.start()  # nothing when status_port < 0
         self.status_url = f"{self.ops.url}/status" if self.ops.url else ""
+
+    def _printer_api_drivers(self, printers: Sequence[PrinterConfig], shared: SinkShared,
+                             session: aiohttp.ClientSession) -> list[Driver]:
+        """A printer API driver per printer: one HTTP session and one bound on page reads
+        for all, one TLS context per CA file."""
+        page_reads = asyncio.Semaphore(PAGE_READS)
+        contexts: dict[str | None, ssl.SSLContext | bool] = {None: True}
+        drivers: list[Driver] = []
+        for printer in printers:
+            assert isinstance(printer, PrinterApiPrinter)  # start() refused the others
+            ca = None if printer.ca_file is None else str(printer.ca_file)
+            if ca not in contexts:
+                contexts[ca] = ssl.create_default_context(cafile=ca)
+            sink = DeviceSink(printer.url, printer.driver, shared)
+            drivers.append(PrinterApiDriver(printer.url, sink, session=session, ssl_context=contexts[ca],
+                                            cadence=self.settings.cadence, page_reads=page_reads))
+        return drivers
 
     def _pending_record_ids(self, spooled: SpooledIds) -> set[str]:
         """Ids of the records a previous run left in the spool (KEEP records only:
@@ -129,23 +149,27 @@ class Collector:
         return ids
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll and upload until `stop` is set; the uploader stops after the pollers, so it
-        can drain what they spooled last."""
-        pollers_done = asyncio.Event()
-        uploading = asyncio.create_task(self.uploader.run(pollers_done))
+        """Read the printers and upload until `stop` is set; the uploader stops after the
+        drivers, so it can drain what they spooled last."""
+        drivers_done = asyncio.Event()
+        uploading = asyncio.create_task(self.uploader.run(drivers_done))
         try:
-            await asyncio.gather(*(p.run(stop) for p in self.pollers))
+            await asyncio.gather(*(d.run(stop) for d in self.drivers))
         finally:
-            pollers_done.set()
+            drivers_done.set()
             await uploading
 
     async def stop(self) -> None:
-        """Close the HTTP sessions, the status page and the spool. Idempotent."""
+        """Write the cursors; close the HTTP sessions, the status page and the spool.
+        Idempotent."""
         session, self._session = self._session, None
         if session is not None:
             await session.close()
-        await self.ops.stop()
-        await asyncio.to_thread(self._spool.close)
+        try:
+            await self.cursors.close()
+        finally:
+            await self.ops.stop()
+            await asyncio.to_thread(self._spool.close)
 
     def status(self) -> dict[str, Any]:
         spool = self.spool.stats()
@@ -169,7 +193,7 @@ class Collector:
                 "by_device": self.uploader.kept.counts(),  # device -> gateway's reason -> records
                 **dataclasses.asdict(self.uploader.kept.counters),
             },
-            "printers": [dataclasses.asdict(p.status) for p in self.pollers],
+            "printers": [dataclasses.asdict(d.status) for d in self.drivers],
         }
 
     def status_line(self) -> str:
@@ -189,7 +213,7 @@ class Collector:
         return web.json_response(self.status())
 
     async def _printers_ready(self) -> str | None:
-        return metrics.printers_reason([p.status for p in self.pollers])
+        return metrics.printers_reason([d.status for d in self.drivers])
 
     async def _gateway_ready(self) -> str | None:
         return metrics.gateway_reason(self.uploader.counters)
@@ -204,7 +228,7 @@ PRINTER_KEEPALIVE_S = 1.0
 
 
 def printer_session(timeout_s: float, keepalive_s: float = PRINTER_KEEPALIVE_S) -> aiohttp.ClientSession:
-    """The HTTP session of all pollers of a collector; call within the running loop.
+    """The HTTP session of all printer API drivers of a collector; call within the running loop.
     A connection is closed `keepalive_s` to 2 x `keepalive_s` after its last request."""
     # At most 100 requests at once, aiohttp's default, written out because it also bounds
     # the TLS connections (and their buffers) open at once.

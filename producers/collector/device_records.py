@@ -5,7 +5,7 @@ and copying the payload's value for each field it names, so a key the schema doe
 know (job_name, user_name, computer_name, file paths, part names) is never copied,
 whatever the printer adds tomorrow. Free-form maps (an event's debug details) keep only
 allow-listed keys. Printer-local ids become keyed pseudonyms; the submitting computer
-becomes `source_host_pseudonym`. Pure functions: the collector's pollers call `build()`.
+becomes `source_host_pseudonym`. Pure functions: the collector's device sinks call `build()`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The collector's metrics and readiness, served with its status page (common/ops.py).
 Names and meanings: docs/metrics.md.
 
-The counters are the pollers', the uploader's and the spool's own, read at each scrape
+The counters are the drivers', the uploader's and the spool's own, read at each scrape
 (booked once); the upload histogram is observed around each upload.
 """
 
@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from common.ops import OpsServer
-from producers.collector.poller import PrinterStatus
+from producers.collector.device_sink import PrinterStatus
 from producers.collector.uploader import UploaderCounters
 from producers.collector.kept import KeptStore
 from producers.spool.spool import SpoolStats
@@ -36,7 +36,7 @@ class CollectorMetrics:
 
 def families(printers: Sequence[PrinterStatus], uploads: UploaderCounters, spool: SpoolStats,
              kept: KeptStore) -> Iterable[Metric]:
-    """The pollers', uploader's, spool's and kept-aside store's counters and gauges.
+    """The drivers', uploader's, spool's and kept-aside store's counters and gauges.
     `printer` labels carry the printer's configured URL: set in site.toml, so a fixed,
     small set per site; `reason` labels the gateway's refusal codes."""
     polled = CounterMetricFamily("printfleet_collector_records_polled",

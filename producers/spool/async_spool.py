@@ -15,9 +15,11 @@ from producers.spool.spool import Batch, RecordClass, Spool, SpoolStats
 class AsyncSpool:
     def __init__(self, spool: Spool) -> None:
         self._spool = spool
-        # Held by a poller from its append until its cursor is written, and by the
-        # uploader while it peeks: a record is never uploaded (and acked) while the cursor
-        # that covers it could still be lost, which would make a restart read it again.
+        # Held by a device sink from its append until its cursor has moved, and by the
+        # uploader while it peeks: every cursor covering a peeked record has moved, and the
+        # collector writes the cursors before an ack (producers/collector/cursors.py), so a
+        # record never leaves the spool while its cursor could still be lost, which would
+        # make a restart read it again.
         self.commit_lock = asyncio.Lock()
 
     async def append_many(self, items: Sequence[tuple[RecordClass, bytes]]) -> int:

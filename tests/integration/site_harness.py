@@ -69,7 +69,8 @@ async def caught_up(collector: Collector, truth: dict[str, Any], timeout_s: floa
     deadline = time.monotonic() + timeout_s
     want = {p["printer_uuid"]: p for p in truth["printers"]}
     while True:
-        cursors = collector.pollers[0]._cursors  # shared by all pollers
+        cursors = collector.cursors
+        assert cursors is not None
         done = all(
             cursors.get(uuid_, endpoint) == p[endpoint]["max_seq"]
             for uuid_, p in want.items() for endpoint in ("events", "jobs", "logs")

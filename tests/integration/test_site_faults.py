@@ -22,7 +22,7 @@ from deploy.settings import StackSettings
 from producers.collector.collector import Collector
 from producers.collector.config import render
 from producers.gateway.gateway import Gateway
-from producers.collector.poller import CursorStore
+from producers.collector.cursors import CursorStore
 from producers.gateway.sites import SiteDirectory
 from producers.spool.spool import RecordClass
 from producers.spool.frames import HEADER_BYTES, scan

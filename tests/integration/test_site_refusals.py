@@ -41,7 +41,8 @@ async def _until(what: str, check: Any, collector: Collector, timeout_s: float) 
 
 def _paged_done(collector: Collector, truth: dict[str, Any]) -> bool:
     """Every event, job and log the printers hold is polled (spooled)."""
-    cursors = collector.pollers[0]._cursors  # shared by all pollers
+    cursors = collector.cursors
+    assert cursors is not None
     return all(cursors.get(p["printer_uuid"], endpoint) == p[endpoint]["max_seq"]
                for p in truth["printers"] for endpoint in ("events", "jobs", "logs"))
 

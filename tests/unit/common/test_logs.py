@@ -17,7 +17,9 @@ from common import logs
 from printfleet.cli import build_parser
 from producers.collector.config import Cadence
 from producers.collector.device_records import RecordBuilder, Site
-from producers.collector.poller import CursorStore, PrinterPoller
+from producers.collector.cursors import CursorStore
+from producers.collector.device_sink import DeviceSink, SinkShared
+from producers.collector.drivers.printer_api import PrinterApiDriver
 from producers.spool.async_spool import AsyncSpool
 from producers.spool.spool import Spool
 from schemas import SchemaRegistry
@@ -102,11 +104,12 @@ async def test_an_unreachable_printer_is_one_line_with_its_url_not_one_per_poll(
     url = f"http://127.0.0.1:{_closed_port()}/"
     stop = asyncio.Event()
     async with aiohttp.ClientSession() as session:
-        poller = PrinterPoller(
-            url, session=session, ssl_context=False, builder=RecordBuilder(registry, Site("s", b"secret")),
-            registry=registry, spool=AsyncSpool(spool), cursors=CursorStore(tmp_path / "cursors.json"),
-            cadence=Cadence(heartbeat_s=0.02), unmappable_dir=tmp_path / "unmappable")
-        with caplog.at_level(logging.WARNING, logger="producers.collector.poller"):
+        shared = SinkShared(builder=RecordBuilder(registry, Site("s", b"secret")), registry=registry,
+                            spool=AsyncSpool(spool), cursors=CursorStore(tmp_path / "cursors.json"),
+                            unmappable_dir=tmp_path / "unmappable")
+        poller = PrinterApiDriver(url, DeviceSink(url, "printer-api", shared), session=session, ssl_context=False,
+                                  cadence=Cadence(heartbeat_s=0.02))
+        with caplog.at_level(logging.WARNING, logger="producers.collector.device_sink"):
             task = asyncio.create_task(poller.run(stop))
             await asyncio.sleep(1.0)
             stop.set()

@@ -15,7 +15,7 @@ from common.settings import Secret
 from producers.collector import metrics as collector_metrics
 from producers.collector.collector import Collector
 from producers.collector.config import CollectorSettings
-from producers.collector.poller import PrinterStatus
+from producers.collector.device_sink import PrinterStatus
 from producers.collector.uploader import UploaderCounters
 from producers.gateway import metrics as gateway_metrics
 from producers.gateway.gateway import Gateway, GatewayCounters, GatewaySettings

@@ -18,7 +18,9 @@ from aiohttp import web
 from producers.collector.collector import PRINTER_KEEPALIVE_S, printer_session
 from producers.collector.config import Cadence
 from producers.collector.device_records import RecordBuilder, Site
-from producers.collector.poller import CursorStore, PrinterPoller
+from producers.collector.cursors import CursorStore
+from producers.collector.device_sink import DeviceSink, SinkShared
+from producers.collector.drivers.printer_api import PrinterApiDriver
 from producers.simulator import Fleet, SimulatorServer, SimulatorSettings
 from producers.simulator.fleet import Fault
 from producers.spool.async_spool import AsyncSpool
@@ -104,12 +106,12 @@ async def test_page_reads_of_all_pollers_go_through_one_bound_in_small_job_pages
                        identity_s=600)
         stop = asyncio.Event()
         async_spool, cursors = AsyncSpool(spool), CursorStore(tmp_path / "cursors.json")
+        shared = SinkShared(builder=RecordBuilder(registry, Site("s", b"secret")), registry=registry,
+                            spool=async_spool, cursors=cursors, unmappable_dir=tmp_path / "unmappable")
         async with aiohttp.ClientSession(trace_configs=[trace]) as session:
             pollers = {
-                pid: PrinterPoller(url, session=session, ssl_context=context,
-                                   builder=RecordBuilder(registry, Site("s", b"secret")), registry=registry,
-                                   spool=async_spool, cursors=cursors,
-                                   cadence=once, unmappable_dir=tmp_path / "unmappable", page_reads=page_reads)
+                pid: PrinterApiDriver(url, DeviceSink(url, "printer-api", shared), session=session,
+                                      ssl_context=context, cadence=once, page_reads=page_reads)
                 for pid, url in sim.base_urls.items()
             }
             running = asyncio.gather(*(p.run(stop) for p in pollers.values()))
@@ -121,6 +123,7 @@ async def test_page_reads_of_all_pollers_go_through_one_bound_in_small_job_pages
             finally:
                 stop.set()
                 await running
+                await cursors.close()
     spool.close()
     assert {pid: p.status.spooled_by_kind.get("job", 0) for pid, p in pollers.items()} == jobs  # all, once
     assert most["pages"] == 2  # never more than the bound, though 4 pollers were reading

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from producers.collector.collector import Collector
 from producers.collector.config import CollectorSettings
-from producers.collector.poller import SpooledIds
+from producers.collector.spooled_ids import SpooledIds
 from producers.spool.spool import RecordClass
 from schemas import SchemaRegistry
 from schemas.samples import sample_record
@@ -26,7 +26,7 @@ def _settings(state_dir: Path) -> CollectorSettings:
 
 
 def _spooled(collector: Collector) -> SpooledIds:
-    guard = collector.pollers[0]._spooled  # noqa: SLF001 - what the poller checks before spooling
+    guard = collector.spooled_ids  # what the device sinks check before spooling
     assert guard is not None
     return guard
 
