@@ -20,7 +20,10 @@ type. Each component hangs its own subtree under the root:
         │                                       internal: the spool raises SpoolBroken for it
         ├── CollectorError           the collector's drivers (producers/collector/)
         │   ├── PrinterUnavailable   retriable  the printer refused, timed out, or did not
-        │   │                                   answer JSON; polled again next cycle
+        │   │   │                               answer JSON; polled again next cycle
+        │   │   └── OpcUaRefused     retriable  an OPC UA server refused this collector: password,
+        │   │                                   untrusted certificate, changed server certificate,
+        │   │                                   no secure endpoint; tried again (the site may fix it)
         │   ├── MappingError                    a printer's payload does not fit its record schema
         │   ├── CollectorConfigError            site.toml unusable (also a ValueError)
         │   └── DriverNotBuilt                  site.toml names a driver this collector lacks
@@ -205,6 +208,17 @@ class PrinterUnavailable(CollectorError):
     printer unreachable, and the driver reads again next cycle, when the printer may be
     back (hence retriable). The printer keeps its history meanwhile.
     """
+
+    retriable = True
+
+
+class OpcUaRefused(PrinterUnavailable):
+    """An OPC UA server refused this collector, for a reason the site has to fix: a wrong
+    user name or password, this collector's certificate not trusted, a server certificate
+    other than the pinned one, no Basic256Sha256 SignAndEncrypt endpoint. The message is
+    one line naming the reason (and both thumbprints for a changed certificate). Raised
+    by the OPC UA driver (producers/collector/drivers/opcua.py), counted like any
+    unavailability; retriable: the driver tries again, and succeeds once the site fixed it."""
 
     retriable = True
 

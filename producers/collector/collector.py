@@ -28,11 +28,11 @@ from producers.collector import metrics
 from producers.collector.config import CollectorSettings, OpcUaPrinter, PrinterApiPrinter, PrinterConfig
 from producers.collector.cursors import CursorSafeSpool, CursorStore
 from producers.collector.device_records import RecordBuilder, Site
-from producers.collector.device_sink import DeviceSink, SinkShared
+from producers.collector.device_sink import DeviceSink, PrinterStatus, SinkShared
 from producers.collector.drivers import Driver
+from producers.collector.drivers.opcua import OpcUaDriver, client_certificate
 from producers.collector.drivers.printer_api import PAGE_READS, PrinterApiDriver
 from producers.collector.spooled_ids import SpooledIds
-from producers.errors import DriverNotBuilt
 from producers.spool.spool import RecordClass, Spool
 from producers.collector.uploader import Uploader, UploaderSettings
 from schemas import SchemaError, SchemaRegistry
@@ -71,7 +71,7 @@ class Collector:
         self._session: aiohttp.ClientSession | None = None
         self.ops = OpsServer(OpsSettings(settings.status_host, settings.status_port), "collector")
         self.metrics = metrics.CollectorMetrics(self.ops)
-        self.ops.collect(lambda: metrics.families([d.status for d in self.drivers], self.uploader.counters,
+        self.ops.collect(lambda: metrics.families(self.printer_statuses(), self.uploader.counters,
                                                    self.spool.stats(), self.uploader.kept))
         self.ops.check("printers", self._printers_ready)
         self.ops.check("gateway", self._gateway_ready)
@@ -87,13 +87,8 @@ class Collector:
         await self.stop()
 
     async def start(self) -> None:
-        """Open the spool (recovering it), build the drivers, serve the status page.
-        Raises `DriverNotBuilt` before anything is opened when a printer's driver is not
-        built yet."""
+        """Open the spool (recovering it), build the drivers, serve the status page."""
         printers = self.settings.all_printers()
-        for printer in printers:
-            if isinstance(printer, OpcUaPrinter):
-                raise DriverNotBuilt(printer.url, printer.driver, "the OPC UA driver")
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
         report = await asyncio.to_thread(self._spool.open)
         self.spool_lost = lost_by_kind(self.registry, report.lost_by_prefix)
@@ -113,6 +108,7 @@ class Collector:
                             spooled=self.spooled_ids)
         self._session = printer_session(self.settings.request_timeout_s)
         self.drivers = self._printer_api_drivers(printers, shared, self._session)
+        self.drivers += await self._opcua_drivers(printers, shared)
         await self.ops.start()  # nothing when status_port < 0
         self.status_url = f"{self.ops.url}/status" if self.ops.url else ""
 
@@ -124,7 +120,8 @@ class Collector:
         contexts: dict[str | None, ssl.SSLContext | bool] = {None: True}
         drivers: list[Driver] = []
         for printer in printers:
-            assert isinstance(printer, PrinterApiPrinter)  # start() refused the others
+            if not isinstance(printer, PrinterApiPrinter):
+                continue
             ca = None if printer.ca_file is None else str(printer.ca_file)
             if ca not in contexts:
                 contexts[ca] = ssl.create_default_context(cafile=ca)
@@ -132,6 +129,20 @@ class Collector:
             drivers.append(PrinterApiDriver(printer.url, sink, session=session, ssl_context=contexts[ca],
                                             cadence=self.settings.cadence, page_reads=page_reads))
         return drivers
+
+    async def _opcua_drivers(self, printers: Sequence[PrinterConfig], shared: SinkShared) -> list[Driver]:
+        """An OPC UA driver per `driver = "opcua"` table; the collector's client key pair is
+        made (once, in the state folder) only when there is one."""
+        tables = [p for p in printers if isinstance(p, OpcUaPrinter)]
+        if not tables:
+            return []
+        pair = await client_certificate(self.settings.state_dir, self.settings.site_id)
+        return [OpcUaDriver(p, shared, client_pair=pair, cadence=self.settings.cadence,
+                            timeout_s=self.settings.request_timeout_s) for p in tables]
+
+    def printer_statuses(self) -> list[PrinterStatus]:
+        """Every device's status: one per printer API printer, one per OPC UA machine."""
+        return [status for d in self.drivers for status in d.statuses]
 
     def _pending_record_ids(self, spooled: SpooledIds) -> set[str]:
         """Ids of the records a previous run left in the spool (KEEP records only:
@@ -193,7 +204,7 @@ class Collector:
                 "by_device": self.uploader.kept.counts(),  # device -> gateway's reason -> records
                 **dataclasses.asdict(self.uploader.kept.counters),
             },
-            "printers": [dataclasses.asdict(d.status) for d in self.drivers],
+            "printers": [dataclasses.asdict(status) for status in self.printer_statuses()],
         }
 
     def status_line(self) -> str:
@@ -213,7 +224,7 @@ class Collector:
         return web.json_response(self.status())
 
     async def _printers_ready(self) -> str | None:
-        return metrics.printers_reason([d.status for d in self.drivers])
+        return metrics.printers_reason(self.printer_statuses())
 
     async def _gateway_ready(self) -> str | None:
         return metrics.gateway_reason(self.uploader.counters)

@@ -7,8 +7,9 @@ every protocol. `site.toml` chooses the driver per printer (`driver = "printer-a
 `"opcua"`, producers/collector/config.py).
 
     printer_api.py   the printer API over HTTPS, polled by cadence and cursor
-    (opcua)          OPC UA for Additive Manufacturing: not built yet; `Collector.start`
-                     refuses a printer with `driver = "opcua"` (DriverNotBuilt)
+    opcua.py         OPC UA for Additive Manufacturing (OPC 40540): one session per server,
+                     one device per machine in its Machines folder, by subscription
+    opcua_mapping.py OPC UA values -> printer API payloads (pure, allow-listed)
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ class Driver(Protocol):
 
     @property
     def name(self) -> str:
-        """The driver's name in site.toml (`printer-api`)."""
+        """The driver's name in site.toml (`printer-api`, `opcua`)."""
+        ...
+
+    @property
+    def statuses(self) -> list[PrinterStatus]:
+        """Every device's status: one for a printer, one per machine behind an OPC UA
+        server (the server's own until its machines are found)."""
         ...
 
     @property

@@ -78,6 +78,10 @@ class PrinterApiDriver:
     def status(self) -> PrinterStatus:
         return self.sink.status
 
+    @property
+    def statuses(self) -> list[PrinterStatus]:
+        return [self.sink.status]
+
     async def run(self, stop: asyncio.Event) -> None:
         """Poll until `stop` is set. Each endpoint keeps its own cadence."""
         c = self._cadence
