@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -271,7 +272,9 @@ async def _unavailable_line(mixed: MixedSite, caplog: pytest.LogCaptureFixture, 
 async def test_a_wrong_password_is_one_clear_line(mixed: MixedSite, caplog: pytest.LogCaptureFixture) -> None:
     assert mixed.sim.opcua is not None
     table = _opcua_table(mixed.sim.opcua, mixed.tmp, password="not-the-password")
-    line = await _unavailable_line(mixed, caplog, table, mixed.tmp / "wrong-password")
+    state_dir = mixed.tmp / "wrong-password"
+    shutil.copytree(mixed.state_dir / "opcua", state_dir / "opcua")  # the trusted key pair
+    line = await _unavailable_line(mixed, caplog, table, state_dir)
     assert "user name or password refused (BadUserAccessDenied)" in line
 
 
