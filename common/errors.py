@@ -32,9 +32,9 @@ and clickhouse-connect are translated at one boundary per client and never reach
     │   │   └── FrameError             internal to the spool, which raises SpoolBroken
     │   ├── CollectorError
     │   │   ├── PrinterUnavailable     retriable
+    │   │   │   └── OpcUaRefused       retriable
     │   │   ├── MappingError
-    │   │   ├── CollectorConfigError   (also a ValueError)
-    │   │   └── DriverNotBuilt
+    │   │   └── CollectorConfigError   (also a ValueError)
     │   ├── UploadFormatError
     │   │   ├── FramingError
     │   │   └── TooLarge

@@ -53,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
         print(render(settings, hide_secrets=True), end="")
         return 0
     logging.getLogger("producers").setLevel(logging.INFO)
+    # The OPC UA driver says why a server refused or dropped it in one line per device;
+    # asyncua's own warnings of the same failure (a ServiceFault received, a channel
+    # closed twice) would repeat it at every attempt.
+    logging.getLogger("asyncua").setLevel(logging.ERROR)
     try:
         asyncio.run(serve(settings))
     except (ProducerError, OpsListenError) as exc:

@@ -25,8 +25,7 @@ type. Each component hangs its own subtree under the root:
         │   │                                   untrusted certificate, changed server certificate,
         │   │                                   no secure endpoint; tried again (the site may fix it)
         │   ├── MappingError                    a printer's payload does not fit its record schema
-        │   ├── CollectorConfigError            site.toml unusable (also a ValueError)
-        │   └── DriverNotBuilt                  site.toml names a driver this collector lacks
+        │   └── CollectorConfigError            site.toml unusable (also a ValueError)
         ├── UploadFormatError        the upload body format (producers/batch_format.py)
         │   ├── FramingError                    not gzip, or not a sequence of whole frames
         │   └── TooLarge                        decompresses past the allowed size
@@ -313,16 +312,3 @@ class CollectorConfigError(CollectorError, ValueError):
         self.path = path
         self.key = key
         super().__init__(f"config file {path}: {problem}")
-
-
-class DriverNotBuilt(CollectorError):
-    """site.toml gives a printer a driver that this collector does not have yet
-    (`driver = "opcua"`: its settings are read and checked, the driver comes later).
-    Raised by `Collector.start` before anything is opened; the message is one line naming
-    the printer. Not retriable: the same file fails the same way."""
-
-    retriable = False
-
-    def __init__(self, url: str, driver: str, what: str) -> None:
-        self.url, self.driver = url, driver
-        super().__init__(f"printer {url} (driver = {driver!r} in site.toml): {what} is not built yet")

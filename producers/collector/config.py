@@ -43,8 +43,8 @@
 `[printers] urls` and `[[printer]]` tables may be used together; at least one printer's
 place must be given (`urls = []` alone is a site without printers). A `[[printer]]`
 names its `driver` and `url` and then only that driver's keys; a URL may appear once.
-The OPC UA driver's settings are read and checked, but the collector refuses to start
-with one (`DriverNotBuilt`): the driver is not built yet.
+The OPC UA driver's settings are read and checked here; its files are read when it
+connects (producers/collector/drivers/opcua.py).
 
 Relative paths are relative to the file. Unknown keys are an error, so a typo does not
 silently fall back to a default; so are missing keys and values of the wrong type

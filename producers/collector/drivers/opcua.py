@@ -168,17 +168,21 @@ class _Machine:
 
     async def spool_jobs(self) -> None:
         """Spool the finished jobs of JobOrderResponseList past the job cursor, once."""
+        if self.nodes is None or not self.responses:
+            return  # the list has not arrived yet
         finished = [r for r in self.responses if r.finished and r.completed_at is not None]
         cursor = mapping.parse_cursor(self.sink.cursor("job"))
         keys = [(int(r.completed_at or 0), r.job_id) for r in finished]
         fresh = [r for r in finished[mapping.after_cursor(keys, cursor):] if r.job_id not in self._seen_jobs]
         if not fresh:
+            await self.sink.caught_up("job")
             return
         items: list[SpoolItem | None] = [self.sink.encode("job", mapping.job(r), ("jobs", r.job_id)) for r in fresh]
         last = fresh[-1]
         await self.sink.spool_page("job", items, mapping.cursor_text(int(last.completed_at or 0), last.job_id))
         for r in fresh:
             _remember(self._seen_jobs, r.job_id, 1_000)
+        await self.sink.caught_up("job")
 
     async def spool_snapshot(self, kind: str, payload: dict[str, Any], record_class: RecordClass) -> None:
         """Spool a snapshot unless it says what the last one said (its time aside)."""
@@ -380,6 +384,7 @@ class OpcUaDriver:
             picked = [mapping.pick_event(e) for e in events]
             await machine.spool_events(picked, from_history=True)
             if len(picked) < HISTORY_PAGE:
+                await machine.sink.caught_up("system_event")
                 return
             next_start = datetime.fromtimestamp(picked[-1].time_ms / 1000, tz=timezone.utc)
             if start is not None and next_start <= start:

@@ -11,7 +11,7 @@ import pytest
 from printfleet.cli import main
 from producers.collector.collector import Collector
 from producers.collector.config import CollectorSettings, OpcUaPrinter, PrinterApiPrinter, render
-from producers.errors import CollectorConfigError, DriverNotBuilt
+from producers.errors import CollectorConfigError
 
 HEAD = """\
 site_id = "a"
@@ -169,24 +169,29 @@ def test_printer_is_among_the_known_top_level_keys(tmp_path: Path) -> None:
     assert str(error).endswith("[gateway], [printers], [cadence], [[printer]]")
 
 
-async def test_the_collector_refuses_an_opcua_printer_at_start_before_opening_anything(tmp_path: Path) -> None:
-    settings = _load(tmp_path, LEGACY + OPCUA_TABLE)
-    collector = Collector(settings)
-    with pytest.raises(DriverNotBuilt) as error:
-        await collector.start()
-    assert str(error.value) == ("printer opc.tcp://10.0.0.30:4840 (driver = 'opcua' in site.toml): "
-                                "the OPC UA driver is not built yet")
-    assert error.value.retriable is False
-    assert not settings.state_dir.exists()  # no spool, no state: nothing was opened
-    await collector.stop()  # safe without a start
-
-
-def test_printfleet_collector_says_so_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_the_collector_builds_an_opcua_driver_per_table_and_its_key_pair_once(tmp_path: Path) -> None:
     path = tmp_path / "site.toml"
     path.write_text(HEAD + OPCUA_TABLE)
-    assert main(["collector", "--config", str(path), "--print-config"]) == 0  # the settings themselves are fine
+    settings = CollectorSettings.load(path, env={}, status_port=-1)
+    collector = Collector(settings)
+    await collector.start()
+    try:
+        assert [d.name for d in collector.drivers] == ["opcua"]
+        # Before a session found the machines, the server stands for them on the status page.
+        assert [(s.base_url, s.driver) for s in collector.printer_statuses()] == [("opc.tcp://10.0.0.30:4840", "opcua")]
+        assert collector.status()["printers"][0]["driver"] == "opcua"
+    finally:
+        await collector.stop()
+    cert = settings.state_dir / "opcua" / "collector-cert.der"
+    made = cert.read_bytes()
+    again = Collector(settings)
+    await again.start()
+    await again.stop()
+    assert cert.read_bytes() == made  # the site trusts it once: the same pair on every start
+
+
+def test_printfleet_collector_prints_an_opcua_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(HEAD + OPCUA_TABLE)
+    assert main(["collector", "--config", str(path), "--print-config"]) == 0
     assert 'driver = "opcua"' in capsys.readouterr().out
-    assert main(["collector", "--config", str(path), "--status-port", "-1"]) == 1
-    err = capsys.readouterr().err
-    assert err == ("printfleet collector: printer opc.tcp://10.0.0.30:4840 (driver = 'opcua' in site.toml): "
-                   "the OPC UA driver is not built yet\n")
