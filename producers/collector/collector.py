@@ -30,7 +30,6 @@ from producers.collector.cursors import CursorSafeSpool, CursorStore
 from producers.collector.device_records import RecordBuilder, Site
 from producers.collector.device_sink import DeviceSink, PrinterStatus, SinkShared
 from producers.collector.drivers import Driver
-from producers.collector.drivers.opcua import OpcUaDriver, client_certificate
 from producers.collector.drivers.printer_api import PAGE_READS, PrinterApiDriver
 from producers.collector.spooled_ids import SpooledIds
 from producers.spool.spool import RecordClass, Spool
@@ -136,6 +135,10 @@ class Collector:
         tables = [p for p in printers if isinstance(p, OpcUaPrinter)]
         if not tables:
             return []
+        # Imported only for a site with OPC UA machines: asyncua (and cryptography, which
+        # it needs) take time and memory a printer API site has no use for.
+        from producers.collector.drivers.opcua import OpcUaDriver, client_certificate
+
         pair = await client_certificate(self.settings.state_dir, self.settings.site_id)
         return [OpcUaDriver(p, shared, client_pair=pair, cadence=self.settings.cadence,
                             timeout_s=self.settings.request_timeout_s) for p in tables]
