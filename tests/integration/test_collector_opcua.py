@@ -11,7 +11,7 @@ import json
 import logging
 import shutil
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -264,6 +264,20 @@ async def test_a_restarted_collector_resumes_from_its_cursors_without_repeating(
     for pid in opcua_ids:
         assert_events_once(records, fleet, pid)  # the first run's and this run's, each once
         assert_jobs_once(mixed.state_dir, fleet, pid)
+
+
+async def test_machines_names_the_only_machines_read(mixed: MixedSite) -> None:
+    sim = mixed.sim
+    assert sim.opcua is not None
+    wanted = sim.opcua.machine_ids[0]
+    table = replace(_opcua_table(sim.opcua, mixed.tmp), machines=(wanted, "no-such-machine"))
+    state_dir = mixed.tmp / "filtered"
+    shutil.copytree(mixed.state_dir / "opcua", state_dir / "opcua")  # the trusted key pair
+    async with Running(_collector_settings(state_dir, (table,))) as run:
+        await run.until(lambda: run.statuses()[0].spooled_by_kind.get("heartbeat", 0) > 0, 60, "a heartbeat")
+        statuses = run.statuses()
+    assert [(s.base_url, s.device_id) for s in statuses] == [
+        (f"{sim.opcua.url}#{wanted}", device_of(sim.fleet, wanted))]
 
 
 async def test_no_private_string_of_an_opcua_machine_is_in_any_byte_the_collector_wrote(mixed: MixedSite) -> None:

@@ -78,6 +78,24 @@ def thumbprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+def endpoint_refusal(url: str, endpoints: Sequence[ua.EndpointDescription], pinned_file: Path) -> str | None:
+    """Why the endpoints GetEndpoints offered cannot be used (one line), or None: no
+    Basic256Sha256 SignAndEncrypt endpoint, or its certificate is not the pinned one."""
+    secure = [e for e in endpoints if (e.SecurityPolicyUri, e.SecurityMode) == SECURE]
+    if not secure:
+        offered = sorted({f"{str(e.SecurityPolicyUri).rsplit('#', 1)[-1]}/{e.SecurityMode.name.rstrip('_')}" for e in endpoints})
+        return f"{url}: no Basic256Sha256 SignAndEncrypt endpoint (offered: {', '.join(offered) or 'none'})"
+    try:
+        pinned = pinned_file.read_bytes()
+    except OSError as exc:
+        return f"{url}: cannot read the pinned server certificate {pinned_file}: {exc.strerror or exc}"
+    offered_der = bytes(secure[0].ServerCertificate or b"")
+    if offered_der != pinned:
+        return (f"{url}: server certificate changed: offered sha256 {thumbprint(offered_der)}, "
+                f"pinned sha256 {thumbprint(pinned)} ({pinned_file})")
+    return None
+
+
 @contextlib.asynccontextmanager
 async def _boundary(url: str, step: str) -> AsyncIterator[None]:
     """Translate asyncua's and the socket's errors into one-line `PrinterUnavailable`."""
@@ -241,6 +259,10 @@ class OpcUaDriver:
                     await sink.unavailable(str(exc), heartbeat=True)
             except SpoolFull as exc:
                 log.warning("event=spool_full printer=%s error=%s", self._printer.url, exc)
+            except Exception as exc:  # a bug or a server answer not foreseen: the other printers go on
+                log.exception("event=opcua_driver_failed printer=%s", self._printer.url)
+                for sink in self._sinks():
+                    await sink.unavailable(f"{self._printer.url}: {exc!r}", heartbeat=True)
             try:
                 await asyncio.wait_for(stop.wait(), self._cadence.heartbeat_s)
             except asyncio.TimeoutError:
@@ -254,15 +276,9 @@ class OpcUaDriver:
         async with _boundary(url, "GetEndpoints"):
             endpoints = await asyncio.wait_for(Client(url, timeout=self._timeout_s).connect_and_get_server_endpoints(),
                                                self._timeout_s)
-        secure = [e for e in endpoints if (e.SecurityPolicyUri, e.SecurityMode) == SECURE]
-        if not secure:
-            offered = sorted({f"{e.SecurityPolicyUri.rsplit('#', 1)[-1]}/{e.SecurityMode.name}" for e in endpoints})
-            raise OpcUaRefused(f"{url}: no Basic256Sha256 SignAndEncrypt endpoint (offered: {', '.join(offered)})")
-        pinned = self._printer.server_certificate.read_bytes()
-        offered_der = bytes(secure[0].ServerCertificate or b"")
-        if offered_der != pinned:
-            raise OpcUaRefused(f"{url}: server certificate changed: offered sha256 {thumbprint(offered_der)}, "
-                               f"pinned sha256 {thumbprint(pinned)} ({self._printer.server_certificate})")
+        reason = endpoint_refusal(url, endpoints, self._printer.server_certificate)
+        if reason is not None:
+            raise OpcUaRefused(reason)
 
     async def _client(self) -> Client:
         p = self._printer
@@ -271,12 +287,15 @@ class OpcUaDriver:
         await client.set_security(SecurityPolicyBasic256Sha256, str(self._pair.cert_file), str(self._pair.key_file),
                                   server_certificate=str(p.server_certificate),
                                   mode=ua.MessageSecurityMode.SignAndEncrypt)
-        if p.user is not None and p.password_file is not None:
-            client.set_user(p.user)
-            client.set_password(p.password_file.read_text().strip())
-        elif p.certificate is not None and p.private_key is not None:
-            await client.load_client_certificate(str(p.certificate))
-            await client.load_private_key(p.private_key)
+        try:
+            if p.user is not None and p.password_file is not None:
+                client.set_user(p.user)
+                client.set_password(p.password_file.read_text().strip())
+            elif p.certificate is not None and p.private_key is not None:
+                await client.load_client_certificate(str(p.certificate))
+                await client.load_private_key(p.private_key)
+        except (OSError, ValueError) as exc:
+            raise OpcUaRefused(f"{p.url}: cannot read this collector's identity for it: {exc}") from None
         return client
 
     async def _session(self, stop: asyncio.Event) -> None:
