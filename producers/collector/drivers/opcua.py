@@ -83,7 +83,8 @@ def endpoint_refusal(url: str, endpoints: Sequence[ua.EndpointDescription], pinn
     Basic256Sha256 SignAndEncrypt endpoint, or its certificate is not the pinned one."""
     secure = [e for e in endpoints if (e.SecurityPolicyUri, e.SecurityMode) == SECURE]
     if not secure:
-        offered = sorted({f"{str(e.SecurityPolicyUri).rsplit('#', 1)[-1]}/{e.SecurityMode.name.rstrip('_')}" for e in endpoints})
+        offered = sorted({f"{str(e.SecurityPolicyUri).rsplit('#', 1)[-1]}/{e.SecurityMode.name.rstrip('_')}"
+                          for e in endpoints})
         return f"{url}: no Basic256Sha256 SignAndEncrypt endpoint (offered: {', '.join(offered) or 'none'})"
     try:
         pinned = pinned_file.read_bytes()
@@ -375,7 +376,8 @@ class OpcUaDriver:
         assert machine.nodes is not None
         values = {key: await n.read_value() for key, n in machine.nodes.ident.items()}
         ident = mapping.Identification(
-            product_instance_uri=str(values["ProductInstanceUri"] or ""), component_name=mapping.text(values["ComponentName"]),
+            product_instance_uri=str(values["ProductInstanceUri"] or ""),
+            component_name=mapping.text(values["ComponentName"]),
             product_code=str(values["ProductCode"] or ""), serial_number=str(values["SerialNumber"] or ""),
             software_revision=str(values["SoftwareRevision"] or ""))
         if not ident.product_instance_uri:
