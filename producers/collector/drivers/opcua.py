@@ -120,12 +120,12 @@ class _Nodes:
     machine: Node
     item_state: Node
     operation_mode: Node
-    warm_up: Node
+    warm_up: Node | None  # optional nodes (OPC 40501-1, 40001-1): None where a machine lacks one
     orders: Node
     responses: Node
-    power_on: Node
-    operation: Node
-    cycles: Node
+    power_on: Node | None
+    operation: Node | None
+    cycles: Node | None
     ident: dict[str, Node]
 
 
@@ -155,7 +155,7 @@ class _Machine:
             self.state = mapping.MachineState(mapping.text(val), self.state.operation_mode, self.state.warm_up)
         elif node.nodeid == nodes.operation_mode.nodeid:
             self.state = mapping.MachineState(self.state.item_state, mapping.text(val), self.state.warm_up)
-        elif node.nodeid == nodes.warm_up.nodeid:
+        elif nodes.warm_up is not None and node.nodeid == nodes.warm_up.nodeid:
             self.state = mapping.MachineState(self.state.item_state, self.state.operation_mode, bool(val))
         elif node.nodeid == nodes.orders.nodeid:
             self.orders = [mapping.pick_job_order(entry) for entry in val or ()]
@@ -317,8 +317,12 @@ class OpcUaDriver:
                 if machine is None:
                     machine = _Machine(browse_name, DeviceSink(f"{url}#{browse_name}", NAME, self._shared))
                     self._machines[browse_name] = machine
-                async with _boundary(url, f"machine {browse_name}"):
-                    await self._open(client, ns, machine, node)
+                try:
+                    async with _boundary(url, f"machine {browse_name}"):
+                        await self._open(client, ns, machine, node)
+                except PrinterUnavailable as exc:  # this machine only: the others are followed
+                    await machine.sink.unavailable(str(exc), heartbeat=True)
+                    continue
                 opened.append(machine)
             await self._follow(client, opened, stop)
         finally:
@@ -350,6 +354,12 @@ class OpcUaDriver:
         async def child(*path: names.Name) -> Node:
             return await node.get_child(names.path(ns, path))
 
+        async def optional(*path: names.Name) -> Node | None:
+            try:
+                return await child(*path)
+            except UaError:  # BadNoMatch: this machine does not have the optional node
+                return None
+
         ident = {n.name: await child(*names.IDENTIFICATION, n) for n in (
             names.PRODUCT_INSTANCE_URI, names.COMPONENT_NAME, names.PRODUCT_CODE, names.SERIAL_NUMBER,
             names.SOFTWARE_REVISION)}
@@ -358,15 +368,16 @@ class OpcUaDriver:
             machine=node,
             item_state=await child(*names.MACHINERY_ITEM_STATE, names.CURRENT_STATE),
             operation_mode=await child(*names.MACHINERY_OPERATION_MODE, names.CURRENT_STATE),
-            warm_up=await child(*names.MONITORING_MACHINE_TOOL, names.IS_WARM_UP),
+            warm_up=await optional(*names.MONITORING_MACHINE_TOOL, names.IS_WARM_UP),
             orders=await child(*names.JOB_ORDER_LIST), responses=await child(*names.JOB_ORDER_RESPONSE_LIST),
-            power_on=await child(*counters, names.POWER_ON_DURATION),
-            operation=await child(*counters, names.OPERATION_DURATION),
-            cycles=await child(*counters, names.OPERATION_CYCLE_COUNTER), ident=ident)
+            power_on=await optional(*counters, names.POWER_ON_DURATION),
+            operation=await optional(*counters, names.OPERATION_DURATION),
+            cycles=await optional(*counters, names.OPERATION_CYCLE_COUNTER), ident=ident)
         await self._identify(machine)
         subscription = await client.create_subscription(PUBLISHING_INTERVAL_MS, machine)
         n = machine.nodes
-        await subscription.subscribe_data_change([n.item_state, n.operation_mode, n.warm_up, n.orders, n.responses])
+        watched = [n.item_state, n.operation_mode, n.warm_up, n.orders, n.responses]
+        await subscription.subscribe_data_change([w for w in watched if w is not None])
         event_types = [client.get_node(names.node_id(names.MT_ALERT_TYPE, ns)),
                        client.get_node(names.node_id(names.MT_NOTIFICATION_EVENT_TYPE, ns))]
         await subscription.subscribe_events(node, event_types)
@@ -382,7 +393,7 @@ class OpcUaDriver:
             software_revision=str(values["SoftwareRevision"] or ""))
         if not ident.product_instance_uri:
             raise PrinterUnavailable(f"{machine.sink.status.base_url}: no ProductInstanceUri to identify the machine")
-        power_on = await machine.nodes.power_on.read_value()
+        power_on = await _read(machine.nodes.power_on)
         payload = mapping.identity(_now_ms(), ident, power_on)
         machine.firmware = ident.software_revision
         machine.sink.identify(payload["printer_uuid"], ident.component_name)
@@ -446,7 +457,7 @@ class OpcUaDriver:
                 await machine.spool_snapshot("heartbeat", payload, RecordClass.DROPPABLE)
             if due["counters"] <= now:
                 n = machine.nodes
-                payload = mapping.counters(_now_ms(), await n.operation.read_value(), await n.cycles.read_value())
+                payload = mapping.counters(_now_ms(), await _read(n.operation), await _read(n.cycles))
                 await machine.spool_snapshot("usage_counters", payload, RecordClass.KEEP)
             if due["identity"] <= now:
                 await self._identify(machine)
@@ -455,6 +466,10 @@ class OpcUaDriver:
             log.warning("event=spool_full printer=%s error=%s", machine.sink.status.base_url, exc)
             return
         machine.sink.answered()
+
+
+async def _read(node: Node | None) -> Any:
+    return None if node is None else await node.read_value()
 
 
 def _now_ms() -> int:
