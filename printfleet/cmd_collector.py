@@ -100,6 +100,10 @@ async def _serve(settings: CollectorSettings, stop: asyncio.Event) -> None:
             + (f", metrics {collector.ops.url}/metrics, health {collector.ops.url}/readyz" if collector.ops.url else ""),
             flush=True,
         )
+        if collector.opcua_certificate is not None:
+            pair = collector.opcua_certificate
+            print(f"OPC UA client certificate (trust it on the machines): {pair.cert_file} "
+                  f"sha256 {pair.thumbprint()}", flush=True)
         runner = asyncio.create_task(collector.run(stop))
         while not stop.is_set():
             try:

@@ -18,7 +18,7 @@ import logging
 import ssl
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -35,6 +35,9 @@ from producers.collector.spooled_ids import SpooledIds
 from producers.spool.spool import RecordClass, Spool
 from producers.collector.uploader import Uploader, UploaderSettings
 from schemas import SchemaError, SchemaRegistry
+
+if TYPE_CHECKING:  # asyncua and cryptography are imported only for a site with OPC UA machines
+    from producers.opcua_model.pki import CertificatePair
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,9 @@ class Collector:
             timed=lambda seconds: self.metrics.upload_seconds.observe(seconds),
         )
         self.drivers: list[Driver] = []
+        # The collector's OPC UA key pair (made in start() for a site with OPC UA tables):
+        # the site trusts its certificate on the machines.
+        self.opcua_certificate: CertificatePair | None = None
         self.spooled_ids: SpooledIds | None = None  # built in start(), from the spool
         self.spool_lost: dict[str, int] = {}  # kind -> records the spool lost (recovery at start)
         self._session: aiohttp.ClientSession | None = None
@@ -139,7 +145,7 @@ class Collector:
         # it needs) take time and memory a printer API site has no use for.
         from producers.collector.drivers.opcua import OpcUaDriver, client_certificate
 
-        pair = await client_certificate(self.settings.state_dir, self.settings.site_id)
+        pair = self.opcua_certificate = await client_certificate(self.settings.state_dir, self.settings.site_id)
         return [OpcUaDriver(p, shared, client_pair=pair, cadence=self.settings.cadence,
                             timeout_s=self.settings.request_timeout_s) for p in tables]
 

@@ -180,6 +180,8 @@ async def test_the_collector_builds_an_opcua_driver_per_table_and_its_key_pair_o
         # Before a session found the machines, the server stands for them on the status page.
         assert [(s.base_url, s.driver) for s in collector.printer_statuses()] == [("opc.tcp://10.0.0.30:4840", "opcua")]
         assert collector.status()["printers"][0]["driver"] == "opcua"
+        assert collector.opcua_certificate is not None
+        assert collector.opcua_certificate.cert_file == settings.state_dir / "opcua" / "collector-cert.der"
     finally:
         await collector.stop()
     cert = settings.state_dir / "opcua" / "collector-cert.der"
