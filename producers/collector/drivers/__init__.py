@@ -9,6 +9,7 @@ every protocol. `site.toml` chooses the driver per printer (`driver = "printer-a
     printer_api.py   the printer API over HTTPS, polled by cadence and cursor
     opcua.py         OPC UA for Additive Manufacturing (OPC 40540): one session per server,
                      one device per machine in its Machines folder, by subscription
+    opcua_machine.py one machine of that session: subscribed values, events and jobs once
     opcua_mapping.py OPC UA values -> printer API payloads (pure, allow-listed)
 """
 

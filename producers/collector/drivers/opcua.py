@@ -29,9 +29,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -45,8 +43,9 @@ from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import BadCertificateUntrusted, BadUserAccessDenied, UaError
 
 from producers.collector.config import Cadence, OpcUaPrinter
-from producers.collector.device_sink import DeviceSink, PrinterStatus, SinkShared, SpoolItem
+from producers.collector.device_sink import DeviceSink, PrinterStatus, SinkShared
 from producers.collector.drivers import opcua_mapping as mapping
+from producers.collector.drivers.opcua_machine import Machine, MachineNodes
 from producers.errors import OpcUaRefused, PrinterUnavailable, SpoolFull
 from producers.opcua_model import CertificatePair, Role, ensure_certificate, names
 from producers.spool.spool import RecordClass
@@ -57,9 +56,6 @@ log = logging.getLogger(__name__)
 PUBLISHING_INTERVAL_MS = 500
 # Events read back from the history per call (the simulator answers at most 10,000).
 HISTORY_PAGE = 10_000
-EVENT_PAGE = 500  # events spooled per append (and cursor move)
-# Event ids remembered per machine to drop what subscription and history both bring.
-SEEN_EVENTS = 20_000
 TICK_S = 1.0
 SECURE = (SecurityPolicyBasic256Sha256.URI, ua.MessageSecurityMode.SignAndEncrypt)
 
@@ -113,111 +109,6 @@ async def _boundary(url: str, step: str) -> AsyncIterator[None]:
         raise PrinterUnavailable(f"{url}: {step}: {exc!r}") from None
 
 
-@dataclass
-class _Nodes:
-    """The nodes of one machine the driver reads or subscribes to."""
-
-    machine: Node
-    item_state: Node
-    operation_mode: Node
-    warm_up: Node | None  # optional nodes (OPC 40501-1, 40001-1): None where a machine lacks one
-    orders: Node
-    responses: Node
-    power_on: Node | None
-    operation: Node | None
-    cycles: Node | None
-    ident: dict[str, Node]
-
-
-class _Machine:
-    """One machine: its sink, the values its subscription delivers, its cursors' state.
-    Built once per browse name and kept across sessions (the seen-events memory too)."""
-
-    def __init__(self, browse_name: str, sink: DeviceSink) -> None:
-        self.browse_name = browse_name
-        self.sink = sink
-        self.nodes: _Nodes | None = None
-        self.state = mapping.MachineState()
-        self.orders: list[mapping.JobOrder] = []
-        self.responses: list[mapping.JobResponse] = []
-        self.events: list[Any] = []  # delivered by the subscription, spooled at the next tick
-        self.firmware = ""
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._seen_jobs: OrderedDict[str, None] = OrderedDict()
-        self._last_payload: dict[str, dict[str, Any]] = {}
-
-    # -- the subscription's handler (asyncua calls these from its publish loop) --
-    def datachange_notification(self, node: Node, val: Any, data: Any) -> None:
-        nodes = self.nodes
-        if nodes is None:
-            return
-        if node.nodeid == nodes.item_state.nodeid:
-            self.state = mapping.MachineState(mapping.text(val), self.state.operation_mode, self.state.warm_up)
-        elif node.nodeid == nodes.operation_mode.nodeid:
-            self.state = mapping.MachineState(self.state.item_state, mapping.text(val), self.state.warm_up)
-        elif nodes.warm_up is not None and node.nodeid == nodes.warm_up.nodeid:
-            self.state = mapping.MachineState(self.state.item_state, self.state.operation_mode, bool(val))
-        elif node.nodeid == nodes.orders.nodeid:
-            self.orders = [mapping.pick_job_order(entry) for entry in val or ()]
-        elif node.nodeid == nodes.responses.nodeid:
-            self.responses = [mapping.pick_job_response(entry) for entry in val or ()]
-
-    def event_notification(self, event: Any) -> None:
-        # Bounded by what the server publishes between two ticks (TICK_S).
-        self.events.append(mapping.pick_event(event))
-
-    def status_change_notification(self, status: Any) -> None:
-        pass  # a lost session shows in the tick's probe read
-
-    # -- spooling --
-    async def spool_events(self, events: Sequence[mapping.MachineEvent], from_history: bool) -> None:
-        """Spool the events not spooled before, in pages, each moving the cursor."""
-        cursor = mapping.parse_cursor(self.sink.cursor("system_event"))
-        if from_history:
-            events = events[mapping.after_cursor([(e.time_ms, e.event_id) for e in events], cursor):]
-        fresh = [e for e in events if e.event_id not in self._seen]
-        for start in range(0, len(fresh), EVENT_PAGE):
-            page = fresh[start:start + EVENT_PAGE]
-            items = [self.sink.encode("system_event", mapping.system_event(e, self.firmware), ("event", e.event_id))
-                     for e in page]
-            last = page[-1]
-            await self.sink.spool_page("system_event", items, mapping.cursor_text(last.time_ms, last.event_id))
-            for e in page:
-                _remember(self._seen, e.event_id, SEEN_EVENTS)
-
-    async def spool_jobs(self) -> None:
-        """Spool the finished jobs of JobOrderResponseList past the job cursor, once."""
-        if self.nodes is None or not self.responses:
-            return  # the list has not arrived yet
-        finished = [r for r in self.responses if r.finished and r.completed_at is not None]
-        cursor = mapping.parse_cursor(self.sink.cursor("job"))
-        keys = [(int(r.completed_at or 0), r.job_id) for r in finished]
-        fresh = [r for r in finished[mapping.after_cursor(keys, cursor):] if r.job_id not in self._seen_jobs]
-        if not fresh:
-            await self.sink.caught_up("job")
-            return
-        items: list[SpoolItem | None] = [self.sink.encode("job", mapping.job(r), ("jobs", r.job_id)) for r in fresh]
-        last = fresh[-1]
-        await self.sink.spool_page("job", items, mapping.cursor_text(int(last.completed_at or 0), last.job_id))
-        for r in fresh:
-            _remember(self._seen_jobs, r.job_id, 1_000)
-        await self.sink.caught_up("job")
-
-    async def spool_snapshot(self, kind: str, payload: dict[str, Any], record_class: RecordClass) -> None:
-        """Spool a snapshot unless it says what the last one said (its time aside)."""
-        content = {k: v for k, v in payload.items() if k != "event_time"}
-        if kind != "heartbeat" and self._last_payload.get(kind) == content:
-            return
-        await self.sink.spool_one(kind, payload, (kind, str(payload["event_time"])), record_class)
-        self._last_payload[kind] = content
-
-
-def _remember(seen: OrderedDict[str, None], key: str, bound: int) -> None:
-    seen[key] = None
-    while len(seen) > bound:
-        seen.popitem(last=False)
-
-
 class OpcUaDriver:
     """The machines behind one OPC UA endpoint; `run` until stopped."""
 
@@ -230,7 +121,7 @@ class OpcUaDriver:
         self._timeout_s = timeout_s
         # Stands for the endpoint until a session found its machines.
         self._endpoint = DeviceSink(printer.url, NAME, shared)
-        self._machines: dict[str, _Machine] = {}
+        self._machines: dict[str, Machine] = {}
 
     @property
     def name(self) -> str:
@@ -311,11 +202,11 @@ class OpcUaDriver:
                 ns = await names.namespace_indices(client)
                 found = await self._find_machines(client, ns)
             self._endpoint.answered()
-            opened: list[_Machine] = []
+            opened: list[Machine] = []
             for browse_name, node in found.items():
                 machine = self._machines.get(browse_name)
                 if machine is None:
-                    machine = _Machine(browse_name, DeviceSink(f"{url}#{browse_name}", NAME, self._shared))
+                    machine = Machine(browse_name, DeviceSink(f"{url}#{browse_name}", NAME, self._shared))
                     self._machines[browse_name] = machine
                 try:
                     async with _boundary(url, f"machine {browse_name}"):
@@ -347,7 +238,7 @@ class OpcUaDriver:
                       self._printer.url, ",".join(sorted(missing)))
         return found
 
-    async def _open(self, client: Client, ns: dict[str, int], machine: _Machine, node: Node) -> None:
+    async def _open(self, client: Client, ns: dict[str, int], machine: Machine, node: Node) -> None:
         """Identify the machine, subscribe to its values and events, read the events it
         raised since the cursor."""
 
@@ -364,7 +255,7 @@ class OpcUaDriver:
             names.PRODUCT_INSTANCE_URI, names.COMPONENT_NAME, names.PRODUCT_CODE, names.SERIAL_NUMBER,
             names.SOFTWARE_REVISION)}
         counters = names.OPERATION_COUNTERS
-        machine.nodes = _Nodes(
+        machine.nodes = MachineNodes(
             machine=node,
             item_state=await child(*names.MACHINERY_ITEM_STATE, names.CURRENT_STATE),
             operation_mode=await child(*names.MACHINERY_OPERATION_MODE, names.CURRENT_STATE),
@@ -383,7 +274,7 @@ class OpcUaDriver:
         await subscription.subscribe_events(node, event_types)
         await self._read_history(machine, node, event_types)
 
-    async def _identify(self, machine: _Machine) -> None:
+    async def _identify(self, machine: Machine) -> None:
         assert machine.nodes is not None
         values = {key: await n.read_value() for key, n in machine.nodes.ident.items()}
         ident = mapping.Identification(
@@ -399,7 +290,7 @@ class OpcUaDriver:
         machine.sink.identify(payload["printer_uuid"], ident.component_name)
         await machine.spool_snapshot("device_identity", payload, RecordClass.KEEP)
 
-    async def _read_history(self, machine: _Machine, node: Node, event_types: list[Node]) -> None:
+    async def _read_history(self, machine: Machine, node: Node, event_types: list[Node]) -> None:
         """The events since the cursor (all of them the first time), spooled once: what
         a lost session missed. A server without history answers an error: then only
         the subscription's events are spooled (the loss is logged)."""
@@ -423,7 +314,7 @@ class OpcUaDriver:
                 return  # a page of one instant: nothing later to ask for this way
             start = next_start
 
-    async def _follow(self, client: Client, machines: list[_Machine], stop: asyncio.Event) -> None:
+    async def _follow(self, client: Client, machines: list[Machine], stop: asyncio.Event) -> None:
         """Tick until stop or until the session fails (raises PrinterUnavailable)."""
         url, c = self._printer.url, self._cadence
         due = {"heartbeat": 0.0, "counters": 0.0, "identity": time.monotonic() + c.identity_s}
@@ -446,7 +337,7 @@ class OpcUaDriver:
             events, machine.events = machine.events, []
             await machine.spool_events(events, from_history=False)
 
-    async def _tick(self, machine: _Machine, now: float, due: dict[str, float]) -> None:
+    async def _tick(self, machine: Machine, now: float, due: dict[str, float]) -> None:
         assert machine.nodes is not None
         events, machine.events = machine.events, []
         try:
