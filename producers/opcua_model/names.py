@@ -32,6 +32,18 @@ AM_URI: Final = "http://opcfoundation.org/UA/AdditiveManufacturing/"
 SIMULATOR_URI: Final = "urn:printfleet:simulator:machines"
 
 
+# Machinery's MachineryItemState states (40001-1 §12.2) and MachineryOperationMode states
+# (§12.3): the simulator writes them, the collector's driver reads them back.
+ITEM_EXECUTING: Final = "Executing"
+ITEM_NOT_EXECUTING: Final = "NotExecuting"
+ITEM_NOT_AVAILABLE: Final = "NotAvailable"
+ITEM_OUT_OF_SERVICE: Final = "OutOfService"
+MODE_NONE: Final = "None"
+MODE_MAINTENANCE: Final = "Maintenance"
+MODE_SETUP: Final = "Setup"
+MODE_PROCESSING: Final = "Processing"
+
+
 @dataclass(frozen=True, slots=True)
 class Name:
     """A browse name independent of namespace indices."""

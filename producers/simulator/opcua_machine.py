@@ -74,11 +74,11 @@ async def build_context(server: Server) -> ModelContext:
 
     item = await states(
         names.MACHINERY_ITEM_STATE_TYPE,
-        (view.ITEM_EXECUTING, view.ITEM_NOT_EXECUTING, view.ITEM_NOT_AVAILABLE, view.ITEM_OUT_OF_SERVICE),
+        (names.ITEM_EXECUTING, names.ITEM_NOT_EXECUTING, names.ITEM_NOT_AVAILABLE, names.ITEM_OUT_OF_SERVICE),
     )
     mode = await states(
         names.MACHINERY_OPERATION_MODE_TYPE,
-        (view.MODE_NONE, view.MODE_MAINTENANCE, view.MODE_SETUP, view.MODE_PROCESSING),
+        (names.MODE_NONE, names.MODE_MAINTENANCE, names.MODE_SETUP, names.MODE_PROCESSING),
     )
     return ModelContext(ns, sim, item, mode)
 

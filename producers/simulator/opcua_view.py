@@ -13,6 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from producers.opcua_model.names import (
+    ITEM_EXECUTING,
+    ITEM_NOT_AVAILABLE,
+    ITEM_NOT_EXECUTING,
+    ITEM_OUT_OF_SERVICE,
+    MODE_MAINTENANCE,
+    MODE_NONE,
+    MODE_PROCESSING,
+    MODE_SETUP,
+)
 from producers.simulator import views
 from producers.simulator.model import EventRecord, Job
 from producers.simulator.printer import Printer
@@ -20,16 +30,6 @@ from producers.simulator.printer import Printer
 MANUFACTURER: Final = "printfleet simulator"
 AM_TECHNOLOGY: Final = "Powder Bed Fusion"  # ISO/ASTM 52900 process category of the simulated printers
 
-# Machinery's MachineryItemState states (40001-1 §12.2) from the printer's status and activity.
-ITEM_EXECUTING: Final = "Executing"
-ITEM_NOT_EXECUTING: Final = "NotExecuting"
-ITEM_NOT_AVAILABLE: Final = "NotAvailable"
-ITEM_OUT_OF_SERVICE: Final = "OutOfService"
-# Machinery's MachineryOperationMode states (40001-1 §12.3).
-MODE_NONE: Final = "None"
-MODE_MAINTENANCE: Final = "Maintenance"
-MODE_SETUP: Final = "Setup"
-MODE_PROCESSING: Final = "Processing"
 _MODE_BY_ACTIVITY: Final = {
     "IDLE": MODE_NONE,
     "MAINTENANCE": MODE_MAINTENANCE,

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from producers.opcua_model import names
+
 # ISA-95 job states (OPC 10031-4) by their StateText.
 RUNNING = "Running"
 ALLOWED_TO_START = "AllowedToStart"
@@ -164,18 +166,19 @@ def status_activity(state: MachineState, running_substate: str) -> tuple[str, st
     """The printer API's (status, activity) for the two state machines, IsWarmUp and the
     running job's substate: docs/opcua.md "Status and activity", read backwards.
     CALIBRATING and UNLOADING_BUILD_UNIT share the Setup mode: Setup reads CALIBRATING."""
-    status = {"Executing": "POWERED_ON", "NotExecuting": "POWERED_ON", "NotAvailable": "SLEEPING",
-              "OutOfService": "ERROR"}.get(state.item_state or "", "UNKNOWN")
+    status = {names.ITEM_EXECUTING: "POWERED_ON", names.ITEM_NOT_EXECUTING: "POWERED_ON",
+              names.ITEM_NOT_AVAILABLE: "SLEEPING", names.ITEM_OUT_OF_SERVICE: "ERROR"}.get(state.item_state or "", "UNKNOWN")
     if status == "ERROR":
         return status, "PAUSED"
-    if state.item_state == "NotExecuting":
+    if state.item_state == names.ITEM_NOT_EXECUTING:
         return status, "IDLE"
     if state.warm_up:
         return status, "WARMING_UP"
     mode = state.operation_mode
-    if mode == "Processing":
+    if mode == names.MODE_PROCESSING:
         return status, "COOLING_DOWN" if running_substate == "Cooling" else "PRINTING"
-    activity = {"Maintenance": "MAINTENANCE", "Setup": "CALIBRATING", "None": "IDLE"}.get(mode or "", "UNKNOWN")
+    activity = {names.MODE_MAINTENANCE: "MAINTENANCE", names.MODE_SETUP: "CALIBRATING",
+                names.MODE_NONE: "IDLE"}.get(mode or "", "UNKNOWN")
     return status, activity
 
 
