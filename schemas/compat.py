@@ -8,7 +8,14 @@ holding microseconds, although Avro would read it).
 The unit tests run `check_mutual` over every pair of consecutive versions kept in
 `schemas/avro/`, so an incompatible change fails before it is merged:
 - backward: the new version reads old messages (`check(reader=new, writer=old)`);
-- forward: the old version reads new messages (`check(reader=old, writer=new)`).
+- forward: the old version reads new messages (`check(reader=old, writer=new)`), with
+  one exception a schema must declare: a field the old version required may become
+  optional (`["null", T]`, default null) when the new version marks it
+  `"printfleet.optional_since": N`. The old version still reads every new message that has
+  a value there; one without (a source that has no such value, e.g. an OPC UA machine)
+  is only ever read by the new version or later, because readers resolve to the newest
+  version they know, and a component that does not know a writer's version refuses its
+  messages by fingerprint (docs/records.md, "Changing a schema": upgrade the cloud first).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ PROMOTIONS: Final[dict[str, frozenset[str]]] = {
     "bytes": frozenset({"string"}),
 }
 _NAMED: Final = frozenset({"record", "error", "enum", "fixed"})
+# The field property that declares a required field made optional (see the module doc).
+OPTIONAL_SINCE: Final = "printfleet.optional_since"
 
 Names = dict[str, dict[str, Any]]
 
@@ -41,35 +50,43 @@ class Incompatibility:
         return f"{self.path}: {self.message}"
 
 
-def check(reader: Any, writer: Any) -> list[Incompatibility]:
-    """Every reason `reader` cannot read data written with `writer`; empty if it can."""
+def check(reader: Any, writer: Any, declared_optional: bool = False) -> list[Incompatibility]:
+    """Every reason `reader` cannot read data written with `writer`; empty if it can.
+    With `declared_optional`, a writer field marked OPTIONAL_SINCE is checked as if it
+    were its non-null branch (the data that has a value there)."""
     r_names, w_names = _names(reader), _names(writer)
-    return list(_check(reader, writer, _label(reader), r_names, w_names, set()))
+    context = _Context(r_names, w_names, declared_optional)
+    return list(_check(reader, writer, _label(reader), context, set()))
 
 
 def check_mutual(old: Any, new: Any) -> list[Incompatibility]:
     """Backward and forward problems between consecutive versions (our evolution rule)."""
     backward = [Incompatibility(f"new reads old: {p.path}", p.message) for p in check(new, old)]
-    forward = [Incompatibility(f"old reads new: {p.path}", p.message) for p in check(old, new)]
+    forward = [Incompatibility(f"old reads new: {p.path}", p.message) for p in check(old, new, declared_optional=True)]
     return backward + forward
 
 
-def _check(
-    reader: Any, writer: Any, path: str, r_names: Names, w_names: Names, seen: set[tuple[str, str]]
-) -> Iterator[Incompatibility]:
-    reader, writer = _resolve(reader, r_names), _resolve(writer, w_names)
+@dataclass(frozen=True, slots=True)
+class _Context:
+    r_names: Names
+    w_names: Names
+    declared_optional: bool
+
+
+def _check(reader: Any, writer: Any, path: str, ctx: _Context, seen: set[tuple[str, str]]) -> Iterator[Incompatibility]:
+    reader, writer = _resolve(reader, ctx.r_names), _resolve(writer, ctx.w_names)
     r_type, w_type = _type(reader), _type(writer)
 
     if w_type == "union":
         # Every branch the writer may have chosen must be readable.
         for branch in writer:
-            yield from _check(reader, branch, f"{path}<{_label(branch)}>", r_names, w_names, seen)
+            yield from _check(reader, branch, f"{path}<{_label(branch)}>", ctx, seen)
         return
     if r_type == "union":
         # Avro picks the first reader branch that matches the writer's type.
         for branch in reader:
-            if _matches(_resolve(branch, r_names), writer):
-                yield from _check(branch, writer, path, r_names, w_names, seen)
+            if _matches(_resolve(branch, ctx.r_names), writer):
+                yield from _check(branch, writer, path, ctx, seen)
                 return
         yield Incompatibility(path, f"no branch of the reader union reads {_label(writer)}")
         return
@@ -85,7 +102,7 @@ def _check(
         if key in seen:  # a recursive type already under check along this path
             return
         seen = seen | {key}
-        yield from _check_record(reader, writer, path, r_names, w_names, seen)
+        yield from _check_record(reader, writer, path, ctx, seen)
     elif w_type == "enum":
         missing = [s for s in writer["symbols"] if s not in reader["symbols"]]
         if missing and "default" not in reader:
@@ -95,14 +112,13 @@ def _check(
     elif w_type == "fixed" and reader["size"] != writer["size"]:
         yield Incompatibility(path, f"fixed size changed from {writer['size']} to {reader['size']}")
     elif w_type == "array":
-        yield from _check(reader["items"], writer["items"], f"{path}[]", r_names, w_names, seen)
+        yield from _check(reader["items"], writer["items"], f"{path}[]", ctx, seen)
     elif w_type == "map":
-        yield from _check(reader["values"], writer["values"], f"{path}{{}}", r_names, w_names, seen)
+        yield from _check(reader["values"], writer["values"], f"{path}{{}}", ctx, seen)
 
 
 def _check_record(
-    reader: dict[str, Any], writer: dict[str, Any], path: str,
-    r_names: Names, w_names: Names, seen: set[tuple[str, str]],
+    reader: dict[str, Any], writer: dict[str, Any], path: str, ctx: _Context, seen: set[tuple[str, str]],
 ) -> Iterator[Incompatibility]:
     writer_fields = {f["name"]: f for f in writer["fields"]}
     for field in reader["fields"]:
@@ -111,9 +127,19 @@ def _check_record(
             match = next((writer_fields[a] for a in field.get("aliases", ()) if a in writer_fields), None)
         where = f"{path}.{field['name']}"
         if match is not None:
-            yield from _check(field["type"], match["type"], where, r_names, w_names, seen)
+            yield from _check(field["type"], _declared_value(match, ctx), where, ctx, seen)
         elif "default" not in field:
             yield Incompatibility(where, "reader field has no default and the writer lacks it")
+
+
+def _declared_value(field: dict[str, Any], ctx: _Context) -> Any:
+    """The field's type, or its non-null branch where the field declares OPTIONAL_SINCE
+    and the check accepts declarations."""
+    schema = field["type"]
+    if ctx.declared_optional and OPTIONAL_SINCE in field and isinstance(schema, list) and len(schema) == 2 \
+            and "null" in schema and field.get("default", "") is None:
+        return next(branch for branch in schema if branch != "null")
+    return schema
 
 
 def _matches(reader: Any, writer: Any) -> bool:

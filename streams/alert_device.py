@@ -80,8 +80,9 @@ def process(
                        r.cleaning_roll_end_pct, True, "", settings)
     elif kind == "usage_counters":
         conds = rules.counters_conditions(record, r)
-        conds += _wear(s, record, "lamp", "lamp", "Fusing lamp", r.lamp_part_number,
-                       float(record.get("lamp_usage_s") or 0) / 3600, r.lamp_life_h, True, "", settings)
+        if record.get("lamp_usage_s") is not None:  # null: the source has no lamp counter
+            conds += _wear(s, record, "lamp", "lamp", "Fusing lamp", r.lamp_part_number,
+                           float(record["lamp_usage_s"]) / 3600, r.lamp_life_h, True, "", settings)
     elif kind == "agent_system":
         conds = rules.agent_conditions(record, r)
         for agent in record.get("agents") or []:

@@ -83,7 +83,7 @@ class PartsContext(PlainState):
         return PartsContext(
             printhead=str(heads[0]["part_number"]) if heads else self.printhead,
             cleaning_roll=str(record["part_number"]) if kind == "cleaning_roll" else self.cleaning_roll,
-            build_unit=str(unit["part_number"]) if unit else self.build_unit,
+            build_unit=str(unit["part_number"]) if unit and unit.get("part_number") else self.build_unit,
         )
 
 
@@ -207,9 +207,7 @@ def counters_conditions(record: Mapping[str, Any], settings: RuleSettings = Rule
     """Air filter status and fusing-lamp hours from usage counters."""
     device = str(record["device_id"])
     status = str(record.get("filter_status") or "")
-    hours = float(record.get("lamp_usage_s") or 0) / 3600
-    lamp_due = hours >= settings.lamp_warn_fraction * settings.lamp_life_h
-    return [
+    out = [
         _cond(
             "air-filter", device, "", record, status in ("REPLACE_SOON", "REPLACE_NOW", "MISSING"),
             severity="WARNING" if status == "REPLACE_SOON" else "ERROR", subsystem="cooling",
@@ -217,6 +215,12 @@ def counters_conditions(record: Mapping[str, Any], settings: RuleSettings = Rule
             summary=f"Air filter: {status.replace('_', ' ').lower()}",
             recommended_action="Replace the air filter" + (" soon." if status == "REPLACE_SOON" else " now."),
         ),
+    ]
+    if record.get("lamp_usage_s") is None:
+        return out  # a source without a lamp counter (usage_counters v2) says nothing of the lamp
+    hours = float(record["lamp_usage_s"]) / 3600
+    lamp_due = hours >= settings.lamp_warn_fraction * settings.lamp_life_h
+    return out + [
         _cond(
             "lamp-hours", device, "", record, lamp_due, severity="WARNING", subsystem="lamp",
             parts=_parts(settings.lamp_part_number, "Fusing lamp"), notify_service=True,

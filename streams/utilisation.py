@@ -260,20 +260,27 @@ def _put(samples: list[Any], sample: tuple[Any, ...]) -> int:
 
 def _sample(kind: str, r: Mapping[str, Any], at: int) -> tuple[Any, ...] | None:
     """What `_insert` stores of the record: a time-ordered sample, a job's
-    `(job_id, (at, density))`, or None (a build unit that says nothing about powder)."""
+    `(job_id, (at, density))`, or None (a record that says nothing of consumption or powder)."""
     if kind == "heartbeat":
         bucket = bucket_of(str(r.get("status") or ""), str(r.get("activity") or ""))
         return (at, bucket, str(r.get("current_job_id") or ""), int(r.get("layers_done") or 0))
+    # usage_counters and agent_system v2 may lack a counter (null, an OPC UA machine):
+    # such a record says nothing of consumption, and is no reset either.
     if kind == "usage_counters":
-        return (at, float(r.get("total_material_consumed_kg") or 0.0))
+        material = r.get("total_material_consumed_kg")
+        return None if material is None else (at, float(material))
     if kind == "agent_system":
-        return (at, tuple(sorted((str(a["agent_type"]), float(a["agent_used_cm3"])) for a in r.get("agents") or [])))
+        agents = [a for a in r.get("agents") or [] if a.get("agent_used_cm3") is not None]
+        if r.get("agents") and not agents:
+            return None
+        return (at, tuple(sorted((str(a["agent_type"]), float(a["agent_used_cm3"])) for a in agents)))
     if kind == "job":
         density = r.get("packing_density_pct")
         return (str(r["job_id"]), (at, None if density is None else float(density)))
     unit = r.get("installed_build_unit")  # build_unit
     # Only a unit being printed into says what powder was used.
-    if unit and unit.get("status") == "PRINTING" and unit.get("recycled_material_pct") is not None:
+    if unit and unit.get("status") == "PRINTING" and unit.get("recycled_material_pct") is not None \
+            and unit.get("serial_number") is not None:
         fill = f"{unit['serial_number']}#{unit['insertion_count']}"
         return (at, fill, float(unit.get("material_quantity_kg") or 0.0), float(unit["recycled_material_pct"]))
     return None

@@ -9,7 +9,8 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas.compat import check, check_mutual
+from schemas.compat import OPTIONAL_SINCE, check, check_mutual
+from schemas.errors import CorruptBodyError
 from schemas.registry import SchemaRegistry
 from schemas.samples import sample_record
 
@@ -54,6 +55,11 @@ MUTUAL_OK = {
         _record({"name": "old", "type": "int", "default": 0}),
         _record({"name": "new", "type": "int", "default": 0, "aliases": ["old"]})),
     "docs change only": (_record({**ID, "doc": "a"}), _record({**ID, "doc": "b"})),
+    "required field made optional, declared": (
+        _record({"name": "s", "type": "string"}),
+        _record({"name": "s", "type": ["null", "string"], "default": None, OPTIONAL_SINCE: 2})),
+    "enum field gains a default symbol": (
+        _record({"name": "e", "type": ENUM}), _record({"name": "e", "type": ENUM, "default": "UNKNOWN"})),
 }
 
 # (old, new, which direction must fail): "backward" = new cannot read old, "forward" =
@@ -89,6 +95,12 @@ BAD = {
                              _record({"name": "u", "type": ["null", "string", "int"], "default": None}), "forward"),
     "field becomes nullable": (_record({"name": "s", "type": "string"}),
                                _record({"name": "s", "type": ["null", "string"], "default": None}), "forward"),
+    "declared optional, but its type changed too": (
+        _record({"name": "s", "type": "string"}),
+        _record({"name": "s", "type": ["null", "int"], "default": None, OPTIONAL_SINCE: 2}), "backward"),
+    "declared optional without the null default": (
+        _record({"name": "s", "type": "string"}),
+        _record({"name": "s", "type": ["string", "null"], "default": "", OPTIONAL_SINCE: 2}), "forward"),
 }
 
 
@@ -106,6 +118,13 @@ def test_incompatible_pairs_fail_in_the_right_direction(case: str) -> None:
     assert (backward if direction == "backward" else forward), f"{case}: not detected"
     assert check_mutual(old_p, new_p)
     assert all(str(p) for p in backward + forward)
+
+
+def test_a_declared_optional_field_is_an_exception_of_our_rule_not_of_avro() -> None:
+    old, new = MUTUAL_OK["required field made optional, declared"]
+    [problem] = check(_p(old), _p(new))  # Avro itself: a null cannot be read as a string
+    assert problem.path == "io.test.R.s<null>"
+    assert check(_p(old), _p(new), declared_optional=True) == []
 
 
 def test_widening_is_backward_compatible_only() -> None:
@@ -126,6 +145,27 @@ def test_every_kept_version_is_mutually_compatible_with_the_previous(kind: str) 
     for old, new in zip(versions, versions[1:]):
         problems = check_mutual(fastavro.parse_schema(dict(old.raw)), fastavro.parse_schema(dict(new.raw)))
         assert problems == [], f"{kind} v{old.version} -> v{new.version}: {[str(p) for p in problems]}"
+
+
+def _declared(schema: Any, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(schema, list):
+        for branch in schema:
+            _declared(branch, found)
+    elif isinstance(schema, dict):
+        for field in schema.get("fields", ()):
+            if OPTIONAL_SINCE in field:
+                found.append(field)
+            _declared(field["type"], found)
+        for key in ("items", "values"):
+            _declared(schema.get(key), found)
+    return found
+
+
+@pytest.mark.parametrize("schema", REGISTRY.all_versions(), ids=lambda s: f"{s.kind}-v{s.version}")
+def test_every_declared_optional_field_is_nullable_from_its_version(schema: Any) -> None:
+    for field in _declared(dict(schema.raw), []):
+        assert field["type"][0] == "null" and field["default"] is None, field["name"]
+        assert 2 <= field[OPTIONAL_SINCE] <= schema.version, field["name"]
 
 
 def test_checker_fails_on_a_broken_edit_of_a_real_schema() -> None:
@@ -160,6 +200,33 @@ def test_new_message_decodes_under_the_old_schema() -> None:
         assert decoded.record["layers_done"] == record["layers_done"]
     [typed] = old_reader.decode_records("heartbeat", [data])
     assert typed["activity"] == "UNKNOWN"
+
+
+# -- the v2s of the device kinds that OPC UA machines fill only in part ------------------
+
+
+def test_a_job_without_created_at_is_written_with_v2_and_read_by_v2_only() -> None:
+    job = {**sample_record("job"), "created_at": None}
+    job.pop("print_mode")
+    data = REGISTRY.encode("job", job)
+    decoded = REGISTRY.decode(data)
+    assert (decoded.writer.version, decoded.reader.version, decoded.record["created_at"]) == (2, 2, None)
+    assert decoded.record["print_mode"] == "UNKNOWN"
+    with pytest.raises(CorruptBodyError, match="SchemaResolutionError"):  # v1 cannot hold the null
+        REGISTRY.decode(data, reader_version=1)
+
+
+@pytest.mark.parametrize("kind", ["job", "usage_counters", "device_identity", "build_unit", "agent_system"])
+def test_device_kinds_cross_v1_and_v2_both_ways_when_values_are_present(kind: str) -> None:
+    record = sample_record(kind)
+    v1_data = REGISTRY.encode(kind, record, version=1)
+    as_v2 = REGISTRY.decode(v1_data)
+    assert (as_v2.writer.version, as_v2.reader.version) == (1, 2)
+    assert as_v2.record == {**record, "schema_version": 1}
+    v2_data = REGISTRY.encode(kind, record)
+    as_v1 = REGISTRY.decode(v2_data, reader_version=1)
+    assert (as_v1.writer.version, as_v1.reader.version) == (2, 1)
+    assert as_v1.record == {**record, "schema_version": 2}
 
 
 # -- the v2s of the stream processors' kinds: new fields default both ways -------------
@@ -201,22 +268,27 @@ def test_v2_message_of_a_stream_kind_reads_as_v1_without_the_new_fields(kind: st
 # version is added here on purpose.
 KEPT_FINGERPRINTS = {
     ("agent_system", 1): "3c8a642df82b338e",
+    ("agent_system", 2): "b43ad68c3a698d90",
     ("alert", 1): "a9f9bcbb7b2ff6b5",
     ("alert", 2): "7eddf43db82318d5",
     ("benchmark", 1): "c30a04f0a84c32c3",
     ("build_unit", 1): "ec3afddb7611fbe3",
+    ("build_unit", 2): "d6424df86d308373",
     ("cleaning_roll", 1): "c654bf0fc4d0a0db",
     ("device_identity", 1): "9370e88ee5e45230",
+    ("device_identity", 2): "fe4506ab4b829f37",
     ("device_log", 1): "7965bbea09f04353",
     ("fleet_state", 1): "6dbda873618ab117",
     ("fleet_state", 2): "8f4666121cd0da9c",
     ("heartbeat", 1): "9001a8e20d3e32d5",
     ("heartbeat", 2): "1e8a2aaad0d4aba2",
     ("job", 1): "c72b387bef61f564",
+    ("job", 2): "6e3d24265ffa355c",
     ("printhead_system", 1): "b17676ab4ebcbe2d",
     ("system_event", 1): "afbda45186f65c13",
     ("update_advisory", 1): "1407a5088e729596",
     ("usage_counters", 1): "e87574ccad1282de",
+    ("usage_counters", 2): "4ebefc5cc1e6132b",
     ("utilisation", 1): "29cd8a19dfb6e588",
     ("utilisation", 2): "e6df6f8a01ec9ba8",
 }

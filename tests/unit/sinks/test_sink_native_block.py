@@ -265,8 +265,9 @@ def test_an_int_outside_32_bits_sends_the_batch_there(registry: SchemaRegistry) 
 def test_a_long_wider_than_64_bits_sends_the_batch_there(registry: SchemaRegistry) -> None:
     record = sample_records("usage_counters", 1)[0] | {"event_time": 5, "total_jobs": 5}
     body = registry.encode("usage_counters", record)
-    at = body.index(record["device_id"].encode()) + len(record["device_id"]) + 1  # after the event time
-    assert body[at - 1:at + 1] == b"\x0a\x0a"  # event time 5, total_jobs 5
+    # after the event time and total_jobs' union branch (v2: optional)
+    at = body.index(record["device_id"].encode()) + len(record["device_id"]) + 2
+    assert body[at - 2:at + 1] == b"\x0a\x02\x0a"  # event time 5, branch long, total_jobs 5
     # 5 in ten bytes with bit 63 set too: a 64-bit value, read alike both ways.
     widest = Msg(0, body[:at] + b"\x8a" + b"\x80" * 8 + b"\x01" + body[at + 1:])
     _same([_only(_decoder(registry, "usage_counters").build(0, [widest]))],

@@ -226,3 +226,15 @@ def test_simulated_day_has_no_storm_and_valid_lifecycles() -> None:
     assert len({r["record_id"] for r in out}) == len(out)
     restored = {d: DeviceAlertState.from_dict(s.to_dict()) for d, s in states.items()}
     assert restored == states
+
+
+def test_counters_without_a_lamp_counter_say_nothing_of_the_lamp() -> None:
+    # usage_counters v2: an OPC UA machine has no lamp counter (null), which is not 0 hours.
+    worn = {**sample_record("usage_counters", seed=2), **ENV, "record_id": "uc1", "event_time": 10,
+            "lamp_usage_s": 14_000 * 3600}
+    unknown = {**worn, "record_id": "uc2", "event_time": 20, "lamp_usage_s": None, "filter_status": "OK"}
+    state, out = _run([("usage_counters", worn)])
+    assert [r["lifecycle"] for r in out if r["dedup_key"] == "lamp-hours:dev-1"] == ["RAISED"]
+    _, after = _run([("usage_counters", unknown)], state)
+    assert not [r for r in after if r["dedup_key"] == "lamp-hours:dev-1"]  # still open: neither cleared nor reset
+    assert not [r for r in after if "lamp" in r["dedup_key"]]

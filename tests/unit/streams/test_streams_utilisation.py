@@ -261,3 +261,20 @@ def test_a_counter_jumping_faster_than_any_printer_uses_counts_nothing() -> None
     hour = [(0, 100.0), (1_800_000, 101.5), (3_600_000, 4_000.0), (5_400_000, 2.0)]
     assert counter_deltas(hour, max_per_h=50.0) == [(0, 1_800_000, 1.5), (1_800_000, 3_600_000, 0.0), (3_600_000, 5_400_000, 2.0)]
     assert counter_deltas(hour)[1][2] == 3_898.5  # without a bound it would count
+
+
+def test_counters_a_source_lacks_count_neither_as_consumption_nor_as_a_reset() -> None:
+    # usage_counters and agent_system v2: an OPC UA machine has no material or agent counter (null).
+    env = {"site_id": "s", "device_id": "d"}
+    records: list[tuple[str, dict[str, Any]]] = []
+    for i, kg in enumerate([100.0, None, 101.0]):  # a null between two readings is no reset
+        records.append(("usage_counters", {**env, "record_id": f"c{i}", "event_time": i * 900_000,
+                                           "total_material_consumed_kg": kg}))
+    for i, used in enumerate([10.0, None, 12.0]):
+        records.append(("agent_system", {**env, "record_id": f"a{i}", "event_time": i * 900_000, "agents": [
+            {"agent_type": "FUSING", "agent_used_cm3": used}]}))
+    state = _feed(records)[0]["d"]
+    assert len(state.materials) == 2 and len(state.agents) == 2
+    hour = next(r for r in advance(state, 2 * HOUR_MS, CFG).records if r["window_end"] - r["window_start"] == HOUR_MS)
+    assert abs(hour["material_consumed_kg"] - 1.0) < 1e-9
+    assert hour["agent_consumed_cm3"] == 2.0
