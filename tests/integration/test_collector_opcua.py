@@ -7,7 +7,6 @@ no Kafka or ClickHouse (nothing is uploaded)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +21,7 @@ from producers.collector.collector import Collector
 from producers.collector.config import Cadence, CollectorSettings, OpcUaPrinter
 from producers.collector.device_sink import PrinterStatus
 from producers.collector.drivers.opcua import client_certificate
+from producers.collector.pseudonym import pseudonym
 from producers.opcua_model import CertificatePair, Role, ensure_certificate
 from producers.simulator import Fleet, SimClock, SimulatorServer, SimulatorSettings
 from producers.simulator.opcua_server import OpcUaServer
@@ -30,6 +30,7 @@ from schemas import SchemaRegistry
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 SITE = "site-opcua"
+SECRET = "it-secret"
 FAST = Cadence(heartbeat_s=0.5, events_s=0.5, jobs_s=0.5, logs_s=0.5, counters_s=1.0, consumables_s=1.0,
                identity_s=60.0)
 RESTART_PORT = 23841  # the restarted server must listen where the collector looks
@@ -69,7 +70,7 @@ def _opcua_table(opcua: OpcUaServer, tmp: Path, *, password: str | None = None, 
 def _collector_settings(state_dir: Path, printers: tuple[OpcUaPrinter, ...], urls: tuple[str, ...] = (),
                         ca_file: Path | None = None) -> CollectorSettings:
     return CollectorSettings(
-        site_id=SITE, site_secret="it-secret", state_dir=state_dir, gateway_url="https://127.0.0.1:9",
+        site_id=SITE, site_secret=SECRET, state_dir=state_dir, gateway_url="https://127.0.0.1:9",
         gateway_token="unused", printer_urls=urls, printer_ca_file=ca_file, status_port=-1, cadence=FAST,
         request_timeout_s=5.0, printers=printers,
     )
@@ -124,11 +125,6 @@ def spooled(state_dir: Path) -> list[tuple[str, dict[str, Any]]]:
     return [(d.kind, d.record) for d in decoded]
 
 
-def kept_aside(state_dir: Path, kind: str) -> list[dict[str, Any]]:
-    path = state_dir / "unmappable" / f"{kind}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
 def all_events(fleet: Fleet, pid: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     while True:
@@ -138,16 +134,18 @@ def all_events(fleet: Fleet, pid: str) -> list[dict[str, Any]]:
             return out
 
 
-def finished_job_ids(fleet: Fleet, pid: str) -> list[str]:
-    finished: dict[str, None] = {}
+def finished_jobs(fleet: Fleet, pid: str) -> dict[str, dict[str, Any]]:
+    """The printer API's last snapshot of each finished job: the truth an OPC UA job is
+    checked against."""
+    finished: dict[str, dict[str, Any]] = {}
     after = 0
     while True:
         page = fleet.read(pid, "jobs", after=after, limit=50)
         for snap in page["jobs"]:
             if snap["completion_status"] in ("COMPLETED", "FAILED", "CANCELLED"):
-                finished[snap["job_id"]] = None
+                finished[snap["job_id"]] = snap
         if not page.get("more"):
-            return list(finished)
+            return finished
         after = page["jobs"][-1]["seq"]
 
 
@@ -167,14 +165,51 @@ def assert_events_once(records: list[tuple[str, dict[str, Any]]], fleet: Fleet, 
     assert {r["firmware_version"] for r in got} == {firmware}
 
 
-def assert_jobs_once(state_dir: Path, fleet: Fleet, pid: str) -> None:
-    """job v1 needs created_at and print_mode, which OPC 40540 has no node for: the job
-    snapshots are kept aside at the site (unmappable), each finished job once."""
+def assert_jobs_once(records: list[tuple[str, dict[str, Any]]], fleet: Fleet, pid: str) -> None:
+    """Each finished job once, as job v2: what JobOrderResponseList says, with the fields
+    OPC 40540 has no node for null or UNKNOWN (docs/opcua.md)."""
     device = device_of(fleet, pid)
-    jobs = [j["payload"]["job_id"] for j in kept_aside(state_dir, "job") if j["device_id"] == device]
-    finished = finished_job_ids(fleet, pid)
-    assert finished
-    assert sorted(jobs) == sorted(finished)
+    got = [r for k, r in records if k == "job" and r["device_id"] == device]
+    want = finished_jobs(fleet, pid)
+    assert want
+    assert sorted(r["job_id"] for r in got) == sorted(pseudonym(SECRET.encode(), "job", j) for j in want)
+    by_id = {r["job_id"]: r for r in got}
+    for local_id, snap in want.items():
+        job = by_id[pseudonym(SECRET.encode(), "job", local_id)]
+        fields = ("completion_status", "started_at", "completed_at", "layer_count", "material_type")
+        assert {f: job[f] for f in fields} == {f: snap[f] for f in fields}, local_id
+        assert job["event_time"] == snap["completed_at"]
+        assert (job["created_at"], job["print_mode"], job["parts"], job["layers"]) == (None, "UNKNOWN", [], [])
+
+
+def assert_snapshots(records: list[tuple[str, dict[str, Any]]], fleet: Fleet, pid: str) -> None:
+    """The newest identity and counters of the machine, as v2 records: what OPC UA has a
+    node for equals the printer API's answer; the rest is null, never invented."""
+    device = device_of(fleet, pid)
+    [*_, identity] = [r for k, r in records if k == "device_identity" and r["device_id"] == device]
+    truth = fleet.read(pid, "identity")
+    for f in ("printer_uuid", "printer_name", "model_number", "serial_number", "firmware_release"):
+        assert identity[f] == truth[f], f
+    assert (identity["printer_size"], identity["disk_capacity_bytes"], identity["device_date"]) == (None, None, None)
+    [*_, counters] = [r for k, r in records if k == "usage_counters" and r["device_id"] == device]
+    truth = fleet.read(pid, "counters")
+    assert (counters["total_jobs"], counters["total_print_time_s"]) == (truth["total_jobs"], truth["total_print_time_s"])
+    assert counters["total_layers"] is None and counters["lamp_usage_s"] is None
+    assert counters["filter_status"] == "UNKNOWN"
+    # Consumables from the feedstock list: the agents' levels, the build unit's material.
+    truth = fleet.read(pid, "consumables")
+    [*_, agents] = [r for k, r in records if k == "agent_system" and r["device_id"] == device]
+    assert {a["agent_type"]: a["consumable_level_pct"] for a in agents["agents"]} == pytest.approx(
+        {a["agent_type"]: a["consumable_level_pct"] for a in truth["agent_system"]["agents"]})
+    assert all(a["agent_used_cm3"] is None and a["build_unit_insertions"] is None for a in agents["agents"])
+    [*_, unit] = [r for k, r in records if k == "build_unit" and r["device_id"] == device]
+    installed = truth["build_unit"]["installed_build_unit"]
+    if installed is None:
+        assert unit["installed_build_unit"] is None
+    else:
+        assert (unit["installed_build_unit"]["material_type"], unit["installed_build_unit"]["material_quantity_kg"]) \
+            == (installed["material_type"], pytest.approx(installed["material_quantity_kg"]))
+        assert unit["installed_build_unit"]["serial_number"] is None
 
 
 def events_spooled(run: Running, fleet: Fleet, pids: list[str]) -> Callable[[], bool]:
@@ -228,17 +263,14 @@ async def test_a_mixed_site_spools_each_opcua_machines_events_and_jobs_once(mixe
         device = device_of(fleet, pid)
         assert statuses[device].driver == "opcua" and statuses[device].reachable
         assert statuses[device].printer_name == fleet.read(pid, "identity")["printer_name"]
-        assert_jobs_once(mixed.state_dir, fleet, pid)
+        assert_jobs_once(records, fleet, pid)
+        assert_snapshots(records, fleet, pid)
         status = fleet.read(pid, "status")
         beats = [r for k, r in records if k == "heartbeat" and r["device_id"] == device]
         assert beats and (beats[-1]["status"], beats[-1]["activity"]) == (status["status"], status["activity"]) or \
             status["activity"] in ("UNLOADING_BUILD_UNIT",)  # read as CALIBRATING (docs/opcua.md)
         assert beats[-1]["pending_job_count"] == status["pending_job_count"]
         assert beats[-1]["layers_total"] == (status["layers_total"] if status["current_job_id"] else None)
-        counters = fleet.read(pid, "counters")
-        kept = [c["payload"] for c in kept_aside(mixed.state_dir, "usage_counters") if c["device_id"] == device]
-        assert kept[-1]["total_jobs"] == counters["total_jobs"]
-        assert kept[-1]["total_print_time_s"] == counters["total_print_time_s"]
     assert {s.driver for s in statuses.values()} == {"opcua", "printer-api"}
 
 
@@ -263,7 +295,7 @@ async def test_a_restarted_collector_resumes_from_its_cursors_without_repeating(
     assert len(records) > len(before)
     for pid in opcua_ids:
         assert_events_once(records, fleet, pid)  # the first run's and this run's, each once
-        assert_jobs_once(mixed.state_dir, fleet, pid)
+        assert_jobs_once(records, fleet, pid)
 
 
 async def test_machines_names_the_only_machines_read(mixed: MixedSite) -> None:
@@ -360,6 +392,6 @@ async def test_a_server_restart_loses_and_repeats_nothing(tmp_path: Path) -> Non
     records = spooled(state_dir)
     for pid in pids:
         assert_events_once(records, fleet, pid)
-        assert_jobs_once(state_dir, fleet, pid)
+        assert_jobs_once(records, fleet, pid)
         device = device_of(fleet, pid)
         assert any(r["status"] == "UNREACHABLE" for k, r in records if k == "heartbeat" and r["device_id"] == device)

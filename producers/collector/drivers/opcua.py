@@ -14,7 +14,8 @@ every AdditiveManufacturingType (or subtype) instance in Machinery's Machines fo
                the event history from the cursor on (after every (re)connect), so events
                raised while the session was down are spooled, once
     per tick   events and finished jobs past their cursors; a heartbeat from the current
-               values at the heartbeat cadence; counters and identity read at theirs
+               values at the heartbeat cadence; counters, the feedstock list (build unit,
+               agents) and identity read at theirs
 
 Any failure of the session (refused, lost, timed out) ends it: every machine counts it,
 spools an UNREACHABLE heartbeat at the heartbeat cadence, and the driver connects again.
@@ -263,7 +264,8 @@ class OpcUaDriver:
             orders=await child(*names.JOB_ORDER_LIST), responses=await child(*names.JOB_ORDER_RESPONSE_LIST),
             power_on=await optional(*counters, names.POWER_ON_DURATION),
             operation=await optional(*counters, names.OPERATION_DURATION),
-            cycles=await optional(*counters, names.OPERATION_CYCLE_COUNTER), ident=ident)
+            cycles=await optional(*counters, names.OPERATION_CYCLE_COUNTER), ident=ident,
+            feedstock=await self._feedstock(client, ns, await optional(*names.FEEDSTOCK_LIST)))
         await self._identify(machine)
         subscription = await client.create_subscription(PUBLISHING_INTERVAL_MS, machine)
         n = machine.nodes
@@ -273,6 +275,35 @@ class OpcUaDriver:
                        client.get_node(names.node_id(names.MT_NOTIFICATION_EVENT_TYPE, ns))]
         await subscription.subscribe_events(node, event_types)
         await self._read_history(machine, node, event_types)
+
+    async def _feedstock(self, client: Client, ns: dict[str, int], folder: Node | None) -> list[tuple[Node, Node, Node, Node]]:
+        """The value nodes of each FeedstockType entry of the machine's feedstock list."""
+        if folder is None:
+            return []
+        entry_type = names.node_id(names.AM_FEEDSTOCK_TYPE, ns)
+        entries = []
+        for entry in await folder.get_children():
+            type_id = await entry.read_type_definition()
+            if type_id is None or not (type_id == entry_type or await is_subtype(client.get_node(type_id), entry_type)):
+                continue
+            a, b, c, d = [await entry.get_child(names.path(ns, (n,))) for n in (
+                names.FEEDSTOCK_IDENTIFIER, names.FEEDSTOCK_FUNCTION, names.FEEDSTOCK_REMAINING_QUANTITY,
+                names.FEEDSTOCK_READY)]
+            entries.append((a, b, c, d))
+        return entries
+
+    async def _consumables(self, machine: Machine) -> None:
+        assert machine.nodes is not None
+        feedstock = []
+        for identifier, function, remaining, ready in machine.nodes.feedstock:
+            quantity = await remaining.read_value()
+            feedstock.append(mapping.Feedstock(str(await identifier.read_value() or ""), int(await function.read_value() or 0),
+                                               None if quantity is None else float(quantity), await ready.read_value()))
+        now = _now_ms()
+        for kind, payload in (("build_unit", mapping.build_unit(now, feedstock)),
+                              ("agent_system", mapping.agent_system(now, feedstock))):
+            if payload is not None:
+                await machine.spool_snapshot(kind, payload, RecordClass.KEEP)
 
     async def _identify(self, machine: Machine) -> None:
         assert machine.nodes is not None
@@ -317,7 +348,7 @@ class OpcUaDriver:
     async def _follow(self, client: Client, machines: list[Machine], stop: asyncio.Event) -> None:
         """Tick until stop or until the session fails (raises PrinterUnavailable)."""
         url, c = self._printer.url, self._cadence
-        due = {"heartbeat": 0.0, "counters": 0.0, "identity": time.monotonic() + c.identity_s}
+        due = {"heartbeat": 0.0, "counters": 0.0, "consumables": 0.0, "identity": time.monotonic() + c.identity_s}
         server_state = client.get_node(ObjectIds.Server_ServerStatus_State)
         while not stop.is_set():
             now = time.monotonic()
@@ -325,7 +356,8 @@ class OpcUaDriver:
                 await server_state.read_value()  # the session's liveness
                 for machine in machines:
                     await self._tick(machine, now, due)
-            for key, period in (("heartbeat", c.heartbeat_s), ("counters", c.counters_s), ("identity", c.identity_s)):
+            for key, period in (("heartbeat", c.heartbeat_s), ("counters", c.counters_s),
+                                ("consumables", c.consumables_s), ("identity", c.identity_s)):
                 if due[key] <= now:
                     due[key] = now + period
             try:
@@ -350,6 +382,8 @@ class OpcUaDriver:
                 n = machine.nodes
                 payload = mapping.counters(_now_ms(), await _read(n.operation), await _read(n.cycles))
                 await machine.spool_snapshot("usage_counters", payload, RecordClass.KEEP)
+            if due["consumables"] <= now:
+                await self._consumables(machine)
             if due["identity"] <= now:
                 await self._identify(machine)
         except SpoolFull as exc:

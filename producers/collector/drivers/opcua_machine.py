@@ -36,6 +36,7 @@ class MachineNodes:
     operation: Node | None
     cycles: Node | None
     ident: dict[str, Node]
+    feedstock: list[tuple[Node, Node, Node, Node]]  # per entry: Identifier, Function, RemainingQuantity, ReadyForProduction
 
 
 class Machine:

@@ -272,6 +272,47 @@ def counters(now_ms: int, operation_ms: float | None, cycles: int | None) -> dic
     return payload
 
 
+# AM:FeedstockFunction (OPC 40540): the build material and the consumables beside it.
+FEEDSTOCK_MAIN = 1
+FEEDSTOCK_CONSUMABLE = 3
+_AGENT_TYPES = {"FUSING_AGENT": "FUSING", "DETAILING_AGENT": "DETAILING"}
+
+
+@dataclass(frozen=True, slots=True)
+class Feedstock:
+    """The allow-listed values of one FeedstockType entry (its `Name` is not read)."""
+
+    identifier: str  # material (build material) or agent type
+    function: int  # AM:FeedstockFunction
+    remaining: float | None  # RemainingQuantity in its EngineeringUnits: kg of material, % of an agent
+    ready: bool | None  # ReadyForProduction
+
+
+def agent_system(now_ms: int, feedstock: Sequence[Feedstock]) -> dict[str, Any] | None:
+    """The printer API's agent supplies from the consumable entries it knows; None when
+    the machine lists none. ReadyForProduction says only whether an agent can be used:
+    false at 0 % reads EMPTY, anything else UNKNOWN (the level tells LOW apart). No node:
+    agent used, build-unit insertions."""
+    agents = [{"agent_type": _AGENT_TYPES[f.identifier], "consumable_level_pct": f.remaining,
+               "consumable_status": "EMPTY" if f.ready is False and not f.remaining else "UNKNOWN"}
+              for f in feedstock if f.function == FEEDSTOCK_CONSUMABLE and f.identifier in _AGENT_TYPES
+              and f.remaining is not None]
+    return {"event_time": now_ms, "agents": agents} if agents else None
+
+
+def build_unit(now_ms: int, feedstock: Sequence[Feedstock]) -> dict[str, Any] | None:
+    """The printer API's build unit from the main feedstock entry: a unit is installed
+    while it is ReadyForProduction, with its material and quantity; None when the machine
+    lists no build material. No node: the unit's serial and part number, insertions,
+    usage time, recycled share, state."""
+    main = next((f for f in feedstock if f.function == FEEDSTOCK_MAIN), None)
+    if main is None:
+        return None
+    unit = {"status": "UNKNOWN", "material_type": main.identifier or None,
+            "material_quantity_kg": main.remaining} if main.ready else None
+    return {"event_time": now_ms, "installed_build_unit": unit}
+
+
 def after_cursor(keys: Sequence[tuple[int, str]], cursor: tuple[int, str] | None) -> int:
     """Index of the first entry past `cursor` in `keys` ((time ms, id) in the order the
     device lists them): past the entry with the cursor's id when listed, else the first

@@ -121,3 +121,26 @@ def test_after_cursor_resumes_past_the_last_entry_or_its_time() -> None:
     assert m.after_cursor(keys, (40, "z")) == 4
     assert m.parse_cursor(m.cursor_text(20, "b")) == (20, "b")
     assert m.parse_cursor(17) is None and m.parse_cursor("x/y") is None
+
+
+FEED = [m.Feedstock("PA12", m.FEEDSTOCK_MAIN, 42.5, True), m.Feedstock("FUSING_AGENT", m.FEEDSTOCK_CONSUMABLE, 0.0, False),
+        m.Feedstock("DETAILING_AGENT", m.FEEDSTOCK_CONSUMABLE, 16.3, True),
+        m.Feedstock("SOMEONE_ELSES_INK", m.FEEDSTOCK_CONSUMABLE, 50.0, True)]
+
+
+def test_agents_carry_their_level_and_read_empty_only_at_zero_and_not_ready() -> None:
+    payload = m.agent_system(7, FEED)
+    assert payload == {"event_time": 7, "agents": [
+        {"agent_type": "FUSING", "consumable_level_pct": 0.0, "consumable_status": "EMPTY"},
+        {"agent_type": "DETAILING", "consumable_level_pct": 16.3, "consumable_status": "UNKNOWN"}]}
+    not_ready = m.agent_system(7, [m.Feedstock("FUSING_AGENT", m.FEEDSTOCK_CONSUMABLE, 30.0, False)])
+    assert not_ready is not None and not_ready["agents"][0]["consumable_status"] == "UNKNOWN"
+    assert m.agent_system(7, FEED[:1]) is None  # no agent listed: no record
+
+
+def test_the_build_unit_is_installed_while_the_material_is_ready() -> None:
+    assert m.build_unit(7, FEED) == {"event_time": 7, "installed_build_unit": {
+        "status": "UNKNOWN", "material_type": "PA12", "material_quantity_kg": 42.5}}
+    removed = m.build_unit(8, [m.Feedstock("PA12", m.FEEDSTOCK_MAIN, 0.0, False)])
+    assert removed == {"event_time": 8, "installed_build_unit": None}
+    assert m.build_unit(7, FEED[1:]) is None  # no build material listed: no record
