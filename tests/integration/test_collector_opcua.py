@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from asyncua import Server, ua
 
 from producers.collector.collector import Collector
 from producers.collector.config import Cadence, CollectorSettings, OpcUaPrinter
@@ -364,6 +366,23 @@ async def test_a_changed_server_certificate_is_one_line_naming_both_thumbprints(
     line = await _unavailable_line(mixed, caplog, table, mixed.state_dir.parent / "changed")
     assert (f"server certificate changed: offered sha256 {mixed.sim.opcua.server_certificate.thumbprint()}, "
             f"pinned sha256 {other.thumbprint()}") in line
+
+
+async def test_a_server_without_a_secure_endpoint_is_one_clear_line(mixed: MixedSite,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    assert mixed.sim.opcua is not None
+    server = Server()
+    await server.init()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"opc.tcp://127.0.0.1:{port}/"
+    server.set_endpoint(url)
+    server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+    async with server:
+        table = replace(_opcua_table(mixed.sim.opcua, mixed.tmp), url=url)
+        line = await _unavailable_line(mixed, caplog, table, mixed.tmp / "insecure")
+    assert f"{url}: no Basic256Sha256 SignAndEncrypt endpoint (offered: None/None)" in line
 
 
 async def test_a_server_restart_loses_and_repeats_nothing(tmp_path: Path) -> None:
