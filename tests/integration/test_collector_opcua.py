@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from asyncua import Server, ua
+from asyncua import ua
+from asyncua.server.server import Server
 
 from producers.collector.collector import Collector
 from producers.collector.config import Cadence, CollectorSettings, OpcUaPrinter
