@@ -105,7 +105,8 @@ def spooled_line(site: DemoSite, printers: Sequence[Mapping[str, Any]]) -> str:
 
     return (f"{site.site_id}: {len(machines)} printers by OPC UA ({answering} answering), "
             f"{total('heartbeat')} heartbeats and {total('system_event')} events spooled, "
-            f"{sum(int(p['unmappable']) for p in machines)} records kept aside at the site (no field for them yet)")
+            f"{sum(int(p['unmappable']) for p in machines)} kept aside at the site as unmappable "
+            "(docs/collector.md, \"OPC UA\")")
 
 
 async def stored_per_device(clickhouse: ClickHouseSettings, device_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
