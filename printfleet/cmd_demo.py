@@ -58,7 +58,7 @@ from printfleet.cmd_simulate import quiet_nodeset_import
 from printfleet.demo_fleet import DemoSite
 from printfleet.demo_opcua import DemoOpcUa
 from producers.collector.collector import Collector
-from producers.collector.config import Cadence, CollectorSettings, OpcUaPrinter, render
+from producers.collector.config import Cadence, CollectorSettings, render
 from producers.gateway.gateway import Gateway, GatewaySettings
 from producers.gateway.sites import SiteDirectory
 from producers.simulator import Fleet, SimulatorServer, SimulatorSettings, ensure_site_ca, issue_server_certificate
@@ -301,6 +301,8 @@ async def _pipeline(settings: DemoSettings, sites: list[DemoSite], sim: Simulato
             by_opcua = f", {demo_opcua.start_line(site, sim.opcua.url)}" if site.opcua_ids and sim.opcua else ""
             print(f"  {site.site_id}: {len(site.printers)} printers ({site.models()}){by_opcua}, "
                   f"status page {collector.status_url}, config {config.state_dir.parent / 'site.toml'}")
+        if (setup := demo_opcua.setup_line(opcua, sim.opcua)) is not None:
+            print(setup)
         if not demo_fleet.shared_models(sites):
             print(f"  (no printer model is at all {len(sites)} sites: no benchmark will appear; try more --printers)")
         print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink.settings.clickhouse.describe()}")
@@ -336,16 +338,11 @@ def _write_site_config(home: Path, site: DemoSite, cloud: _Cloud, sim: Simulator
     printers' URLs, and a `[[printer]]` table for its OPC UA machines, if it has any."""
     folder = _site_folder(home, site)
     folder.mkdir(parents=True, exist_ok=True)
-    tables: tuple[OpcUaPrinter, ...] = ()
-    if site.opcua_ids:
-        if opcua is None or sim.opcua is None or sim.opcua.server_certificate is None:
-            raise demo_pipeline.DemoSetupError(f"{site.site_id} has OPC UA printers but the simulator serves none")
-        tables = (demo_opcua.printer_table(site, opcua, sim.opcua.url, sim.opcua.server_certificate.cert_file),)
     settings = CollectorSettings(
         site_id=site.site_id, site_secret=secrets.token_urlsafe(32), state_dir=folder / "collector",
         gateway_url=cloud.gateway.url, gateway_token=cloud.tokens[site.site_id], gateway_ca_file=cloud.gateway_ca,
         printer_urls=tuple(sim.base_urls[p.printer_id] for p in site.api_printers), printer_ca_file=sim.ca_file,
-        status_port=0, cadence=DEMO_CADENCE, printers=tables,
+        status_port=0, cadence=DEMO_CADENCE, printers=demo_opcua.site_tables(site, opcua, sim.opcua),
     )
     (folder / "site.toml").write_text(render(settings))
     return settings

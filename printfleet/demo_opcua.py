@@ -4,7 +4,7 @@ demo's own folder with no manual step, each site's `[[printer]] driver = "opcua"
 and the closing lines on what came by OPC UA.
 
     prepare(home, sites, state_dirs)  before the simulator starts: it reads users and trust once
-    printer_table(...)                  when a site's collector settings are written
+    site_tables(site, opcua, server)    when a site's collector settings are written
     closing_lines(...)                  after the sink has stored everything
 
 Called only by `printfleet/cmd_demo.py`. asyncua is imported only when a site has OPC UA
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from common.errors import PrintfleetError
 from printfleet import cmd_query
@@ -26,6 +26,9 @@ from printfleet.demo_fleet import DemoSite
 from printfleet.demo_pipeline import DemoSetupError
 from producers.collector.config import OpcUaPrinter
 from sinks.connection import ClickHouseSettings
+
+if TYPE_CHECKING:
+    from producers.simulator.opcua_server import OpcUaServer
 
 USER: Final = "collector"
 
@@ -94,6 +97,26 @@ def start_line(site: DemoSite, url: str) -> str:
     return f"{len(site.opcua_ids)} of them by OPC UA ({' '.join(sorted(site.opcua_ids))} at {url})"
 
 
+def site_tables(site: DemoSite, opcua: DemoOpcUa | None, server: OpcUaServer | None) -> tuple[OpcUaPrinter, ...]:
+    """The site's `[[printer]]` tables once the simulator serves OPC UA: none for a site
+    of printer API printers only. Raises DemoSetupError for a site with OPC UA printers
+    when nothing was prepared or the simulator serves none."""
+    if not site.opcua_ids:
+        return ()
+    if opcua is None or server is None or server.server_certificate is None:
+        raise DemoSetupError(f"{site.site_id} has OPC UA printers but the simulator serves none")
+    return (printer_table(site, opcua, server.url, server.server_certificate.cert_file),)
+
+
+def setup_line(opcua: DemoOpcUa | None, server: OpcUaServer | None) -> str | None:
+    """Where the demo put the OPC UA set-up (None without one): the collector's log asks
+    for its certificate to be trusted, and this says it is."""
+    if opcua is None or server is None or server.server_certificate is None:
+        return None
+    return (f"  OPC UA: server certificate {server.server_certificate.cert_file} (pinned by the collector), users "
+            f"{opcua.users_file}, collector certificates trusted in {opcua.state_dir / 'trusted'}")
+
+
 def spooled_line(site: DemoSite, printers: Sequence[Mapping[str, Any]]) -> str:
     """What the site's collector spooled from its OPC UA machines, from its status page's
     `printers` entries (those with driver "opcua")."""
@@ -140,10 +163,10 @@ async def print_stored(clickhouse: ClickHouseSettings, sites: Sequence[DemoSite]
 
 
 def stored_line(site: DemoSite, stored: Mapping[str, tuple[int, int]]) -> str:
-    """`demo-site-1's OPC UA printers in ClickHouse: p019 120 heartbeats, 14 events; ...`"""
+    """`demo-site-1's OPC UA printers in ClickHouse (...): p019 120 heartbeats, 14 events; ...`"""
     parts = []
     for p in site.opcua_printers:
         beats, events = stored.get(p.device_id, (0, 0))
         parts.append(f"{p.printer_id} {beats} heartbeats, {events} events" if beats or events
                      else f"{p.printer_id} NOTHING stored")
-    return f"{site.site_id}'s OPC UA printers in ClickHouse: " + "; ".join(parts)
+    return f"{site.site_id}'s OPC UA printers in ClickHouse (this run and earlier ones): " + "; ".join(parts)

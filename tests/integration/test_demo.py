@@ -51,7 +51,6 @@ async def test_the_demo_shows_advisories_a_benchmark_of_five_sites_and_a_mixed_s
         _, page = await asyncio.wait_for(asyncio.gather(
             run_demo(settings, asyncio.Event()), _fleet_page(printed, capsys, f"site-{unique}-1")), 170)
         out = "".join(printed) + capsys.readouterr().out
-        (tmp_path / "demo-output.txt").write_text(out)
         # The page served the first site's four printers to the operator while the demo ran,
         # the two OPC UA printers among them: the worker's fleet state has them.
         assert len(page["printers"]) == 4 and {p["site_id"] for p in page["printers"]} == {f"site-{unique}-1"}
@@ -92,7 +91,11 @@ async def test_the_demo_shows_advisories_a_benchmark_of_five_sites_and_a_mixed_s
         first = CollectorSettings.load(tmp_path / "site-1" / "site.toml")
         tables = [p for p in first.printers if isinstance(p, OpcUaPrinter)]
         assert len(first.printer_urls) == 2 and len(tables) == 1 and sorted(tables[0].machines) == sorted(opcua)
+        assert not any(f"/printers/{pid}/" in url for url in first.printer_urls for pid in opcua)
         assert all(not CollectorSettings.load(tmp_path / f"site-{n}" / "site.toml").printers for n in range(2, 6))
+        # The demo made the trust itself: only that site's collector certificate.
+        assert [p.name for p in (tmp_path / "opcua" / "trusted").iterdir()] == [f"site-{unique}-1.der"]
+        assert f"collector certificates trusted in {tmp_path / 'opcua' / 'trusted'}" in out
         # Their heartbeats and events reached ClickHouse through the first site's collector.
         beats = dict(await rows(f"SELECT device_id, count() FROM heartbeat WHERE site_id = 'site-{unique}-1' "
                                 "GROUP BY device_id"))
@@ -103,7 +106,7 @@ async def test_the_demo_shows_advisories_a_benchmark_of_five_sites_and_a_mixed_s
         # The start and closing lines say so.
         assert f"2 of them by OPC UA ({' '.join(sorted(opcua))} at opc.tcp://127.0.0.1:" in out
         assert re.search(rf"site-{unique}-1: 2 printers by OPC UA \(2 answering\), [1-9]\d* heartbeats", out), out
-        stored = re.search(rf"site-{unique}-1's OPC UA printers in ClickHouse: (.*)", out)
+        stored = re.search(rf"site-{unique}-1's OPC UA printers in ClickHouse \(this run and earlier ones\): (.*)", out)
         assert stored and "NOTHING" not in stored.group(1) and all(pid in stored.group(1) for pid in opcua)
     finally:
         await h.drop_database(SinkSettings(kafka=settings.kafka, clickhouse=settings.clickhouse))

@@ -8,8 +8,11 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import pytest
+
 from printfleet import demo_opcua
 from printfleet.demo_fleet import DemoPrinter, DemoSite
+from printfleet.demo_pipeline import DemoSetupError
 from producers.collector.drivers.opcua import client_certificate
 from producers.simulator.opcua_users import parse_users
 
@@ -64,5 +67,12 @@ def test_the_lines_say_what_came_by_opcua_and_what_did_not_arrive() -> None:
     ]
     assert demo_opcua.spooled_line(MIXED, printers).startswith(
         "s-1: 1 printers by OPC UA (1 answering), 7 heartbeats and 3 events spooled, 2 kept aside")
-    assert demo_opcua.stored_line(MIXED, {"d-2": (7, 3)}) == "s-1's OPC UA printers in ClickHouse: p002 7 heartbeats, 3 events"
-    assert demo_opcua.stored_line(MIXED, {"d-1": (9, 9)}) == "s-1's OPC UA printers in ClickHouse: p002 NOTHING stored"
+    assert demo_opcua.stored_line(MIXED, {"d-2": (7, 3)}).endswith("ClickHouse (this run and earlier ones): "
+                                                                     "p002 7 heartbeats, 3 events")
+    assert demo_opcua.stored_line(MIXED, {"d-1": (9, 9)}).endswith(": p002 NOTHING stored")
+
+
+def test_a_printer_api_site_has_no_opcua_table_and_a_mixed_one_without_a_server_is_a_clear_error() -> None:
+    assert demo_opcua.site_tables(PLAIN, None, None) == ()
+    with pytest.raises(DemoSetupError, match="s-1 has OPC UA printers but the simulator serves none"):
+        demo_opcua.site_tables(MIXED, None, None)
