@@ -11,6 +11,9 @@ Five sites (`--sites`) share the simulated printers (`--printers`), each with it
 token and collector, so the anonymous benchmark (a cohort needs five sites) has its
 cohorts. One simulator serves every printer, on one simulated clock; each collector
 polls only its own site's printers, and the gateway accepts only those from it. The
+first site is a mixed one: `--opcua-printers` of its printers (default 2) are OPC 40540
+machines on the simulator's OPC UA server, read by the collector's OPC UA driver, the
+others by the printer API (demo_opcua.py makes the certificates, password and trust). The
 maker's release-signing key is made once; the maker's releases (a firmware newer than
 the printers', per model) are signed with it and published to the catalogue, and the
 worker checks them with its public key, so printers are advised. The simulated clock
@@ -50,8 +53,10 @@ from dashboard.settings import DASHBOARD_PORT, DashboardSettings
 from deploy import stack
 from deploy.errors import StackError
 from deploy.settings import StackSettings
-from printfleet import demo_fleet, demo_pipeline
+from printfleet import demo_fleet, demo_opcua, demo_pipeline
+from printfleet.cmd_simulate import quiet_nodeset_import
 from printfleet.demo_fleet import DemoSite
+from printfleet.demo_opcua import DemoOpcUa
 from producers.collector.collector import Collector
 from producers.collector.config import Cadence, CollectorSettings, render
 from producers.gateway.gateway import Gateway, GatewaySettings
@@ -77,6 +82,7 @@ class DemoSettings:
     home: Path  # .stack/demo: the sites' files, the worker's, the signing key, the clock
     sites: int = MIN_SITES
     printers: int = 20
+    opcua_printers: int = 2  # of the first site's printers, read over OPC UA; 0: none
     acceleration: float = 120.0  # simulated seconds per second
     duration_s: float = 90.0  # 0: until stopped
     every_s: float = 5.0  # between progress lines
@@ -92,6 +98,8 @@ class DemoSettings:
             raise ValueError(f"--sites must be at least {MIN_SITES}: a benchmark cohort needs {MIN_SITES} sites")
         if self.printers < self.sites:
             raise ValueError(f"--printers ({self.printers}) must be at least --sites ({self.sites}): every site needs a printer")
+        if not 0 <= self.opcua_printers <= self.printers:
+            raise ValueError(f"--opcua-printers must be 0..--printers ({self.printers}), not {self.opcua_printers}")
         if not self.acceleration > 0 or not self.every_s > 0 or self.duration_s < 0 or self.midnight_after_s < 0:
             raise ValueError("--acceleration and --every must be > 0, --duration >= 0")
 
@@ -107,6 +115,9 @@ def register(sub: Any) -> None:
                         help=f"sites sharing the printers, each with its own collector (default and minimum {MIN_SITES}: "
                              "a benchmark cohort)")
     parser.add_argument("--printers", type=int, default=20, help="simulated printers, shared out to the sites (default 20)")
+    parser.add_argument("--opcua-printers", type=int, default=2, metavar="N",
+                        help="printers read over OPC UA (OPC 40540, docs/opcua.md), at the first site as far as its "
+                             "printers' models allow; the others by the printer API (default 2; 0: none)")
     parser.add_argument("--acceleration", type=float, default=120.0, help="simulated seconds per second (default 120)")
     parser.add_argument("--duration", type=float, default=90.0, help="seconds to run; 0 runs until Ctrl-C (default 90)")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between progress lines (default 5)")
@@ -121,12 +132,15 @@ def run(args: argparse.Namespace) -> int:
         settings = DemoSettings(
             kafka=stack_settings.kafka(), clickhouse=ClickHouseSettings(stack_settings.clickhouse_url),
             home=stack_settings.state_dir / "demo", sites=args.sites, printers=args.printers,
+            opcua_printers=args.opcua_printers,
             acceleration=args.acceleration, duration_s=args.duration, every_s=args.every,
             dashboard_port=args.dashboard_port,
         )
     except ValueError as exc:
         print(f"printfleet demo: {exc}", file=sys.stderr)
         return 2
+    if settings.opcua_printers:
+        quiet_nodeset_import()
     try:
         if not all(h.healthy for h in asyncio.run(stack.status(stack_settings))):
             print("starting the local stack (Kafka, ClickHouse) ...", flush=True)
@@ -161,10 +175,17 @@ async def run_demo(settings: DemoSettings, stop: asyncio.Event) -> None:
     clock_file = home / "sim-clock"
     start = demo_fleet.start_ms(time.time_ns() // 1_000_000, _last_clock(clock_file), settings.midnight_after_ms)
     sim_settings = SimulatorSettings(printers=settings.printers, acceleration=settings.acceleration, port=0,
-                                     ca_dir=home / "site-ca", start_ms=start)
+                                     ca_dir=home / "site-ca", start_ms=start, opcua_printers=settings.opcua_printers,
+                                     opcua_port=0, opcua_dir=home / "opcua", opcua_users_file=home / "opcua" / "users.txt")
     fleet = await asyncio.to_thread(Fleet, sim_settings)
-    sites = demo_fleet.deal(demo_fleet.printers_of(fleet.truth()), settings.sites, settings.site_prefix)
+    # The simulator serves the last N printers of its fleet over OPC UA.
+    opcua_ids = fleet.printer_ids[len(fleet.printer_ids) - settings.opcua_printers:] if settings.opcua_printers else []
+    sites = demo_fleet.gather_opcua(
+        demo_fleet.deal(demo_fleet.printers_of(fleet.truth()), settings.sites, settings.site_prefix), opcua_ids)
     key = demo_pipeline.signing_key(home / SIGNING_KEY)
+    # Before the simulator starts: it reads its users and trusted certificates once, then.
+    opcua = (await demo_opcua.prepare(home, sites, {s.site_id: _site_folder(home, s) / "collector" for s in sites})
+             if opcua_ids else None)
     sink_settings = SinkSettings(kafka=settings.kafka, clickhouse=settings.clickhouse, ops_port=0)
     async with AsyncExitStack() as services:
         cloud = await _cloud(settings, services, sites, sink_settings)
@@ -173,10 +194,14 @@ async def run_demo(settings: DemoSettings, stop: asyncio.Event) -> None:
         # midnight comes `midnight_after_s` after the collectors start.
         sim = await services.enter_async_context(SimulatorServer(sim_settings, fleet=fleet))
         try:
-            await _pipeline(settings, sites, sim, cloud, stop)
+            await _pipeline(settings, sites, sim, cloud, opcua, stop)
         finally:
             clock_file.write_text(f"{sim.clock.now_ms()}\n")
     await demo_pipeline.analytics_summary(sink_settings)
+
+
+def _site_folder(home: Path, site: DemoSite) -> Path:
+    return home / f"site-{site.number}"
 
 
 def _last_clock(clock_file: Path) -> int:
@@ -263,18 +288,21 @@ async def _publish_releases(settings: DemoSettings, key: Ed25519PrivateKey, rele
 
 
 async def _pipeline(settings: DemoSettings, sites: list[DemoSite], sim: SimulatorServer, cloud: _Cloud,
-                    stop: asyncio.Event) -> None:
+                    opcua: DemoOpcUa | None, stop: asyncio.Event) -> None:
     """Collectors on, progress until the duration is over, then drain everything."""
     sink, worker, gateway = cloud.sink, cloud.worker, cloud.gateway
-    configs = [_write_site_config(settings.home, site, cloud, sim) for site in sites]
+    configs = [_write_site_config(settings.home, site, cloud, sim, opcua) for site in sites]
     async with AsyncExitStack() as collectors_stack:
         collectors = [await collectors_stack.enter_async_context(Collector(c, sink.registry)) for c in configs]
         began = time.strftime("%Y-%m-%d %H:%M", time.gmtime(sim.clock.now_ms() / 1000))
         print(f"{len(sites)} sites, {settings.printers} printers at {sim.url} (simulated x{settings.acceleration:g} from "
               f"{began} UTC), gateway {gateway.url}, Kafka {settings.kafka.bootstrap_servers}")
         for site, collector, config in zip(sites, collectors, configs):
-            print(f"  {site.site_id}: {len(site.printers)} printers ({site.models()}), "
+            by_opcua = f", {demo_opcua.start_line(site, sim.opcua.url)}" if site.opcua_ids and sim.opcua else ""
+            print(f"  {site.site_id}: {len(site.printers)} printers ({site.models()}){by_opcua}, "
                   f"status page {collector.status_url}, config {config.state_dir.parent / 'site.toml'}")
+        if (setup := demo_opcua.setup_line(opcua, sim.opcua)) is not None:
+            print(setup)
         if not demo_fleet.shared_models(sites):
             print(f"  (no printer model is at all {len(sites)} sites: no benchmark will appear; try more --printers)")
         print(f"stream worker pid {worker.pid} (app {worker.app_id}); sink -> {sink.settings.clickhouse.describe()}")
@@ -287,7 +315,7 @@ async def _pipeline(settings: DemoSettings, sites: list[DemoSite], sim: Simulato
         await _progress(settings, sim, collectors, cloud, stop)
         stop.set()
         await asyncio.gather(*runners)
-        _summary(collectors, gateway)
+        _summary(sites, collectors, gateway)
     print("draining: the worker and the sink catch up, then stop ...", flush=True)
     await demo_pipeline.wait_caught_up(sink, worker, cloud.sink_task, settle_s=5.0, timeout_s=60.0)
     await worker.stop()
@@ -295,6 +323,7 @@ async def _pipeline(settings: DemoSettings, sites: list[DemoSite], sim: Simulato
     await _stop_sink(cloud.sink_stop, cloud.sink_task)
     print(f"sink: {sink.counters.records_stored} records stored in {sink.counters.batches_written} batches, "
           f"{sink.counters.dead_lettered} dead-lettered", flush=True)
+    await demo_opcua.print_stored(sink.settings.clickhouse, sites)
 
 
 def _print_dashboard(cloud: _Cloud, a_site: str) -> None:
@@ -303,15 +332,17 @@ def _print_dashboard(cloud: _Cloud, a_site: str) -> None:
           f"(that site only); users: {cloud.dashboard.settings.users_file} (tokens hashed)", flush=True)
 
 
-def _write_site_config(home: Path, site: DemoSite, cloud: _Cloud, sim: SimulatorServer) -> CollectorSettings:
-    """The site's collector settings, also written to site-<n>/site.toml."""
-    folder = home / f"site-{site.number}"
+def _write_site_config(home: Path, site: DemoSite, cloud: _Cloud, sim: SimulatorServer,
+                       opcua: DemoOpcUa | None) -> CollectorSettings:
+    """The site's collector settings, also written to site-<n>/site.toml: its printer API
+    printers' URLs, and a `[[printer]]` table for its OPC UA machines, if it has any."""
+    folder = _site_folder(home, site)
     folder.mkdir(parents=True, exist_ok=True)
     settings = CollectorSettings(
         site_id=site.site_id, site_secret=secrets.token_urlsafe(32), state_dir=folder / "collector",
         gateway_url=cloud.gateway.url, gateway_token=cloud.tokens[site.site_id], gateway_ca_file=cloud.gateway_ca,
-        printer_urls=tuple(sim.base_urls[p.printer_id] for p in site.printers), printer_ca_file=sim.ca_file,
-        status_port=0, cadence=DEMO_CADENCE,
+        printer_urls=tuple(sim.base_urls[p.printer_id] for p in site.api_printers), printer_ca_file=sim.ca_file,
+        status_port=0, cadence=DEMO_CADENCE, printers=demo_opcua.site_tables(site, opcua, sim.opcua),
     )
     (folder / "site.toml").write_text(render(settings))
     return settings
@@ -352,7 +383,7 @@ async def _progress(settings: DemoSettings, sim: SimulatorServer, collectors: li
             return
 
 
-def _summary(collectors: list[Collector], gateway: Gateway) -> None:
+def _summary(sites: list[DemoSite], collectors: list[Collector], gateway: Gateway) -> None:
     statuses = [c.status() for c in collectors]
     c = gateway.counters
     print(
@@ -361,3 +392,6 @@ def _summary(collectors: list[Collector], gateway: Gateway) -> None:
         f"{sum(s['uploader']['wire_bytes'] for s in statuses)} bytes uploaded; "
         f"{sum(s['spool']['pending_records'] for s in statuses)} records still in the spools for next time"
     )
+    for site, status in zip(sites, statuses):
+        if site.opcua_ids:
+            print(f"  {demo_opcua.spooled_line(site, status['printers'])}")

@@ -1,6 +1,6 @@
 """What `printfleet demo` simulates, decided before anything starts (no I/O): which
-printers each site has, when the simulated clock starts, and the releases the maker
-publishes.
+printers each site has (and which of them it reads over OPC UA), when the simulated clock
+starts, and the releases the maker publishes.
 
 Called only by `printfleet/cmd_demo.py`; its unit tests are tests/unit/printfleet/test_demo_fleet.py.
 """
@@ -8,8 +8,8 @@ Called only by `printfleet/cmd_demo.py`; its unit tests are tests/unit/printflee
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from producers.simulator.catalogue import MODELS
@@ -30,6 +30,17 @@ class DemoSite:
     number: int  # 1, 2, ...: the folder site-<number>/
     site_id: str
     printers: tuple[DemoPrinter, ...]
+    # The simulator's printer ids of the printers this site reads over OPC UA (a
+    # subset of `printers`); the others by the printer API.
+    opcua_ids: frozenset[str] = frozenset()
+
+    @property
+    def api_printers(self) -> tuple[DemoPrinter, ...]:
+        return tuple(p for p in self.printers if p.printer_id not in self.opcua_ids)
+
+    @property
+    def opcua_printers(self) -> tuple[DemoPrinter, ...]:
+        return tuple(p for p in self.printers if p.printer_id in self.opcua_ids)
 
     def models(self) -> str:
         """"M0P44A x3, 4WY25A x1": its printers by model, for the start lines."""
@@ -53,6 +64,28 @@ def deal(printers: Sequence[DemoPrinter], sites: int, prefix: str = "demo-site")
         hands[i % sites].append(printer)
     return [DemoSite(n + 1, f"{prefix}-{n + 1}", tuple(sorted(hand, key=lambda p: p.printer_id)))
             for n, hand in enumerate(hands)]
+
+
+def gather_opcua(sites: Sequence[DemoSite], opcua_ids: Collection[str]) -> list[DemoSite]:
+    """The sites with the OPC UA printers (`opcua_ids`: the simulator serves the last N of
+    its fleet, wherever `deal` put them) moved to the first site, so one site is the mixed
+    one. Each is swapped with a printer API printer of the same model there: every site
+    keeps its size and its count of each model, so the benchmark cohorts stay as dealt.
+    One with no such partner stays where it is, and its own site reads it over OPC UA.
+    Each site's `opcua_ids` name its OPC UA printers."""
+    wanted = set(opcua_ids)
+    hands = [list(s.printers) for s in sites]
+    for n in range(1, len(hands)):
+        for i, printer in enumerate(hands[n]):
+            if printer.printer_id not in wanted:
+                continue
+            partner = next((j for j, p in enumerate(hands[0])
+                            if p.model_number == printer.model_number and p.printer_id not in wanted), None)
+            if partner is not None:
+                hands[n][i], hands[0][partner] = hands[0][partner], printer
+    return [replace(site, printers=tuple(sorted(hand, key=lambda p: p.printer_id)),
+                    opcua_ids=frozenset(p.printer_id for p in hand if p.printer_id in wanted))
+            for site, hand in zip(sites, hands)]
 
 
 def shared_models(sites: Sequence[DemoSite]) -> list[str]:

@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from printfleet.demo_fleet import DAY_MS, DemoPrinter, deal, printers_of, releases, shared_models, start_ms
+from printfleet.demo_fleet import (DAY_MS, DemoPrinter, DemoSite, deal, gather_opcua, printers_of, releases,
+                                   shared_models, start_ms)
 from producers.simulator import Fleet, SimulatorSettings
 from producers.simulator.catalogue import MODELS
 from streams.advisories import compare_versions
@@ -43,6 +44,37 @@ def test_sites_differ_by_one_printer_at_most_and_a_model_with_enough_printers_is
 def test_fewer_printers_than_sites_is_refused() -> None:
     with pytest.raises(ValueError, match="4 printers cannot make 5 sites"):
         deal(_fleet(4), 5)
+
+
+def _models(site: DemoSite) -> Counter[str]:
+    return Counter(p.model_number for p in site.printers)
+
+
+def test_the_opcua_printers_move_to_the_first_site_and_every_site_keeps_its_models() -> None:
+    printers = _fleet(20)
+    dealt = deal(printers, 5)
+    last_two = {p.printer_id for p in printers[-2:]}  # what the simulator serves over OPC UA
+    assert not last_two <= {p.printer_id for p in dealt[0].printers}  # dealt elsewhere: they must move
+    sites = gather_opcua(dealt, last_two)
+    assert sites[0].opcua_ids == last_two and {p.printer_id for p in sites[0].opcua_printers} == last_two
+    assert len(sites[0].api_printers) == 2 and not sites[0].opcua_ids & {p.printer_id for p in sites[0].api_printers}
+    assert all(not s.opcua_ids for s in sites[1:])
+    assert [_models(s) for s in sites] == [_models(s) for s in dealt]
+    assert Counter(p for s in sites for p in s.printers) == Counter(printers)  # each printer once
+    assert [s.site_id for s in sites] == [s.site_id for s in dealt]
+
+
+def test_an_opcua_printer_without_a_partner_of_its_model_at_the_first_site_stays_at_its_own() -> None:
+    a, b, c = DemoPrinter("p001", "d1", "M1"), DemoPrinter("p002", "d2", "M2"), DemoPrinter("p003", "d3", "M2")
+    sites = [DemoSite(1, "s-1", (a,)), DemoSite(2, "s-2", (b,)), DemoSite(3, "s-3", (c,))]
+    gathered = gather_opcua(sites, {"p002", "p003"})
+    assert [s.printers for s in gathered] == [(a,), (b,), (c,)]
+    assert [s.opcua_ids for s in gathered] == [frozenset(), {"p002"}, {"p003"}]
+
+
+def test_no_opcua_printers_leaves_the_deal_as_it_was() -> None:
+    dealt = deal(_fleet(20), 5)
+    assert gather_opcua(dealt, ()) == dealt
 
 
 def test_the_clock_starts_the_lead_before_the_next_midnight_and_never_goes_back() -> None:
