@@ -126,10 +126,13 @@ def spooled_line(site: DemoSite, printers: Sequence[Mapping[str, Any]]) -> str:
     def total(kind: str) -> int:
         return sum(int(p["spooled_by_kind"].get(kind, 0)) for p in machines)
 
-    return (f"{site.site_id}: {len(machines)} printers by OPC UA ({answering} answering), "
-            f"{total('heartbeat')} heartbeats and {total('system_event')} events spooled, "
-            f"{sum(int(p['unmappable']) for p in machines)} kept aside at the site as unmappable "
-            "(docs/collector.md, \"OPC UA\")")
+    kinds = sorted({kind for p in machines for kind in p["spooled_by_kind"]}, key=lambda k: (-total(k), k))
+    line = (f"{site.site_id}: {len(machines)} printers by OPC UA ({answering} answering), spooled "
+            + (", ".join(f"{total(kind)} {kind}" for kind in kinds) or "nothing"))
+    unmappable = sum(int(p["unmappable"]) for p in machines)
+    if unmappable:
+        line += f"; {unmappable} kept aside at the site as unmappable (docs/collector.md, \"OPC UA\")"
+    return line
 
 
 async def stored_per_device(clickhouse: ClickHouseSettings, device_ids: Sequence[str]) -> dict[str, tuple[int, int]]:

@@ -31,6 +31,7 @@ from typing import Callable, Final
 from asyncua import ua
 from asyncua.common.node import Node
 from asyncua.server.server import Server
+from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.status_codes import StatusCodes
 from asyncua.common.utils import ServiceError
 from cryptography import x509
@@ -138,6 +139,9 @@ class OpcUaServer:
         await server.init()
         server.set_endpoint(f"opc.tcp://{settings.host}:{settings.opcua_port}{ENDPOINT_PATH}")
         server.set_server_name("printfleet simulator")
+        # ServerStatus/CurrentTime is the machines' clock, the simulated one (`sync`
+        # writes it): asyncua's own would write the wall clock every second.
+        server.disable_clock()
         await server.set_application_uri(APPLICATION_URI)
         server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
         server.set_identity_tokens([ua.UserNameIdentityToken, ua.X509IdentityToken])
@@ -228,11 +232,24 @@ class OpcUaServer:
         Called by the tick; tests call it to see a state at once."""
         async with self._lock:
             now = self._advance()
+            await self._write_clock(now)
             for pid, machine in self._machines.items():
                 printer = self.fleet.printer(pid)
                 await machine.update(printer, now)
                 await self._publish_events(pid, view.new_events(printer, self._published.get(pid, 0)))
             self._save_published()
+
+    async def _write_clock(self, now_ms: int) -> None:
+        """ServerStatus (and its CurrentTime) at the simulated time, as a machine's server
+        tells its own clock: a client stamps what it reads with it."""
+        if self._server is None:
+            return
+        when = ua_time(now_ms)
+        status_node = self._server.get_node(ObjectIds.Server_ServerStatus)
+        status = await status_node.read_value()
+        status.CurrentTime = when
+        await status_node.write_value(status)
+        await self._server.get_node(ObjectIds.Server_ServerStatus_CurrentTime).write_value(when)
 
     async def _tick_loop(self) -> None:
         while True:

@@ -193,7 +193,8 @@ def assert_snapshots(records: list[tuple[str, dict[str, Any]]], fleet: Fleet, pi
     truth = fleet.read(pid, "identity")
     for f in ("printer_uuid", "printer_name", "model_number", "serial_number", "firmware_release"):
         assert identity[f] == truth[f], f
-    assert (identity["printer_size"], identity["disk_capacity_bytes"], identity["device_date"]) == (None, None, None)
+    assert (identity["printer_size"], identity["disk_capacity_bytes"]) == (None, None)
+    assert START_MS < identity["device_date"] <= fleet.now_ms  # the server's clock: simulated time
     [*_, counters] = [r for k, r in records if k == "usage_counters" and r["device_id"] == device]
     truth = fleet.read(pid, "counters")
     assert (counters["total_jobs"], counters["total_print_time_s"]) == (truth["total_jobs"], truth["total_print_time_s"])
@@ -273,6 +274,9 @@ async def test_a_mixed_site_spools_each_opcua_machines_events_and_jobs_once(mixe
         assert beats and (beats[-1]["status"], beats[-1]["activity"]) == (status["status"], status["activity"]) or \
             status["activity"] in ("UNLOADING_BUILD_UNIT",)  # read as CALIBRATING (docs/opcua.md)
         assert beats[-1]["pending_job_count"] == status["pending_job_count"]
+        # Stamped by the machine's clock (the server's CurrentTime), as the printer API's
+        # heartbeats are by the printer's: here the simulated time, not the wall clock.
+        assert beats[-1]["event_time"] == status["event_time"] == fleet.now_ms
         assert beats[-1]["layers_total"] == (status["layers_total"] if status["current_job_id"] else None)
     assert {s.driver for s in statuses.values()} == {"opcua", "printer-api"}
 

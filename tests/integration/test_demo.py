@@ -37,7 +37,7 @@ async def test_the_demo_shows_advisories_a_benchmark_of_five_sites_and_a_mixed_s
     settings = DemoSettings(
         kafka=stack.kafka(topic_prefix=f"demo{unique}."),
         clickhouse=ClickHouseSettings(stack.clickhouse_url, database=f"demotest_{unique}"),
-        home=tmp_path, duration_s=40.0, every_s=5.0, midnight_after_s=12.0, site_prefix=f"site-{unique}",
+        home=tmp_path, duration_s=55.0, every_s=5.0, midnight_after_s=12.0, site_prefix=f"site-{unique}",
         worker_app_id=f"demo-{unique}", dashboard_port=0,
     )
     sites = {f"site-{unique}-{n}" for n in range(1, 6)}
@@ -48,13 +48,18 @@ async def test_the_demo_shows_advisories_a_benchmark_of_five_sites_and_a_mixed_s
     assert len(opcua) == 2
     try:
         printed: list[str] = []
-        _, page = await asyncio.wait_for(asyncio.gather(
-            run_demo(settings, asyncio.Event()), _fleet_page(printed, capsys, f"site-{unique}-1")), 170)
+        _, (page, advisories, benchmark) = await asyncio.wait_for(asyncio.gather(
+            run_demo(settings, asyncio.Event()), _pages(printed, capsys, sorted(sites))), 190)
         out = "".join(printed) + capsys.readouterr().out
         # The page served the first site's four printers to the operator while the demo ran,
         # the two OPC UA printers among them: the worker's fleet state has them.
         assert len(page["printers"]) == 4 and {p["site_id"] for p in page["printers"]} == {f"site-{unique}-1"}
         assert set(opcua.values()) <= {p["device_id"] for p in page["printers"]}
+        # And the outputs a new user would otherwise never see: an advisory for each of
+        # the site's printers (the OPC UA ones too: their identity carries the firmware),
+        # and a benchmark of the five sites.
+        assert {a["device_id"] for a in advisories} == {p["device_id"] for p in page["printers"]}
+        assert benchmark and all(b["site_count"] == 5 for b in benchmark)
 
         async def rows(sql: str) -> list[tuple[Any, ...]]:
             return (await execute(settings.clickhouse, sql, None))[1]
@@ -62,13 +67,12 @@ async def test_the_demo_shows_advisories_a_benchmark_of_five_sites_and_a_mixed_s
         # Every site's printers reached ClickHouse, four each, through its own collector.
         per_site = dict(await rows("SELECT site_id, uniqExact(device_id) FROM heartbeat GROUP BY site_id"))
         assert per_site == {site: 4 for site in sites}
-        # The signed releases were verified and every printer advised, each once; the OPC
-        # UA printers only once their identity records flow (the collector keeps them
-        # aside at the site today: the firmware is not known in the cloud).
+        # The signed releases were verified and every printer advised, each once, the OPC
+        # UA printers too.
         advised = await rows("SELECT uniqExact(site_id), groupUniqArray(device_id), uniqExact(record_id), "
                              "groupUniqArray(available_version) FROM update_advisory")
         sites_advised, devices, record_ids, versions = advised[0]
-        assert sites_advised == 5 and {p.device_id for p in fleet} - set(opcua.values()) <= set(devices)
+        assert sites_advised == 5 and sorted(devices) == sorted(p.device_id for p in fleet)
         assert record_ids == len(devices) and sorted(versions) == ["5.4.0", "6.3.0"]
         # The simulated day that ended has its benchmark from all five sites: per model,
         # each model's (on a loaded machine a model whose last hour of a site came after
@@ -105,26 +109,44 @@ async def test_the_demo_shows_advisories_a_benchmark_of_five_sites_and_a_mixed_s
         assert events[0][0] > 0
         # The start and closing lines say so.
         assert f"2 of them by OPC UA ({' '.join(sorted(opcua))} at opc.tcp://127.0.0.1:" in out
-        assert re.search(rf"site-{unique}-1: 2 printers by OPC UA \(2 answering\), [1-9]\d* heartbeats", out), out
+        spooled = re.search(rf"site-{unique}-1: 2 printers by OPC UA \(2 answering\), spooled (.*)", out)
+        assert spooled and re.search(r"[1-9]\d* heartbeat\b", spooled.group(1)), out
+        assert re.search(r"[1-9]\d* device_identity\b", spooled.group(1)) and "unmappable" not in spooled.group(1)
         stored = re.search(rf"site-{unique}-1's OPC UA printers in ClickHouse \(this run and earlier ones\): (.*)", out)
         assert stored and "NOTHING" not in stored.group(1) and all(pid in stored.group(1) for pid in opcua)
     finally:
         await h.drop_database(SinkSettings(kafka=settings.kafka, clickhouse=settings.clickhouse))
 
 
-async def _fleet_page(printed: list[str], capsys: pytest.CaptureFixture[str], site: str) -> dict[str, Any]:
-    """The site's fleet as the demo's web page serves it, signed in with the operator's
-    token the demo printed, once all four printers are on it."""
+async def _pages(printed: list[str], capsys: pytest.CaptureFixture[str],
+                 sites: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the demo's web page serves while it runs, signed in with the operator's token
+    the demo printed: the first site's fleet once all four printers are on it, then its
+    advisories once each printer has one, then the first benchmark any site's daily
+    utilisation shows. The page stops with the demo: what it never showed fails here."""
     pattern = re.compile(r"fleet web page (\S+)  sign in with the operator's token (\S+) ")
     while (found := pattern.search("".join(printed))) is None:
         printed.append(capsys.readouterr().out)
         await asyncio.sleep(0.5)
     url, token = found.groups()
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+
+        async def get(path: str, **params: str) -> dict[str, Any]:
+            try:
+                async with http.get(f"{url}{path}", params=params) as response:
+                    assert response.status == 200, await response.text()
+                    answer: dict[str, Any] = await response.json()
+                    return answer
+            except aiohttp.ClientConnectionError as exc:
+                raise AssertionError(f"the demo's page stopped before it showed {path}: {exc!r}") from None
+
+        while len((page := await get("api/fleet", site=sites[0]))["printers"]) < 4:
+            await asyncio.sleep(1.0)
+        while len({a["device_id"] for a in (advisories := (await get("api/advisories", site=sites[0]))["advisories"])}) < 4:
+            await asyncio.sleep(1.0)
         while True:
-            async with http.get(f"{url}api/fleet", params={"site": site}) as response:
-                assert response.status == 200, await response.text()
-                page: dict[str, Any] = await response.json()
-            if len(page["printers"]) == 4:
-                return page
+            for site in sites:
+                benchmark: list[dict[str, Any]] = (await get("api/utilisation", site=site, grain="day"))["benchmark"]
+                if benchmark:
+                    return page, advisories, benchmark
             await asyncio.sleep(1.0)

@@ -15,7 +15,8 @@ every AdditiveManufacturingType (or subtype) instance in Machinery's Machines fo
                raised while the session was down are spooled, once
     per tick   events and finished jobs past their cursors; a heartbeat from the current
                values at the heartbeat cadence; counters, the feedstock list (build unit,
-               agents) and identity read at theirs
+               agents) and identity read at theirs; snapshots stamped with the
+               server's clock (ServerStatus/CurrentTime), as the printer API's are
 
 Any failure of the session (refused, lost, timed out) ends it: every machine counts it,
 spools an UNREACHABLE heartbeat at the heartbeat cadence, and the driver connects again.
@@ -266,7 +267,7 @@ class OpcUaDriver:
             operation=await optional(*counters, names.OPERATION_DURATION),
             cycles=await optional(*counters, names.OPERATION_CYCLE_COUNTER), ident=ident,
             feedstock=await self._feedstock(client, ns, await optional(*names.FEEDSTOCK_LIST)))
-        await self._identify(machine)
+        await self._identify(machine, await _server_time(client))
         subscription = await client.create_subscription(PUBLISHING_INTERVAL_MS, machine)
         n = machine.nodes
         watched = [n.item_state, n.operation_mode, n.warm_up, n.orders, n.responses]
@@ -292,20 +293,19 @@ class OpcUaDriver:
             entries.append((a, b, c, d))
         return entries
 
-    async def _consumables(self, machine: Machine) -> None:
+    async def _consumables(self, machine: Machine, now_ms: int) -> None:
         assert machine.nodes is not None
         feedstock = []
         for identifier, function, remaining, ready in machine.nodes.feedstock:
             quantity = await remaining.read_value()
             feedstock.append(mapping.Feedstock(str(await identifier.read_value() or ""), int(await function.read_value() or 0),
                                                None if quantity is None else float(quantity), await ready.read_value()))
-        now = _now_ms()
-        for kind, payload in (("build_unit", mapping.build_unit(now, feedstock)),
-                              ("agent_system", mapping.agent_system(now, feedstock))):
+        for kind, payload in (("build_unit", mapping.build_unit(now_ms, feedstock)),
+                              ("agent_system", mapping.agent_system(now_ms, feedstock))):
             if payload is not None:
                 await machine.spool_snapshot(kind, payload, RecordClass.KEEP)
 
-    async def _identify(self, machine: Machine) -> None:
+    async def _identify(self, machine: Machine, server_ms: int | None) -> None:
         assert machine.nodes is not None
         values = {key: await n.read_value() for key, n in machine.nodes.ident.items()}
         ident = mapping.Identification(
@@ -316,7 +316,7 @@ class OpcUaDriver:
         if not ident.product_instance_uri:
             raise PrinterUnavailable(f"{machine.sink.status.base_url}: no ProductInstanceUri to identify the machine")
         power_on = await _read(machine.nodes.power_on)
-        payload = mapping.identity(_now_ms(), ident, power_on)
+        payload = mapping.identity(_stamp(server_ms), ident, power_on, server_ms)
         machine.firmware = ident.software_revision
         machine.sink.identify(payload["printer_uuid"], ident.component_name)
         await machine.spool_snapshot("device_identity", payload, RecordClass.KEEP)
@@ -349,13 +349,12 @@ class OpcUaDriver:
         """Tick until stop or until the session fails (raises PrinterUnavailable)."""
         url, c = self._printer.url, self._cadence
         due = {"heartbeat": 0.0, "counters": 0.0, "consumables": 0.0, "identity": time.monotonic() + c.identity_s}
-        server_state = client.get_node(ObjectIds.Server_ServerStatus_State)
         while not stop.is_set():
             now = time.monotonic()
             async with _boundary(url, "read"):
-                await server_state.read_value()  # the session's liveness
+                server_ms = await _server_time(client)  # also the session's liveness
                 for machine in machines:
-                    await self._tick(machine, now, due)
+                    await self._tick(machine, now, due, server_ms)
             for key, period in (("heartbeat", c.heartbeat_s), ("counters", c.counters_s),
                                 ("consumables", c.consumables_s), ("identity", c.identity_s)):
                 if due[key] <= now:
@@ -369,23 +368,24 @@ class OpcUaDriver:
             events, machine.events = machine.events, []
             await machine.spool_events(events, from_history=False)
 
-    async def _tick(self, machine: Machine, now: float, due: dict[str, float]) -> None:
+    async def _tick(self, machine: Machine, now: float, due: dict[str, float], server_ms: int | None) -> None:
         assert machine.nodes is not None
+        at = _stamp(server_ms)
         events, machine.events = machine.events, []
         try:
             await machine.spool_events(events, from_history=False)
             await machine.spool_jobs()
             if due["heartbeat"] <= now:
-                payload = mapping.heartbeat(_now_ms(), machine.state, machine.orders, machine.responses)
+                payload = mapping.heartbeat(at, machine.state, machine.orders, machine.responses)
                 await machine.spool_snapshot("heartbeat", payload, RecordClass.DROPPABLE)
             if due["counters"] <= now:
                 n = machine.nodes
-                payload = mapping.counters(_now_ms(), await _read(n.operation), await _read(n.cycles))
+                payload = mapping.counters(at, await _read(n.operation), await _read(n.cycles))
                 await machine.spool_snapshot("usage_counters", payload, RecordClass.KEEP)
             if due["consumables"] <= now:
-                await self._consumables(machine)
+                await self._consumables(machine, at)
             if due["identity"] <= now:
-                await self._identify(machine)
+                await self._identify(machine, server_ms)
         except SpoolFull as exc:
             machine.events = events + machine.events  # nothing was appended: try again next tick
             log.warning("event=spool_full printer=%s error=%s", machine.sink.status.base_url, exc)
@@ -395,6 +395,17 @@ class OpcUaDriver:
 
 async def _read(node: Node | None) -> Any:
     return None if node is None else await node.read_value()
+
+
+async def _server_time(client: Client) -> int | None:
+    """The server's clock (ServerStatus/CurrentTime): the machines' own, as the printer
+    API's answers carry the printer's. None if the server does not say."""
+    return mapping.ms(await client.get_node(ObjectIds.Server_ServerStatus_CurrentTime).read_value())
+
+
+def _stamp(server_ms: int | None) -> int:
+    """A snapshot's event_time: the server's clock, else the collector's."""
+    return server_ms if server_ms is not None else _now_ms()
 
 
 def _now_ms() -> int:

@@ -249,9 +249,10 @@ class Identification:
     software_revision: str
 
 
-def identity(now_ms: int, ident: Identification, power_on_ms: float | None) -> dict[str, Any]:
-    """The printer API's identity answer. No node: printer_size, disk and memory capacity,
-    device_date (the server's CurrentTime is the wall clock, not the printer's)."""
+def identity(now_ms: int, ident: Identification, power_on_ms: float | None, server_ms: int | None) -> dict[str, Any]:
+    """The printer API's identity answer; `device_date` is the server's CurrentTime (the
+    machine's clock as its server tells it). No node: printer_size, disk and memory
+    capacity."""
     payload: dict[str, Any] = {
         "event_time": now_ms, "printer_uuid": device_uuid(ident.product_instance_uri),
         "printer_name": ident.component_name, "model_number": ident.product_code,
@@ -259,6 +260,8 @@ def identity(now_ms: int, ident: Identification, power_on_ms: float | None) -> d
     }
     if power_on_ms is not None:
         payload["uptime_s"] = int(power_on_ms // 1000)
+    if server_ms is not None:
+        payload["device_date"] = server_ms
     return payload
 
 

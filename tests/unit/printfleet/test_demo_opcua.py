@@ -63,10 +63,13 @@ def test_the_lines_say_what_came_by_opcua_and_what_did_not_arrive() -> None:
     assert demo_opcua.start_line(MIXED, "opc.tcp://h:1/") == "1 of them by OPC UA (p002 at opc.tcp://h:1/)"
     printers = [
         {"driver": "printer-api", "reachable": True, "spooled_by_kind": {"heartbeat": 50}, "unmappable": 0},
-        {"driver": "opcua", "reachable": True, "spooled_by_kind": {"heartbeat": 7, "system_event": 3}, "unmappable": 2},
+        {"driver": "opcua", "reachable": True, "spooled_by_kind": {"heartbeat": 7, "system_event": 3, "job": 3},
+         "unmappable": 2},
     ]
     assert demo_opcua.spooled_line(MIXED, printers).startswith(
-        "s-1: 1 printers by OPC UA (1 answering), 7 heartbeats and 3 events spooled, 2 kept aside")
+        "s-1: 1 printers by OPC UA (1 answering), spooled 7 heartbeat, 3 job, 3 system_event; 2 kept aside")
+    printers[1]["unmappable"] = 0
+    assert demo_opcua.spooled_line(MIXED, printers).endswith("3 system_event")
     assert demo_opcua.stored_line(MIXED, {"d-2": (7, 3)}).endswith("ClickHouse (this run and earlier ones): "
                                                                      "p002 7 heartbeats, 3 events")
     assert demo_opcua.stored_line(MIXED, {"d-1": (9, 9)}).endswith(": p002 NOTHING stored")

@@ -105,10 +105,11 @@ def test_the_device_id_is_the_uuid_of_the_product_instance_uri() -> None:
 
 def test_identity_and_counters_carry_what_has_a_node() -> None:
     ident = m.Identification("urn:uuid:1b4e28ba-2fa1-11d2-883f-0016d3cca427", "Printer 1", "M1", "SN1", "2.0")
-    assert m.identity(5, ident, 90_500.0) == {
+    assert m.identity(5, ident, 90_500.0, 4) == {
         "event_time": 5, "printer_uuid": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "printer_name": "Printer 1",
-        "model_number": "M1", "serial_number": "SN1", "firmware_release": "2.0", "uptime_s": 90,
+        "model_number": "M1", "serial_number": "SN1", "firmware_release": "2.0", "uptime_s": 90, "device_date": 4,
     }
+    assert "device_date" not in m.identity(5, ident, None, None) and "uptime_s" not in m.identity(5, ident, None, None)
     assert m.counters(5, 3_600_000.0, 12) == {"event_time": 5, "total_print_time_s": 3600, "total_jobs": 12}
     assert m.counters(5, None, None) == {"event_time": 5}
 
