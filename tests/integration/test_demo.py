@@ -142,7 +142,10 @@ async def _pages(printed: list[str], capsys: pytest.CaptureFixture[str],
 
         while len((page := await get("api/fleet", site=sites[0]))["printers"]) < 4:
             await asyncio.sleep(1.0)
-        while len({a["device_id"] for a in (advisories := (await get("api/advisories", site=sites[0]))["advisories"])}) < 4:
+        while True:
+            advisories: list[dict[str, Any]] = (await get("api/advisories", site=sites[0]))["advisories"]
+            if len({a["device_id"] for a in advisories}) == 4:
+                break
             await asyncio.sleep(1.0)
         while True:
             for site in sites:
