@@ -24,7 +24,7 @@ from common.errors import PrintfleetError
 from printfleet import cmd_query
 from printfleet.demo_fleet import DemoSite
 from printfleet.demo_pipeline import DemoSetupError
-from producers.collector.config import OpcUaPrinter
+from producers.collector.printer_tables import OpcUaPrinter
 from sinks.connection import ClickHouseSettings
 
 if TYPE_CHECKING:

@@ -25,7 +25,8 @@ from aiohttp import web
 
 from common.ops import OpsServer, OpsSettings
 from producers.collector import metrics
-from producers.collector.config import CollectorSettings, OpcUaPrinter, PrinterApiPrinter, PrinterConfig
+from producers.collector.config import CollectorSettings
+from producers.collector.printer_tables import OpcUaPrinter, PrinterApiPrinter, PrinterConfig
 from producers.collector.cursors import CursorSafeSpool, CursorStore
 from producers.collector.device_records import RecordBuilder, Site
 from producers.collector.device_sink import DeviceSink, PrinterStatus, SinkShared

@@ -23,17 +23,9 @@
     urls = ["https://10.0.0.21/printers/p001/", ...]
 
     [[printer]]                         # one printer and its driver; any number of them
-    driver = "printer-api"              # polled over its HTTPS API, like [printers] urls
-    url = "https://10.0.0.22/"
-    ca_file = "other-ca.pem"            # omit for [printers] ca_file (or the system's store)
-
-    [[printer]]
-    driver = "opcua"                    # OPC UA for Additive Manufacturing (OPC 40540)
+    driver = "opcua"                    # or "printer-api": the keys in printer_tables.py
     url = "opc.tcp://10.0.0.30:4840"
-    server_certificate = "machine.der"  # the machine's certificate, pinned
-    user = "printfleet"                 # identity: user + password_file,
-    password_file = "opcua-password"    # ... or certificate + private_key
-    machines = ["Printer1"]             # optional: only these browse names of its Machines
+    ...
 
     [cadence]                           # seconds between polls, per endpoint
     heartbeat_s = 10
@@ -42,9 +34,8 @@
 
 `[printers] urls` and `[[printer]]` tables may be used together; at least one printer's
 place must be given (`urls = []` alone is a site without printers). A `[[printer]]`
-names its `driver` and `url` and then only that driver's keys; a URL may appear once.
-The OPC UA driver's settings are read and checked here; its files are read when it
-connects (producers/collector/drivers/opcua.py).
+names its `driver` and `url` and then only that driver's keys (printer_tables.py); a
+URL may appear once.
 
 Relative paths are relative to the file. Unknown keys are an error, so a typo does not
 silently fall back to a default; so are missing keys and values of the wrong type
@@ -53,15 +44,16 @@ silently fall back to a default; so are missing keys and values of the wrong typ
 
 from __future__ import annotations
 
-import difflib
-import json
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, TypeAlias
+from typing import Any
 
 from common.settings import build
+from producers.collector import printer_tables
+from producers.collector.printer_tables import PrinterApiPrinter, PrinterConfig
+from producers.collector.toml_values import INTEGER, NUMBER, PATH, STRING, STRINGS, did_you_mean, fits, short, toml_type
 from producers.errors import CollectorConfigError
 
 
@@ -74,35 +66,6 @@ class Cadence:
     counters_s: float = 300.0
     consumables_s: float = 300.0
     identity_s: float = 3600.0
-
-
-@dataclass(frozen=True)
-class PrinterApiPrinter:
-    """A printer polled over its HTTPS API (docs/printer-api.md): `driver = "printer-api"`."""
-
-    driver: ClassVar[str] = "printer-api"
-    url: str  # base URL, ending in "/"
-    ca_file: Path | None = None  # None: the system's trust store
-
-
-@dataclass(frozen=True)
-class OpcUaPrinter:
-    """A machine server speaking OPC UA for Additive Manufacturing: `driver = "opcua"`.
-    Security policy Basic256Sha256 with SignAndEncrypt; its identity is `user` with the
-    password in `password_file`, or `certificate` with `private_key`."""
-
-    driver: ClassVar[str] = "opcua"
-    url: str  # opc.tcp://host:port[/path]
-    server_certificate: Path  # the server's certificate, pinned: no other is trusted
-    user: str | None = None
-    password_file: Path | None = None
-    certificate: Path | None = None
-    private_key: Path | None = None
-    machines: tuple[str, ...] = ()  # browse names in its Machines folder; empty: all of them
-
-
-PrinterConfig: TypeAlias = PrinterApiPrinter | OpcUaPrinter
-DRIVERS = (PrinterApiPrinter.driver, OpcUaPrinter.driver)
 
 
 @dataclass(frozen=True)
@@ -155,50 +118,43 @@ class CollectorSettings:
             gateway_url=gateway["url"].rstrip("/"),
             gateway_token=gateway["token"],
             gateway_ca_file=rel(gateway.get("ca_file")),
-            printer_urls=tuple(_base_url(u) for u in printers.get("urls", [])),
+            printer_urls=tuple(printer_tables.base_url(u) for u in printers.get("urls", [])),
             printer_ca_file=rel(printers.get("ca_file")),
             cadence=Cadence(**{k: float(v) for k, v in data.get("cadence", {}).items()}),
         )
         for key, expected in _TOP.items():
-            if expected is _NUMBER and key in values:
+            if expected is NUMBER and key in values:
                 values[key] = float(values[key])
         # Then the environment (PRINTFLEET_COLLECTOR_<FIELD>, e.g. a token from a secret
         # store: PRINTFLEET_COLLECTOR_GATEWAY_TOKEN), then the flags: the precedence of
         # every printfleet command (common/settings.py).
         cadence = values.pop("cadence")
-        tables = _printer_tables(path, data.get("printer", []), rel, values["printer_ca_file"])
-        _check_unique_urls(path, values["printer_urls"], tables)
+        tables = printer_tables.read(path, data.get("printer", []), rel, values["printer_ca_file"])
+        printer_tables.check_unique_urls(path, values["printer_urls"], tables)
         return build(cls, "collector", env, config=values, config_name=str(path), cadence=cadence,
                      printers=tables, **overrides)
 
 
-def _base_url(url: str) -> str:
-    return url if url.endswith("/") else url + "/"
-
-
-# What site.toml may hold: top-level keys, then one table of keys each. The values are
-# what `_check` requires; the error message quotes them.
-_STRING, _PATH, _INTEGER, _NUMBER, _STRINGS = (
-    "a string", "a path (string)", "an integer", "a number", "an array of strings",
-)
+# What site.toml may hold: top-level keys, then one table of keys each (the [[printer]]
+# tables: printer_tables.py). The values are what `_check` requires; messages quote them.
 _TOP: dict[str, str] = {
-    "site_id": _STRING,
-    "site_secret": _STRING,
-    "state_dir": _PATH,
-    "spool_max_bytes": _INTEGER,
-    "status_host": _STRING,
-    "status_port": _INTEGER,
-    "status_every_s": _NUMBER,
-    "request_timeout_s": _NUMBER,
-    "upload_max_records": _INTEGER,
-    "kept_max_records": _INTEGER,
-    "kept_max_bytes": _INTEGER,
-    "resend_kept_s": _NUMBER,
+    "site_id": STRING,
+    "site_secret": STRING,
+    "state_dir": PATH,
+    "spool_max_bytes": INTEGER,
+    "status_host": STRING,
+    "status_port": INTEGER,
+    "status_every_s": NUMBER,
+    "request_timeout_s": NUMBER,
+    "upload_max_records": INTEGER,
+    "kept_max_records": INTEGER,
+    "kept_max_bytes": INTEGER,
+    "resend_kept_s": NUMBER,
 }
 _TABLES: dict[str, dict[str, str]] = {
-    "gateway": {"url": _STRING, "token": _STRING, "ca_file": _PATH},
-    "printers": {"urls": _STRINGS, "ca_file": _PATH},
-    "cadence": {f.name: _NUMBER for f in fields(Cadence)},
+    "gateway": {"url": STRING, "token": STRING, "ca_file": PATH},
+    "printers": {"urls": STRINGS, "ca_file": PATH},
+    "cadence": {f.name: NUMBER for f in fields(Cadence)},
 }
 _REQUIRED = {("", "site_id"), ("", "site_secret"), ("", "state_dir"),
              ("gateway", "url"), ("gateway", "token"), ("printers", "urls")}
@@ -224,16 +180,17 @@ def _check(path: Path, data: dict[str, Any]) -> None:
     for key, value in data.items():
         if key in _TABLES:
             if not isinstance(value, dict):
-                raise CollectorConfigError(path, f"[{key}] must be a table, got {_toml_type(value)}", key)
-        elif key == _PRINTER:
+                raise CollectorConfigError(path, f"[{key}] must be a table, got {toml_type(value)}", key)
+        elif key == printer_tables.TABLE:
             if not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+                table = printer_tables.TABLE
                 raise CollectorConfigError(
-                    path, f"{_PRINTER} must be an array of tables ([[{_PRINTER}]]), got {_toml_type(value)}", _PRINTER,
+                    path, f"{table} must be an array of tables ([[{table}]]), got {toml_type(value)}", table,
                 )
         elif key not in _TOP:
-            known = [*_TOP, *(f"[{t}]" for t in _TABLES), f"[[{_PRINTER}]]"]
+            known = [*_TOP, *(f"[{t}]" for t in _TABLES), f"[[{printer_tables.TABLE}]]"]
             raise CollectorConfigError(
-                path, f"unknown key {key}{_did_you_mean(key, [*_TOP, *_TABLES, _PRINTER])}; "
+                path, f"unknown key {key}{did_you_mean(key, [*_TOP, *_TABLES, printer_tables.TABLE])}; "
                       f"known top-level keys: {', '.join(known)}", key,
             )
     tables: list[tuple[str, dict[str, Any], dict[str, str]]] = [("", data, _TOP)]
@@ -243,167 +200,24 @@ def _check(path: Path, data: dict[str, Any]) -> None:
             for key in values:
                 if key not in keys:
                     raise CollectorConfigError(
-                        path, f"unknown key [{table}] {key}{_did_you_mean(key, list(keys))}; "
+                        path, f"unknown key [{table}] {key}{did_you_mean(key, list(keys))}; "
                               f"known keys in [{table}]: {', '.join(keys)}", f"[{table}] {key}",
                     )
         for key, expected in keys.items():
             name = f"[{table}] {key}" if table else key
             if key not in values:
-                if (table, key) == ("printers", "urls") and _PRINTER in data:
+                if (table, key) == ("printers", "urls") and printer_tables.TABLE in data:
                     continue  # the printers are in [[printer]] tables
                 if (table, key) in _REQUIRED:
-                    also = f" or [[{_PRINTER}]] tables" if (table, key) == ("printers", "urls") else ""
+                    also = f" or [[{printer_tables.TABLE}]] tables" if (table, key) == ("printers", "urls") else ""
                     raise CollectorConfigError(path, f"missing key {name} ({expected}){also}", name)
                 continue
             value = values[key]
-            if not _fits(value, expected):
-                shown = "" if (table, key) in _SECRET else f" ({_short(value)})"
+            if not fits(value, expected):
+                shown = "" if (table, key) in _SECRET else f" ({short(value)})"
                 raise CollectorConfigError(
-                    path, f"{name} must be {expected}, got {_toml_type(value)}{shown}", name,
+                    path, f"{name} must be {expected}, got {toml_type(value)}{shown}", name,
                 )
-
-
-# [[printer]] tables: the keys of every driver, then each driver's own. What the values
-# must be is said as for the other tables; URLs must have their driver's scheme.
-_PRINTER = "printer"
-_PRINTER_KEYS = {"driver": _STRING, "url": _STRING}
-_DRIVER_KEYS: dict[str, dict[str, str]] = {
-    PrinterApiPrinter.driver: {"ca_file": _PATH},
-    OpcUaPrinter.driver: {"server_certificate": _PATH, "user": _STRING, "password_file": _PATH,
-                          "certificate": _PATH, "private_key": _PATH, "machines": _STRINGS},
-}
-_SCHEMES = {PrinterApiPrinter.driver: ("https://", "http://"), OpcUaPrinter.driver: ("opc.tcp://",)}
-
-
-def _printer_tables(path: Path, tables: list[dict[str, Any]], rel: Callable[[str | None], Path | None],
-                    default_ca_file: Path | None) -> tuple[PrinterConfig, ...]:
-    """The `[[printer]]` tables as settings; raises `CollectorConfigError` for the first
-    key that is unknown for the table's driver, missing or of the wrong type, or values
-    that do not go together. A printer API table without `ca_file` takes `[printers] ca_file`."""
-    out: list[PrinterConfig] = []
-    for number, table in enumerate(tables, 1):
-        where = f"[[{_PRINTER}]] #{number}"
-        driver = _printer_value(path, where, table, "driver", _STRING, required=True)
-        if driver not in _DRIVER_KEYS:
-            raise CollectorConfigError(
-                path, f"{where} driver must be one of {', '.join(repr(d) for d in DRIVERS)}, got {_short(driver)}"
-                      f"{_did_you_mean(driver, list(_DRIVER_KEYS))}", f"{where} driver",
-            )
-        keys = {**_PRINTER_KEYS, **_DRIVER_KEYS[driver]}
-        for key in table:
-            if key not in keys:
-                owners = [d for d, own in _DRIVER_KEYS.items() if key in own]
-                hint = f" (a key of driver {owners[0]!r})" if owners else _did_you_mean(key, list(keys))
-                raise CollectorConfigError(
-                    path, f"unknown key {where} {key} for driver {driver!r}{hint}; "
-                          f"known keys for it: {', '.join(keys)}", f"{where} {key}",
-                )
-        for key, expected in keys.items():
-            _printer_value(path, where, table, key, expected, required=key == "url")
-        url = table["url"]
-        if not url.startswith(_SCHEMES[driver]):
-            raise CollectorConfigError(
-                path, f"{where} url must start with {' or '.join(_SCHEMES[driver])} for driver {driver!r}, "
-                      f"got {_short(url)}", f"{where} url",
-            )
-        if driver == PrinterApiPrinter.driver:
-            out.append(PrinterApiPrinter(_base_url(url), rel(table.get("ca_file")) or default_ca_file))
-        else:
-            out.append(_opcua_printer(path, where, table, rel))
-    return tuple(out)
-
-
-def _printer_value(path: Path, where: str, table: dict[str, Any], key: str, expected: str, *,
-                   required: bool) -> Any:
-    if key not in table:
-        if required:
-            raise CollectorConfigError(path, f"missing key {where} {key} ({expected})", f"{where} {key}")
-        return None
-    value = table[key]
-    if not _fits(value, expected):
-        raise CollectorConfigError(
-            path, f"{where} {key} must be {expected}, got {_toml_type(value)} ({_short(value)})", f"{where} {key}",
-        )
-    if expected == _STRING and not value:
-        raise CollectorConfigError(path, f"{where} {key} must not be empty", f"{where} {key}")
-    return value
-
-
-def _opcua_printer(path: Path, where: str, table: dict[str, Any],
-                   rel: Callable[[str | None], Path | None]) -> OpcUaPrinter:
-    def missing(key: str, why: str) -> CollectorConfigError:
-        return CollectorConfigError(path, f"missing key {where} {key} ({_DRIVER_KEYS['opcua'][key]}): {why}",
-                                    f"{where} {key}")
-
-    certificate = rel(table.get("server_certificate"))
-    if certificate is None:
-        raise missing("server_certificate", "the machine's certificate, pinned")
-    by_password = "user" in table or "password_file" in table
-    by_certificate = "certificate" in table or "private_key" in table
-    if by_password and by_certificate:
-        raise CollectorConfigError(
-            path, f"{where} has two identities: user + password_file, or certificate + private_key, not both",
-            f"{where} {'certificate' if 'certificate' in table else 'private_key'}",
-        )
-    pairs = (("user", "password_file"), ("certificate", "private_key"))
-    for first, second in pairs:
-        for key, other in ((first, second), (second, first)):
-            if key in table and other not in table:
-                raise missing(other, f"{key} needs it")
-    if not (by_password or by_certificate):
-        raise missing("user", "an identity is needed: user + password_file, or certificate + private_key")
-    machines = table.get("machines")
-    if machines is not None and (not machines or "" in machines or len(set(machines)) != len(machines)):
-        raise CollectorConfigError(
-            path, f"{where} machines must be distinct, non-empty browse names (omit it for every machine), "
-                  f"got {_short(machines)}", f"{where} machines",
-        )
-    return OpcUaPrinter(
-        url=table["url"], server_certificate=certificate, user=table.get("user"),
-        password_file=rel(table.get("password_file")), certificate=rel(table.get("certificate")),
-        private_key=rel(table.get("private_key")), machines=tuple(machines or ()),
-    )
-
-
-def _check_unique_urls(path: Path, urls: tuple[str, ...], tables: tuple[PrinterConfig, ...]) -> None:
-    """Two entries for one printer would read it twice: refuse the second."""
-    seen: dict[str, str] = {}
-    places = [(u, f"[printers] urls #{i}") for i, u in enumerate(urls, 1)]
-    places += [(p.url, f"[[{_PRINTER}]] #{i} url") for i, p in enumerate(tables, 1)]
-    for url, place in places:
-        if url in seen:
-            raise CollectorConfigError(path, f"{place}: printer {url} is listed twice (first as {seen[url]})", place)
-        seen[url] = place
-
-
-def _fits(value: object, expected: str) -> bool:
-    if expected in (_STRING, _PATH):
-        return isinstance(value, str)
-    if expected == _INTEGER:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if expected == _NUMBER:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-def _toml_type(value: object) -> str:
-    """The TOML name of a value tomllib returned."""
-    for python, toml in ((bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
-                         (list, "an array"), (dict, "a table")):
-        if isinstance(value, python):
-            return toml
-    return "a date/time"
-
-
-def _short(value: object) -> str:
-    """`value` as TOML would write it (near enough), cut to 40 characters."""
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _did_you_mean(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1)
-    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def render(settings: CollectorSettings, *, hide_secrets: bool = False) -> str:
@@ -446,7 +260,7 @@ def render(settings: CollectorSettings, *, hide_secrets: bool = False) -> str:
         lines.append(f"ca_file = {q(settings.printer_ca_file)}")
     lines += ["", "[cadence]"] + [f"{f.name} = {getattr(settings.cadence, f.name)}" for f in fields(Cadence)]
     for printer in settings.printers:
-        lines += ["", f"[[{_PRINTER}]]", f"driver = {q(printer.driver)}"]
+        lines += ["", f"[[{printer_tables.TABLE}]]", f"driver = {q(printer.driver)}"]
         for f in fields(printer):
             value = getattr(printer, f.name)
             if isinstance(value, tuple):

@@ -21,7 +21,8 @@ from asyncua import ua
 from asyncua.server.server import Server
 
 from producers.collector.collector import Collector
-from producers.collector.config import Cadence, CollectorSettings, OpcUaPrinter
+from producers.collector.config import Cadence, CollectorSettings
+from producers.collector.printer_tables import OpcUaPrinter
 from producers.collector.device_sink import PrinterStatus
 from producers.collector.drivers.opcua import client_certificate
 from producers.collector.pseudonym import pseudonym

@@ -22,7 +22,8 @@ from deploy.settings import StackSettings
 from printfleet.cmd_demo import SIGNING_KEY, DemoSettings, run_demo
 from printfleet.cmd_query import execute
 from printfleet.demo_fleet import printers_of
-from producers.collector.config import CollectorSettings, OpcUaPrinter
+from producers.collector.config import CollectorSettings
+from producers.collector.printer_tables import OpcUaPrinter
 from producers.simulator import Fleet, SimulatorSettings
 from sinks import queries
 from sinks.clickhouse import SinkSettings

@@ -44,7 +44,8 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import BadCertificateUntrusted, BadUserAccessDenied, UaError
 
-from producers.collector.config import Cadence, OpcUaPrinter
+from producers.collector.config import Cadence
+from producers.collector.printer_tables import OpcUaPrinter
 from producers.collector.device_sink import DeviceSink, PrinterStatus, SinkShared
 from producers.collector.drivers import opcua_mapping as mapping
 from producers.collector.drivers.opcua_machine import Machine, MachineNodes

@@ -10,7 +10,8 @@ import pytest
 
 from printfleet.cli import main
 from producers.collector.collector import Collector
-from producers.collector.config import CollectorSettings, OpcUaPrinter, PrinterApiPrinter, render
+from producers.collector.config import CollectorSettings, render
+from producers.collector.printer_tables import OpcUaPrinter, PrinterApiPrinter
 from producers.errors import CollectorConfigError
 
 HEAD = """\
