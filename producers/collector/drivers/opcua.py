@@ -45,10 +45,10 @@ from asyncua.ua.object_ids import ObjectIds
 from asyncua.ua.uaerrors import BadCertificateUntrusted, BadUserAccessDenied, UaError
 
 from producers.collector.config import Cadence
-from producers.collector.printer_tables import OpcUaPrinter
 from producers.collector.device_sink import DeviceSink, PrinterStatus, SinkShared
 from producers.collector.drivers import opcua_mapping as mapping
 from producers.collector.drivers.opcua_machine import Machine, MachineNodes
+from producers.collector.printer_tables import OpcUaPrinter
 from producers.errors import OpcUaRefused, PrinterUnavailable, SpoolFull
 from producers.opcua_model import CertificatePair, Role, ensure_certificate, names
 from producers.spool.spool import RecordClass
@@ -278,7 +278,8 @@ class OpcUaDriver:
         await subscription.subscribe_events(node, event_types)
         await self._read_history(machine, node, event_types)
 
-    async def _feedstock(self, client: Client, ns: dict[str, int], folder: Node | None) -> list[tuple[Node, Node, Node, Node]]:
+    async def _feedstock(self, client: Client, ns: dict[str, int],
+                         folder: Node | None) -> list[tuple[Node, Node, Node, Node]]:
         """The value nodes of each FeedstockType entry of the machine's feedstock list."""
         if folder is None:
             return []
@@ -288,10 +289,10 @@ class OpcUaDriver:
             type_id = await entry.read_type_definition()
             if type_id is None or not (type_id == entry_type or await is_subtype(client.get_node(type_id), entry_type)):
                 continue
-            a, b, c, d = [await entry.get_child(names.path(ns, (n,))) for n in (
+            identifier, function, remaining, ready = [await entry.get_child(names.path(ns, (n,))) for n in (
                 names.FEEDSTOCK_IDENTIFIER, names.FEEDSTOCK_FUNCTION, names.FEEDSTOCK_REMAINING_QUANTITY,
                 names.FEEDSTOCK_READY)]
-            entries.append((a, b, c, d))
+            entries.append((identifier, function, remaining, ready))
         return entries
 
     async def _consumables(self, machine: Machine, now_ms: int) -> None:
@@ -299,8 +300,9 @@ class OpcUaDriver:
         feedstock = []
         for identifier, function, remaining, ready in machine.nodes.feedstock:
             quantity = await remaining.read_value()
-            feedstock.append(mapping.Feedstock(str(await identifier.read_value() or ""), int(await function.read_value() or 0),
-                                               None if quantity is None else float(quantity), await ready.read_value()))
+            feedstock.append(mapping.Feedstock(
+                str(await identifier.read_value() or ""), int(await function.read_value() or 0),
+                None if quantity is None else float(quantity), await ready.read_value()))
         for kind, payload in (("build_unit", mapping.build_unit(now_ms, feedstock)),
                               ("agent_system", mapping.agent_system(now_ms, feedstock))):
             if payload is not None:

@@ -36,7 +36,8 @@ class MachineNodes:
     operation: Node | None
     cycles: Node | None
     ident: dict[str, Node]
-    feedstock: list[tuple[Node, Node, Node, Node]]  # per entry: Identifier, Function, RemainingQuantity, ReadyForProduction
+    # per feedstock entry: Identifier, Function, RemainingQuantity, ReadyForProduction
+    feedstock: list[tuple[Node, Node, Node, Node]]
 
 
 class Machine:
