@@ -368,8 +368,8 @@ async def _kill_leader(stack: StackSettings, kafka: KafkaSettings, rng: random.R
     if pid is None or partition is None:
         raise RuntimeError(f"broker {victim} leads no probe partition or has no process in {stack.state_dir}")
     producer = clients.producer(kafka, request_timeout_ms=5000)
-    await producer.start()
     try:
+        await producer.start()
         killed = time.monotonic()
         os.kill(pid, signal.SIGKILL)
         while True:
@@ -392,8 +392,8 @@ async def _leaders(kafka: KafkaSettings, partitions: dict[str, int], timeout_s: 
     leader moved, may have none yet). Raises TimeoutError after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     client = clients.admin_client(kafka)
-    await client.start()
     try:
+        await client.start()
         while True:
             described = await client.describe_topics([kafka.topic(t) for t in partitions])
             leaders = {d["topic"].removeprefix(kafka.topic_prefix): {p["partition"]: p["leader"] for p in d["partitions"]
@@ -481,8 +481,8 @@ def _truth(sim: SimulatorServer, devices: dict[str, str], cursors_file: Path, se
 async def _read_ids(kafka: KafkaSettings, registry: SchemaRegistry, topics: list[str]) -> dict[str, Counter[str]]:
     """Registry topic name -> record id -> how often it is in Kafka (committed records)."""
     consumer = clients.consumer(kafka, group_id=None, auto_offset_reset="earliest")
-    await consumer.start()
     try:
+        await consumer.start()
         tps = [TopicPartition(kafka.topic(t), p) for t in topics for p in range(PARTITIONS)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

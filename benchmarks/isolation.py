@@ -40,8 +40,8 @@ async def drop_topics(settings: KafkaSettings) -> None:
     if not settings.topic_prefix.startswith("bench-"):
         raise ValueError(f"not a bench run's prefix: {settings.topic_prefix!r}")
     client = clients.admin_client(settings)
-    await client.start()
     try:
+        await client.start()
         ours = [name for name in await client.list_topics() if name.startswith(settings.topic_prefix)]
         if ours:
             await client.delete_topics(ours)

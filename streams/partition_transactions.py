@@ -202,8 +202,8 @@ class PartitionTransactions:
     async def _open(self, p: int) -> None:
         producer = clients.producer(self._kafka, transactional_id=f"{self._app_id}.partition-{p}",
                                     linger_ms=5, max_batch_size=1 << 20)
-        await producer.start()
         try:
+            await producer.start()  # in the try: one whose start failed still holds connections
             # Waits for the producer id: the previous owner is fenced and its last
             # transaction complete (committed or aborted) when this returns.
             await producer.begin_transaction()
@@ -217,8 +217,8 @@ class PartitionTransactions:
         recovered = {p: Recovered() for p in partitions}
         tps = [TopicPartition(t, p) for p in partitions for t in (self._states_topic, self._books_topic)]
         consumer = clients.consumer(self._kafka, group_id=None, max_partition_fetch_bytes=4 << 20)
-        await consumer.start()
         try:
+            await consumer.start()
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             end = await consumer.end_offsets(tps)  # the last stable offsets: committed data only

@@ -13,8 +13,9 @@ fix (credentials, CA, ACLs) becomes `KafkaRefused`; the rest `KafkaUnavailable`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from typing import Final
+from typing import Any, Final
 
 from aiokafka import errors as kafka_errors
 from aiokafka.conn import create_conn
@@ -30,6 +31,7 @@ _DENIED: Final = (
 )
 # A broker's authorization failure codes, as create_topics and friends return them.
 DENIED_CODES: Final = frozenset(cls.errno for cls in _DENIED)
+CLOSE_TIMEOUT_S: Final = 2.0  # how long a probe waits for its socket to close
 
 
 async def failure(settings: KafkaSettings, exc: BaseException, what: str) -> KafkaUnavailable:
@@ -75,12 +77,7 @@ async def _connect_cause(settings: KafkaSettings) -> KafkaUnavailable | None:
     for server in settings.bootstrap_servers.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
-            conn = await asyncio.wait_for(create_conn(
-                host, int(port), client_id=settings.client_id, request_timeout_ms=settings.request_timeout_ms,
-                ssl_context=options.get("ssl_context"), security_protocol=settings.security_protocol,
-                sasl_mechanism=options.get("sasl_mechanism"), sasl_plain_username=options.get("sasl_plain_username"),
-                sasl_plain_password=options.get("sasl_plain_password"),
-            ), settings.request_timeout_s)
+            await _connect_once(settings, host, int(port), options)
         except ssl.SSLCertVerificationError as exc:
             trusted = f"the CA in {settings.ssl_ca_file}" if settings.ssl_ca_file else "the system's CAs"
             return KafkaRefused(f"the TLS certificate of Kafka at {server} is not trusted by {trusted}: "
@@ -102,11 +99,36 @@ async def _connect_cause(settings: KafkaSettings) -> KafkaUnavailable | None:
                 return KafkaRefused(f"Kafka at {server} refused the client certificate {settings.ssl_cert_file}: "
                                     f"not signed by a CA it trusts, or expired")
             return KafkaUnavailable(f"Kafka at {server}: {exc!r}")
-        conn.close()
     return None
 
 
-async def _refuses_certificate(host: str, port: int, options: dict[str, object]) -> bool:
+async def _connect_once(settings: KafkaSettings, host: str, port: int, options: dict[str, Any]) -> None:
+    """Connect and authenticate once, then close; raises what stopped it.
+
+    Returns only once the socket is closed, refused or not. aiokafka's `close()` only
+    starts closing (a TLS transport sends close_notify and closes later): a caller whose
+    event loop ends right after, a CLI or a test, left the socket to the garbage
+    collector, which then warned "unclosed transport" in whatever ran next. `on_close`
+    is how a connection that failed inside `create_conn` is reached at all: aiokafka
+    calls it only for one that had a transport."""
+    opened: list[Any] = []
+    try:
+        conn = await asyncio.wait_for(create_conn(
+            host, port, client_id=settings.client_id, request_timeout_ms=settings.request_timeout_ms,
+            ssl_context=options.get("ssl_context"), security_protocol=settings.security_protocol,
+            sasl_mechanism=options.get("sasl_mechanism"), sasl_plain_username=options.get("sasl_plain_username"),
+            sasl_plain_password=options.get("sasl_plain_password"),
+            on_close=lambda closed, _reason: opened.append(closed),
+        ), settings.request_timeout_s)
+        conn.close()
+    finally:
+        for closed in opened:
+            # close() again only returns the future its protocol resolves once the socket is closed.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(closed.close()), CLOSE_TIMEOUT_S)
+
+
+async def _refuses_certificate(host: str, port: int, options: dict[str, Any]) -> bool:
     """True if the broker ends a TLS connection over the client's certificate (none, or
     one it does not trust). With TLS 1.3 the handshake completes first and the broker's
     alert (Java sends bad_certificate, or certificate_unknown for an untrusted one) comes
@@ -123,5 +145,20 @@ async def _refuses_certificate(host: str, port: int, options: dict[str, object])
     except (OSError, asyncio.TimeoutError):
         return False
     finally:
-        writer.close()
+        await _close(writer)
     return False
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close and wait until the socket is: see `_connect_once`. A broker that does not
+    answer our TLS close_notify in time gets the socket closed without it."""
+    writer.close()
+    closed = asyncio.ensure_future(writer.wait_closed())
+    try:
+        await asyncio.wait_for(asyncio.shield(closed), CLOSE_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        writer.transport.abort()  # the socket is closed at the loop's next turn, which `closed` waits for
+        with contextlib.suppress(OSError):
+            await closed
+    except OSError:
+        pass  # the broker's refusal again, already read

@@ -83,8 +83,14 @@ class Publisher:
                     # died): until then consumers of committed data wait at it.
                     transaction_timeout_ms=int(self._timeout_s * 1000),
                 )
+            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                raise await failure(self._kafka, exc, "gateway producer") from exc
+            try:
                 await asyncio.wait_for(producer.start(), self._timeout_s)
             except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                # A producer whose start failed still holds its connections and, past
+                # bootstrap, a metadata task: the next request would make another.
+                await producer.stop()
                 raise await failure(self._kafka, exc, "gateway producer") from exc
             self._producer = producer
 

@@ -5,18 +5,22 @@ a user without ACLs. The gateway answers 503 then, so the collector keeps its sp
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import gc
 import os
 import subprocess
 import sys
 import uuid
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from benchmarks import isolation
 from benchmarks.chaos import ChaosOptions, format_report, run_chaos
-from common.kafka import admin
+from common.kafka import admin, diagnose
 from common.kafka.errors import KafkaRefused
 from common.kafka.settings import KafkaSettings
 from common.kafka.topics import pipeline_topics
@@ -139,3 +143,43 @@ async def test_a_client_certificate_of_another_ca_is_refused_in_one_line(stack: 
     kafka = dataclasses.replace(stack.kafka_mutual_tls(), ssl_cert_file=foreign.cert_file, ssl_key_file=foreign.key_file)
     with pytest.raises(KafkaRefused, match="refused the client certificate .*stranger.pem"):
         await admin.plan(kafka, pipeline_topics())
+
+
+def _without_client_certificate(stack: StackSettings, tmp_path: Path) -> KafkaSettings:
+    return dataclasses.replace(stack.kafka_mutual_tls(), ssl_cert_file=None, ssl_key_file=None)
+
+
+def _foreign_client_certificate(stack: StackSettings, tmp_path: Path) -> KafkaSettings:
+    other = ensure_site_ca(tmp_path / "other-ca", "not the brokers' CA")
+    foreign = issue_client_certificate(other, tmp_path / "other-ca", "stranger")
+    return dataclasses.replace(stack.kafka_mutual_tls(), ssl_cert_file=foreign.cert_file, ssl_key_file=foreign.key_file)
+
+
+@pytest.mark.parametrize(("kafka", "expected"), [
+    (lambda stack, tmp_path: stack.kafka_mutual_tls(), None),
+    (lambda stack, tmp_path: stack.kafka_sasl_ssl(), None),
+    (_wrong_password, WRONG_PASSWORD),
+    (_untrusted, UNTRUSTED),
+    (_without_client_certificate, "requires a client certificate"),
+    (_foreign_client_certificate, "refused the client certificate"),
+], ids=["mutual-tls", "sasl-ssl", "wrong-password", "untrusted-ca", "no-client-certificate", "foreign-certificate"])
+def test_a_probe_has_closed_its_socket_when_it_returns(
+    stack: StackSettings, tmp_path: Path, kafka: Callable[[StackSettings, Path], KafkaSettings], expected: str | None,
+) -> None:
+    """A readiness check or a CLI's diagnosis whose event loop ends right after the probe
+    leaves no socket for the garbage collector to find: one found later fails whatever
+    test runs then with "unclosed transport"."""
+    settings = kafka(stack, tmp_path)
+    gc.collect()  # what earlier tests left is theirs, not this probe's
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        # Not asyncio.run: its shutdown turns the loop a few more times, which sometimes
+        # let a socket left closing finish and hid the leak.
+        loop = asyncio.new_event_loop()
+        try:
+            reason = loop.run_until_complete(diagnose.unreachable(settings))
+        finally:
+            loop.close()
+        gc.collect()
+    assert reason is None if expected is None else expected in (reason or ""), reason
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
