@@ -40,8 +40,8 @@ async def _partitions(kafka: KafkaSettings, topic: str) -> list[int]:
     """The topic's partitions, once it exists (the worker creates it at start). Asked of
     the admin API: a consumer without a group does not learn them from `topics()`."""
     admin = clients.admin_client(kafka)
-    await admin.start()
-    try:
+    try:  # closed also when its start fails: it may hold a connection by then
+        await admin.start()
         while True:
             described = await admin.describe_topics([topic])
             partitions = sorted(p["partition"] for d in described for p in d.get("partitions") or [])
@@ -58,8 +58,8 @@ async def follow(kafka: KafkaSettings, on_change: Callable[[Sequence[Release]], 
     topic = kafka.topic(CATALOGUE)
     partitions = await _partitions(kafka, topic)
     consumer = clients.consumer(kafka, group_id=None)
-    await consumer.start()
     try:
+        await consumer.start()
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
