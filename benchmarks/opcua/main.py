@@ -32,13 +32,13 @@ def _parser() -> argparse.ArgumentParser:
                     "LAN bytes per device-hour both ways: one simulator serves the same printers by both protocols "
                     "(real time, default cadence); collector processes for each protocol run alternately. "
                     "Needs no Kafka. Tables (Markdown) on stdout, progress on stderr.",
-        epilog="About 25 minutes with the defaults (6 runs of 2-4 minutes), 2 with --quick. "
+        epilog="About 40 minutes with the defaults (6 runs of 5-6 minutes), 2 with --quick. "
                "Exit 1 when a run collected nothing. See docs/opcua-bench.md.",
     )
     p.add_argument("--quick", action="store_true", help="10 devices, one 20 s run of each (no verdict)")
     p.add_argument("--printers", type=int, help="devices of each protocol (default 100)")
     p.add_argument("--runs", type=int, help="runs of each protocol, alternating (default 3)")
-    p.add_argument("--seconds", type=float, help="measured seconds of each run (default 120)")
+    p.add_argument("--seconds", type=float, help="measured seconds of each run (default 300: one period of the 300 s cadences)")
     p.add_argument("--warmup", type=float, help="least seconds of warm-up before a window (default 30)")
     p.add_argument("--opcua-port", type=int, help="port of the simulator's OPC UA server (default 24840)")
     return p

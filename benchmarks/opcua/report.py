@@ -39,6 +39,7 @@ class Sample:
     poll_failures: int
     warmup_s: float
     steady: bool  # False: the warm-up ended on its time limit, not all devices answered
+    simulator_cpu_s: float = 0.0  # the simulator process's CPU in the window: context, not compared
 
 
 @dataclass(frozen=True)
@@ -155,12 +156,13 @@ def runs_table(runs: Sequence[Figures], samples: Sequence[Sample]) -> str:
             fmt_int(f.up_per_device_hour), fmt_int(f.down_per_device_hour), fmt_int(s.connections),
             fmt_int(f.records_per_device_hour), fmt_int(f.heartbeats_per_device_hour), fmt_int(s.kept_aside),
             fmt_int(s.poll_failures), f"{s.warmup_s:.0f}{'' if s.steady else ' (not steady)'}",
+            f"{s.simulator_cpu_s / s.seconds * 100:.0f}",
         ))
     return markdown_table(
         ["run", "devices", "window s", "CPU % (process)", "CPU % per device", "RSS MiB", "peak RSS MiB",
          "RSS MiB per device", "bytes up per device-h", "bytes down per device-h", "TCP conns",
-         "records per device-h", "heartbeats per device-h", "kept aside", "poll failures", "warm-up s"],
-        rows, [False] + [True] * 15)
+         "records per device-h", "heartbeats per device-h", "kept aside", "poll failures", "warm-up s", "simulator CPU %"],
+        rows, [False] + [True] * 16)
 
 
 def medians_table(runs: Sequence[Figures]) -> str:
