@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, help="runs of each protocol, alternating (default 3)")
     p.add_argument("--seconds", type=float, help="measured seconds of each run (default 300: one period of the 300 s cadences)")
     p.add_argument("--warmup", type=float, help="least seconds of warm-up before a window (default 30)")
+    p.add_argument("--profile", action="store_true",
+                   help="cProfile the collector in each window and print its top functions (slows it: the figures "
+                        "of such a run are for looking, not comparing)")
     p.add_argument("--opcua-port", type=int, help="port of the simulator's OPC UA server (default 24840)")
     return p
 
@@ -56,7 +59,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     if bad:
         parser.error(f"{', '.join(b.replace('_', '-') for b in bad)} must be > 0")
     flags = dict(printers=args.printers, runs=args.runs, seconds=args.seconds, warmup_s=args.warmup,
-                 opcua_port=args.opcua_port)
+                 opcua_port=args.opcua_port, profile=args.profile or None)
     options = dataclasses.replace(QUICK if args.quick else OpcUaBenchOptions(),
                                   **{k: v for k, v in flags.items() if v is not None})
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
@@ -107,6 +110,9 @@ def _print(samples: list[Sample], started: float) -> int:
         print(f"- run {n} {s.protocol}: {state} ({s.devices_spooling} of {s.devices} devices spooled; {kinds}; "
               f"{s.kept_aside:,} kept aside as unmappable)")
         failed = failed or bool(problems)
+    for n, s in enumerate(samples, 1):
+        if s.profile:
+            print(f"\n## cProfile of run {n} ({s.protocol}), the window only, by own time\n\n```\n{s.profile.strip()}\n```")
     print(f"\nLoad average at the end {_load()}. Total {time.monotonic() - started:.0f} s.")
     return 1 if failed else 0
 

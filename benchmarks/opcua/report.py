@@ -40,6 +40,7 @@ class Sample:
     warmup_s: float
     steady: bool  # False: the warm-up ended on its time limit, not all devices answered
     simulator_cpu_s: float = 0.0  # the simulator process's CPU in the window: context, not compared
+    profile: str = ""  # with --profile: the collector's top functions by own time in the window
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,12 @@ One simulator process (`printfleet simulate`, real time, the default cadence) se
 same N printers twice: by the printer API (HTTPS) and as N OPC 40540 machines on one OPC
 UA server (`--opcua-printers N`). Each run starts a fresh collector process (a spawned
 multiprocessing child, the only process measured) for one protocol: the N printer API
-printers, or the one OPC UA endpoint with its N machines. A `ByteRelay` in front of each
-of the simulator's two ports counts every byte both ways (TLS or OPC UA SecureChannel
-messages, not TCP/IP headers). The client certificate and the pinned server certificate
+printers, or the one OPC UA endpoint with its N machines. `ByteRelay`s in front of the
+simulator count every byte both ways (TLS or OPC UA SecureChannel messages, not TCP/IP
+headers): one for the OPC UA port, and one per printer for the HTTPS port, because the
+simulator serves every printer on one port and aiohttp pools connections by host and
+port: through one relay the collector would reuse one printer's kept-alive connection
+for the next printer, which a site (a host per printer) never can. The client certificate and the pinned server certificate
 still verify through the relay: the HTTPS certificate names 127.0.0.1, not a port, and
 asyncua's client uses the URL it was given for the socket and for the EndpointUrl it
 sends; it picks the secure endpoint by policy and mode, and the driver compares the
@@ -22,8 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import cProfile
 import datetime as dt
+import io
 import multiprocessing as mp
+import pstats
 import queue
 import secrets
 import shutil
@@ -65,6 +71,7 @@ class OpcUaBenchOptions:
     max_warmup_s: float = 240.0
     opcua_port: int = 24840
     seed: int = 42
+    profile: bool = False  # cProfile the collector in each window (it slows it: figures for looking only)
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,7 @@ class BenchSite:
     """What both kinds of run connect through: the simulator behind two byte relays."""
 
     sim: SimulatorProcess
-    https: ByteRelay
+    https: tuple[ByteRelay, ...]  # one per printer, in the order of sim.base_urls
     opcua: ByteRelay
     opcua_dir: Path
     password_file: Path
@@ -113,8 +120,10 @@ async def bench_site(options: OpcUaBenchOptions, progress: Progress) -> AsyncIte
             https_port = urlsplit(sim.base_urls[0]).port
             if https_port is None or len({urlsplit(u).port for u in sim.base_urls}) != 1:
                 raise BenchError(f"the simulator's printers are not on one HTTPS port: {sim.base_urls[:3]}")
-            async with ByteRelay("127.0.0.1", https_port) as https, \
-                    ByteRelay("127.0.0.1", options.opcua_port) as opcua:
+            async with contextlib.AsyncExitStack() as relays:
+                https = tuple([await relays.enter_async_context(ByteRelay("127.0.0.1", https_port))
+                               for _ in sim.base_urls])
+                opcua = await relays.enter_async_context(ByteRelay("127.0.0.1", options.opcua_port))
                 yield BenchSite(sim, https, opcua, opcua_dir, password_file, client_keys, tmp)
 
 
@@ -124,7 +133,7 @@ def collector_settings(site: BenchSite, protocol: str, state_dir: Path) -> Colle
                                   gateway_url="https://127.0.0.1:9", gateway_token="not-uploaded", status_port=0,
                                   cadence=Cadence())
     if protocol == PRINTER_API:
-        urls = tuple(relayed(u, site.https.port) for u in site.sim.base_urls)
+        urls = tuple(relayed(u, relay.port) for u, relay in zip(site.sim.base_urls, site.https))
         return CollectorSettings(printer_urls=urls, printer_ca_file=site.sim.ca_file, **common)
     table = OpcUaPrinter(url=f"opc.tcp://127.0.0.1:{site.opcua.port}{ENDPOINT_PATH}",
                          server_certificate=site.opcua_dir / "server-cert.der", user=OPCUA_USER,
@@ -134,8 +143,11 @@ def collector_settings(site: BenchSite, protocol: str, state_dir: Path) -> Colle
     return CollectorSettings(printer_urls=(), printers=(table,), **common)
 
 
-def _collector_main(settings: CollectorSettings, stop: Any, results: Any) -> None:
-    """The collector child: its drivers only (nothing uploaded) until `stop` is set."""
+def _collector_main(settings: CollectorSettings, stop: Any, results: Any, window: Any = None,
+                    profile_file: Path | None = None) -> None:
+    """The collector child: its drivers only (nothing uploaded) until `stop` is set.
+    With `profile_file`, cProfile runs from when `window` is set and its stats are
+    written there at the end."""
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="collector child: %(levelname)s %(name)s %(message)s")
@@ -145,13 +157,23 @@ def _collector_main(settings: CollectorSettings, stop: Any, results: Any) -> Non
     # they map); the bench counts them in its table instead.
     logging.getLogger("producers.collector.device_sink").setLevel(logging.CRITICAL)
 
+    profiler = cProfile.Profile() if profile_file is not None else None
+    profiling = False
+
     async def main() -> None:
+        nonlocal profiling
         async with Collector(settings) as collector:
             results.put(collector.status_url)
             halt = asyncio.Event()
             drivers = asyncio.gather(*(d.run(halt) for d in collector.drivers))
             while not stop.is_set() and not drivers.done():
+                if profiler is not None and window.is_set() and not profiling:
+                    profiler.enable()
+                    profiling = True
                 await asyncio.sleep(0.2)
+            if profiler is not None and profiling:
+                profiler.disable()
+                profiler.dump_stats(str(profile_file))
             halt.set()
             await drivers
 
@@ -163,8 +185,9 @@ async def one_run(site: BenchSite, protocol: str, n: int, options: OpcUaBenchOpt
     state_dir = site.tmp / f"run-{n}-{protocol}"
     settings = collector_settings(site, protocol, state_dir)
     ctx = mp.get_context("spawn")
-    stop, results = ctx.Event(), ctx.Queue()
-    proc = ctx.Process(target=_collector_main, args=(settings, stop, results), daemon=True)
+    stop, results, window = ctx.Event(), ctx.Queue(), ctx.Event()
+    profile_file = site.tmp / f"run-{n}-{protocol}.prof" if options.profile else None
+    proc = ctx.Process(target=_collector_main, args=(settings, stop, results, window, profile_file), daemon=True)
     with collector_environment(COLLECTOR_ENV):
         proc.start()
     try:
@@ -181,9 +204,10 @@ async def one_run(site: BenchSite, protocol: str, n: int, options: OpcUaBenchOpt
                     return data
 
             warmup_s, steady = await _warm_up(status, protocol, n, options, progress)
-            relays = (site.https, site.opcua)
+            relays = (*site.https, site.opcua)
             first_status, first, t0 = await status(), ProcessSample.of(proc.pid), time.monotonic()
             sim0 = ProcessSample.of(site.sim.pid)
+            window.set()
             up0, down0, conn0 = (sum(r.up for r in relays), sum(r.down for r in relays),
                                  sum(r.connections for r in relays))
             while (elapsed := time.monotonic() - t0) < options.seconds:
@@ -221,7 +245,18 @@ async def one_run(site: BenchSite, protocol: str, n: int, options: OpcUaBenchOpt
         kept_aside=_total(last_status, "unmappable") - _total(first_status, "unmappable"),
         poll_failures=_total(last_status, "poll_failures") - _total(first_status, "poll_failures"),
         warmup_s=warmup_s, steady=steady, simulator_cpu_s=sim1.cpu_s - sim0.cpu_s,
+        profile=_top(profile_file) if profile_file is not None else "",
     )
+
+
+def _top(profile_file: Path, lines: int = 25) -> str:
+    """The functions with the most own time in a cProfile stats file, as pstats prints them."""
+    if not profile_file.exists():
+        return "(no profile: the collector stopped before its window)"
+    out = io.StringIO()
+    stats = pstats.Stats(str(profile_file), stream=out)
+    stats.sort_stats("tottime").print_stats(lines)
+    return out.getvalue()
 
 
 def _by_device(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
