@@ -24,6 +24,7 @@ BENCHES = {
     "chaos": ("benchmarks.chaos", "the pipeline under random faults, compared record by record"),
     "security": ("benchmarks.security", "gateway and sink over SASL_SSL against PLAINTEXT"),
     "dashboard": ("benchmarks.dashboard", "fleet.state -> page latency, dashboard memory and CPU, 1,000 printers"),
+    "opcua": ("benchmarks.opcua.main", "collector CPU, memory and LAN bytes per OPC UA machine against per printer-API printer"),
     "soak": ("benchmarks.soak.main", "a large fleet through the whole pipeline for a long time: lag, memory, exactly once"),
 }
 

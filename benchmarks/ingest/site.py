@@ -20,6 +20,7 @@ import ssl
 import sys
 import tempfile
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,11 +135,13 @@ class SimulatorProcess:
     Raises BenchError if the child does not print its URLs within `timeout_s`.
     """
 
-    def __init__(self, printers: int, acceleration: float, *, start: str, seed: int = 42, timeout_s: float = 60.0) -> None:
+    def __init__(self, printers: int, acceleration: float, *, start: str, seed: int = 42, timeout_s: float = 60.0,
+                 extra_args: Sequence[str] = ()) -> None:
         """`start`: the simulated start time, ISO 8601 (Kafka refuses records stamped more
-        than an hour ahead of its clock, so accelerated runs start in the past)."""
+        than an hour ahead of its clock, so accelerated runs start in the past).
+        `extra_args`: more `printfleet simulate` flags (e.g. the OPC UA ones)."""
         self._args = ["--printers", str(printers), "--acceleration", repr(acceleration), "--seed", str(seed),
-                      "--start", start]
+                      "--start", start, *extra_args]
         self._timeout_s = timeout_s
         self._tmp = tempfile.TemporaryDirectory(prefix="bench-sim-")
         self._proc: asyncio.subprocess.Process | None = None

@@ -1,0 +1,1 @@
+"""`printfleet bench opcua`: the collector per OPC UA machine against per printer-API printer."""
