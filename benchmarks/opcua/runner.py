@@ -49,7 +49,8 @@ from benchmarks.ingest.report import records_per_hour
 from benchmarks.ingest.site import BenchError, ByteRelay, ProcessSample, SimulatorProcess
 from benchmarks.opcua.report import OPCUA, PRINTER_API, Sample
 from producers.collector.collector import Collector
-from producers.collector.config import Cadence, CollectorSettings, OpcUaPrinter
+from producers.collector.config import Cadence, CollectorSettings
+from producers.collector.printer_tables import OpcUaPrinter
 from producers.collector.drivers.opcua import client_certificate
 
 Progress = Callable[[str], None]

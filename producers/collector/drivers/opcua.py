@@ -361,7 +361,9 @@ class OpcUaDriver:
             for key, period in (("heartbeat", c.heartbeat_s), ("counters", c.counters_s),
                                 ("consumables", c.consumables_s), ("identity", c.identity_s)):
                 if due[key] <= now:
-                    due[key] = now + period
+                    # From when it was due, so a tick's lateness does not add up (a period
+                    # missed whole, as at the start, starts again from now).
+                    due[key] = due[key] + period if due[key] + period > now else now + period
             try:
                 await asyncio.wait_for(stop.wait(), min(TICK_S, c.heartbeat_s))
             except asyncio.TimeoutError:
